@@ -1,0 +1,108 @@
+// The only place that loads the native addon (node-gyp-build), and the seam to replace it.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+import { PortclashError } from './errors.js';
+import { ROW_LAYOUT_VERSION, ROW_SIZE } from './rows.js';
+
+/** One socket table file for the addon to read: its path, IP protocol number and family. */
+export interface ProcNetSource {
+  path: string;
+  protocol: 6 | 17;
+  family: 4 | 6;
+}
+
+/** What reading one source gave. `errno` is 0 when the read succeeded. */
+export interface SourceReading {
+  rows: number;
+  malformed: number;
+  errno: number;
+  syscall: string | null;
+}
+
+/** Rows of all sources packed back to back (layout in rows.ts), and one report per source. */
+export interface ProcNetReading {
+  rows: ArrayBuffer;
+  count: number;
+  sources: SourceReading[];
+}
+
+/** What the addon provides. A replacement (tests, recorded rows) implements the same. */
+export interface NativeBinding {
+  rowLayoutVersion: number;
+  rowSize: number;
+  readProcNet(sources: readonly ProcNetSource[]): Promise<ProcNetReading>;
+  readProcNetSync(sources: readonly ProcNetSource[]): ProcNetReading;
+}
+
+const SUPPORTED_PLATFORMS: readonly NodeJS.Platform[] = ['linux'];
+
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(import.meta.url);
+
+let current: NativeBinding | null = null;
+
+/** The addon in use, loaded on first call. */
+export function getBinding(): NativeBinding {
+  current ??= loadAddon();
+  return current;
+}
+
+/**
+ * Replaces the addon: with an object (tests feeding recorded rows), with the path of a `.node`
+ * file (an odd install), or with `null` to go back to the one shipped with the package.
+ */
+export function setBinding(binding: NativeBinding | string | null): void {
+  if (binding === null) {
+    current = null;
+  } else if (typeof binding === 'string') {
+    current = checkLayout(requireAddon(() => require(binding)), binding);
+  } else {
+    current = checkLayout(binding, 'the binding passed to setBinding()');
+  }
+}
+
+/** Where node-gyp-build finds the addon: build/Release when built here, else prebuilds/. */
+export function resolveAddonPath(): string {
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  return nodeGypBuild.resolve(packageRoot);
+}
+
+function loadAddon(): NativeBinding {
+  if (!SUPPORTED_PLATFORMS.includes(process.platform)) {
+    throw new PortclashError(
+      'ERR_UNSUPPORTED_PLATFORM',
+      `portclash reads the socket tables of Linux; ${process.platform} has no backend yet.`,
+    );
+  }
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  const addon = requireAddon(() => nodeGypBuild(packageRoot));
+  return checkLayout(addon, resolveAddonPath());
+}
+
+function requireAddon(load: () => unknown): NativeBinding {
+  try {
+    return load() as NativeBinding;
+  } catch (error) {
+    const target = `${process.platform}-${process.arch}, Node-API ${process.versions.napi}, Node ${process.version}`;
+    throw new PortclashError(
+      'ERR_ADDON_LOAD',
+      `portclash could not load its native addon for ${target}: ${(error as Error).message.split('\n')[0]}. ` +
+        'No prebuilt binary fits and none was built here. Fix: `npm rebuild portclash --build-from-source` ' +
+        '(needs python3, make and a C++ compiler); in a clone of portclash, `npm run build:native`.',
+      { cause: error },
+    );
+  }
+}
+
+function checkLayout(binding: NativeBinding, origin: string): NativeBinding {
+  if (binding.rowLayoutVersion !== ROW_LAYOUT_VERSION || binding.rowSize !== ROW_SIZE) {
+    throw new PortclashError(
+      'ERR_ADDON_LOAD',
+      `${origin} packs rows in layout ${binding.rowLayoutVersion}/${binding.rowSize} bytes, ` +
+        `but this portclash reads layout ${ROW_LAYOUT_VERSION}/${ROW_SIZE}: the addon was built from other sources. ` +
+        'Fix: `npm rebuild portclash --build-from-source`; in a clone of portclash, `npm run build:native`.',
+    );
+  }
+  return binding;
+}

@@ -1,0 +1,27 @@
+// Argument parsing for every command: node:util parseArgs, with its errors turned into ERR_USAGE.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+import { PortclashError } from '../errors.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>>;
+
+/** Exit codes scripts can rely on; commands add their own meaning to 1 (and `check` to 3). */
+export const EXIT = {
+  ok: 0,
+  negative: 1,
+  usage: 2,
+  failure: 4,
+} as const;
+
+export const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const satisfies Options;
+
+export function parseCommandArgs<O extends Options>(args: string[], options: O, allowPositionals = false): Parsed<O> {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals });
+  } catch (error) {
+    // Node's messages run on with advice about '--'; the first sentence is the useful part.
+    const message = (error as Error).message.split(/(?<=\.) /)[0] ?? String(error);
+    throw new PortclashError('ERR_USAGE', message, { cause: error });
+  }
+}

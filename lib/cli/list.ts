@@ -1,0 +1,85 @@
+// `portclash list`: the socket table, as an aligned table or as JSON.
+import { readSocketTables, type SocketFilter } from '../sockets.js';
+import type { SocketRecord } from '../records.js';
+import { parsePort } from '../ports.js';
+import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
+import { formatEndpoint, formatTable } from './table.js';
+import type { CommandIO } from './run.js';
+
+export const LIST_HELP = `Usage: portclash list [--tcp] [--udp] [--listening] [--port N] [--json]
+
+Lists the sockets of this network namespace from the kernel's tables.
+
+Options:
+  -t, --tcp         TCP sockets only
+  -u, --udp         UDP sockets only
+  -l, --listening   only sockets accepting new peers (TCP LISTEN, UDP unconnected)
+      --port N      only sockets whose local port is N
+      --json        print an array of socket records
+  -h, --help        show this help
+
+Exit status: 0 listed (even if nothing matched), 2 usage error, 4 the tables could not be read.
+`;
+
+const OPTIONS = {
+  ...HELP_OPTION,
+  tcp: { type: 'boolean', short: 't' },
+  udp: { type: 'boolean', short: 'u' },
+  listening: { type: 'boolean', short: 'l' },
+  port: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+export async function runList(args: string[], io: CommandIO): Promise<number> {
+  const { values } = parseCommandArgs(args, OPTIONS);
+  if (values.help === true) {
+    io.stdout(LIST_HELP);
+    return EXIT.ok;
+  }
+  const filter: SocketFilter = {};
+  // --tcp and --udp together mean both, as with ss.
+  if (values.tcp === true && values.udp !== true) filter.protocol = 'tcp';
+  if (values.udp === true && values.tcp !== true) filter.protocol = 'udp';
+  if (values.listening === true) filter.listening = true;
+  if (values.port !== undefined) filter.port = parsePort(values.port, '--port');
+
+  const { sockets, sources } = await readSocketTables(filter);
+  for (const source of sources) {
+    if (source.malformed > 0) {
+      io.stderr(`portclash: warning: skipped ${source.malformed} malformed line(s) in ${source.path}\n`);
+    }
+  }
+  sockets.sort(compareSockets);
+  if (values.json === true) {
+    io.stdout(JSON.stringify(sockets, null, 2) + '\n');
+  } else if (sockets.length === 0) {
+    io.stdout('No sockets match.\n');
+  } else {
+    io.stdout(formatSocketTable(sockets));
+  }
+  return EXIT.ok;
+}
+
+function formatSocketTable(sockets: readonly SocketRecord[]): string {
+  return formatTable(
+    ['Proto', 'Local address:port', 'Remote address:port', 'State', 'UID'],
+    sockets.map((socket) => [
+      socket.family === 'IPv6' ? `${socket.protocol}6` : socket.protocol,
+      formatEndpoint(socket.family, socket.localAddress, socket.localPort),
+      formatEndpoint(socket.family, socket.remoteAddress, socket.remotePort === 0 ? '*' : socket.remotePort),
+      socket.state,
+      String(socket.uid),
+    ]),
+  );
+}
+
+function compareSockets(a: SocketRecord, b: SocketRecord): number {
+  return (
+    a.protocol.localeCompare(b.protocol) ||
+    a.family.localeCompare(b.family) ||
+    a.localPort - b.localPort ||
+    a.localAddress.localeCompare(b.localAddress) ||
+    a.remoteAddress.localeCompare(b.remoteAddress) ||
+    a.remotePort - b.remotePort
+  );
+}

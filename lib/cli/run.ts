@@ -1,0 +1,73 @@
+// The `portclash` command line: picks the subcommand, prints errors as one line, returns the exit code.
+import { readFileSync } from 'node:fs';
+
+import { PortclashError } from '../errors.js';
+import { EXIT } from './args.js';
+import { LIST_HELP, runList } from './list.js';
+
+/** Where a command writes; tests pass their own. */
+export interface CommandIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO): Promise<number> }> = {
+  list: { help: LIST_HELP, run: runList },
+};
+
+const MAIN_HELP = `Usage: portclash <command> [options]
+
+Will this port be free, and if not, who holds it and why? Reads the kernel's socket tables.
+
+Commands:
+  list      list sockets (protocol, five-tuple, state, uid)
+  help      show help for a command
+
+Run 'portclash <command> --help' for a command's options.
+Exit status: 0 success, 2 usage error, 4 the kernel's tables could not be read.
+`;
+
+export async function runCli(argv: string[], io: CommandIO): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === undefined) {
+      io.stderr(MAIN_HELP);
+      return EXIT.usage;
+    }
+    if (command === '--help' || command === '-h') {
+      io.stdout(MAIN_HELP);
+      return EXIT.ok;
+    }
+    if (command === '--version' || command === '-V') {
+      io.stdout(`${readVersion()}\n`);
+      return EXIT.ok;
+    }
+    if (command === 'help') {
+      const topic = rest[0];
+      io.stdout(topic === undefined ? MAIN_HELP : (COMMANDS[topic]?.help ?? MAIN_HELP));
+      return topic === undefined || COMMANDS[topic] !== undefined ? EXIT.ok : EXIT.usage;
+    }
+    const handler = COMMANDS[command];
+    if (handler === undefined) {
+      throw new PortclashError('ERR_USAGE', `unknown command '${command}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    }
+    return await handler.run(rest, io);
+  } catch (error) {
+    return reportError(error, io);
+  }
+}
+
+function reportError(error: unknown, io: CommandIO): number {
+  if (error instanceof PortclashError) {
+    io.stderr(`portclash: ${error.code}: ${error.message}\n`);
+    const usage = error.code === 'ERR_USAGE' || error.code === 'ERR_INVALID_PORT' || error.code === 'ERR_INVALID_ARGUMENT';
+    return usage ? EXIT.usage : EXIT.failure;
+  }
+  io.stderr(`portclash: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  return EXIT.failure;
+}
+
+function readVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}

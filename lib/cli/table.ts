@@ -1,0 +1,17 @@
+// Aligned plain-text tables for people: columns padded to their widest cell.
+
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) =>
+    rows.reduce((widest, row) => Math.max(widest, (row[column] ?? '').length), title.length),
+  );
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+      .join('  ');
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** `address:port` with IPv6 in brackets, and `*` for the port of a peer that is not there. */
+export function formatEndpoint(family: 'IPv4' | 'IPv6', address: string, port: number | '*'): string {
+  return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
+}

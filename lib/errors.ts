@@ -1,0 +1,36 @@
+// PortclashError: every error the library throws, with a stable `code` scripts can match on.
+
+/**
+ * Codes the library defines. Errors that come from the kernel keep their errno name instead
+ * (`ENOENT`, `EACCES`, …), as Node's own errors do.
+ */
+export type PortclashErrorCode =
+  | 'ERR_ADDON_LOAD'
+  | 'ERR_INVALID_BINDING'
+  | 'ERR_UNSUPPORTED_PLATFORM'
+  | 'ERR_INVALID_PORT'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_USAGE';
+
+export interface PortclashErrorDetails {
+  /** The system call that failed, for kernel errors. */
+  syscall?: string;
+  /** The file the failed call was about. */
+  path?: string;
+  /** The error this one wraps. */
+  cause?: unknown;
+}
+
+export class PortclashError extends Error {
+  override readonly name = 'PortclashError';
+  readonly code: PortclashErrorCode | string;
+  readonly syscall?: string;
+  readonly path?: string;
+
+  constructor(code: PortclashErrorCode | string, message: string, details: PortclashErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = code;
+    if (details.syscall !== undefined) this.syscall = details.syscall;
+    if (details.path !== undefined) this.path = details.path;
+  }
+}

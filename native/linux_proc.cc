@@ -1,0 +1,244 @@
+// Reads /proc/net/{tcp,tcp6,udp,udp6}: whole-file read(2), then an in-place parse into RawRow.
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "sockets.h"
+
+namespace portclash {
+namespace {
+
+// A cursor over one line. Every step checks the exact shape the kernel prints
+// (net/ipv4/tcp_ipv4.c get_tcp4_sock, net/ipv6/tcp_ipv6.c get_tcp6_sock, net/ipv4/udp.c
+// udp4_format_sock); the first step that fails makes the whole line malformed.
+class LineCursor {
+ public:
+  LineCursor(const char* begin, const char* end) : at_(begin), end_(end) {}
+
+  bool Char(char expected) {
+    if (at_ == end_ || *at_ != expected) return false;
+    ++at_;
+    return true;
+  }
+
+  // One or more spaces (the kernel pads with %4d, %5u, %8d).
+  bool Spaces() {
+    const char* start = at_;
+    while (at_ != end_ && *at_ == ' ') ++at_;
+    return at_ != start;
+  }
+
+  void OptionalSpaces() {
+    while (at_ != end_ && *at_ == ' ') ++at_;
+  }
+
+  // Between min_digits and max_digits hex digits, into a 64-bit value.
+  bool Hex(size_t min_digits, size_t max_digits, uint64_t* value) {
+    uint64_t result = 0;
+    size_t digits = 0;
+    while (at_ != end_ && digits < max_digits) {
+      int nibble = HexValue(*at_);
+      if (nibble < 0) break;
+      result = (result << 4) | static_cast<uint64_t>(nibble);
+      ++at_;
+      ++digits;
+    }
+    if (digits < min_digits || (at_ != end_ && HexValue(*at_) >= 0)) return false;
+    *value = result;
+    return true;
+  }
+
+  // Unsigned decimal that must fit in max_value.
+  bool Decimal(uint64_t max_value, uint64_t* value) {
+    uint64_t result = 0;
+    size_t digits = 0;
+    while (at_ != end_ && *at_ >= '0' && *at_ <= '9') {
+      uint64_t digit = static_cast<uint64_t>(*at_ - '0');
+      if (result > (max_value - digit) / 10) return false;
+      result = result * 10 + digit;
+      ++at_;
+      ++digits;
+    }
+    if (digits == 0) return false;
+    *value = result;
+    return true;
+  }
+
+  // A signed decimal whose value we do not need (the timeout column).
+  bool SkipSignedDecimal() {
+    Char('-');
+    uint64_t ignored;
+    return Decimal(UINT32_MAX, &ignored);
+  }
+
+  // An address printed as 32-bit words in the machine's byte order (%08X each), so writing the
+  // parsed word back to memory restores the kernel's network-order bytes on any endianness.
+  bool Address(size_t words, uint8_t* out) {
+    for (size_t i = 0; i < words; ++i) {
+      uint64_t word;
+      if (!Hex(8, 8, &word)) return false;
+      uint32_t word32 = static_cast<uint32_t>(word);
+      std::memcpy(out + 4 * i, &word32, sizeof word32);
+    }
+    return true;
+  }
+
+  bool AtFieldEnd() const { return at_ == end_ || *at_ == ' '; }
+
+ private:
+  static int HexValue(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  }
+
+  const char* at_;
+  const char* end_;
+};
+
+bool ParseLine(const char* begin, const char* end, uint8_t protocol, uint8_t family, RawRow* row) {
+  LineCursor cursor(begin, end);
+  const size_t address_words = family == 6 ? 4 : 1;
+  uint64_t value;
+
+  std::memset(row, 0, sizeof *row);
+  row->protocol = protocol;
+  row->family = family;
+
+  // "   0: " slot number
+  cursor.OptionalSpaces();
+  if (!cursor.Decimal(UINT32_MAX, &value) || !cursor.Char(':') || !cursor.Spaces()) return false;
+
+  // local and remote "address:port"
+  if (!cursor.Address(address_words, row->local_address) || !cursor.Char(':') ||
+      !cursor.Hex(4, 4, &value)) {
+    return false;
+  }
+  row->local_port = static_cast<uint16_t>(value);
+  if (!cursor.Spaces() || !cursor.Address(address_words, row->remote_address) ||
+      !cursor.Char(':') || !cursor.Hex(4, 4, &value)) {
+    return false;
+  }
+  row->remote_port = static_cast<uint16_t>(value);
+
+  // state
+  if (!cursor.Spaces() || !cursor.Hex(2, 2, &value)) return false;
+  row->state = static_cast<uint8_t>(value);
+
+  // "tx_queue:rx_queue"
+  if (!cursor.Spaces() || !cursor.Hex(1, 8, &value)) return false;
+  row->tx_queue = static_cast<uint32_t>(value);
+  if (!cursor.Char(':') || !cursor.Hex(1, 8, &value)) return false;
+  row->rx_queue = static_cast<uint32_t>(value);
+
+  // "tr:tm->when" (the timer may print as a 64-bit long), then retrnsmt
+  if (!cursor.Spaces() || !cursor.Hex(1, 2, &value) || !cursor.Char(':') ||
+      !cursor.Hex(1, 16, &value)) {
+    return false;
+  }
+  if (!cursor.Spaces() || !cursor.Hex(1, 8, &value)) return false;
+
+  // uid, timeout, inode
+  if (!cursor.Spaces() || !cursor.Decimal(UINT32_MAX, &value)) return false;
+  row->uid = static_cast<uint32_t>(value);
+  if (!cursor.Spaces() || !cursor.SkipSignedDecimal()) return false;
+  if (!cursor.Spaces() || !cursor.Decimal(UINT64_MAX, &value) || !cursor.AtFieldEnd()) {
+    return false;
+  }
+  row->inode_low = static_cast<uint32_t>(value);
+  row->inode_high = static_cast<uint32_t>(value >> 32);
+  return true;
+}
+
+bool IsHeader(const char* begin, const char* end) {
+  static const char kMarker[] = "local_address";
+  const size_t marker_length = sizeof kMarker - 1;
+  for (const char* at = begin; at + marker_length <= end; ++at) {
+    if (std::memcmp(at, kMarker, marker_length) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+size_t ParseProcNet(const char* text, size_t length, uint8_t protocol, uint8_t family,
+                    std::vector<RawRow>& rows) {
+  size_t malformed = 0;
+  const char* at = text;
+  const char* const end = text + length;
+  bool first_line = true;
+  rows.reserve(rows.size() + length / 128);  // the kernel pads lines to 128 bytes or more
+
+  while (at < end) {
+    const char* newline = static_cast<const char*>(std::memchr(at, '\n', end - at));
+    const char* line_end = newline != nullptr ? newline : end;
+
+    if (first_line && IsHeader(at, line_end)) {
+      // the column header the kernel prints first
+    } else if (newline == nullptr) {
+      ++malformed;  // a last line without its newline may have been cut anywhere
+    } else if (line_end != at) {
+      rows.emplace_back();
+      if (!ParseLine(at, line_end, protocol, family, &rows.back())) {
+        rows.pop_back();
+        ++malformed;
+      }
+    }
+    first_line = false;
+    at = line_end + 1;
+  }
+  return malformed;
+}
+
+int ReadWholeFile(const std::string& path, std::vector<char>& contents, const char** syscall) {
+  *syscall = "open";
+  int fd;
+  do {
+    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return errno;
+
+  // /proc files report a size of 0, so grow until read() says the end has come.
+  *syscall = "read";
+  contents.clear();
+  size_t used = 0;
+  contents.resize(64 * 1024);
+  for (;;) {
+    if (used == contents.size()) contents.resize(contents.size() * 2);
+    ssize_t got = read(fd, contents.data() + used, contents.size() - used);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      int error = errno;
+      close(fd);
+      return error;
+    }
+    if (got == 0) break;
+    used += static_cast<size_t>(got);
+  }
+  close(fd);
+  contents.resize(used);
+  *syscall = nullptr;
+  return 0;
+}
+
+std::vector<SourceResult> ReadProcNet(const std::vector<ProcNetSource>& sources,
+                                      std::vector<RawRow>& rows) {
+  std::vector<SourceResult> results(sources.size());
+  std::vector<char> contents;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const ProcNetSource& source = sources[i];
+    SourceResult& result = results[i];
+    result.error = ReadWholeFile(source.path, contents, &result.syscall);
+    if (result.error != 0) continue;
+    const size_t before = rows.size();
+    result.malformed =
+        ParseProcNet(contents.data(), contents.size(), source.protocol, source.family, rows);
+    result.rows = rows.size() - before;
+  }
+  return results;
+}
+
+}  // namespace portclash
