@@ -34,20 +34,9 @@ class LineCursor {
     while (at_ != end_ && *at_ == ' ') ++at_;
   }
 
-  // Between min_digits and max_digits hex digits, into a 64-bit value.
+  // Between min_digits and max_digits hex digits, and no more, into a 64-bit value.
   bool Hex(size_t min_digits, size_t max_digits, uint64_t* value) {
-    uint64_t result = 0;
-    size_t digits = 0;
-    while (at_ != end_ && digits < max_digits) {
-      int nibble = HexValue(*at_);
-      if (nibble < 0) break;
-      result = (result << 4) | static_cast<uint64_t>(nibble);
-      ++at_;
-      ++digits;
-    }
-    if (digits < min_digits || (at_ != end_ && HexValue(*at_) >= 0)) return false;
-    *value = result;
-    return true;
+    return HexDigits(min_digits, max_digits, value) && (at_ == end_ || HexValue(*at_) < 0);
   }
 
   // Unsigned decimal that must fit in max_value.
@@ -78,7 +67,7 @@ class LineCursor {
   bool Address(size_t words, uint8_t* out) {
     for (size_t i = 0; i < words; ++i) {
       uint64_t word;
-      if (!Hex(8, 8, &word)) return false;
+      if (!HexDigits(8, 8, &word)) return false;
       uint32_t word32 = static_cast<uint32_t>(word);
       std::memcpy(out + 4 * i, &word32, sizeof word32);
     }
@@ -88,6 +77,23 @@ class LineCursor {
   bool AtFieldEnd() const { return at_ == end_ || *at_ == ' '; }
 
  private:
+  // Reads up to max_digits hex digits, stopping there even if more follow (an IPv6 address is
+  // four words printed back to back).
+  bool HexDigits(size_t min_digits, size_t max_digits, uint64_t* value) {
+    uint64_t result = 0;
+    size_t digits = 0;
+    while (at_ != end_ && digits < max_digits) {
+      int nibble = HexValue(*at_);
+      if (nibble < 0) break;
+      result = (result << 4) | static_cast<uint64_t>(nibble);
+      ++at_;
+      ++digits;
+    }
+    if (digits < min_digits) return false;
+    *value = result;
+    return true;
+  }
+
   static int HexValue(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;

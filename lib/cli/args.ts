@@ -21,7 +21,7 @@ export function parseCommandArgs<O extends Options>(args: string[], options: O, 
     return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (error) {
     // Node's messages run on with advice about '--'; the first sentence is the useful part.
-    const message = (error as Error).message.split(/(?<=\.) /)[0] ?? String(error);
+    const message = (error as Error).message.split(/\n|(?<=\.) /)[0] ?? String(error);
     throw new PortclashError('ERR_USAGE', message, { cause: error });
   }
 }

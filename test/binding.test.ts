@@ -1,0 +1,148 @@
+// The addon loader: built from these sources, replaceable, and clear when it cannot load.
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { getBinding, resolveAddonPath, setBinding, type NativeBinding, type ProcNetReading, type ProcNetSource } from '../lib/binding.js';
+import { listSockets, listSocketsSync, packRows, readSocketTables, type RawRow } from '../lib/index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+afterEach(() => setBinding(null));
+
+/** A binding that answers from recorded rows, as a test or an odd install may supply. */
+function recordedBinding(rows: RawRow[], sourceResult: (source: ProcNetSource) => Partial<ProcNetReading['sources'][number]> = () => ({})): NativeBinding {
+  const read = (sources: readonly ProcNetSource[]): ProcNetReading => {
+    // grouped by source, in the order asked, as the addon returns them
+    const kept = sources.flatMap((source) => rows.filter((row) => source.protocol === row.protocol && source.family === row.family));
+    return {
+      rows: packRows(kept),
+      count: kept.length,
+      sources: sources.map((source) => ({
+        rows: kept.filter((row) => row.protocol === source.protocol && row.family === source.family).length,
+        malformed: 0,
+        errno: 0,
+        syscall: null,
+        ...sourceResult(source),
+      })),
+    };
+  };
+  return { rowLayoutVersion: 1, rowSize: 64, readProcNetSync: read, readProcNet: async (sources) => read(sources) };
+}
+
+const v4 = (...bytes: number[]) => Uint8Array.from(bytes);
+const v6 = (hex: string) => Uint8Array.from(hex.match(/../g)!.map((pair) => parseInt(pair, 16)));
+
+const RECORDED: RawRow[] = [
+  { protocol: 6, family: 4, localAddress: v4(0, 0, 0, 0), localPort: 22, remoteAddress: v4(0, 0, 0, 0), remotePort: 0, state: 10, uid: 0, inode: 100 },
+  { protocol: 6, family: 6, localAddress: v6('00000000000000000000ffff7f000001'), localPort: 3000, remoteAddress: v6('00000000000000000000ffff7f000001'), remotePort: 40000, state: 1, uid: 1000, inode: 2 ** 40 + 7 },
+  { protocol: 17, family: 4, localAddress: v4(127, 0, 0, 53), localPort: 53, remoteAddress: v4(0, 0, 0, 0), remotePort: 0, state: 7, uid: 101, inode: 300 },
+  { protocol: 6, family: 4, localAddress: v4(10, 0, 0, 1), localPort: 5000, remoteAddress: v4(10, 0, 0, 2), remotePort: 80, state: 99, uid: 0, inode: 0 },
+];
+
+describe('the addon in use', () => {
+  it.runIf(process.platform === 'linux')('is the one built from these sources, not a prebuild', () => {
+    expect(resolveAddonPath()).toBe(join(root, 'build', 'Release', 'portclash.node'));
+    expect(getBinding().rowLayoutVersion).toBe(1);
+  });
+});
+
+describe('a replaced binding', () => {
+  it('turns recorded rows into records and filters them', async () => {
+    setBinding(recordedBinding(RECORDED));
+    const all = await listSockets();
+    expect(all).toEqual([
+      { protocol: 'tcp', family: 'IPv4', localAddress: '0.0.0.0', localPort: 22, remoteAddress: '0.0.0.0', remotePort: 0, state: 'LISTEN', uid: 0, inode: 100 },
+      { protocol: 'tcp', family: 'IPv4', localAddress: '10.0.0.1', localPort: 5000, remoteAddress: '10.0.0.2', remotePort: 80, state: 'UNKNOWN', uid: 0, inode: 0 },
+      { protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: 3000, remoteAddress: '::ffff:127.0.0.1', remotePort: 40000, state: 'ESTABLISHED', uid: 1000, inode: 2 ** 40 + 7 },
+      { protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.53', localPort: 53, remoteAddress: '0.0.0.0', remotePort: 0, state: 'UNCONNECTED', uid: 101, inode: 300 },
+    ]);
+    expect(listSocketsSync({ listening: true }).map((socket) => socket.localPort)).toEqual([22, 53]);
+    expect(listSocketsSync({ protocol: 'udp' }).map((socket) => socket.localPort)).toEqual([53]);
+    expect(listSocketsSync({ family: 'IPv6' }).map((socket) => socket.localPort)).toEqual([3000]);
+    expect(listSocketsSync({ port: 3000, listening: true })).toEqual([]);
+  });
+
+  it('asks only for the tables a filter needs', () => {
+    const asked: string[] = [];
+    const binding = recordedBinding(RECORDED);
+    setBinding({ ...binding, readProcNetSync: (sources) => (asked.push(...sources.map((source) => source.path)), binding.readProcNetSync(sources)) });
+    listSocketsSync({ protocol: 'udp', family: 'IPv6' });
+    expect(asked).toEqual(['/proc/net/udp6']);
+  });
+
+  it('reports malformed lines per table, and treats a missing IPv6 table as IPv6 off', async () => {
+    setBinding(recordedBinding(RECORDED, (source) => (source.family === 6 ? { errno: 2, syscall: 'open' } : { malformed: 3 })));
+    const { sources } = await readSocketTables({ protocol: 'tcp' });
+    expect(sources).toEqual([
+      { path: '/proc/net/tcp', protocol: 'tcp', family: 'IPv4', rows: 2, malformed: 3, error: null },
+      { path: '/proc/net/tcp6', protocol: 'tcp', family: 'IPv6', rows: 1, malformed: 0, error: 'ENOENT' },
+    ]);
+  });
+
+  it('throws the errno name when a table cannot be read', async () => {
+    setBinding(recordedBinding(RECORDED, (source) => (source.path === '/proc/net/tcp' ? { errno: 13, syscall: 'open' } : {})));
+    await expect(listSockets()).rejects.toMatchObject({ name: 'PortclashError', code: 'EACCES', syscall: 'open', path: '/proc/net/tcp' });
+    setBinding(recordedBinding(RECORDED, (source) => (source.path === '/proc/net/udp' ? { errno: 2, syscall: 'open' } : {})));
+    expect(() => listSocketsSync()).toThrow(expect.objectContaining({ code: 'ENOENT', path: '/proc/net/udp' }));
+  });
+
+  it('refuses a binding with another row layout', () => {
+    expect(() => setBinding({ ...recordedBinding([]), rowSize: 72 })).toThrow(expect.objectContaining({ code: 'ERR_ADDON_LOAD' }));
+  });
+
+  it('loads a .node file by path, and says what to run when it cannot', () => {
+    if (process.platform === 'linux') {
+      setBinding(join(root, 'build', 'Release', 'portclash.node'));
+      expect(getBinding().rowSize).toBe(64);
+    }
+    let thrown: unknown;
+    try {
+      setBinding(join(root, 'no-such-addon.node'));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ code: 'ERR_ADDON_LOAD' });
+    const message = (thrown as Error).message;
+    expect(message).toContain(`${process.platform}-${process.arch}`);
+    expect(message).toContain(`Node-API ${process.versions.napi}`);
+    expect(message).toContain('npm rebuild portclash --build-from-source');
+  });
+});
+
+describe('platforms without a backend', () => {
+  it('throw ERR_UNSUPPORTED_PLATFORM', () => {
+    const real = Object.getOwnPropertyDescriptor(process, 'platform')!;
+    Object.defineProperty(process, 'platform', { value: 'sunos' });
+    try {
+      setBinding(null);
+      expect(() => getBinding()).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_PLATFORM', message: expect.stringContaining('sunos') }));
+    } finally {
+      Object.defineProperty(process, 'platform', real);
+    }
+  });
+});
+
+describe.runIf(process.platform === 'linux')('a package with neither a prebuild nor a build', () => {
+  it('fails with ERR_ADDON_LOAD naming the platform and the fix', async () => {
+    const bare = mkdtempSync(join(tmpdir(), 'portclash-bare-'));
+    try {
+      cpSync(join(root, 'dist'), join(bare, 'dist'), { recursive: true });
+      cpSync(join(root, 'package.json'), join(bare, 'package.json'));
+      symlinkSync(join(root, 'node_modules'), join(bare, 'node_modules'));
+      const script = "import('./dist/index.js').then(m => m.listSocketsSync()).catch(e => { console.log(JSON.stringify({ code: e.code, message: e.message })); })";
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, ['-e', script], { cwd: bare, timeout: 15_000 }, (error, out) => (error ? reject(error) : resolve(out))),
+      );
+      const result = JSON.parse(stdout) as { code: string; message: string };
+      expect(result.code).toBe('ERR_ADDON_LOAD');
+      expect(result.message).toContain(`linux-${process.arch}, Node-API ${process.versions.napi}`);
+      expect(result.message).toContain('npm rebuild portclash --build-from-source');
+    } finally {
+      rmSync(bare, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,136 @@
+// The `portclash` command as scripts use it: output formats, exit codes, one-line errors.
+import { execFileSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import type { SocketRecord } from '../lib/index.js';
+import { runCli } from './helpers/cli.js';
+import { inodeOf, portOf, SocketPool } from './helpers/sockets.js';
+
+describe('portclash usage errors', () => {
+  it.each([
+    [['list', '--port', '70000'], 'ERR_INVALID_PORT'],
+    [['list', '--port', 'abc'], 'ERR_INVALID_PORT'],
+    [['list', '--port', '-1'], 'ERR_USAGE'],
+    [['list', '--port'], 'ERR_USAGE'],
+    [['list', '--bogus'], 'ERR_USAGE'],
+    [['list', 'extra'], 'ERR_USAGE'],
+    [['frobnicate'], 'ERR_USAGE'],
+  ])('%j → exit 2 with %s on one line of stderr', async (args, code) => {
+    const result = await runCli(args);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(new RegExp(`^portclash: ${code}: .+\\n$`));
+  });
+
+  it('prints help for the tool and for each command', async () => {
+    const main = await runCli(['--help']);
+    expect(main).toMatchObject({ code: 0, stderr: '' });
+    expect(main.stdout).toMatch(/^Usage: portclash <command>/);
+    for (const args of [['list', '--help'], ['list', '-h'], ['help', 'list']]) {
+      const result = await runCli(args);
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      expect(result.stdout).toMatch(/^Usage: portclash list /);
+    }
+    expect((await runCli([])).code).toBe(2);
+  });
+});
+
+describe.runIf(process.platform === 'linux')('portclash list', () => {
+  const pool = new SocketPool();
+  afterEach(() => pool.closeAll());
+
+  it('prints the records of --json for the sockets this test holds', async () => {
+    const server = await pool.listen('::1');
+    const result = await runCli(['list', '--json', '--tcp', '--port', String(portOf(server))]);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout)).toEqual([{
+      protocol: 'tcp', family: 'IPv6', localAddress: '::1', localPort: portOf(server), remoteAddress: '::', remotePort: 0,
+      state: 'LISTEN', uid: process.getuid!(), inode: inodeOf(server),
+    }]);
+  });
+
+  it('prints an aligned table with IPv6 in brackets', async () => {
+    const server = await pool.listen('::1');
+    const port = portOf(server);
+    const { client } = await pool.connect(server, '::1');
+    const result = await runCli(['list', '--port', String(port)]);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^Proto\s+Local address:port\s+Remote address:port\s+State\s+UID$/);
+    expect(lines.slice(1).map((line) => line.split(/\s+/))).toEqual([
+      ['tcp6', `[::1]:${port}`, '[::]:*', 'LISTEN', String(process.getuid!())],
+      ['tcp6', `[::1]:${port}`, `[::1]:${client.localPort}`, 'ESTABLISHED', String(process.getuid!())],
+    ]);
+    // columns line up: every row starts its second column where the header does
+    const column = lines[0]!.indexOf('Local');
+    expect(lines.every((line) => line[column - 1] === ' ' && line[column] !== ' ')).toBe(true);
+  });
+
+  it('says so when nothing matches, and --listening leaves out connections', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const { client } = await pool.connect(server, '127.0.0.1');
+    const none = await runCli(['list', '--listening', '--port', String(client.localPort)]);
+    expect(none).toMatchObject({ code: 0, stdout: 'No sockets match.\n' });
+    const udpOnly = await runCli(['list', '--udp', '--json', '--port', String(portOf(server))]);
+    expect(JSON.parse(udpOnly.stdout)).toEqual([]);
+  });
+
+  it('agrees with ss -tuanH on every socket this test made', async () => {
+    const made = [
+      await pool.listen('127.0.0.1'),
+      await pool.listen('::1'),
+      await pool.listen('::'),
+      await pool.udp('udp4', '127.0.0.1'),
+      await pool.udp('udp6', '::1'),
+    ];
+    const v4 = made[0] as import('node:net').Server;
+    await pool.connect(v4, '127.0.0.1');
+    await pool.connect(made[2] as import('node:net').Server, '127.0.0.1');
+    const ports = new Set(made.map(portOf));
+
+    const listed = JSON.parse((await runCli(['list', '--json'])).stdout) as SocketRecord[];
+    const ssOutput = execFileSync('ss', ['-tuanH'], { encoding: 'utf8' });
+
+    const fromPortclash = listed
+      .filter((socket) => ports.has(socket.localPort) || ports.has(socket.remotePort))
+      .map((socket) => [socket.protocol, ssState(socket.state), socket.localAddress, socket.localPort, socket.remoteAddress, socket.remotePort].join(' '))
+      .sort();
+    const fromSs = ssOutput
+      .trim()
+      .split('\n')
+      .map(parseSsLine)
+      .filter((socket) => ports.has(socket.localPort) || ports.has(socket.remotePort))
+      .map((socket) => [socket.protocol, socket.state, socket.localAddress, socket.localPort, socket.remoteAddress, socket.remotePort].join(' '))
+      .sort();
+    expect(fromPortclash.length).toBe(9);
+    expect(fromPortclash).toEqual(fromSs);
+  });
+});
+
+const SS_STATES: Record<string, string> = {
+  ESTABLISHED: 'ESTAB', SYN_SENT: 'SYN-SENT', SYN_RECV: 'SYN-RECV', FIN_WAIT1: 'FIN-WAIT-1', FIN_WAIT2: 'FIN-WAIT-2',
+  TIME_WAIT: 'TIME-WAIT', CLOSE: 'UNCONN', CLOSE_WAIT: 'CLOSE-WAIT', LAST_ACK: 'LAST-ACK', LISTEN: 'LISTEN', CLOSING: 'CLOSING',
+  UNCONNECTED: 'UNCONN',
+};
+
+function ssState(state: string): string {
+  return SS_STATES[state] ?? state;
+}
+
+/** One line of `ss -tuanH`: netid state recv-q send-q local peer. */
+function parseSsLine(line: string) {
+  const [protocol, state, , , local, peer] = line.trim().split(/\s+/) as [string, string, string, string, string, string];
+  const [localAddress, localPort] = splitEndpoint(local);
+  const [remoteAddress, remotePort] = splitEndpoint(peer);
+  return { protocol, state, localAddress, localPort, remoteAddress, remotePort };
+}
+
+/** ss writes `[v6]:port`, `v4:port`, and `*` for the dual-stack wildcard `::` and for no port. */
+function splitEndpoint(endpoint: string): [string, number] {
+  const colon = endpoint.lastIndexOf(':');
+  let address = endpoint.slice(0, colon);
+  const port = endpoint.slice(colon + 1);
+  if (address.startsWith('[')) address = address.slice(1, -1);
+  if (address === '*') address = '::';
+  return [address.replace(/%.*$/, ''), port === '*' ? 0 : Number(port)];
+}

@@ -1,0 +1,147 @@
+// listSockets against the real kernel: sockets this test opens must come back exactly.
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { listSockets, listSocketsSync, type SocketRecord } from '../lib/index.js';
+import { inodeOf, portOf, SocketPool } from './helpers/sockets.js';
+import { waitFor } from './helpers/wait.js';
+
+const uid = process.getuid?.() ?? -1;
+
+type Tuple = Pick<SocketRecord, 'protocol' | 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort'>;
+
+function findOne(sockets: SocketRecord[], tuple: Tuple): SocketRecord | undefined {
+  const found = sockets.filter(
+    (socket) =>
+      socket.protocol === tuple.protocol &&
+      socket.localAddress === tuple.localAddress &&
+      socket.localPort === tuple.localPort &&
+      socket.remoteAddress === tuple.remoteAddress &&
+      socket.remotePort === tuple.remotePort,
+  );
+  expect(found.length, `exactly one socket ${JSON.stringify(tuple)}`).toBeLessThanOrEqual(1);
+  return found[0];
+}
+
+describe.runIf(process.platform === 'linux')('listSockets on the real kernel', () => {
+  const pool = new SocketPool();
+  afterEach(() => pool.closeAll());
+
+  it('finds TCP listeners on 127.0.0.1, ::1 and dual-stack ::', async () => {
+    const v4 = await pool.listen('127.0.0.1');
+    const v6 = await pool.listen('::1');
+    const dual = await pool.listen('::');
+    const sockets = await listSockets({ protocol: 'tcp' });
+
+    expect(findOne(sockets, { protocol: 'tcp', localAddress: '127.0.0.1', localPort: portOf(v4), remoteAddress: '0.0.0.0', remotePort: 0 })).toEqual({
+      protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(v4), remoteAddress: '0.0.0.0', remotePort: 0,
+      state: 'LISTEN', uid, inode: inodeOf(v4),
+    });
+    expect(findOne(sockets, { protocol: 'tcp', localAddress: '::1', localPort: portOf(v6), remoteAddress: '::', remotePort: 0 })).toEqual({
+      protocol: 'tcp', family: 'IPv6', localAddress: '::1', localPort: portOf(v6), remoteAddress: '::', remotePort: 0,
+      state: 'LISTEN', uid, inode: inodeOf(v6),
+    });
+    expect(findOne(sockets, { protocol: 'tcp', localAddress: '::', localPort: portOf(dual), remoteAddress: '::', remotePort: 0 })).toEqual({
+      protocol: 'tcp', family: 'IPv6', localAddress: '::', localPort: portOf(dual), remoteAddress: '::', remotePort: 0,
+      state: 'LISTEN', uid, inode: inodeOf(dual),
+    });
+  });
+
+  it('finds both ends of an established loopback connection', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const { client, accepted } = await pool.connect(server, '127.0.0.1');
+    const sockets = await listSockets({ protocol: 'tcp', family: 'IPv4' });
+    const serverPort = portOf(server);
+
+    expect(findOne(sockets, { protocol: 'tcp', localAddress: '127.0.0.1', localPort: client.localPort!, remoteAddress: '127.0.0.1', remotePort: serverPort })).toEqual({
+      protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: client.localPort, remoteAddress: '127.0.0.1', remotePort: serverPort,
+      state: 'ESTABLISHED', uid, inode: inodeOf(client),
+    });
+    expect(findOne(sockets, { protocol: 'tcp', localAddress: '127.0.0.1', localPort: serverPort, remoteAddress: '127.0.0.1', remotePort: client.localPort! })).toEqual({
+      protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: serverPort, remoteAddress: '127.0.0.1', remotePort: client.localPort,
+      state: 'ESTABLISHED', uid, inode: inodeOf(accepted),
+    });
+  });
+
+  it('shows an IPv4 peer of a dual-stack listener as a v4-mapped address, as Node does', async () => {
+    const server = await pool.listen('::');
+    const { client, accepted } = await pool.connect(server, '127.0.0.1');
+    expect(accepted.localAddress).toBe('::ffff:127.0.0.1');
+    const sockets = await listSockets({ port: portOf(server) });
+
+    expect(findOne(sockets, { protocol: 'tcp', localAddress: accepted.localAddress!, localPort: portOf(server), remoteAddress: accepted.remoteAddress!, remotePort: client.localPort! })).toEqual({
+      protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: portOf(server), remoteAddress: '::ffff:127.0.0.1', remotePort: client.localPort,
+      state: 'ESTABLISHED', uid, inode: inodeOf(accepted),
+    });
+  });
+
+  it('finds the TIME_WAIT left by the side that closed first, held by no file', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const { client, accepted } = await pool.connect(server, '127.0.0.1');
+    const clientPort = client.localPort!;
+    accepted.on('end', () => accepted.end());
+    client.end();
+    await Promise.all([once(client, 'close'), once(accepted, 'close')]);
+
+    const tuple = { protocol: 'tcp', localAddress: '127.0.0.1', localPort: clientPort, remoteAddress: '127.0.0.1', remotePort: portOf(server) } as const;
+    const record = await waitFor(async () => findOne(await listSockets({ port: clientPort }), tuple), 'the TIME_WAIT row');
+    expect(record).toEqual({ ...tuple, family: 'IPv4', state: 'TIME_WAIT', uid: 0, inode: 0 });
+  });
+
+  it('finds a bound UDP socket and a connected one', async () => {
+    const bound = await pool.udp('udp4', '127.0.0.1');
+    const bound6 = await pool.udp('udp6', '::1');
+    const connected = await pool.udp('udp4', '127.0.0.1');
+    connected.connect(portOf(bound), '127.0.0.1');
+    await once(connected, 'connect');
+    const sockets = listSocketsSync({ protocol: 'udp' });
+
+    expect(findOne(sockets, { protocol: 'udp', localAddress: '127.0.0.1', localPort: portOf(bound), remoteAddress: '0.0.0.0', remotePort: 0 })).toEqual({
+      protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(bound), remoteAddress: '0.0.0.0', remotePort: 0,
+      state: 'UNCONNECTED', uid, inode: inodeOf(bound),
+    });
+    expect(findOne(sockets, { protocol: 'udp', localAddress: '::1', localPort: portOf(bound6), remoteAddress: '::', remotePort: 0 })).toEqual({
+      protocol: 'udp', family: 'IPv6', localAddress: '::1', localPort: portOf(bound6), remoteAddress: '::', remotePort: 0,
+      state: 'UNCONNECTED', uid, inode: inodeOf(bound6),
+    });
+    expect(findOne(sockets, { protocol: 'udp', localAddress: '127.0.0.1', localPort: portOf(connected), remoteAddress: '127.0.0.1', remotePort: portOf(bound) })).toEqual({
+      protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(connected), remoteAddress: '127.0.0.1', remotePort: portOf(bound),
+      state: 'ESTABLISHED', uid, inode: inodeOf(connected),
+    });
+  });
+
+  it('filters by protocol, family, listening and port', async () => {
+    const server = await pool.listen('::');
+    const { client } = await pool.connect(server, '::1');
+    const udp = await pool.udp('udp6', '::1');
+    const port = portOf(server);
+
+    const onPort = await listSockets({ port });
+    expect(onPort.map((socket) => socket.state).sort()).toEqual(['ESTABLISHED', 'LISTEN']);
+    expect(onPort.every((socket) => socket.localPort === port)).toBe(true);
+
+    const listening = await listSockets({ listening: true });
+    expect(listening.some((socket) => socket.localPort === port && socket.state === 'LISTEN')).toBe(true);
+    expect(listening.some((socket) => socket.localPort === client.localPort)).toBe(false);
+    expect(listening.some((socket) => socket.protocol === 'udp' && socket.localPort === portOf(udp))).toBe(true);
+    expect(listening.every((socket) => socket.state === 'LISTEN' || socket.state === 'UNCONNECTED')).toBe(true);
+
+    expect((await listSockets({ protocol: 'udp' })).every((socket) => socket.protocol === 'udp')).toBe(true);
+    expect((await listSockets({ family: 'IPv4' })).every((socket) => socket.family === 'IPv4')).toBe(true);
+    expect(await listSockets({ protocol: 'udp', port })).toEqual([]);
+  });
+
+  it('gives the same records from the async and sync calls', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const port = portOf(server);
+    expect(await listSockets({ port })).toEqual(listSocketsSync({ port }));
+  });
+
+  it('rejects a bad filter with a stable code', async () => {
+    await expect(listSockets({ port: 70000 })).rejects.toMatchObject({ code: 'ERR_INVALID_PORT' });
+    await expect(listSockets({ port: 1.5 })).rejects.toMatchObject({ code: 'ERR_INVALID_PORT' });
+    await expect(listSockets({ protocol: 'sctp' as 'tcp' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    expect(() => listSocketsSync({ family: 'IPv5' as 'IPv4' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+});
+
