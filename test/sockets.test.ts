@@ -10,6 +10,11 @@ const uid = process.getuid?.() ?? -1;
 
 type Tuple = Pick<SocketRecord, 'protocol' | 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort'>;
 
+/** Asserts that exactly one socket has the expected record's five-tuple, and that it equals it. */
+function expectSocket(sockets: SocketRecord[], expected: SocketRecord): void {
+  expect(findOne(sockets, expected), `a socket ${JSON.stringify(expected)}`).toEqual(expected);
+}
+
 function findOne(sockets: SocketRecord[], tuple: Tuple): SocketRecord | undefined {
   const found = sockets.filter(
     (socket) =>
@@ -33,15 +38,15 @@ describe.runIf(process.platform === 'linux')('listSockets on the real kernel', (
     const dual = await pool.listen('::');
     const sockets = await listSockets({ protocol: 'tcp' });
 
-    expect(findOne(sockets, { protocol: 'tcp', localAddress: '127.0.0.1', localPort: portOf(v4), remoteAddress: '0.0.0.0', remotePort: 0 })).toEqual({
+    expectSocket(sockets, {
       protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(v4), remoteAddress: '0.0.0.0', remotePort: 0,
       state: 'LISTEN', uid, inode: inodeOf(v4),
     });
-    expect(findOne(sockets, { protocol: 'tcp', localAddress: '::1', localPort: portOf(v6), remoteAddress: '::', remotePort: 0 })).toEqual({
+    expectSocket(sockets, {
       protocol: 'tcp', family: 'IPv6', localAddress: '::1', localPort: portOf(v6), remoteAddress: '::', remotePort: 0,
       state: 'LISTEN', uid, inode: inodeOf(v6),
     });
-    expect(findOne(sockets, { protocol: 'tcp', localAddress: '::', localPort: portOf(dual), remoteAddress: '::', remotePort: 0 })).toEqual({
+    expectSocket(sockets, {
       protocol: 'tcp', family: 'IPv6', localAddress: '::', localPort: portOf(dual), remoteAddress: '::', remotePort: 0,
       state: 'LISTEN', uid, inode: inodeOf(dual),
     });
@@ -53,12 +58,12 @@ describe.runIf(process.platform === 'linux')('listSockets on the real kernel', (
     const sockets = await listSockets({ protocol: 'tcp', family: 'IPv4' });
     const serverPort = portOf(server);
 
-    expect(findOne(sockets, { protocol: 'tcp', localAddress: '127.0.0.1', localPort: client.localPort!, remoteAddress: '127.0.0.1', remotePort: serverPort })).toEqual({
-      protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: client.localPort, remoteAddress: '127.0.0.1', remotePort: serverPort,
+    expectSocket(sockets, {
+      protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: client.localPort!, remoteAddress: '127.0.0.1', remotePort: serverPort,
       state: 'ESTABLISHED', uid, inode: inodeOf(client),
     });
-    expect(findOne(sockets, { protocol: 'tcp', localAddress: '127.0.0.1', localPort: serverPort, remoteAddress: '127.0.0.1', remotePort: client.localPort! })).toEqual({
-      protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: serverPort, remoteAddress: '127.0.0.1', remotePort: client.localPort,
+    expectSocket(sockets, {
+      protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: serverPort, remoteAddress: '127.0.0.1', remotePort: client.localPort!,
       state: 'ESTABLISHED', uid, inode: inodeOf(accepted),
     });
   });
@@ -69,8 +74,8 @@ describe.runIf(process.platform === 'linux')('listSockets on the real kernel', (
     expect(accepted.localAddress).toBe('::ffff:127.0.0.1');
     const sockets = await listSockets({ port: portOf(server) });
 
-    expect(findOne(sockets, { protocol: 'tcp', localAddress: accepted.localAddress!, localPort: portOf(server), remoteAddress: accepted.remoteAddress!, remotePort: client.localPort! })).toEqual({
-      protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: portOf(server), remoteAddress: '::ffff:127.0.0.1', remotePort: client.localPort,
+    expectSocket(sockets, {
+      protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: portOf(server), remoteAddress: '::ffff:127.0.0.1', remotePort: client.localPort!,
       state: 'ESTABLISHED', uid, inode: inodeOf(accepted),
     });
   });
@@ -96,15 +101,15 @@ describe.runIf(process.platform === 'linux')('listSockets on the real kernel', (
     await once(connected, 'connect');
     const sockets = listSocketsSync({ protocol: 'udp' });
 
-    expect(findOne(sockets, { protocol: 'udp', localAddress: '127.0.0.1', localPort: portOf(bound), remoteAddress: '0.0.0.0', remotePort: 0 })).toEqual({
+    expectSocket(sockets, {
       protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(bound), remoteAddress: '0.0.0.0', remotePort: 0,
       state: 'UNCONNECTED', uid, inode: inodeOf(bound),
     });
-    expect(findOne(sockets, { protocol: 'udp', localAddress: '::1', localPort: portOf(bound6), remoteAddress: '::', remotePort: 0 })).toEqual({
+    expectSocket(sockets, {
       protocol: 'udp', family: 'IPv6', localAddress: '::1', localPort: portOf(bound6), remoteAddress: '::', remotePort: 0,
       state: 'UNCONNECTED', uid, inode: inodeOf(bound6),
     });
-    expect(findOne(sockets, { protocol: 'udp', localAddress: '127.0.0.1', localPort: portOf(connected), remoteAddress: '127.0.0.1', remotePort: portOf(bound) })).toEqual({
+    expectSocket(sockets, {
       protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(connected), remoteAddress: '127.0.0.1', remotePort: portOf(bound),
       state: 'ESTABLISHED', uid, inode: inodeOf(connected),
     });
