@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { getBinding } from '../dist/binding.js';
-import { toRecord } from '../dist/records.js';
+import { RecordMaker } from '../dist/records.js';
 import { RowTable } from '../dist/rows.js';
 import { medianMs, printTable } from './stats.js';
 
@@ -57,8 +57,9 @@ export function benchCrossing({ count = 100_000 } = {}) {
   const packedRecords = () => {
     const reading = packed();
     const table = new RowTable(reading.rows, reading.count);
+    const maker = new RecordMaker();
     const records = new Array(table.count);
-    for (let row = 0; row < table.count; row++) records[row] = toRecord(table, row);
+    for (let row = 0; row < table.count; row++) records[row] = maker.make(table, row);
     return records;
   };
 

@@ -29,3 +29,16 @@ export function printTable(title, rows, baselineName) {
     console.log(`${name.padEnd(width)}  ${formatMs(ms).padStart(10)}  ${ratio.padStart(10)}  ${note}`);
   }
 }
+
+/** medianMs for a function that returns a promise. */
+export async function medianMsAsync(fn, { runs = 15, warmup = 3 } = {}) {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    await fn();
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}

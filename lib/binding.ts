@@ -20,7 +20,10 @@ export interface SourceReading {
   syscall: string | null;
 }
 
-/** Rows of all sources packed back to back (layout in rows.ts), and one report per source. */
+/** Receives rows packed back to back (layout in rows.ts), a batch at a time, in source order. */
+export type RowsCallback = (rows: ArrayBuffer, count: number) => void;
+
+/** Rows of all sources in one buffer, and one report per source. */
 export interface ProcNetReading {
   rows: ArrayBuffer;
   count: number;
@@ -31,7 +34,11 @@ export interface ProcNetReading {
 export interface NativeBinding {
   rowLayoutVersion: number;
   rowSize: number;
-  readProcNet(sources: readonly ProcNetSource[]): Promise<ProcNetReading>;
+  /**
+   * Reads on a worker thread and calls `onRows` on the main thread with each batch as it is
+   * parsed; settles after the last batch.
+   */
+  readProcNet(sources: readonly ProcNetSource[], onRows: RowsCallback): Promise<{ sources: SourceReading[] }>;
   readProcNetSync(sources: readonly ProcNetSource[]): ProcNetReading;
 }
 

@@ -1,6 +1,6 @@
 // Raw rows → SocketRecord: protocol and family names, address text, the kernel's state names.
-import { formatAddress } from './address.js';
-import { IPPROTO_TCP, type RowTable } from './rows.js';
+import { formatIPv4, formatIPv6 } from './address.js';
+import { IPPROTO_TCP, LOCAL, REMOTE, type AddressEnd, type RowTable } from './rows.js';
 
 export type Protocol = 'tcp' | 'udp';
 export type Family = 'IPv4' | 'IPv6';
@@ -78,17 +78,51 @@ export function isListening(protocol: number, code: number): boolean {
   return protocol === IPPROTO_TCP ? code === TCP_LISTEN : code === TCP_CLOSE;
 }
 
-export function toRecord(table: RowTable, row: number): SocketRecord {
-  const protocol = table.protocol(row);
-  return {
-    protocol: protocol === IPPROTO_TCP ? 'tcp' : 'udp',
-    family: table.family(row) === 6 ? 'IPv6' : 'IPv4',
-    localAddress: formatAddress(table.localAddress(row)),
-    localPort: table.localPort(row),
-    remoteAddress: formatAddress(table.remoteAddress(row)),
-    remotePort: table.remotePort(row),
-    state: stateName(protocol, table.state(row)),
-    uid: table.uid(row),
-    inode: table.inode(row),
-  };
+/**
+ * Turns rows into records. Address text is the costly part and a table repeats few addresses
+ * (a host has few of its own; peers recur), so IPv4 texts are remembered by their 32-bit word.
+ */
+export class RecordMaker {
+  private readonly ipv4Texts = new Map<number, string>();
+
+  make(table: RowTable, row: number): SocketRecord {
+    const protocol = table.protocol(row);
+    const ipv6 = table.family(row) === 6;
+    return {
+      protocol: protocol === IPPROTO_TCP ? 'tcp' : 'udp',
+      family: ipv6 ? 'IPv6' : 'IPv4',
+      localAddress: ipv6 ? this.ipv6Text(table, row, LOCAL) : this.ipv4Text(table, row, LOCAL, 0),
+      localPort: table.localPort(row),
+      remoteAddress: ipv6 ? this.ipv6Text(table, row, REMOTE) : this.ipv4Text(table, row, REMOTE, 0),
+      remotePort: table.remotePort(row),
+      state: stateName(protocol, table.state(row)),
+      uid: table.uid(row),
+      inode: table.inode(row),
+    };
+  }
+
+  /** The IPv4 address in word `word` of the row's address (0, or 3 inside an IPv6 one). */
+  private ipv4Text(table: RowTable, row: number, end: AddressEnd, word: number): string {
+    const key = table.addressWord(row, end, word);
+    let text = this.ipv4Texts.get(key);
+    if (text === undefined) {
+      const start = word * 4;
+      text = formatIPv4(table.address(row, end).subarray(start, start + 4));
+      this.ipv4Texts.set(key, text);
+    }
+    return text;
+  }
+
+  private ipv6Text(table: RowTable, row: number, end: AddressEnd): string {
+    // the two forms that fill most IPv6 tables: the wildcard, and IPv4 peers of dual-stack sockets
+    if (table.addressWord(row, end, 0) === 0 && table.addressWord(row, end, 1) === 0) {
+      const third = table.addressWord(row, end, 2);
+      if (third === 0 && table.addressWord(row, end, 3) === 0) return '::';
+      if (third === V4_MAPPED_WORD) return `::ffff:${this.ipv4Text(table, row, end, 3)}`;
+    }
+    return formatIPv6(table.address(row, end));
+  }
 }
+
+/** The third word of a v4-mapped address (::ffff:0:0/96) as the machine reads it. */
+const V4_MAPPED_WORD = new Uint32Array(Uint8Array.of(0, 0, 0xff, 0xff).buffer)[0]!;

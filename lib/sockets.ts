@@ -1,10 +1,10 @@
 // listSockets: read the kernel's socket tables, filter on the packed rows, then make records.
 import { constants } from 'node:os';
 
-import { getBinding, type ProcNetReading, type ProcNetSource } from './binding.js';
+import { getBinding, type ProcNetSource, type SourceReading } from './binding.js';
 import { PortclashError } from './errors.js';
 import { parsePort } from './ports.js';
-import { isListening, toRecord, type Family, type Protocol, type SocketRecord } from './records.js';
+import { isListening, RecordMaker, type Family, type Protocol, type SocketRecord } from './records.js';
 import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from './rows.js';
 
 export interface SocketFilter {
@@ -53,13 +53,38 @@ export function listSocketsSync(filter: SocketFilter = {}): SocketRecord[] {
 export async function readSocketTables(filter: SocketFilter = {}): Promise<SocketTables> {
   const checked = checkFilter(filter);
   const sources = sourcesFor(checked);
-  return interpret(await getBinding().readProcNet(sources), sources, checked);
+  const collector = new SocketCollector(checked);
+  // Records are made batch by batch while the worker thread still reads the kernel's text.
+  const reading = await getBinding().readProcNet(sources, (rows, count) => collector.add(rows, count));
+  return { sources: reportSources(sources, reading.sources), sockets: collector.sockets };
 }
 
 export function readSocketTablesSync(filter: SocketFilter = {}): SocketTables {
   const checked = checkFilter(filter);
   const sources = sourcesFor(checked);
-  return interpret(getBinding().readProcNetSync(sources), sources, checked);
+  const collector = new SocketCollector(checked);
+  const reading = getBinding().readProcNetSync(sources);
+  const reports = reportSources(sources, reading.sources);
+  collector.add(reading.rows, reading.count);
+  return { sources: reports, sockets: collector.sockets };
+}
+
+/** Filters packed rows as they come, making records only for the rows that pass. */
+class SocketCollector {
+  readonly sockets: SocketRecord[] = [];
+  private readonly maker = new RecordMaker();
+
+  constructor(private readonly filter: SocketFilter) {}
+
+  add(rows: ArrayBuffer, count: number): void {
+    const table = new RowTable(rows, count);
+    const { port, listening } = this.filter;
+    for (let row = 0; row < table.count; row++) {
+      if (port !== undefined && table.localPort(row) !== port) continue;
+      if (listening === true && !isListening(table.protocol(row), table.state(row))) continue;
+      this.sockets.push(this.maker.make(table, row));
+    }
+  }
 }
 
 function checkFilter(filter: SocketFilter): SocketFilter {
@@ -87,9 +112,9 @@ function sourcesFor(filter: SocketFilter): ProcNetSource[] {
   );
 }
 
-function interpret(reading: ProcNetReading, sources: readonly ProcNetSource[], filter: SocketFilter): SocketTables {
-  const reports = sources.map((source, index): SourceReport => {
-    const result = reading.sources[index];
+function reportSources(sources: readonly ProcNetSource[], results: readonly SourceReading[]): SourceReport[] {
+  return sources.map((source, index): SourceReport => {
+    const result = results[index];
     if (result === undefined) throw new PortclashError('ERR_INVALID_BINDING', `the binding returned no result for ${source.path}`);
     const error = result.errno === 0 ? null : errnoName(result.errno);
     // No tcp6/udp6 table means the kernel runs without IPv6: nothing to list, not a failure.
@@ -108,15 +133,6 @@ function interpret(reading: ProcNetReading, sources: readonly ProcNetSource[], f
       error,
     };
   });
-
-  const table = new RowTable(reading.rows, reading.count);
-  const sockets: SocketRecord[] = [];
-  for (let row = 0; row < table.count; row++) {
-    if (filter.port !== undefined && table.localPort(row) !== filter.port) continue;
-    if (filter.listening === true && !isListening(table.protocol(row), table.state(row))) continue;
-    sockets.push(toRecord(table, row));
-  }
-  return { sockets, sources: reports };
 }
 
 function protocolName(protocol: number): Protocol {

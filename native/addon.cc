@@ -1,6 +1,7 @@
-// The N-API surface: argument checks, the worker thread, and rows handed over as one ArrayBuffer.
+// The N-API surface: argument checks, the worker thread, and rows handed over as ArrayBuffers.
 #include <napi.h>
 
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -10,10 +11,10 @@
 namespace portclash {
 namespace {
 
-struct ProcNetReading {
-  std::vector<RawRow> rows;
-  std::vector<SourceResult> sources;
-};
+// Rows per batch handed to JavaScript while the worker reads on: large enough that crossing
+// threads costs little, small enough that JS turns early rows into records while the kernel is
+// still producing later ones.
+constexpr size_t kBatchRows = 2048;
 
 // [{ path, protocol, family }] → sources; throws a JS TypeError on anything else.
 std::vector<ProcNetSource> SourcesFromJs(const Napi::CallbackInfo& info) {
@@ -46,68 +47,101 @@ std::vector<ProcNetSource> SourcesFromJs(const Napi::CallbackInfo& info) {
   return sources;
 }
 
-// Hands the row vector to JavaScript without a copy; the ArrayBuffer's finalizer frees it.
-Napi::Object ReadingToJs(Napi::Env env, std::unique_ptr<ProcNetReading> reading) {
-  Napi::Object result = Napi::Object::New(env);
-  Napi::Array sources = Napi::Array::New(env, reading->sources.size());
-  for (size_t i = 0; i < reading->sources.size(); ++i) {
-    const SourceResult& source = reading->sources[i];
+Napi::Array SourceResultsToJs(Napi::Env env, const std::vector<SourceResult>& results) {
+  Napi::Array list = Napi::Array::New(env, results.size());
+  for (size_t i = 0; i < results.size(); ++i) {
+    const SourceResult& result = results[i];
     Napi::Object item = Napi::Object::New(env);
-    item.Set("rows", Napi::Number::New(env, static_cast<double>(source.rows)));
-    item.Set("malformed", Napi::Number::New(env, static_cast<double>(source.malformed)));
-    item.Set("errno", Napi::Number::New(env, source.error));
-    item.Set("syscall", source.syscall != nullptr ? Napi::String::New(env, source.syscall)
+    item.Set("rows", Napi::Number::New(env, static_cast<double>(result.rows)));
+    item.Set("malformed", Napi::Number::New(env, static_cast<double>(result.malformed)));
+    item.Set("errno", Napi::Number::New(env, result.error));
+    item.Set("syscall", result.syscall != nullptr ? Napi::String::New(env, result.syscall)
                                                   : env.Null());
-    sources.Set(static_cast<uint32_t>(i), item);
+    list.Set(static_cast<uint32_t>(i), item);
   }
-  result.Set("sources", sources);
-
-  std::vector<RawRow>* rows = new std::vector<RawRow>(std::move(reading->rows));
-  result.Set("count", Napi::Number::New(env, static_cast<double>(rows->size())));
-  if (rows->empty()) {
-    delete rows;
-    result.Set("rows", Napi::ArrayBuffer::New(env, 0));
-  } else {
-    result.Set("rows", Napi::ArrayBuffer::New(
-                           env, rows->data(), rows->size() * sizeof(RawRow),
-                           [](Napi::Env, void*, std::vector<RawRow>* owned) { delete owned; },
-                           rows));
-  }
-  return result;
+  return list;
 }
 
+Napi::ArrayBuffer CopyRows(Napi::Env env, const RawRow* rows, size_t count) {
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, count * sizeof(RawRow));
+  if (count > 0) std::memcpy(buffer.Data(), rows, count * sizeof(RawRow));
+  return buffer;
+}
+
+// readProcNetSync(sources) → { rows, count, sources }: every row in one ArrayBuffer.
 Napi::Value ReadProcNetSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   std::vector<ProcNetSource> sources = SourcesFromJs(info);
-  auto reading = std::make_unique<ProcNetReading>();
-  reading->sources = ReadProcNet(sources, reading->rows);
-  return ReadingToJs(info.Env(), std::move(reading));
+  std::vector<RawRow> rows;
+  std::vector<SourceResult> results = ReadProcNet(sources, rows);
+
+  Napi::Object reading = Napi::Object::New(env);
+  reading.Set("rows", CopyRows(env, rows.data(), rows.size()));
+  reading.Set("count", Napi::Number::New(env, static_cast<double>(rows.size())));
+  reading.Set("sources", SourceResultsToJs(env, results));
+  return reading;
 }
 
-// Reads on a libuv pool thread: a server calling this before it starts keeps its event loop.
-class ProcNetWorker : public Napi::AsyncWorker {
+// Reads on a libuv pool thread and hands rows over in batches as they are parsed, so that a
+// server calling this before it starts keeps its event loop, and JS work overlaps the kernel's.
+// node-addon-api runs OnOK only after every queued OnProgress, so the promise settles last.
+class ProcNetWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
  public:
-  ProcNetWorker(Napi::Env env, std::vector<ProcNetSource> sources)
-      : Napi::AsyncWorker(env, "portclash:readProcNet"),
+  ProcNetWorker(Napi::Env env, std::vector<ProcNetSource> sources, Napi::Function on_rows)
+      : Napi::AsyncProgressQueueWorker<RawRow>(env, "portclash:readProcNet"),
         deferred_(Napi::Promise::Deferred::New(env)),
         sources_(std::move(sources)),
-        reading_(std::make_unique<ProcNetReading>()) {}
+        on_rows_(Napi::Persistent(on_rows)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
-  void Execute() override { reading_->sources = ReadProcNet(sources_, reading_->rows); }
+  void Execute(const ExecutionProgress& progress) override {
+    std::vector<RawRow> rows;
+    auto send = [&progress](std::vector<RawRow>& batch) {
+      progress.Send(batch.data(), batch.size());
+      batch.clear();
+    };
+    results_ = ReadProcNet(sources_, rows, kBatchRows, send);
+    if (!rows.empty()) send(rows);
+  }
 
-  void OnOK() override { deferred_.Resolve(ReadingToJs(Env(), std::move(reading_))); }
+  void OnProgress(const RawRow* rows, size_t count) override {
+    if (callback_error_) return;
+    Napi::Env env = Env();
+    try {
+      on_rows_.Call({CopyRows(env, rows, count), Napi::Number::New(env, static_cast<double>(count))});
+    } catch (const Napi::Error& error) {
+      // A throwing callback ends the reading's use, not the process: reject with its error.
+      callback_error_ = std::make_unique<Napi::ObjectReference>(Napi::Persistent(error.Value()));
+    }
+  }
+
+  void OnOK() override {
+    if (callback_error_) {
+      deferred_.Reject(callback_error_->Value());
+      return;
+    }
+    Napi::Object reading = Napi::Object::New(Env());
+    reading.Set("sources", SourceResultsToJs(Env(), results_));
+    deferred_.Resolve(reading);
+  }
 
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::vector<ProcNetSource> sources_;
-  std::unique_ptr<ProcNetReading> reading_;
+  Napi::FunctionReference on_rows_;
+  std::vector<SourceResult> results_;
+  std::unique_ptr<Napi::ObjectReference> callback_error_;
 };
 
+// readProcNet(sources, onRows(rows, count)) → Promise<{ sources }>.
 Napi::Value ReadProcNetAsync(const Napi::CallbackInfo& info) {
-  auto* worker = new ProcNetWorker(info.Env(), SourcesFromJs(info));
+  if (info.Length() < 2 || !info[1].IsFunction()) {
+    throw Napi::TypeError::New(info.Env(), "onRows must be a function");
+  }
+  auto* worker = new ProcNetWorker(info.Env(), SourcesFromJs(info), info[1].As<Napi::Function>());
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -168,53 +168,76 @@ bool IsHeader(const char* begin, const char* end) {
   return false;
 }
 
-}  // namespace
+// The kernel's seq_file hands out at most a page or so per read(); a larger buffer only saves
+// system calls. Lines are ~150 bytes, so any line longer than this is not the kernel's.
+constexpr size_t kChunkBytes = 256 * 1024;
 
-size_t ParseProcNet(const char* text, size_t length, uint8_t protocol, uint8_t family,
-                    std::vector<RawRow>& rows) {
-  size_t malformed = 0;
-  const char* at = text;
-  const char* const end = text + length;
-  bool first_line = true;
-  rows.reserve(rows.size() + length / 128);  // the kernel pads lines to 128 bytes or more
+// Parses one table as its text arrives, keeping only an incomplete last line between chunks.
+class TableParser {
+ public:
+  TableParser(const ProcNetSource& source, std::vector<RawRow>& rows, SourceResult& result)
+      : source_(source), rows_(rows), result_(result) {}
 
-  while (at < end) {
-    const char* newline = static_cast<const char*>(std::memchr(at, '\n', end - at));
-    const char* line_end = newline != nullptr ? newline : end;
-
-    if (first_line && IsHeader(at, line_end)) {
-      // the column header the kernel prints first
-    } else if (newline == nullptr) {
-      ++malformed;  // a last line without its newline may have been cut anywhere
-    } else if (line_end != at) {
-      rows.emplace_back();
-      if (!ParseLine(at, line_end, protocol, family, &rows.back())) {
-        rows.pop_back();
-        ++malformed;
+  // Parses every complete line in [begin, end); returns where the incomplete rest starts.
+  const char* ParseLines(const char* begin, const char* end) {
+    const char* at = begin;
+    while (at < end) {
+      const char* newline = static_cast<const char*>(std::memchr(at, '\n', end - at));
+      if (newline == nullptr) break;
+      if (discarding_) {
+        discarding_ = false;  // the end of an over-long line, already counted
+      } else if (first_line_ && IsHeader(at, newline)) {
+        // the column header the kernel prints first
+      } else if (newline != at) {
+        rows_.emplace_back();
+        if (ParseLine(at, newline, source_.protocol, source_.family, &rows_.back())) {
+          ++result_.rows;
+        } else {
+          rows_.pop_back();
+          ++result_.malformed;
+        }
       }
+      first_line_ = false;
+      at = newline + 1;
     }
-    first_line = false;
-    at = line_end + 1;
+    return at;
   }
-  return malformed;
-}
 
-int ReadWholeFile(const std::string& path, std::vector<char>& contents, const char** syscall) {
-  *syscall = "open";
+  // A full buffer without a newline: count the line once and drop it up to its newline.
+  void DiscardLongLine() {
+    if (!discarding_) ++result_.malformed;
+    discarding_ = true;
+    first_line_ = false;
+  }
+
+  // The text ended inside a line: it may have been cut anywhere, so it is not trusted.
+  void Finish(bool leftover) {
+    if (leftover && !discarding_) ++result_.malformed;
+  }
+
+ private:
+  const ProcNetSource& source_;
+  std::vector<RawRow>& rows_;
+  SourceResult& result_;
+  bool first_line_ = true;
+  bool discarding_ = false;
+};
+
+// Returns 0 or an errno; result.syscall names the call that failed.
+int ReadSource(const ProcNetSource& source, std::vector<char>& buffer, std::vector<RawRow>& rows,
+               SourceResult& result, size_t batch_rows, const RowBatchSink& sink) {
+  result.syscall = "open";
   int fd;
   do {
-    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd = open(source.path.c_str(), O_RDONLY | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return errno;
 
-  // /proc files report a size of 0, so grow until read() says the end has come.
-  *syscall = "read";
-  contents.clear();
-  size_t used = 0;
-  contents.resize(64 * 1024);
+  result.syscall = "read";
+  TableParser parser(source, rows, result);
+  size_t used = 0;  // bytes of an incomplete line carried over at the buffer's start
   for (;;) {
-    if (used == contents.size()) contents.resize(contents.size() * 2);
-    ssize_t got = read(fd, contents.data() + used, contents.size() - used);
+    ssize_t got = read(fd, buffer.data() + used, buffer.size() - used);
     if (got < 0) {
       if (errno == EINTR) continue;
       int error = errno;
@@ -222,27 +245,32 @@ int ReadWholeFile(const std::string& path, std::vector<char>& contents, const ch
       return error;
     }
     if (got == 0) break;
-    used += static_cast<size_t>(got);
+    const char* end = buffer.data() + used + got;
+    const char* rest = parser.ParseLines(buffer.data(), end);
+    used = static_cast<size_t>(end - rest);
+    if (used == buffer.size()) {
+      parser.DiscardLongLine();
+      used = 0;
+    } else if (used > 0 && rest != buffer.data()) {
+      std::memmove(buffer.data(), rest, used);
+    }
+    if (batch_rows > 0 && rows.size() >= batch_rows) sink(rows);
   }
   close(fd);
-  contents.resize(used);
-  *syscall = nullptr;
+  parser.Finish(used > 0);
+  result.syscall = nullptr;
   return 0;
 }
 
+}  // namespace
+
 std::vector<SourceResult> ReadProcNet(const std::vector<ProcNetSource>& sources,
-                                      std::vector<RawRow>& rows) {
+                                      std::vector<RawRow>& rows, size_t batch_rows,
+                                      const RowBatchSink& sink) {
   std::vector<SourceResult> results(sources.size());
-  std::vector<char> contents;
+  std::vector<char> buffer(kChunkBytes);
   for (size_t i = 0; i < sources.size(); ++i) {
-    const ProcNetSource& source = sources[i];
-    SourceResult& result = results[i];
-    result.error = ReadWholeFile(source.path, contents, &result.syscall);
-    if (result.error != 0) continue;
-    const size_t before = rows.size();
-    result.malformed =
-        ParseProcNet(contents.data(), contents.size(), source.protocol, source.family, rows);
-    result.rows = rows.size() - before;
+    results[i].error = ReadSource(sources[i], buffer, rows, results[i], batch_rows, sink);
   }
   return results;
 }

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,18 +54,17 @@ struct SourceResult {
   const char* syscall = nullptr;
 };
 
-// Parses the text of /proc/net/{tcp,tcp6,udp,udp6} and appends one row per well-formed line.
-// Lines that do not match the kernel's format exactly are skipped and counted, never guessed at;
-// that includes a last line without its newline, which may have been cut short.
-size_t ParseProcNet(const char* text, size_t length, uint8_t protocol, uint8_t family,
-                    std::vector<RawRow>& rows);
+// Called with the rows parsed so far once there are at least `batch_rows` of them; it takes them
+// (and must leave the vector empty), so that a caller can hand rows on while reading goes on.
+using RowBatchSink = std::function<void(std::vector<RawRow>& rows)>;
 
-// Reads a whole file with read(2); returns 0 or an errno, and names the call that failed.
-int ReadWholeFile(const std::string& path, std::vector<char>& contents, const char** syscall);
-
-// Reads and parses each source in turn. A failed source leaves its error in its result and the
-// others still run: whether a missing tcp6 matters (IPv6 off) is for the caller to decide.
+// Reads each source with read(2) in fixed-size chunks and parses every complete line as it
+// arrives, so memory stays bounded whatever the table's size. Lines that do not match the kernel's
+// format exactly are skipped and counted, never guessed at; so is a last line without its newline,
+// which may have been cut anywhere. A failed source leaves its errno in its result and the others
+// still run: whether a missing tcp6 matters (IPv6 off) is for the caller to decide.
 std::vector<SourceResult> ReadProcNet(const std::vector<ProcNetSource>& sources,
-                                      std::vector<RawRow>& rows);
+                                      std::vector<RawRow>& rows, size_t batch_rows = 0,
+                                      const RowBatchSink& sink = nullptr);
 
 }  // namespace portclash

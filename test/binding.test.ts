@@ -30,7 +30,16 @@ function recordedBinding(rows: RawRow[], sourceResult: (source: ProcNetSource) =
       })),
     };
   };
-  return { rowLayoutVersion: 1, rowSize: 64, readProcNetSync: read, readProcNet: async (sources) => read(sources) };
+  return {
+    rowLayoutVersion: 1,
+    rowSize: 64,
+    readProcNetSync: read,
+    readProcNet: async (sources, onRows) => {
+      const { rows: packed, count, sources: reports } = read(sources);
+      onRows(packed, count);
+      return { sources: reports };
+    },
+  };
 }
 
 const v4 = (...bytes: number[]) => Uint8Array.from(bytes);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { getBinding } from '../lib/binding.js';
-import { toRecord } from '../lib/records.js';
+import { RecordMaker } from '../lib/records.js';
 import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from '../lib/rows.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
@@ -15,7 +15,8 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 function parse(path: string, protocol: 6 | 17, family: 4 | 6) {
   const reading = getBinding().readProcNetSync([{ path, protocol, family }]);
   const table = new RowTable(reading.rows, reading.count);
-  const records = Array.from({ length: table.count }, (_, row) => toRecord(table, row));
+  const maker = new RecordMaker();
+  const records = Array.from({ length: table.count }, (_, row) => maker.make(table, row));
   return { records, source: reading.sources[0]! };
 }
 
@@ -140,10 +141,35 @@ describe('skipping malformed /proc/net lines', () => {
     expect(parse(scratch, IPPROTO_TCP, 4).source).toMatchObject({ rows: 0, errno: 21, syscall: 'read' });
   });
 
+  it('hands rows to JS in order, batch by batch, before the promise settles', async () => {
+    const lines = 10_000;
+    const text = TCP_HEADER + Array.from({ length: lines }, (_, i) => TCP_LINE.replace('4242', String(i + 1))).join('');
+    const path = join(scratch, 'batched');
+    writeFileSync(path, text);
+    const inodes: number[] = [];
+    let batches = 0;
+    const reading = await getBinding().readProcNet([{ path, protocol: IPPROTO_TCP, family: 4 }], (rows, count) => {
+      batches++;
+      const table = new RowTable(rows, count);
+      for (let row = 0; row < count; row++) inodes.push(table.inode(row));
+    });
+    expect(reading.sources).toEqual([{ rows: lines, malformed: 0, errno: 0, syscall: null }]);
+    expect(batches).toBeGreaterThan(1);
+    expect(inodes).toEqual(Array.from({ length: lines }, (_, i) => i + 1));
+  });
+
+  it('rejects with the error a batch callback throws', async () => {
+    const path = join(scratch, 'throwing');
+    writeFileSync(path, TCP_HEADER + TCP_LINE);
+    const failure = new Error('callback failed');
+    await expect(getBinding().readProcNet([{ path, protocol: IPPROTO_TCP, family: 4 }], () => { throw failure; })).rejects.toBe(failure);
+  });
+
   it('rejects sources that are not { path, protocol, family }', () => {
     const binding = getBinding();
     expect(() => binding.readProcNetSync('nope' as never)).toThrow(TypeError);
     expect(() => binding.readProcNetSync([{ path: 1 } as never])).toThrow(TypeError);
     expect(() => binding.readProcNetSync([{ path: '/x', protocol: 1 as 6, family: 4 }])).toThrow(RangeError);
+    expect(() => binding.readProcNet([], 'not a function' as never)).toThrow(TypeError);
   });
 });

@@ -13,13 +13,10 @@ Napi::Value ReadObjects(const Napi::CallbackInfo& info) {
   uint8_t protocol = static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value());
   uint8_t family = static_cast<uint8_t>(info[2].As<Napi::Number>().Uint32Value());
 
-  std::vector<char> contents;
-  const char* syscall = nullptr;
-  if (portclash::ReadWholeFile(path, contents, &syscall) != 0) {
+  std::vector<portclash::RawRow> rows;
+  if (portclash::ReadProcNet({{path, protocol, family}}, rows)[0].error != 0) {
     throw Napi::Error::New(env, "read failed");
   }
-  std::vector<portclash::RawRow> rows;
-  portclash::ParseProcNet(contents.data(), contents.size(), protocol, family, rows);
 
   // Property names made once per call, as a careful object-per-row addon would.
   const char* const kNames[] = {"protocol", "family", "localAddress", "localPort", "remoteAddress", "remotePort",

@@ -51,7 +51,7 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
   }
   sockets.sort(compareSockets);
   if (values.json === true) {
-    io.stdout(JSON.stringify(sockets, null, 2) + '\n');
+    io.stdout(`${JSON.stringify(sockets, null, 2)}\n`);
   } else if (sockets.length === 0) {
     io.stdout('No sockets match.\n');
   } else {
@@ -75,11 +75,16 @@ function formatSocketTable(sockets: readonly SocketRecord[]): string {
 
 function compareSockets(a: SocketRecord, b: SocketRecord): number {
   return (
-    a.protocol.localeCompare(b.protocol) ||
-    a.family.localeCompare(b.family) ||
+    compareText(a.protocol, b.protocol) ||
+    compareText(a.family, b.family) ||
     a.localPort - b.localPort ||
-    a.localAddress.localeCompare(b.localAddress) ||
-    a.remoteAddress.localeCompare(b.remoteAddress) ||
+    compareText(a.localAddress, b.localAddress) ||
+    compareText(a.remoteAddress, b.remoteAddress) ||
     a.remotePort - b.remotePort
   );
+}
+
+// Code-unit order: stable across locales, and far cheaper than localeCompare on 100k rows.
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -15,3 +15,4 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 export function formatEndpoint(family: 'IPv4' | 'IPv6', address: string, port: number | '*'): string {
   return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
