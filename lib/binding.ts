@@ -12,7 +12,27 @@ export interface ProcNetSource {
   family: 4 | 6;
 }
 
-/** What reading one source gave. `errno` is 0 when the read succeeded. */
+/**
+ * One NETLINK_SOCK_DIAG dump: protocol, family, the kernel states wanted as a bit mask
+ * (1 << state), and a local port for the kernel to filter on (-1 for any).
+ */
+export interface SockDiagQuery {
+  protocol: 6 | 17;
+  family: 4 | 6;
+  states: number;
+  port: number;
+}
+
+/** What parsing one datagram of a sock_diag reply gave (`parseSockDiagReply`). */
+export interface SockDiagReply {
+  rows: ArrayBuffer;
+  count: number;
+  status: 'more' | 'done' | 'error';
+  errno: number;
+  malformed: number;
+}
+
+/** What reading one source or query gave. `errno` is 0 when the read succeeded. */
 export interface SourceReading {
   rows: number;
   malformed: number;
@@ -23,7 +43,7 @@ export interface SourceReading {
 /** Receives rows packed back to back (layout in rows.ts), a batch at a time, in source order. */
 export type RowsCallback = (rows: ArrayBuffer, count: number) => void;
 
-/** Rows of all sources in one buffer, and one report per source. */
+/** Rows of all sources or queries in one buffer, and one report for each. */
 export interface ProcNetReading {
   rows: ArrayBuffer;
   count: number;
@@ -40,6 +60,16 @@ export interface NativeBinding {
    */
   readProcNet(sources: readonly ProcNetSource[], onRows: RowsCallback): Promise<{ sources: SourceReading[] }>;
   readProcNetSync(sources: readonly ProcNetSource[]): ProcNetReading;
+  /**
+   * The same for sock_diag dumps. A binding without them (an old build, a recorded replay)
+   * answers from /proc alone.
+   */
+  readSockDiag?(queries: readonly SockDiagQuery[], onRows: RowsCallback): Promise<{ sources: SourceReading[] }>;
+  readSockDiagSync?(queries: readonly SockDiagQuery[]): ProcNetReading;
+  /** Parses one datagram of a dump reply with the reader's own parser (tests, captures). */
+  parseSockDiagReply?(bytes: Uint8Array, protocol: number, sequence: number): SockDiagReply;
+  /** Index and name of each network interface of this namespace. */
+  listInterfaces?(): { index: number; name: string }[];
 }
 
 const SUPPORTED_PLATFORMS: readonly NodeJS.Platform[] = ['linux'];

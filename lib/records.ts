@@ -1,11 +1,24 @@
 // Raw rows → SocketRecord: protocol and family names, address text, the kernel's state names.
 import { formatIPv4, formatIPv6 } from './address.js';
-import { IPPROTO_TCP, LOCAL, REMOTE, type AddressEnd, type RowTable } from './rows.js';
+import {
+  IPPROTO_TCP,
+  LOCAL,
+  REMOTE,
+  ROW_CGROUP_KNOWN,
+  ROW_FROM_SOCK_DIAG,
+  ROW_V6ONLY,
+  ROW_V6ONLY_KNOWN,
+  type AddressEnd,
+  type RowTable,
+} from './rows.js';
 
 export type Protocol = 'tcp' | 'udp';
 export type Family = 'IPv4' | 'IPv6';
 
-/** TCP states by the kernel's names (include/net/tcp_states.h). */
+/**
+ * TCP states by the kernel's names (include/net/tcp_states.h). `BOUND` is a socket that is
+ * bound but neither listening nor connected; only sock_diag on Linux ≥ 6.8 shows those.
+ */
 export type TcpState =
   | 'ESTABLISHED'
   | 'SYN_SENT'
@@ -18,13 +31,17 @@ export type TcpState =
   | 'LAST_ACK'
   | 'LISTEN'
   | 'CLOSING'
-  | 'NEW_SYN_RECV';
+  | 'NEW_SYN_RECV'
+  | 'BOUND';
 
 /** A UDP socket is `ESTABLISHED` once connect() gave it a peer, `UNCONNECTED` before. */
 export type UdpState = 'UNCONNECTED' | 'ESTABLISHED';
 
 /** `UNKNOWN` is a state code this version of portclash has no name for (a newer kernel's). */
 export type SocketState = TcpState | UdpState | 'UNKNOWN';
+
+/** Which kernel interface answered for a socket. */
+export type SocketSource = 'sock_diag' | 'proc';
 
 export interface SocketRecord {
   protocol: Protocol;
@@ -40,6 +57,18 @@ export interface SocketRecord {
   uid: number;
   /** The socket's inode (`socket:[inode]` in /proc/<pid>/fd); 0 when no file holds it (TIME_WAIT). */
   inode: number;
+  source: SocketSource;
+  /**
+   * IPV6_V6ONLY of an IPv6 socket in LISTEN, BOUND or unconnected UDP (sock_diag only): true when
+   * it takes no IPv4 traffic. Absent when the kernel did not say.
+   */
+  ipv6Only?: boolean;
+  /** The interface the socket is bound to (SO_BINDTODEVICE), when it is (sock_diag only). */
+  boundDevice?: string;
+  /** That interface's index; present even when its name can no longer be found. */
+  boundDeviceIndex?: number;
+  /** The cgroup v2 id of the socket's creator (sock_diag only, not for TIME_WAIT). */
+  cgroupId?: number;
 }
 
 const TCP_STATES: readonly (TcpState | undefined)[] = [
@@ -58,12 +87,16 @@ const TCP_STATES: readonly (TcpState | undefined)[] = [
   'NEW_SYN_RECV',
 ];
 
-const TCP_ESTABLISHED = 1;
-const TCP_CLOSE = 7;
-const TCP_LISTEN = 10;
+export const TCP_ESTABLISHED = 1;
+export const TCP_CLOSE = 7;
+export const TCP_LISTEN = 10;
 
-export function stateName(protocol: number, code: number): SocketState {
-  if (protocol === IPPROTO_TCP) return TCP_STATES[code] ?? 'UNKNOWN';
+export function stateName(protocol: number, code: number, fromSockDiag: boolean): SocketState {
+  if (protocol === IPPROTO_TCP) {
+    // sock_diag reports bound-but-inactive sockets (TCPF_BOUND_INACTIVE) with TCP_CLOSE
+    if (code === TCP_CLOSE && fromSockDiag) return 'BOUND';
+    return TCP_STATES[code] ?? 'UNKNOWN';
+  }
   // UDP reuses the TCP codes: TCP_CLOSE until connect(), TCP_ESTABLISHED after.
   if (code === TCP_CLOSE) return 'UNCONNECTED';
   if (code === TCP_ESTABLISHED) return 'ESTABLISHED';
@@ -85,20 +118,35 @@ export function isListening(protocol: number, code: number): boolean {
 export class RecordMaker {
   private readonly ipv4Texts = new Map<number, string>();
 
+  /** `interfaceName` names a bound device's index; it is asked only for bound sockets. */
+  constructor(private readonly interfaceName: (index: number) => string | undefined = () => undefined) {}
+
   make(table: RowTable, row: number): SocketRecord {
     const protocol = table.protocol(row);
     const ipv6 = table.family(row) === 6;
-    return {
+    const flags = table.flags(row);
+    const fromSockDiag = (flags & ROW_FROM_SOCK_DIAG) !== 0;
+    const record: SocketRecord = {
       protocol: protocol === IPPROTO_TCP ? 'tcp' : 'udp',
       family: ipv6 ? 'IPv6' : 'IPv4',
       localAddress: ipv6 ? this.ipv6Text(table, row, LOCAL) : this.ipv4Text(table, row, LOCAL, 0),
       localPort: table.localPort(row),
       remoteAddress: ipv6 ? this.ipv6Text(table, row, REMOTE) : this.ipv4Text(table, row, REMOTE, 0),
       remotePort: table.remotePort(row),
-      state: stateName(protocol, table.state(row)),
+      state: stateName(protocol, table.state(row), fromSockDiag),
       uid: table.uid(row),
       inode: table.inode(row),
+      source: fromSockDiag ? 'sock_diag' : 'proc',
     };
+    if ((flags & ROW_V6ONLY_KNOWN) !== 0) record.ipv6Only = (flags & ROW_V6ONLY) !== 0;
+    const deviceIndex = table.interfaceIndex(row);
+    if (deviceIndex !== 0) {
+      const name = this.interfaceName(deviceIndex);
+      if (name !== undefined) record.boundDevice = name;
+      record.boundDeviceIndex = deviceIndex;
+    }
+    if ((flags & ROW_CGROUP_KNOWN) !== 0) record.cgroupId = table.cgroupId(row);
+    return record;
   }
 
   /** The IPv4 address in word `word` of the row's address (0, or 3 inside an IPv6 one). */

@@ -1,8 +1,8 @@
 // The packed row table the addon returns: its layout, a reader over it, and a writer for tests.
 
 /** Must equal kRowLayoutVersion and sizeof(RawRow) in native/sockets.h. */
-export const ROW_LAYOUT_VERSION = 1;
-export const ROW_SIZE = 64;
+export const ROW_LAYOUT_VERSION = 2;
+export const ROW_SIZE = 72;
 
 /** Which address of a row: the field's offset. */
 export const LOCAL = 0;
@@ -18,6 +18,16 @@ const REMOTE_PORT = 54;
 const PROTOCOL = 56;
 const FAMILY = 57;
 const STATE = 58;
+const FLAGS = 59;
+const INTERFACE_INDEX = 60;
+const CGROUP_LOW = 64;
+const CGROUP_HIGH = 68;
+
+/** Bits of a row's flags byte (kRow* in native/sockets.h). */
+export const ROW_FROM_SOCK_DIAG = 1 << 0;
+export const ROW_V6ONLY_KNOWN = 1 << 1;
+export const ROW_V6ONLY = 1 << 2;
+export const ROW_CGROUP_KNOWN = 1 << 3;
 
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
@@ -36,6 +46,10 @@ export interface RawRow {
   inode: number;
   txQueue?: number;
   rxQueue?: number;
+  /** ROW_* bits; 0 for a /proc row. */
+  flags?: number;
+  interfaceIndex?: number;
+  cgroupId?: number;
 }
 
 /**
@@ -76,6 +90,19 @@ export class RowTable {
 
   remotePort(row: number): number {
     return this.u16[(row * ROW_SIZE + REMOTE_PORT) / 2]!;
+  }
+
+  flags(row: number): number {
+    return this.bytes[row * ROW_SIZE + FLAGS]!;
+  }
+
+  interfaceIndex(row: number): number {
+    return this.u32[(row * ROW_SIZE + INTERFACE_INDEX) / 4]!;
+  }
+
+  cgroupId(row: number): number {
+    const base = row * ROW_SIZE;
+    return this.u32[(base + CGROUP_HIGH) / 4]! * 2 ** 32 + this.u32[(base + CGROUP_LOW) / 4]!;
   }
 
   uid(row: number): number {
@@ -128,6 +155,10 @@ export function packRows(rows: readonly RawRow[]): ArrayBuffer {
     bytes[base + PROTOCOL] = row.protocol;
     bytes[base + FAMILY] = row.family;
     bytes[base + STATE] = row.state;
+    bytes[base + FLAGS] = row.flags ?? 0;
+    u32[(base + INTERFACE_INDEX) / 4] = row.interfaceIndex ?? 0;
+    u32[(base + CGROUP_LOW) / 4] = (row.cgroupId ?? 0) % 2 ** 32;
+    u32[(base + CGROUP_HIGH) / 4] = Math.floor((row.cgroupId ?? 0) / 2 ** 32);
   });
   return buffer;
 }

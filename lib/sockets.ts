@@ -1,90 +1,45 @@
-// listSockets: read the kernel's socket tables, filter on the packed rows, then make records.
-import { constants } from 'node:os';
-
-import { getBinding, type ProcNetSource, type SourceReading } from './binding.js';
+// listSockets: the public way to read the kernel's socket tables, with its filter checked here.
+import { getBinding } from './binding.js';
 import { PortclashError } from './errors.js';
 import { parsePort } from './ports.js';
-import { isListening, RecordMaker, type Family, type Protocol, type SocketRecord } from './records.js';
-import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from './rows.js';
+import type { Family, Protocol, SocketRecord } from './records.js';
+import { readTables, readTablesSync, type SocketTables, type SourceChoice } from './tables.js';
 
 export interface SocketFilter {
   protocol?: Protocol;
   family?: Family;
   /** Only sockets that accept new peers: TCP in LISTEN, UDP not connected. */
   listening?: boolean;
-  /** Only sockets whose local port is this one. */
+  /** Only sockets whose local port is this one; the kernel filters, so this is the fast path. */
   port?: number;
 }
 
-/** How reading one table went. `error` is an errno name, or null when the read succeeded. */
-export interface SourceReport {
-  path: string;
-  protocol: Protocol;
-  family: Family;
-  rows: number;
-  /** Lines that did not match the kernel's format and were skipped. */
-  malformed: number;
-  error: string | null;
+export interface ListOptions {
+  /**
+   * Which kernel interface answers. `auto` (the default) asks sock_diag and falls back to
+   * /proc/net table by table where sock_diag is unavailable (module missing, seccomp, EPERM);
+   * the others insist on one, for diagnosis and tests.
+   */
+  source?: SourceChoice;
 }
-
-export interface SocketTables {
-  sockets: SocketRecord[];
-  sources: SourceReport[];
-}
-
-const PROC_NET_SOURCES: readonly ProcNetSource[] = [
-  { path: '/proc/net/tcp', protocol: IPPROTO_TCP, family: 4 },
-  { path: '/proc/net/tcp6', protocol: IPPROTO_TCP, family: 6 },
-  { path: '/proc/net/udp', protocol: IPPROTO_UDP, family: 4 },
-  { path: '/proc/net/udp6', protocol: IPPROTO_UDP, family: 6 },
-];
 
 /** The sockets of this process's network namespace, read off the main thread. */
-export async function listSockets(filter: SocketFilter = {}): Promise<SocketRecord[]> {
-  return (await readSocketTables(filter)).sockets;
+export async function listSockets(filter: SocketFilter = {}, options: ListOptions = {}): Promise<SocketRecord[]> {
+  return (await readSocketTables(filter, options)).sockets;
 }
 
 /** listSockets for scripts: the same answer, read on the calling thread. */
-export function listSocketsSync(filter: SocketFilter = {}): SocketRecord[] {
-  return readSocketTablesSync(filter).sockets;
+export function listSocketsSync(filter: SocketFilter = {}, options: ListOptions = {}): SocketRecord[] {
+  return readSocketTablesSync(filter, options).sockets;
 }
 
-/** listSockets with a report per table read: rows, malformed lines skipped, errors. */
-export async function readSocketTables(filter: SocketFilter = {}): Promise<SocketTables> {
-  const checked = checkFilter(filter);
-  const sources = sourcesFor(checked);
-  const collector = new SocketCollector(checked);
-  // Records are made batch by batch while the worker thread still reads the kernel's text.
-  const reading = await getBinding().readProcNet(sources, (rows, count) => collector.add(rows, count));
-  return { sources: reportSources(sources, reading.sources), sockets: collector.sockets };
+/** listSockets with a report per table and source: rows, malformed input skipped, errors. */
+export async function readSocketTables(filter: SocketFilter = {}, options: ListOptions = {}): Promise<SocketTables> {
+  return readTables(getBinding(), checkFilter(filter), checkSource(options));
 }
 
-export function readSocketTablesSync(filter: SocketFilter = {}): SocketTables {
-  const checked = checkFilter(filter);
-  const sources = sourcesFor(checked);
-  const collector = new SocketCollector(checked);
-  const reading = getBinding().readProcNetSync(sources);
-  const reports = reportSources(sources, reading.sources);
-  collector.add(reading.rows, reading.count);
-  return { sources: reports, sockets: collector.sockets };
-}
-
-/** Filters packed rows as they come, making records only for the rows that pass. */
-class SocketCollector {
-  readonly sockets: SocketRecord[] = [];
-  private readonly maker = new RecordMaker();
-
-  constructor(private readonly filter: SocketFilter) {}
-
-  add(rows: ArrayBuffer, count: number): void {
-    const table = new RowTable(rows, count);
-    const { port, listening } = this.filter;
-    for (let row = 0; row < table.count; row++) {
-      if (port !== undefined && table.localPort(row) !== port) continue;
-      if (listening === true && !isListening(table.protocol(row), table.state(row))) continue;
-      this.sockets.push(this.maker.make(table, row));
-    }
-  }
+export function readSocketTablesSync(filter: SocketFilter = {}, options: ListOptions = {}): SocketTables {
+  return readTablesSync(getBinding(), checkFilter(filter), checkSource(options));
 }
 
 function checkFilter(filter: SocketFilter): SocketFilter {
@@ -104,47 +59,10 @@ function checkFilter(filter: SocketFilter): SocketFilter {
   return port === undefined ? filter : { ...filter, port: parsePort(port) };
 }
 
-function sourcesFor(filter: SocketFilter): ProcNetSource[] {
-  return PROC_NET_SOURCES.filter(
-    (source) =>
-      (filter.protocol === undefined || filter.protocol === protocolName(source.protocol)) &&
-      (filter.family === undefined || filter.family === familyName(source.family)),
-  );
-}
-
-function reportSources(sources: readonly ProcNetSource[], results: readonly SourceReading[]): SourceReport[] {
-  return sources.map((source, index): SourceReport => {
-    const result = results[index];
-    if (result === undefined) throw new PortclashError('ERR_INVALID_BINDING', `the binding returned no result for ${source.path}`);
-    const error = result.errno === 0 ? null : errnoName(result.errno);
-    // No tcp6/udp6 table means the kernel runs without IPv6: nothing to list, not a failure.
-    if (error !== null && !(error === 'ENOENT' && source.family === 6)) {
-      throw new PortclashError(error, `cannot read ${source.path}: ${error} (${result.syscall ?? 'read'})`, {
-        path: source.path,
-        ...(result.syscall === null ? {} : { syscall: result.syscall }),
-      });
-    }
-    return {
-      path: source.path,
-      protocol: protocolName(source.protocol),
-      family: familyName(source.family),
-      rows: result.rows,
-      malformed: result.malformed,
-      error,
-    };
-  });
-}
-
-function protocolName(protocol: number): Protocol {
-  return protocol === IPPROTO_TCP ? 'tcp' : 'udp';
-}
-
-function familyName(family: number): Family {
-  return family === 6 ? 'IPv6' : 'IPv4';
-}
-
-const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
-
-function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+function checkSource(options: ListOptions): SourceChoice {
+  const source = options.source ?? 'auto';
+  if (source !== 'auto' && source !== 'sock_diag' && source !== 'proc') {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `source must be 'auto', 'sock_diag' or 'proc', got ${JSON.stringify(source)}`);
+  }
+  return source;
 }

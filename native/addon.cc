@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -47,6 +48,39 @@ std::vector<ProcNetSource> SourcesFromJs(const Napi::CallbackInfo& info) {
   return sources;
 }
 
+// [{ protocol, family, states, port }] → queries; port -1 means any.
+std::vector<DiagQuery> QueriesFromJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    throw Napi::TypeError::New(env, "queries must be an array of { protocol, family, states, port }");
+  }
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<DiagQuery> queries;
+  queries.reserve(list.Length());
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsObject()) throw Napi::TypeError::New(env, "each query must be an object");
+    Napi::Object query = item.As<Napi::Object>();
+    Napi::Value protocol = query.Get("protocol");
+    Napi::Value family = query.Get("family");
+    Napi::Value states = query.Get("states");
+    Napi::Value port = query.Get("port");
+    if (!protocol.IsNumber() || !family.IsNumber() || !states.IsNumber() || !port.IsNumber()) {
+      throw Napi::TypeError::New(env, "a query needs protocol, family, states and port (numbers)");
+    }
+    uint32_t protocol_number = protocol.As<Napi::Number>().Uint32Value();
+    uint32_t family_number = family.As<Napi::Number>().Uint32Value();
+    int32_t port_number = port.As<Napi::Number>().Int32Value();
+    if ((protocol_number != kProtocolTcp && protocol_number != kProtocolUdp) ||
+        (family_number != 4 && family_number != 6) || port_number < -1 || port_number > 65535) {
+      throw Napi::RangeError::New(env, "protocol must be 6 or 17, family 4 or 6, port -1 to 65535");
+    }
+    queries.push_back({static_cast<uint8_t>(protocol_number), static_cast<uint8_t>(family_number),
+                       states.As<Napi::Number>().Uint32Value(), port_number});
+  }
+  return queries;
+}
+
 Napi::Array SourceResultsToJs(Napi::Env env, const std::vector<SourceResult>& results) {
   Napi::Array list = Napi::Array::New(env, results.size());
   for (size_t i = 0; i < results.size(); ++i) {
@@ -68,12 +102,15 @@ Napi::ArrayBuffer CopyRows(Napi::Env env, const RawRow* rows, size_t count) {
   return buffer;
 }
 
-// readProcNetSync(sources) → { rows, count, sources }: every row in one ArrayBuffer.
-Napi::Value ReadProcNetSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::vector<ProcNetSource> sources = SourcesFromJs(info);
+// Reads every row of some tables, handing them on in batches when batch_rows > 0.
+using TableReader = std::function<std::vector<SourceResult>(std::vector<RawRow>& rows,
+                                                            size_t batch_rows,
+                                                            const RowBatchSink& sink)>;
+
+// The sync form: { rows, count, sources } with every row in one ArrayBuffer.
+Napi::Value ReadAll(Napi::Env env, const TableReader& read) {
   std::vector<RawRow> rows;
-  std::vector<SourceResult> results = ReadProcNet(sources, rows);
+  std::vector<SourceResult> results = read(rows, 0, nullptr);
 
   Napi::Object reading = Napi::Object::New(env);
   reading.Set("rows", CopyRows(env, rows.data(), rows.size()));
@@ -85,12 +122,12 @@ Napi::Value ReadProcNetSync(const Napi::CallbackInfo& info) {
 // Reads on a libuv pool thread and hands rows over in batches as they are parsed, so that a
 // server calling this before it starts keeps its event loop, and JS work overlaps the kernel's.
 // node-addon-api runs OnOK only after every queued OnProgress, so the promise settles last.
-class ProcNetWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
+class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
  public:
-  ProcNetWorker(Napi::Env env, std::vector<ProcNetSource> sources, Napi::Function on_rows)
-      : Napi::AsyncProgressQueueWorker<RawRow>(env, "portclash:readProcNet"),
+  TableWorker(Napi::Env env, TableReader read, Napi::Function on_rows)
+      : Napi::AsyncProgressQueueWorker<RawRow>(env, "portclash:readTables"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        sources_(std::move(sources)),
+        read_(std::move(read)),
         on_rows_(Napi::Persistent(on_rows)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
@@ -101,7 +138,7 @@ class ProcNetWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
       progress.Send(batch.data(), batch.size());
       batch.clear();
     };
-    results_ = ReadProcNet(sources_, rows, kBatchRows, send);
+    results_ = read_(rows, kBatchRows, send);
     if (!rows.empty()) send(rows);
   }
 
@@ -130,21 +167,87 @@ class ProcNetWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
 
  private:
   Napi::Promise::Deferred deferred_;
-  std::vector<ProcNetSource> sources_;
+  TableReader read_;
   Napi::FunctionReference on_rows_;
   std::vector<SourceResult> results_;
   std::unique_ptr<Napi::ObjectReference> callback_error_;
 };
 
-// readProcNet(sources, onRows(rows, count)) → Promise<{ sources }>.
-Napi::Value ReadProcNetAsync(const Napi::CallbackInfo& info) {
+// The async form: (…, onRows(rows, count)) → Promise<{ sources }>.
+Napi::Value ReadInBatches(const Napi::CallbackInfo& info, TableReader read) {
   if (info.Length() < 2 || !info[1].IsFunction()) {
     throw Napi::TypeError::New(info.Env(), "onRows must be a function");
   }
-  auto* worker = new ProcNetWorker(info.Env(), SourcesFromJs(info), info[1].As<Napi::Function>());
+  auto* worker = new TableWorker(info.Env(), std::move(read), info[1].As<Napi::Function>());
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
+}
+
+TableReader ProcNetReader(std::vector<ProcNetSource> sources) {
+  return [sources = std::move(sources)](std::vector<RawRow>& rows, size_t batch_rows,
+                                        const RowBatchSink& sink) {
+    return ReadProcNet(sources, rows, batch_rows, sink);
+  };
+}
+
+TableReader SockDiagReader(std::vector<DiagQuery> queries) {
+  return [queries = std::move(queries)](std::vector<RawRow>& rows, size_t batch_rows,
+                                        const RowBatchSink& sink) {
+    return ReadSockDiag(queries, rows, batch_rows, sink);
+  };
+}
+
+Napi::Value ReadProcNetSync(const Napi::CallbackInfo& info) {
+  return ReadAll(info.Env(), ProcNetReader(SourcesFromJs(info)));
+}
+
+Napi::Value ReadProcNetAsync(const Napi::CallbackInfo& info) {
+  return ReadInBatches(info, ProcNetReader(SourcesFromJs(info)));
+}
+
+Napi::Value ReadSockDiagSync(const Napi::CallbackInfo& info) {
+  return ReadAll(info.Env(), SockDiagReader(QueriesFromJs(info)));
+}
+
+Napi::Value ReadSockDiagAsync(const Napi::CallbackInfo& info) {
+  return ReadInBatches(info, SockDiagReader(QueriesFromJs(info)));
+}
+
+// parseSockDiagReply(bytes, protocol, sequence) → { rows, count, status, errno, malformed }:
+// the reader's own parser, over one datagram a test or a capture supplies.
+Napi::Value ParseSockDiagReply(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    throw Napi::TypeError::New(env, "expected (bytes: Uint8Array, protocol, sequence)");
+  }
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  std::vector<RawRow> rows;
+  SourceResult result;
+  DiagStatus status = ParseDiagDatagram(bytes.Data(), bytes.ByteLength(),
+                                        info[2].As<Napi::Number>().Uint32Value(),
+                                        static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value()),
+                                        rows, result);
+  Napi::Object reply = Napi::Object::New(env);
+  reply.Set("rows", CopyRows(env, rows.data(), rows.size()));
+  reply.Set("count", Napi::Number::New(env, static_cast<double>(rows.size())));
+  reply.Set("status", status == DiagStatus::kDone ? "done" : status == DiagStatus::kError ? "error" : "more");
+  reply.Set("errno", Napi::Number::New(env, result.error));
+  reply.Set("malformed", Napi::Number::New(env, static_cast<double>(result.malformed)));
+  return reply;
+}
+
+Napi::Value ListInterfacesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<InterfaceName> interfaces = ListInterfaces();
+  Napi::Array list = Napi::Array::New(env, interfaces.size());
+  for (size_t i = 0; i < interfaces.size(); ++i) {
+    Napi::Object item = Napi::Object::New(env);
+    item.Set("index", Napi::Number::New(env, interfaces[i].index));
+    item.Set("name", Napi::String::New(env, interfaces[i].name));
+    list.Set(static_cast<uint32_t>(i), item);
+  }
+  return list;
 }
 
 }  // namespace
@@ -154,6 +257,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rowSize", Napi::Number::New(env, sizeof(RawRow)));
   exports.Set("readProcNet", Napi::Function::New(env, ReadProcNetAsync, "readProcNet"));
   exports.Set("readProcNetSync", Napi::Function::New(env, ReadProcNetSync, "readProcNetSync"));
+  exports.Set("readSockDiag", Napi::Function::New(env, ReadSockDiagAsync, "readSockDiag"));
+  exports.Set("readSockDiagSync", Napi::Function::New(env, ReadSockDiagSync, "readSockDiagSync"));
+  exports.Set("parseSockDiagReply", Napi::Function::New(env, ParseSockDiagReply, "parseSockDiagReply"));
+  exports.Set("listInterfaces", Napi::Function::New(env, ListInterfacesJs, "listInterfaces"));
   return exports;
 }
 

@@ -9,8 +9,8 @@
 
 namespace portclash {
 
-// One socket as the kernel reports it. Rows travel to JavaScript packed back to back in one
-// ArrayBuffer, so this layout is a contract with lib/rows.ts: change both together and bump
+// One socket as the kernel reports it. Rows travel to JavaScript packed back to back in
+// ArrayBuffers, so this layout is a contract with lib/rows.ts: change both together and bump
 // kRowLayoutVersion. Numbers are in the machine's byte order, addresses in network order.
 struct RawRow {
   uint8_t local_address[16];   // IPv4 uses the first 4 bytes
@@ -25,15 +25,26 @@ struct RawRow {
   uint8_t protocol;            // IPPROTO_TCP (6) or IPPROTO_UDP (17)
   uint8_t family;              // 4 or 6, the same on every OS (AF_INET6 is not)
   uint8_t state;               // the kernel's state code, as it is
-  uint8_t reserved[5];
+  uint8_t flags;               // kRow* bits: which source, and which optional fields are known
+  uint32_t interface_index;    // SO_BINDTODEVICE; 0 = not bound (known only with kRowFromSockDiag)
+  uint32_t cgroup_low;         // cgroup v2 id, when kRowCgroupKnown
+  uint32_t cgroup_high;
 };
 
-static_assert(sizeof(RawRow) == 64, "RawRow is shared with lib/rows.ts");
+static_assert(sizeof(RawRow) == 72, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, inode_low) == 32, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, local_port) == 52, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, protocol) == 56, "RawRow is shared with lib/rows.ts");
+static_assert(offsetof(RawRow, interface_index) == 60, "RawRow is shared with lib/rows.ts");
+static_assert(offsetof(RawRow, cgroup_low) == 64, "RawRow is shared with lib/rows.ts");
 
-constexpr uint32_t kRowLayoutVersion = 1;
+constexpr uint32_t kRowLayoutVersion = 2;
+
+// RawRow::flags
+constexpr uint8_t kRowFromSockDiag = 1 << 0;  // else from /proc/net
+constexpr uint8_t kRowV6OnlyKnown = 1 << 1;   // INET_DIAG_SKV6ONLY was present
+constexpr uint8_t kRowV6Only = 1 << 2;
+constexpr uint8_t kRowCgroupKnown = 1 << 3;   // INET_DIAG_CGROUP_ID was present
 
 constexpr uint8_t kProtocolTcp = 6;
 constexpr uint8_t kProtocolUdp = 17;
@@ -66,5 +77,35 @@ using RowBatchSink = std::function<void(std::vector<RawRow>& rows)>;
 std::vector<SourceResult> ReadProcNet(const std::vector<ProcNetSource>& sources,
                                       std::vector<RawRow>& rows, size_t batch_rows = 0,
                                       const RowBatchSink& sink = nullptr);
+
+// One inet_diag dump: a protocol and family, the kernel states wanted (1 << state), and an
+// optional local port (-1 for any) the kernel filters on with bytecode.
+struct DiagQuery {
+  uint8_t protocol;
+  uint8_t family;
+  uint32_t states;
+  int32_t port;
+};
+
+enum class DiagStatus { kMore, kDone, kError };
+
+// Parses one datagram of a dump reply to request `sequence`: appends a row per socket message,
+// counts malformed ones, and says whether the dump goes on, ended, or failed (errno in result).
+DiagStatus ParseDiagDatagram(const uint8_t* data, size_t length, uint32_t sequence,
+                             uint8_t protocol, std::vector<RawRow>& rows, SourceResult& result);
+
+// Runs each query as a NETLINK_SOCK_DIAG dump on one netlink socket of the caller's network
+// namespace. Like ReadProcNet, a failed query leaves its errno in its result and the others run;
+// rows it produced before failing may already have been handed out.
+std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
+                                       std::vector<RawRow>& rows, size_t batch_rows = 0,
+                                       const RowBatchSink& sink = nullptr);
+
+// The network interfaces of the caller's namespace (if_nameindex), for naming bound devices.
+struct InterfaceName {
+  uint32_t index;
+  std::string name;
+};
+std::vector<InterfaceName> ListInterfaces();
 
 }  // namespace portclash

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding, resolveAddonPath, setBinding, type NativeBinding, type ProcNetReading, type ProcNetSource } from '../lib/binding.js';
 import { listSockets, listSocketsSync, packRows, readSocketTables, type RawRow } from '../lib/index.js';
+import { ROW_LAYOUT_VERSION, ROW_SIZE } from '../lib/rows.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -31,8 +32,8 @@ function recordedBinding(rows: RawRow[], sourceResult: (source: ProcNetSource) =
     };
   };
   return {
-    rowLayoutVersion: 1,
-    rowSize: 64,
+    rowLayoutVersion: ROW_LAYOUT_VERSION,
+    rowSize: ROW_SIZE,
     readProcNetSync: read,
     readProcNet: async (sources, onRows) => {
       const { rows: packed, count, sources: reports } = read(sources);
@@ -55,7 +56,7 @@ const RECORDED: RawRow[] = [
 describe('the addon in use', () => {
   it.runIf(process.platform === 'linux')('is the one built from these sources, not a prebuild', () => {
     expect(resolveAddonPath()).toBe(join(root, 'build', 'Release', 'portclash.node'));
-    expect(getBinding().rowLayoutVersion).toBe(1);
+    expect(getBinding().rowLayoutVersion).toBe(ROW_LAYOUT_VERSION);
   });
 });
 
@@ -64,10 +65,10 @@ describe('a replaced binding', () => {
     setBinding(recordedBinding(RECORDED));
     const all = await listSockets();
     expect(all).toEqual([
-      { protocol: 'tcp', family: 'IPv4', localAddress: '0.0.0.0', localPort: 22, remoteAddress: '0.0.0.0', remotePort: 0, state: 'LISTEN', uid: 0, inode: 100 },
-      { protocol: 'tcp', family: 'IPv4', localAddress: '10.0.0.1', localPort: 5000, remoteAddress: '10.0.0.2', remotePort: 80, state: 'UNKNOWN', uid: 0, inode: 0 },
-      { protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: 3000, remoteAddress: '::ffff:127.0.0.1', remotePort: 40000, state: 'ESTABLISHED', uid: 1000, inode: 2 ** 40 + 7 },
-      { protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.53', localPort: 53, remoteAddress: '0.0.0.0', remotePort: 0, state: 'UNCONNECTED', uid: 101, inode: 300 },
+      { protocol: 'tcp', family: 'IPv4', localAddress: '0.0.0.0', localPort: 22, remoteAddress: '0.0.0.0', remotePort: 0, state: 'LISTEN', uid: 0, inode: 100, source: 'proc' },
+      { protocol: 'tcp', family: 'IPv4', localAddress: '10.0.0.1', localPort: 5000, remoteAddress: '10.0.0.2', remotePort: 80, state: 'UNKNOWN', uid: 0, inode: 0, source: 'proc' },
+      { protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: 3000, remoteAddress: '::ffff:127.0.0.1', remotePort: 40000, state: 'ESTABLISHED', uid: 1000, inode: 2 ** 40 + 7, source: 'proc' },
+      { protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.53', localPort: 53, remoteAddress: '0.0.0.0', remotePort: 0, state: 'UNCONNECTED', uid: 101, inode: 300, source: 'proc' },
     ]);
     expect(listSocketsSync({ listening: true }).map((socket) => socket.localPort)).toEqual([22, 53]);
     expect(listSocketsSync({ protocol: 'udp' }).map((socket) => socket.localPort)).toEqual([53]);
@@ -87,8 +88,8 @@ describe('a replaced binding', () => {
     setBinding(recordedBinding(RECORDED, (source) => (source.family === 6 ? { errno: 2, syscall: 'open' } : { malformed: 3 })));
     const { sources } = await readSocketTables({ protocol: 'tcp' });
     expect(sources).toEqual([
-      { path: '/proc/net/tcp', protocol: 'tcp', family: 'IPv4', rows: 2, malformed: 3, error: null },
-      { path: '/proc/net/tcp6', protocol: 'tcp', family: 'IPv6', rows: 1, malformed: 0, error: 'ENOENT' },
+      { source: 'proc', path: '/proc/net/tcp', protocol: 'tcp', family: 'IPv4', rows: 2, malformed: 3, error: null, seesBoundSockets: false },
+      { source: 'proc', path: '/proc/net/tcp6', protocol: 'tcp', family: 'IPv6', rows: 1, malformed: 0, error: 'ENOENT', seesBoundSockets: false },
     ]);
   });
 
@@ -100,13 +101,13 @@ describe('a replaced binding', () => {
   });
 
   it('refuses a binding with another row layout', () => {
-    expect(() => setBinding({ ...recordedBinding([]), rowSize: 72 })).toThrow(expect.objectContaining({ code: 'ERR_ADDON_LOAD' }));
+    expect(() => setBinding({ ...recordedBinding([]), rowSize: ROW_SIZE + 8 })).toThrow(expect.objectContaining({ code: 'ERR_ADDON_LOAD' }));
   });
 
   it('loads a .node file by path, and says what to run when it cannot', () => {
     if (process.platform === 'linux') {
       setBinding(join(root, 'build', 'Release', 'portclash.node'));
-      expect(getBinding().rowSize).toBe(64);
+      expect(getBinding().rowSize).toBe(ROW_SIZE);
     }
     let thrown: unknown;
     try {

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { SocketRecord } from '../lib/index.js';
+import { ownCgroupId } from './helpers/cgroup.js';
 import { runCli } from './helpers/cli.js';
 import { inodeOf, portOf, SocketPool } from './helpers/sockets.js';
 
@@ -45,7 +46,7 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(result.stdout)).toEqual([{
       protocol: 'tcp', family: 'IPv6', localAddress: '::1', localPort: portOf(server), remoteAddress: '::', remotePort: 0,
-      state: 'LISTEN', uid: process.getuid!(), inode: inodeOf(server),
+      state: 'LISTEN', uid: process.getuid!(), inode: inodeOf(server), source: 'sock_diag', ipv6Only: true, cgroupId: ownCgroupId(),
     }]);
   });
 

@@ -2,7 +2,8 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { listSockets, listSocketsSync, type SocketRecord } from '../lib/index.js';
+import { listSockets, listSocketsSync, type SocketRecord, type SocketSource } from '../lib/index.js';
+import { ownCgroupId } from './helpers/cgroup.js';
 import { inodeOf, portOf, SocketPool } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -10,8 +11,24 @@ const uid = process.getuid?.() ?? -1;
 
 type Tuple = Pick<SocketRecord, 'protocol' | 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort'>;
 
-/** Asserts that exactly one socket has the expected record's five-tuple, and that it equals it. */
-function expectSocket(sockets: SocketRecord[], expected: SocketRecord): void {
+/** What every source reports, and whether sock_diag will also say IPV6_V6ONLY. */
+type Expected = Omit<SocketRecord, 'source' | 'ipv6Only' | 'cgroupId'> & { v6only?: boolean };
+
+/**
+ * Asserts that exactly one socket has the expected five-tuple and that it is exactly the record
+ * the source gives: sock_diag adds V6ONLY (IPv6 listeners and unconnected UDP) and the cgroup id
+ * (every socket a process holds, not TIME_WAIT).
+ */
+function expectSocket(sockets: SocketRecord[], source: SocketSource, { v6only, ...base }: Expected): void {
+  const expected: SocketRecord =
+    source === 'proc'
+      ? { ...base, source }
+      : {
+          ...base,
+          source,
+          ...(v6only === undefined ? {} : { ipv6Only: v6only }),
+          ...(base.state === 'TIME_WAIT' ? {} : { cgroupId: ownCgroupId() }),
+        };
   expect(findOne(sockets, expected), `a socket ${JSON.stringify(expected)}`).toEqual(expected);
 }
 
@@ -28,7 +45,8 @@ function findOne(sockets: SocketRecord[], tuple: Tuple): SocketRecord | undefine
   return found[0];
 }
 
-describe.runIf(process.platform === 'linux')('listSockets on the real kernel', () => {
+describe.runIf(process.platform === 'linux').each(['sock_diag', 'proc'] as const)('listSockets from %s on the real kernel', (source) => {
+  const list = (filter: Parameters<typeof listSockets>[0]) => listSockets(filter, { source });
   const pool = new SocketPool();
   afterEach(() => pool.closeAll());
 
@@ -36,33 +54,33 @@ describe.runIf(process.platform === 'linux')('listSockets on the real kernel', (
     const v4 = await pool.listen('127.0.0.1');
     const v6 = await pool.listen('::1');
     const dual = await pool.listen('::');
-    const sockets = await listSockets({ protocol: 'tcp' });
+    const sockets = await list({ protocol: 'tcp' });
 
-    expectSocket(sockets, {
+    expectSocket(sockets, source, {
       protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(v4), remoteAddress: '0.0.0.0', remotePort: 0,
       state: 'LISTEN', uid, inode: inodeOf(v4),
     });
-    expectSocket(sockets, {
+    expectSocket(sockets, source, {
       protocol: 'tcp', family: 'IPv6', localAddress: '::1', localPort: portOf(v6), remoteAddress: '::', remotePort: 0,
-      state: 'LISTEN', uid, inode: inodeOf(v6),
+      state: 'LISTEN', uid, inode: inodeOf(v6), v6only: true, // a specific IPv6 address implies V6ONLY
     });
-    expectSocket(sockets, {
+    expectSocket(sockets, source, {
       protocol: 'tcp', family: 'IPv6', localAddress: '::', localPort: portOf(dual), remoteAddress: '::', remotePort: 0,
-      state: 'LISTEN', uid, inode: inodeOf(dual),
+      state: 'LISTEN', uid, inode: inodeOf(dual), v6only: false,
     });
   });
 
   it('finds both ends of an established loopback connection', async () => {
     const server = await pool.listen('127.0.0.1');
     const { client, accepted } = await pool.connect(server, '127.0.0.1');
-    const sockets = await listSockets({ protocol: 'tcp', family: 'IPv4' });
+    const sockets = await list({ protocol: 'tcp', family: 'IPv4' });
     const serverPort = portOf(server);
 
-    expectSocket(sockets, {
+    expectSocket(sockets, source, {
       protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: client.localPort!, remoteAddress: '127.0.0.1', remotePort: serverPort,
       state: 'ESTABLISHED', uid, inode: inodeOf(client),
     });
-    expectSocket(sockets, {
+    expectSocket(sockets, source, {
       protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: serverPort, remoteAddress: '127.0.0.1', remotePort: client.localPort!,
       state: 'ESTABLISHED', uid, inode: inodeOf(accepted),
     });
@@ -72,9 +90,9 @@ describe.runIf(process.platform === 'linux')('listSockets on the real kernel', (
     const server = await pool.listen('::');
     const { client, accepted } = await pool.connect(server, '127.0.0.1');
     expect(accepted.localAddress).toBe('::ffff:127.0.0.1');
-    const sockets = await listSockets({ port: portOf(server) });
+    const sockets = await list({ port: portOf(server) });
 
-    expectSocket(sockets, {
+    expectSocket(sockets, source, {
       protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: portOf(server), remoteAddress: '::ffff:127.0.0.1', remotePort: client.localPort!,
       state: 'ESTABLISHED', uid, inode: inodeOf(accepted),
     });
@@ -89,8 +107,8 @@ describe.runIf(process.platform === 'linux')('listSockets on the real kernel', (
     await Promise.all([once(client, 'close'), once(accepted, 'close')]);
 
     const tuple = { protocol: 'tcp', localAddress: '127.0.0.1', localPort: clientPort, remoteAddress: '127.0.0.1', remotePort: portOf(server) } as const;
-    const record = await waitFor(async () => findOne(await listSockets({ port: clientPort }), tuple), 'the TIME_WAIT row');
-    expect(record).toEqual({ ...tuple, family: 'IPv4', state: 'TIME_WAIT', uid: 0, inode: 0 });
+    const record = await waitFor(async () => findOne(await list({ port: clientPort }), tuple), 'the TIME_WAIT row');
+    expect(record).toEqual({ ...tuple, family: 'IPv4', state: 'TIME_WAIT', uid: 0, inode: 0, source });
   });
 
   it('finds a bound UDP socket and a connected one', async () => {
@@ -99,17 +117,17 @@ describe.runIf(process.platform === 'linux')('listSockets on the real kernel', (
     const connected = await pool.udp('udp4', '127.0.0.1');
     connected.connect(portOf(bound), '127.0.0.1');
     await once(connected, 'connect');
-    const sockets = listSocketsSync({ protocol: 'udp' });
+    const sockets = listSocketsSync({ protocol: 'udp' }, { source });
 
-    expectSocket(sockets, {
+    expectSocket(sockets, source, {
       protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(bound), remoteAddress: '0.0.0.0', remotePort: 0,
       state: 'UNCONNECTED', uid, inode: inodeOf(bound),
     });
-    expectSocket(sockets, {
+    expectSocket(sockets, source, {
       protocol: 'udp', family: 'IPv6', localAddress: '::1', localPort: portOf(bound6), remoteAddress: '::', remotePort: 0,
-      state: 'UNCONNECTED', uid, inode: inodeOf(bound6),
+      state: 'UNCONNECTED', uid, inode: inodeOf(bound6), v6only: true,
     });
-    expectSocket(sockets, {
+    expectSocket(sockets, source, {
       protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(connected), remoteAddress: '127.0.0.1', remotePort: portOf(bound),
       state: 'ESTABLISHED', uid, inode: inodeOf(connected),
     });
@@ -121,25 +139,25 @@ describe.runIf(process.platform === 'linux')('listSockets on the real kernel', (
     const udp = await pool.udp('udp6', '::1');
     const port = portOf(server);
 
-    const onPort = await listSockets({ port });
+    const onPort = await list({ port });
     expect(onPort.map((socket) => socket.state).sort()).toEqual(['ESTABLISHED', 'LISTEN']);
     expect(onPort.every((socket) => socket.localPort === port)).toBe(true);
 
-    const listening = await listSockets({ listening: true });
+    const listening = await list({ listening: true });
     expect(listening.some((socket) => socket.localPort === port && socket.state === 'LISTEN')).toBe(true);
     expect(listening.some((socket) => socket.localPort === client.localPort)).toBe(false);
     expect(listening.some((socket) => socket.protocol === 'udp' && socket.localPort === portOf(udp))).toBe(true);
     expect(listening.every((socket) => socket.state === 'LISTEN' || socket.state === 'UNCONNECTED')).toBe(true);
 
-    expect((await listSockets({ protocol: 'udp' })).every((socket) => socket.protocol === 'udp')).toBe(true);
-    expect((await listSockets({ family: 'IPv4' })).every((socket) => socket.family === 'IPv4')).toBe(true);
-    expect(await listSockets({ protocol: 'udp', port })).toEqual([]);
+    expect((await list({ protocol: 'udp' })).every((socket) => socket.protocol === 'udp')).toBe(true);
+    expect((await list({ family: 'IPv4' })).every((socket) => socket.family === 'IPv4')).toBe(true);
+    expect(await list({ protocol: 'udp', port })).toEqual([]);
   });
 
   it('gives the same records from the async and sync calls', async () => {
     const server = await pool.listen('127.0.0.1');
     const port = portOf(server);
-    expect(await listSockets({ port })).toEqual(listSocketsSync({ port }));
+    expect(await list({ port })).toEqual(listSocketsSync({ port }, { source }));
   });
 
   it('rejects a bad filter with a stable code', async () => {

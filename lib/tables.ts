@@ -1,0 +1,248 @@
+// Reads the kernel's socket tables: sock_diag first, /proc/net for any table it cannot answer.
+import { constants, release } from 'node:os';
+
+import type { NativeBinding, ProcNetSource, RowsCallback, SockDiagQuery, SourceReading } from './binding.js';
+import { PortclashError } from './errors.js';
+import { isListening, RecordMaker, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, type Family, type Protocol, type SocketRecord, type SocketSource } from './records.js';
+import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from './rows.js';
+
+/** What to read: the filter of listSockets, already checked. */
+export interface TableFilter {
+  protocol?: Protocol;
+  family?: Family;
+  listening?: boolean;
+  port?: number;
+}
+
+/** Which interface to ask: `auto` tries sock_diag and falls back to /proc table by table. */
+export type SourceChoice = 'auto' | SocketSource;
+
+/** How reading one table from one source went. `error` is an errno name, or null. */
+export interface SourceReport {
+  source: SocketSource;
+  protocol: Protocol;
+  family: Family;
+  /** The file read, for /proc. */
+  path?: string;
+  rows: number;
+  /** Lines or messages that did not match the kernel's format and were skipped. */
+  malformed: number;
+  error: string | null;
+  /**
+   * TCP only: whether sockets that are bound but neither listening nor connected could be seen.
+   * Only sock_diag shows them, from Linux 6.8 on, and only when the question is not "listening".
+   */
+  seesBoundSockets?: boolean;
+}
+
+export interface SocketTables {
+  sockets: SocketRecord[];
+  sources: SourceReport[];
+}
+
+interface Table {
+  protocol: 6 | 17;
+  family: 4 | 6;
+  path: string;
+}
+
+const TABLES: readonly Table[] = [
+  { protocol: IPPROTO_TCP, family: 4, path: '/proc/net/tcp' },
+  { protocol: IPPROTO_TCP, family: 6, path: '/proc/net/tcp6' },
+  { protocol: IPPROTO_UDP, family: 4, path: '/proc/net/udp' },
+  { protocol: IPPROTO_UDP, family: 6, path: '/proc/net/udp6' },
+];
+
+// State masks for inet_diag requests (1 << state). Asking the narrowest question is what makes
+// one-port queries fast: LISTEN alone spares the kernel its walk of every connection.
+const TCP_BOUND_INACTIVE = 13;
+const TCP_ALL_STATES = 0x1ffe | (1 << TCP_BOUND_INACTIVE);
+const UDP_ALL_STATES = (1 << TCP_ESTABLISHED) | (1 << TCP_CLOSE);
+
+/** Reads the tables the filter needs, making records batch by batch as rows arrive. */
+export async function readTables(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): Promise<SocketTables> {
+  const reading = new Reading(binding, filter, choice);
+  if (reading.usesSockDiag()) {
+    const result = await binding.readSockDiag!(reading.queries(), reading.onRows);
+    reading.afterSockDiag(result.sources);
+  }
+  if (reading.pending.length > 0) {
+    const result = await binding.readProcNet(reading.procSources(), reading.onRows);
+    reading.afterProc(result.sources);
+  }
+  return reading.result();
+}
+
+/** readTables on the calling thread. */
+export function readTablesSync(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): SocketTables {
+  const reading = new Reading(binding, filter, choice);
+  if (reading.usesSockDiag()) {
+    const result = binding.readSockDiagSync!(reading.queries());
+    reading.onRows(result.rows, result.count);
+    reading.afterSockDiag(result.sources);
+  }
+  if (reading.pending.length > 0) {
+    const result = binding.readProcNetSync(reading.procSources());
+    reading.onRows(result.rows, result.count);
+    reading.afterProc(result.sources);
+  }
+  return reading.result();
+}
+
+/** One reading of the tables: what to ask, the records so far, and what each source said. */
+class Reading {
+  /** Tables still to be read from /proc: all of them, or those sock_diag could not answer. */
+  pending: readonly Table[];
+  private sockets: SocketRecord[] = [];
+  private readonly reports: SourceReport[] = [];
+  private readonly maker: RecordMaker;
+
+  constructor(
+    private readonly binding: NativeBinding,
+    private readonly filter: TableFilter,
+    private readonly choice: SourceChoice,
+  ) {
+    this.pending = TABLES.filter(
+      (table) =>
+        (filter.protocol === undefined || filter.protocol === protocolName(table.protocol)) &&
+        (filter.family === undefined || filter.family === familyName(table.family)),
+    );
+    this.maker = new RecordMaker(interfaceNamer(binding));
+    if (choice === 'sock_diag' && binding.readSockDiag === undefined) {
+      throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding has no sock_diag reader; only /proc can answer');
+    }
+  }
+
+  usesSockDiag(): boolean {
+    return this.choice !== 'proc' && this.binding.readSockDiag !== undefined && this.pending.length > 0;
+  }
+
+  queries(): SockDiagQuery[] {
+    const listening = this.filter.listening === true;
+    return this.pending.map((table) => ({
+      protocol: table.protocol,
+      family: table.family,
+      states:
+        table.protocol === IPPROTO_TCP
+          ? listening ? 1 << TCP_LISTEN : TCP_ALL_STATES
+          : listening ? 1 << TCP_CLOSE : UDP_ALL_STATES,
+      port: this.filter.port ?? -1,
+    }));
+  }
+
+  procSources(): ProcNetSource[] {
+    return this.pending.map(({ path, protocol, family }) => ({ path, protocol, family }));
+  }
+
+  /** Filters packed rows as they come, making records only for the rows that pass. */
+  readonly onRows: RowsCallback = (rows, count) => {
+    const table = new RowTable(rows, count);
+    const { port, listening } = this.filter;
+    for (let row = 0; row < table.count; row++) {
+      if (port !== undefined && table.localPort(row) !== port) continue;
+      if (listening === true && !isListening(table.protocol(row), table.state(row))) continue;
+      this.sockets.push(this.maker.make(table, row));
+    }
+  };
+
+  afterSockDiag(results: readonly SourceReading[]): void {
+    const failed: Table[] = [];
+    this.pending.forEach((table, index) => {
+      const result = resultAt(results, index, 'sock_diag');
+      const error = result.errno === 0 ? null : errnoName(result.errno);
+      this.reports.push({
+        source: 'sock_diag',
+        ...names(table),
+        rows: result.rows,
+        malformed: result.malformed,
+        error,
+        ...(table.protocol === IPPROTO_TCP ? { seesBoundSockets: error === null && this.filter.listening !== true && kernelShowsBoundSockets() } : {}),
+      });
+      if (error === null) return;
+      if (this.choice === 'sock_diag') {
+        throw new PortclashError(error, `sock_diag could not dump ${names(table).protocol}/${names(table).family}: ${error} (${result.syscall ?? 'recvmsg'})`, {
+          ...(result.syscall === null ? {} : { syscall: result.syscall }),
+        });
+      }
+      failed.push(table);
+    });
+    if (failed.length > 0) {
+      // A dump that failed part-way may have handed out some rows: /proc answers for all of it.
+      const dropped = new Set(failed.map((table) => `${protocolName(table.protocol)}/${familyName(table.family)}`));
+      this.sockets = this.sockets.filter((socket) => socket.source !== 'sock_diag' || !dropped.has(`${socket.protocol}/${socket.family}`));
+    }
+    this.pending = failed;
+  }
+
+  afterProc(results: readonly SourceReading[]): void {
+    this.pending.forEach((table, index) => {
+      const result = resultAt(results, index, table.path);
+      const error = result.errno === 0 ? null : errnoName(result.errno);
+      // No tcp6/udp6 table means the kernel runs without IPv6: nothing to list, not a failure.
+      if (error !== null && !(error === 'ENOENT' && table.family === 6)) {
+        throw new PortclashError(error, `cannot read ${table.path}: ${error} (${result.syscall ?? 'read'})`, {
+          path: table.path,
+          ...(result.syscall === null ? {} : { syscall: result.syscall }),
+        });
+      }
+      this.reports.push({
+        source: 'proc',
+        ...names(table),
+        path: table.path,
+        rows: result.rows,
+        malformed: result.malformed,
+        error,
+        ...(table.protocol === IPPROTO_TCP ? { seesBoundSockets: false } : {}),
+      });
+    });
+    this.pending = [];
+  }
+
+  result(): SocketTables {
+    return { sockets: this.sockets, sources: this.reports };
+  }
+}
+
+function resultAt(results: readonly SourceReading[], index: number, what: string): SourceReading {
+  const result = results[index];
+  if (result === undefined) throw new PortclashError('ERR_INVALID_BINDING', `the binding returned no result for ${what}`);
+  return result;
+}
+
+/** Names bound devices from the addon's interface list, read once and only if a socket is bound. */
+function interfaceNamer(binding: NativeBinding): (index: number) => string | undefined {
+  let names: Map<number, string> | undefined;
+  return (index) => {
+    names ??= new Map((binding.listInterfaces?.() ?? []).map((item) => [item.index, item.name]));
+    return names.get(index);
+  };
+}
+
+let boundSocketsVisible: boolean | undefined;
+
+/** TCPF_BOUND_INACTIVE dumps exist from Linux 6.8; older kernels ignore the bit silently. */
+export function kernelShowsBoundSockets(): boolean {
+  if (boundSocketsVisible === undefined) {
+    const [major = 0, minor = 0] = release().split(/[.-]/).map(Number);
+    boundSocketsVisible = major > 6 || (major === 6 && minor >= 8);
+  }
+  return boundSocketsVisible;
+}
+
+function names(table: Table): { protocol: Protocol; family: Family } {
+  return { protocol: protocolName(table.protocol), family: familyName(table.family) };
+}
+
+function protocolName(protocol: number): Protocol {
+  return protocol === IPPROTO_TCP ? 'tcp' : 'udp';
+}
+
+function familyName(family: number): Family {
+  return family === 6 ? 'IPv6' : 'IPv4';
+}
+
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
+
+function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+}

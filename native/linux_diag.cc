@@ -1,0 +1,244 @@
+// Reads socket tables through NETLINK_SOCK_DIAG (inet_diag), as ss does: rows plus V6ONLY, device, cgroup.
+#include <cerrno>
+#include <cstring>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "sockets.h"
+
+namespace portclash {
+namespace {
+
+// A dump reply arrives in datagrams of at most 32 KiB (the kernel caps netlink dump skbs there);
+// twice that leaves room, and MSG_TRUNC still tells if it ever was not enough.
+constexpr size_t kReceiveBytes = 64 * 1024;
+
+// A kernel that stops answering mid-dump is a bug, not a state to wait in forever.
+constexpr int kReceiveTimeoutSeconds = 10;
+
+struct DiagRequest {
+  nlmsghdr header;
+  inet_diag_req_v2 request;
+  // "sport == port", as ss 'sport = :P' sends it: the kernel accepts a socket when the program
+  // runs off its end exactly, so the comparison jumps 8 bytes on yes and 12 (past the end) on no.
+  nlattr bytecode_attribute;
+  inet_diag_bc_op compare;
+  inet_diag_bc_op port;
+};
+
+size_t BuildRequest(const DiagQuery& query, uint32_t sequence, DiagRequest* message) {
+  std::memset(message, 0, sizeof *message);
+  size_t length = NLMSG_LENGTH(sizeof(inet_diag_req_v2));
+  message->request.sdiag_family = query.family == 6 ? AF_INET6 : AF_INET;
+  message->request.sdiag_protocol = query.protocol;
+  message->request.idiag_states = query.states;
+  if (query.port >= 0) {
+    message->bytecode_attribute.nla_type = INET_DIAG_REQ_BYTECODE;
+    message->bytecode_attribute.nla_len = NLA_HDRLEN + 2 * sizeof(inet_diag_bc_op);
+    message->compare = {INET_DIAG_BC_S_EQ, 2 * sizeof(inet_diag_bc_op), 3 * sizeof(inet_diag_bc_op)};
+    message->port.no = static_cast<uint16_t>(query.port);
+    length = NLMSG_ALIGN(length) + message->bytecode_attribute.nla_len;
+  }
+  message->header.nlmsg_len = static_cast<uint32_t>(length);
+  message->header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message->header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message->header.nlmsg_seq = sequence;
+  return length;
+}
+
+static_assert(offsetof(DiagRequest, bytecode_attribute) ==
+                  NLMSG_ALIGN(NLMSG_LENGTH(sizeof(inet_diag_req_v2))),
+              "the bytecode attribute follows the request, aligned");
+
+// One inet_diag_msg and its attributes → a row. Returns false when the message is malformed.
+bool ParseSocketMessage(const uint8_t* payload, size_t length, uint8_t protocol, RawRow* row) {
+  if (length < sizeof(inet_diag_msg)) return false;
+  inet_diag_msg message;
+  std::memcpy(&message, payload, sizeof message);
+  if (message.idiag_family != AF_INET && message.idiag_family != AF_INET6) return false;
+
+  std::memset(row, 0, sizeof *row);
+  row->protocol = protocol;
+  row->family = message.idiag_family == AF_INET6 ? 6 : 4;
+  const size_t address_length = row->family == 6 ? 16 : 4;
+  std::memcpy(row->local_address, message.id.idiag_src, address_length);
+  std::memcpy(row->remote_address, message.id.idiag_dst, address_length);
+  row->local_port = ntohs(message.id.idiag_sport);
+  row->remote_port = ntohs(message.id.idiag_dport);
+  row->state = message.idiag_state;
+  row->uid = message.idiag_uid;
+  row->inode_low = message.idiag_inode;
+  row->rx_queue = message.idiag_rqueue;
+  row->tx_queue = message.idiag_wqueue;
+  row->interface_index = message.id.idiag_if;
+  row->flags = kRowFromSockDiag;
+
+  size_t offset = NLMSG_ALIGN(sizeof(inet_diag_msg));
+  while (offset < length) {
+    if (length - offset < sizeof(nlattr)) return false;
+    nlattr attribute;
+    std::memcpy(&attribute, payload + offset, sizeof attribute);
+    if (attribute.nla_len < NLA_HDRLEN || attribute.nla_len > length - offset) return false;
+    const uint8_t* value = payload + offset + NLA_HDRLEN;
+    const size_t value_length = attribute.nla_len - NLA_HDRLEN;
+    switch (attribute.nla_type & NLA_TYPE_MASK) {
+      case INET_DIAG_SKV6ONLY:
+        if (value_length < 1) return false;
+        row->flags |= kRowV6OnlyKnown | (value[0] != 0 ? kRowV6Only : 0);
+        break;
+      case INET_DIAG_CGROUP_ID: {
+        uint64_t cgroup;
+        if (value_length < sizeof cgroup) return false;
+        std::memcpy(&cgroup, value, sizeof cgroup);
+        row->cgroup_low = static_cast<uint32_t>(cgroup);
+        row->cgroup_high = static_cast<uint32_t>(cgroup >> 32);
+        row->flags |= kRowCgroupKnown;
+        break;
+      }
+      default:
+        break;
+    }
+    offset += NLA_ALIGN(attribute.nla_len);
+  }
+  return true;
+}
+
+}  // namespace
+
+DiagStatus ParseDiagDatagram(const uint8_t* data, size_t length, uint32_t sequence,
+                             uint8_t protocol, std::vector<RawRow>& rows, SourceResult& result) {
+  size_t offset = 0;
+  while (offset < length) {
+    if (length - offset < sizeof(nlmsghdr)) break;  // padding after the last message
+    nlmsghdr header;
+    std::memcpy(&header, data + offset, sizeof header);
+    if (header.nlmsg_len < sizeof(nlmsghdr) || header.nlmsg_len > length - offset) {
+      result.error = EBADMSG;  // the chain is broken: nothing after this can be trusted
+      return DiagStatus::kError;
+    }
+    const uint8_t* payload = data + offset + NLMSG_HDRLEN;
+    const size_t payload_length = header.nlmsg_len - NLMSG_HDRLEN;
+    offset += NLMSG_ALIGN(header.nlmsg_len);
+    if (header.nlmsg_seq != sequence) continue;  // an answer to some earlier request
+
+    if (header.nlmsg_type == NLMSG_DONE) {
+      int status = 0;
+      if (payload_length >= sizeof status) std::memcpy(&status, payload, sizeof status);
+      if (status < 0) {
+        result.error = -status;
+        return DiagStatus::kError;
+      }
+      return DiagStatus::kDone;
+    }
+    if (header.nlmsg_type == NLMSG_ERROR) {
+      nlmsgerr error;
+      if (payload_length < sizeof error.error) {
+        result.error = EBADMSG;
+      } else {
+        std::memcpy(&error.error, payload, sizeof error.error);
+        result.error = error.error < 0 ? -error.error : EBADMSG;
+      }
+      return DiagStatus::kError;
+    }
+    if (header.nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+
+    rows.emplace_back();
+    if (ParseSocketMessage(payload, payload_length, protocol, &rows.back())) {
+      ++result.rows;
+    } else {
+      rows.pop_back();
+      ++result.malformed;
+    }
+  }
+  return DiagStatus::kMore;
+}
+
+namespace {
+
+// Sends one dump request and reads its reply to the end. Returns 0 or an errno.
+int Dump(int fd, const DiagQuery& query, uint32_t sequence, std::vector<uint8_t>& buffer,
+         std::vector<RawRow>& rows, SourceResult& result, size_t batch_rows,
+         const RowBatchSink& sink) {
+  DiagRequest request;
+  const size_t length = BuildRequest(query, sequence, &request);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  result.syscall = "sendto";
+  ssize_t sent;
+  do {
+    sent = sendto(fd, &request, length, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) return errno;
+
+  result.syscall = "recvmsg";
+  for (;;) {
+    iovec vector{buffer.data(), buffer.size()};
+    msghdr header{};
+    header.msg_iov = &vector;
+    header.msg_iovlen = 1;
+    ssize_t got = recvmsg(fd, &header, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
+    }
+    if ((header.msg_flags & MSG_TRUNC) != 0) return EMSGSIZE;
+    if (got == 0) return EBADMSG;  // the kernel closed the dump without NLMSG_DONE
+    DiagStatus status = ParseDiagDatagram(buffer.data(), static_cast<size_t>(got), sequence,
+                                          query.protocol, rows, result);
+    if (batch_rows > 0 && rows.size() >= batch_rows) sink(rows);
+    if (status == DiagStatus::kError) return result.error;
+    if (status == DiagStatus::kDone) {
+      result.syscall = nullptr;
+      return 0;
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
+                                       std::vector<RawRow>& rows, size_t batch_rows,
+                                       const RowBatchSink& sink) {
+  std::vector<SourceResult> results(queries.size());
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) {
+    for (SourceResult& result : results) {
+      result.error = errno;
+      result.syscall = "socket";
+    }
+    return results;
+  }
+  timeval timeout{kReceiveTimeoutSeconds, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+
+  std::vector<uint8_t> buffer(kReceiveBytes);
+  for (size_t i = 0; i < queries.size(); ++i) {
+    int error = Dump(fd, queries[i], static_cast<uint32_t>(i + 1), buffer, rows, results[i],
+                     batch_rows, sink);
+    results[i].error = error;
+    if (error == 0) results[i].syscall = nullptr;
+  }
+  close(fd);
+  return results;
+}
+
+std::vector<InterfaceName> ListInterfaces() {
+  std::vector<InterfaceName> names;
+  struct if_nameindex* list = if_nameindex();
+  if (list == nullptr) return names;
+  for (struct if_nameindex* item = list; item->if_index != 0 && item->if_name != nullptr; ++item) {
+    names.push_back({item->if_index, item->if_name});
+  }
+  if_freenameindex(list);
+  return names;
+}
+
+}  // namespace portclash
