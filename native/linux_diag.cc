@@ -117,8 +117,11 @@ DiagStatus ParseDiagDatagram(const uint8_t* data, size_t length, uint32_t sequen
                              uint8_t protocol, std::vector<RawRow>& rows, SourceResult& result) {
   size_t offset = 0;
   while (offset < length) {
-    if (length - offset < sizeof(nlmsghdr)) break;  // padding after the last message
     nlmsghdr header;
+    if (length - offset < sizeof header) {
+      result.error = EBADMSG;  // a header cut short: the datagram is not the kernel's
+      return DiagStatus::kError;
+    }
     std::memcpy(&header, data + offset, sizeof header);
     if (header.nlmsg_len < sizeof(nlmsghdr) || header.nlmsg_len > length - offset) {
       result.error = EBADMSG;  // the chain is broken: nothing after this can be trusted
