@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding, resolveAddonPath, setBinding, type NativeBinding, type ProcNetReading, type ProcNetSource } from '../lib/binding.js';
-import { listSockets, listSocketsSync, packRows, readSocketTables, type RawRow } from '../lib/index.js';
+import { listSockets, listSocketsSync, packRows, readSocketTables, readSocketTablesSync, type RawRow } from '../lib/index.js';
 import { ROW_LAYOUT_VERSION, ROW_SIZE } from '../lib/rows.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -154,5 +154,67 @@ describe.runIf(process.platform === 'linux')('a package with neither a prebuild 
     } finally {
       rmSync(bare, { recursive: true, force: true });
     }
+  });
+});
+
+describe('falling back from sock_diag to /proc', () => {
+  /** A binding whose sock_diag answers TCP but fails UDP part-way, after handing out a row. */
+  function halfWorkingSockDiag(): NativeBinding {
+    const proc = recordedBinding(RECORDED);
+    const fromSockDiag = (row: RawRow): RawRow => ({ ...row, flags: 1 });
+    const read = (queries: readonly { protocol: number; family: number }[]) => {
+      const rows = queries.flatMap((query) => RECORDED.filter((row) => row.protocol === query.protocol && row.family === query.family)).map(fromSockDiag);
+      return {
+        rows: packRows(rows),
+        count: rows.length,
+        sources: queries.map((query) => ({
+          rows: rows.filter((row) => row.protocol === query.protocol && row.family === query.family).length,
+          malformed: 0,
+          errno: query.protocol === 17 ? 71 /* EPROTO */ : 0,
+          syscall: query.protocol === 17 ? 'recvmsg' : null,
+        })),
+      };
+    };
+    return {
+      ...proc,
+      readSockDiagSync: read,
+      readSockDiag: async (queries, onRows) => {
+        const { rows, count, sources } = read(queries);
+        onRows(rows, count);
+        return { sources };
+      },
+    };
+  }
+
+  it('reads from /proc the tables sock_diag failed on, without the rows it gave before failing', async () => {
+    setBinding(halfWorkingSockDiag());
+    for (const tables of [await readSocketTables(), readSocketTablesSync()]) {
+      expect(tables.sockets.map((socket) => [socket.protocol, socket.localPort, socket.source])).toEqual([
+        ['tcp', 22, 'sock_diag'],
+        ['tcp', 5000, 'sock_diag'],
+        ['tcp', 3000, 'sock_diag'],
+        ['udp', 53, 'proc'],
+      ]);
+      expect(tables.sources.map((report) => [report.source, report.protocol, report.family, report.error])).toEqual([
+        ['sock_diag', 'tcp', 'IPv4', null],
+        ['sock_diag', 'tcp', 'IPv6', null],
+        ['sock_diag', 'udp', 'IPv4', 'EPROTO'],
+        ['sock_diag', 'udp', 'IPv6', 'EPROTO'],
+        ['proc', 'udp', 'IPv4', null],
+        ['proc', 'udp', 'IPv6', null],
+      ]);
+    }
+  });
+
+  it('throws instead when sock_diag is insisted on', async () => {
+    setBinding(halfWorkingSockDiag());
+    await expect(listSockets({}, { source: 'sock_diag' })).rejects.toMatchObject({ code: 'EPROTO', syscall: 'recvmsg' });
+    expect(listSocketsSync({ protocol: 'tcp' }, { source: 'sock_diag' }).every((socket) => socket.source === 'sock_diag')).toBe(true);
+  });
+
+  it('answers from /proc alone with a binding that has no sock_diag', () => {
+    setBinding(recordedBinding(RECORDED));
+    expect(listSocketsSync().every((socket) => socket.source === 'proc')).toBe(true);
+    expect(() => listSocketsSync({}, { source: 'sock_diag' })).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_PLATFORM' }));
   });
 });
