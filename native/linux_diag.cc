@@ -1,6 +1,8 @@
 // Reads socket tables through NETLINK_SOCK_DIAG (inet_diag), as ss does: rows plus V6ONLY, device, cgroup.
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -207,29 +209,62 @@ int Dump(int fd, const DiagQuery& query, uint32_t sequence, std::vector<uint8_t>
 
 }  // namespace
 
-std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
-                                       std::vector<RawRow>& rows, size_t batch_rows,
-                                       const RowBatchSink& sink) {
-  std::vector<SourceResult> results(queries.size());
+namespace {
+
+// Runs queries in order on one netlink socket of its own.
+void RunQueries(const std::vector<DiagQuery>& queries, const std::vector<size_t>& which,
+                std::vector<SourceResult>& results, std::vector<RawRow>& rows, size_t batch_rows,
+                const RowBatchSink& sink) {
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) {
-    for (SourceResult& result : results) {
-      result.error = errno;
-      result.syscall = "socket";
+    for (size_t index : which) {
+      results[index].error = errno;
+      results[index].syscall = "socket";
     }
-    return results;
+    return;
   }
   timeval timeout{kReceiveTimeoutSeconds, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
 
   std::vector<uint8_t> buffer(kReceiveBytes);
-  for (size_t i = 0; i < queries.size(); ++i) {
-    int error = Dump(fd, queries[i], static_cast<uint32_t>(i + 1), buffer, rows, results[i],
-                     batch_rows, sink);
-    results[i].error = error;
-    if (error == 0) results[i].syscall = nullptr;
+  for (size_t index : which) {
+    SourceResult& result = results[index];
+    result.error = Dump(fd, queries[index], static_cast<uint32_t>(index + 1), buffer, rows, result,
+                        batch_rows, sink);
+    if (result.error == 0) result.syscall = nullptr;
   }
   close(fd);
+}
+
+}  // namespace
+
+std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
+                                       std::vector<RawRow>& rows, size_t batch_rows,
+                                       const RowBatchSink& sink) {
+  std::vector<SourceResult> results(queries.size());
+  // The kernel walks its whole socket hash once per family, whatever the family of the sockets
+  // in it, so the IPv4 and IPv6 dumps cost about the same: run the two families side by side.
+  std::vector<size_t> families[2];
+  for (size_t i = 0; i < queries.size(); ++i) families[queries[i].family == 6 ? 1 : 0].push_back(i);
+  if (families[0].empty() || families[1].empty()) {
+    std::vector<size_t> all(queries.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+    RunQueries(queries, all, results, rows, batch_rows, sink);
+    return results;
+  }
+
+  std::mutex sink_mutex;
+  RowBatchSink shared_sink = [&](std::vector<RawRow>& batch) {
+    std::lock_guard<std::mutex> lock(sink_mutex);
+    sink(batch);
+  };
+  std::vector<RawRow> ipv6_rows;
+  std::thread ipv6([&] {
+    RunQueries(queries, families[1], results, ipv6_rows, batch_rows, shared_sink);
+  });
+  RunQueries(queries, families[0], results, rows, batch_rows, shared_sink);
+  ipv6.join();
+  rows.insert(rows.end(), ipv6_rows.begin(), ipv6_rows.end());
   return results;
 }
 
