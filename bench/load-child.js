@@ -1,8 +1,9 @@
-// A load process: holds N loopback listeners and M established pairs until its parent goes away.
+// A load process: holds N loopback listeners, M established pairs and U UDP sockets until its parent goes away.
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { once } from 'node:events';
 
-const [listenerCount, pairCount] = process.argv.slice(2).map(Number);
+const [listenerCount, pairCount, udpCount = 0] = process.argv.slice(2).map(Number);
 
 const listeners = [];
 for (let i = 0; i < listenerCount; i++) {
@@ -31,5 +32,21 @@ for (let start = 0; start < pairCount; start += batch) {
   await Promise.all(connecting);
 }
 
-process.send({ ready: true, listeners: listeners.length, pairs: clients.length });
+// UDP: half bound and unconnected (servers), half connected to one of those (clients).
+const udpSockets = [];
+for (let i = 0; i < udpCount; i++) {
+  const socket = dgram.createSocket('udp4');
+  socket.bind(0, `127.0.${Math.floor(i / 250) % 250}.${(i % 250) + 1}`);
+  udpSockets.push(socket);
+}
+await Promise.all(udpSockets.map((socket) => once(socket, 'listening')));
+const connecting = [];
+for (let i = 1; i < udpSockets.length; i += 2) {
+  const peer = udpSockets[i - 1].address();
+  udpSockets[i].connect(peer.port, peer.address);
+  connecting.push(once(udpSockets[i], 'connect'));
+}
+await Promise.all(connecting);
+
+process.send({ ready: true, listeners: listeners.length, pairs: clients.length, udp: udpSockets.length });
 process.on('disconnect', () => process.exit(0));

@@ -5,6 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { compileHelper, createNetns, holdSockets, runCommand, type Holder, type Netns, type SocketSpec } from './helpers/holders.js';
 
 const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('helpers.test: tests of namespaces and of other users need root and are skipped');
 
 /** Holders and namespaces opened by a test, closed after it, newest first (holders may sit in a namespace). */
 const opened: Array<Holder | Netns> = [];
