@@ -7,13 +7,16 @@ import { fileURLToPath } from 'node:url';
 
 import { listSockets, listSocketsSync } from '../dist/index.js';
 import { benchCrossing } from './crossing.js';
+import { measureFloor } from './floor.js';
 import { listSocketsJs } from './js-parser.js';
 import { startLoad } from './load.js';
+import { measurePeers } from './peers.js';
 import { medianMs, medianMsAsync, printTable } from './stats.js';
 
 const self = fileURLToPath(import.meta.url);
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const rssChild = fileURLToPath(new URL('./rss-child.js', import.meta.url));
+const PROC_TABLES = ['/proc/net/tcp', '/proc/net/tcp6', '/proc/net/udp', '/proc/net/udp6'];
 
 if (process.getuid?.() === 0 && process.env.PORTCLASH_BENCH_NETNS === undefined) {
   const result = spawnSync('unshare', ['--net', '--', process.execPath, self, ...process.argv.slice(2)], {
@@ -29,7 +32,8 @@ if (process.env.PORTCLASH_BENCH_NETNS === '1') {
   execFileSync('sysctl', ['-q', '-w', 'net.ipv4.ip_local_port_range=1024 65535']);
 }
 
-const scales = (process.env.PORTCLASH_BENCH_SCALES ?? '1000,30000').split(',').map(Number);
+// TCP sockets per scale; each scale adds a UDP share of one in twenty.
+const scales = (process.env.PORTCLASH_BENCH_SCALES ?? '1000,30000,100000').split(',').map(Number);
 console.log(`portclash bench — Node ${process.version}, ${process.platform}-${process.arch}, kernel ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}`);
 console.log(process.env.PORTCLASH_BENCH_NETNS === '1' ? 'in a fresh network namespace' : 'in the current network namespace (not root)');
 
@@ -42,28 +46,59 @@ const spawnMs = (command, args) =>
   }, { runs: 11 });
 
 for (const scale of scales) {
-  const load = await startLoad(scale);
+  const load = await startLoad(scale, { udp: Math.round(scale / 20) });
   try {
-    const counted = listSocketsSync().length;
-    const jsCount = listSocketsJs().length;
-    if (jsCount !== counted) throw new Error(`the JS parser saw ${jsCount} sockets, portclash ${counted}`);
-
-    const rss = JSON.parse(execFileSync(process.execPath, [rssChild], { encoding: 'utf8' }));
-    printTable(
-      `~${scale} sockets (${load.held} held by the load, ${counted} in the tables)`,
-      [
-        ['cat /proc/net/tcp /proc/net/tcp6 (process)', spawnMs('cat', ['/proc/net/tcp', '/proc/net/tcp6'])],
-        ['read() of tcp + tcp6 text, in-process', medianMs(() => (readFileSync('/proc/net/tcp'), readFileSync('/proc/net/tcp6')))],
-        ['listSockets() in-process', await medianMsAsync(() => listSockets())],
-        ['listSocketsSync() in-process', medianMs(() => listSocketsSync())],
-        ['pure-JS parser in-process', medianMs(() => listSocketsJs())],
-        ['portclash list --json (process)', spawnMs(process.execPath, [cli, 'list', '--json'])],
-        ['ss -tuan (process)', spawnMs('ss', ['-tuan'])],
-      ],
-      'cat /proc/net/tcp /proc/net/tcp6 (process)',
-    );
-    console.log(`peak RSS growth of one listSockets() at ${rss.sockets} sockets: ${(rss.growthKb / 1024).toFixed(1)} MB (baseline ${(rss.baselineKb / 1024).toFixed(1)} MB)`);
+    await benchScale(scale, load);
   } finally {
     await load.stop();
   }
+}
+
+async function benchScale(scale, load) {
+  const counted = listSocketsSync().length;
+  const fromProc = listSocketsSync({}, { source: 'proc' });
+  const jsCount = listSocketsJs().length;
+  if (jsCount !== fromProc.length) throw new Error(`the JS parser saw ${jsCount} sockets, portclash's /proc reader ${fromProc.length}`);
+
+  const floorTcp = await measureFloor('full-tcp');
+  const floorTcpBound = await measureFloor('full-tcp-bound');
+  const floorUdp = await measureFloor('full-udp');
+  const floorAll = floorTcpBound.medianMs + floorUdp.medianMs;
+  const title = `~${scale} TCP + ${load.heldUdp} UDP sockets (${counted} in the tables): full enumeration`;
+  printTable(
+    title,
+    [
+      ['kernel floor: raw sock_diag dump, TCP (C)', floorTcp.medianMs],
+      ['kernel floor: raw dump, TCP + bound + UDP (C)', floorAll, 'the question listSockets() asks'],
+      ['listSockets() in-process, sock_diag', await medianMsAsync(() => listSockets())],
+      ['listSocketsSync() in-process, sock_diag', medianMs(() => listSocketsSync())],
+      ['listSockets() in-process, /proc', await medianMsAsync(() => listSockets({}, { source: 'proc' }))],
+      ['pure-JS /proc parser in-process', medianMs(() => listSocketsJs())],
+      ['read() of /proc/net/* in-process', medianMs(() => PROC_TABLES.forEach((path) => readFileSync(path)))],
+      ['cat /proc/net/* (process)', spawnMs('cat', PROC_TABLES)],
+      ['portclash list --json (process)', spawnMs(process.execPath, [cli, 'list', '--json'])],
+      ['ss -tuan (process)', spawnMs('ss', ['-tuan'])],
+    ],
+    'kernel floor: raw dump, TCP + bound + UDP (C)',
+  );
+  const rss = JSON.parse(execFileSync(process.execPath, [rssChild], { encoding: 'utf8' }));
+  console.log(`peak RSS growth of one listSockets() at ${rss.sockets} sockets: ${(rss.growthKb / 1024).toFixed(1)} MB (baseline ${(rss.baselineKb / 1024).toFixed(1)} MB)`);
+
+  // A port held by one of the load's listeners, and the way each tool asks about it.
+  const port = listSocketsSync({ protocol: 'tcp', listening: true })[Math.floor(scale / 8)]?.localPort;
+  if (port === undefined) throw new Error('the load holds no listener');
+  const floorPortAll = await measureFloor('port-all', { port });
+  const floorPortListen = await measureFloor('port-listen', { port });
+  printTable(
+    `~${scale} TCP sockets: one port P held by a listener`,
+    [
+      ['kernel floor: raw dump of LISTEN on P (C)', floorPortListen.medianMs],
+      ['kernel floor: raw dump of all states on P (C)', floorPortAll.medianMs],
+      ['listSockets({ port: P, listening: true })', await medianMsAsync(() => listSockets({ port, listening: true }))],
+      ['listSockets({ port: P })', await medianMsAsync(() => listSockets({ port }))],
+      ['portclash list --listening --port P (process)', spawnMs(process.execPath, [cli, 'list', '--listening', '--json', '--port', String(port)])],
+      ...(await measurePeers(port)),
+    ],
+    'kernel floor: raw dump of all states on P (C)',
+  );
 }

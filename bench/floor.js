@@ -1,0 +1,52 @@
+// Runs bench/floor.c, the bare inet_diag dump, so that the tables can show the kernel's own floor.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const source = fileURLToPath(new URL('./floor.c', import.meta.url));
+const outDir = fileURLToPath(new URL('./.out/', import.meta.url));
+const program = `${outDir}floor`;
+
+const portModes = new Set(['port-all', 'port-listen']);
+const modes = new Set(['full-tcp', 'full-tcp-bound', 'full-udp', ...portModes]);
+
+function modifiedMs(path) {
+  try {
+    return statSync(path).mtimeMs;
+  } catch (error) {
+    if (error.code === 'ENOENT') return -Infinity;
+    throw error;
+  }
+}
+
+// Built here rather than by node-gyp: it is a plain C program, and the bench must not need the addon
+// toolchain to say what the kernel alone costs.
+function buildFloor() {
+  if (modifiedMs(program) >= modifiedMs(source)) return;
+  mkdirSync(outDir, { recursive: true });
+  try {
+    execFileSync('cc', ['-O2', '-o', program, source], { stdio: ['ignore', 'inherit', 'inherit'] });
+  } catch (error) {
+    if (error.code === 'ENOENT') throw new Error('the floor benchmark needs a C compiler named cc; install one (e.g. apt-get install gcc linux-libc-dev)');
+    throw new Error(`could not compile ${source} (its errors are above): ${error.message}`);
+  }
+}
+
+/**
+ * Times `runs` raw inet_diag dumps (after 3 warm-ups) in one C process and returns the median.
+ * Modes: 'full-tcp', 'full-tcp-bound', 'full-udp' (both families, every state), and
+ * 'port-all', 'port-listen' (TCP with the kernel filtering sport == port, as ss 'sport = :P' does).
+ * `messages` is the number of sockets the last dump returned.
+ */
+export async function measureFloor(mode, { port, runs = 15 } = {}) {
+  if (!modes.has(mode)) throw new Error(`unknown floor mode '${mode}'; expected one of ${[...modes].join(', ')}`);
+  const portArgs = [];
+  if (portModes.has(mode)) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`floor mode '${mode}' needs a port in 0..65535, got ${port}`);
+    portArgs.push(String(port));
+  }
+  buildFloor();
+  const output = execFileSync(program, [mode, ...portArgs, String(runs)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const { medianMs, messages } = JSON.parse(output);
+  return { medianMs, messages };
+}
