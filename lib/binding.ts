@@ -32,6 +32,35 @@ export interface SockDiagReply {
   malformed: number;
 }
 
+/** Which sockets to look for in /proc/<pid>/fd (null: every socket) and in which processes (null: all). */
+export interface OwnerQuery {
+  inodes: readonly number[] | null;
+  pids: readonly number[] | null;
+  /** End the scan after the process in which the last wanted inode was first found. */
+  stopWhenFound: boolean;
+}
+
+/** Socket fds found: 16 bytes each (pid u32, fd i32, inode low u32, inode high u32). */
+export interface OwnerScanResult {
+  rows: ArrayBuffer;
+  count: number;
+  /** Processes whose fds could not be read (EACCES, EPERM), so their sockets' owners stay unknown. */
+  deniedPids: number[];
+  processes: number;
+  vanished: number;
+  /** An errno when /proc itself could not be read, else 0. */
+  errno: number;
+}
+
+/** SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY of another process's socket; null when not read. */
+export interface SocketOptionsReading {
+  errno: number;
+  syscall: string | null;
+  reuseAddr: boolean | null;
+  reusePort: boolean | null;
+  ipv6Only: boolean | null;
+}
+
 /** What reading one source or query gave. `errno` is 0 when the read succeeded. */
 export interface SourceReading {
   rows: number;
@@ -70,6 +99,13 @@ export interface NativeBinding {
   parseSockDiagReply?(bytes: Uint8Array, protocol: number, sequence: number): SockDiagReply;
   /** Index and name of each network interface of this namespace. */
   listInterfaces?(): { index: number; name: string }[];
+  /** The /proc/<pid>/fd scan, on a worker thread or on the calling one. */
+  findSocketOwners?(query: OwnerQuery): Promise<OwnerScanResult>;
+  findSocketOwnersSync?(query: OwnerQuery): OwnerScanResult;
+  /** Reads options through a pidfd_getfd duplicate, closed at once; checks it is still `inode`. */
+  readSocketOptions?(pid: number, fd: number, inode: number): SocketOptionsReading;
+  /** sysconf(_SC_CLK_TCK), the unit of process start times in /proc/<pid>/stat. */
+  clockTicksPerSecond?: number;
 }
 
 const SUPPORTED_PLATFORMS: readonly NodeJS.Platform[] = ['linux'];

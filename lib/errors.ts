@@ -9,6 +9,7 @@ export type PortclashErrorCode =
   | 'ERR_INVALID_BINDING'
   | 'ERR_UNSUPPORTED_PLATFORM'
   | 'ERR_INVALID_PORT'
+  | 'ERR_PROC_UNREADABLE'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_USAGE';
 

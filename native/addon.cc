@@ -1,7 +1,9 @@
 // The N-API surface: argument checks, the worker thread, and rows handed over as ArrayBuffers.
 #include <napi.h>
 
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <functional>
 #include <memory>
 #include <utility>
@@ -237,6 +239,115 @@ Napi::Value ParseSockDiagReply(const Napi::CallbackInfo& info) {
   return reply;
 }
 
+// { inodes: number[] | null, pids: number[] | null, stopWhenFound: boolean }
+struct OwnerQuery {
+  std::vector<uint64_t> inodes;
+  std::vector<uint32_t> pids;
+  bool stop_when_found = false;
+};
+
+OwnerQuery OwnerQueryFromJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    throw Napi::TypeError::New(env, "expected { inodes, pids, stopWhenFound }");
+  }
+  Napi::Object object = info[0].As<Napi::Object>();
+  OwnerQuery query;
+  auto numbers = [&](const char* key, auto& out, double max) {
+    Napi::Value value = object.Get(key);
+    if (value.IsNull() || value.IsUndefined()) return;
+    if (!value.IsArray()) throw Napi::TypeError::New(env, std::string(key) + " must be an array or null");
+    Napi::Array list = value.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Value item = list.Get(i);
+      double number = item.IsNumber() ? item.As<Napi::Number>().DoubleValue() : -1;
+      if (!(number >= 0 && number <= max) || number != static_cast<double>(static_cast<uint64_t>(number))) {
+        throw Napi::RangeError::New(env, std::string(key) + " must hold whole numbers");
+      }
+      out.push_back(static_cast<typename std::decay_t<decltype(out)>::value_type>(number));
+    }
+  };
+  numbers("inodes", query.inodes, 9007199254740991.0);
+  numbers("pids", query.pids, 4294967295.0);
+  std::sort(query.inodes.begin(), query.inodes.end());
+  query.inodes.erase(std::unique(query.inodes.begin(), query.inodes.end()), query.inodes.end());
+  query.stop_when_found = object.Get("stopWhenFound").ToBoolean().Value();
+  return query;
+}
+
+Napi::Object OwnerScanToJs(Napi::Env env, const OwnerScan& scan) {
+  Napi::Object result = Napi::Object::New(env);
+  Napi::ArrayBuffer rows = Napi::ArrayBuffer::New(env, scan.rows.size() * sizeof(OwnerRow));
+  if (!scan.rows.empty()) std::memcpy(rows.Data(), scan.rows.data(), scan.rows.size() * sizeof(OwnerRow));
+  result.Set("rows", rows);
+  result.Set("count", Napi::Number::New(env, static_cast<double>(scan.rows.size())));
+  Napi::Array denied = Napi::Array::New(env, scan.denied_pids.size());
+  for (size_t i = 0; i < scan.denied_pids.size(); ++i) {
+    denied.Set(static_cast<uint32_t>(i), Napi::Number::New(env, scan.denied_pids[i]));
+  }
+  result.Set("deniedPids", denied);
+  result.Set("processes", Napi::Number::New(env, scan.processes));
+  result.Set("vanished", Napi::Number::New(env, scan.vanished));
+  result.Set("errno", Napi::Number::New(env, scan.error));
+  return result;
+}
+
+// findSocketOwnersSync(query) → { rows, count, deniedPids, processes, vanished, errno }
+Napi::Value FindSocketOwnersSync(const Napi::CallbackInfo& info) {
+  OwnerQuery query = OwnerQueryFromJs(info);
+  OwnerScan scan;
+  ScanSocketOwners(query.inodes, query.pids, query.stop_when_found, scan);
+  return OwnerScanToJs(info.Env(), scan);
+}
+
+class OwnerWorker : public Napi::AsyncWorker {
+ public:
+  OwnerWorker(Napi::Env env, OwnerQuery query)
+      : Napi::AsyncWorker(env, "portclash:findSocketOwners"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        query_(std::move(query)) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+  void Execute() override { ScanSocketOwners(query_.inodes, query_.pids, query_.stop_when_found, scan_); }
+  void OnOK() override { deferred_.Resolve(OwnerScanToJs(Env(), scan_)); }
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  OwnerQuery query_;
+  OwnerScan scan_;
+};
+
+// findSocketOwners(query) → Promise of the same, scanned on a libuv pool thread.
+Napi::Value FindSocketOwnersAsync(const Napi::CallbackInfo& info) {
+  auto* worker = new OwnerWorker(info.Env(), OwnerQueryFromJs(info));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// readSocketOptions(pid, fd, inode) → { errno, syscall, reuseAddr, reusePort, ipv6Only }, each
+// option a boolean or null when it could not be read.
+Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    throw Napi::TypeError::New(env, "expected (pid, fd, inode)");
+  }
+  SocketOptions options = ReadSocketOptions(info[0].As<Napi::Number>().Uint32Value(),
+                                            info[1].As<Napi::Number>().Int32Value(),
+                                            static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue()));
+  auto flag = [&](int value) -> Napi::Value {
+    return value < 0 ? env.Null() : Napi::Boolean::New(env, value != 0);
+  };
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("errno", Napi::Number::New(env, options.error));
+  result.Set("syscall", options.syscall != nullptr ? Napi::String::New(env, options.syscall) : env.Null());
+  result.Set("reuseAddr", flag(options.reuse_addr));
+  result.Set("reusePort", flag(options.reuse_port));
+  result.Set("ipv6Only", flag(options.ipv6_only));
+  return result;
+}
+
 Napi::Value ListInterfacesJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<InterfaceName> interfaces = ListInterfaces();
@@ -261,6 +372,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("readSockDiagSync", Napi::Function::New(env, ReadSockDiagSync, "readSockDiagSync"));
   exports.Set("parseSockDiagReply", Napi::Function::New(env, ParseSockDiagReply, "parseSockDiagReply"));
   exports.Set("listInterfaces", Napi::Function::New(env, ListInterfacesJs, "listInterfaces"));
+  exports.Set("findSocketOwners", Napi::Function::New(env, FindSocketOwnersAsync, "findSocketOwners"));
+  exports.Set("findSocketOwnersSync", Napi::Function::New(env, FindSocketOwnersSync, "findSocketOwnersSync"));
+  exports.Set("readSocketOptions", Napi::Function::New(env, ReadSocketOptionsJs, "readSocketOptions"));
+  exports.Set("clockTicksPerSecond", Napi::Number::New(env, static_cast<double>(ClockTicksPerSecond())));
   return exports;
 }
 

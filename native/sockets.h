@@ -108,4 +108,42 @@ struct InterfaceName {
 };
 std::vector<InterfaceName> ListInterfaces();
 
+// One open file descriptor of a process that refers to a socket.
+struct OwnerRow {
+  uint32_t pid;
+  int32_t fd;
+  uint32_t inode_low;
+  uint32_t inode_high;
+};
+
+static_assert(sizeof(OwnerRow) == 16, "OwnerRow is shared with lib/owners.ts");
+
+struct OwnerScan {
+  std::vector<OwnerRow> rows;
+  std::vector<uint32_t> denied_pids;  // /proc/<pid>/fd could not be read (EACCES, EPERM)
+  uint32_t processes = 0;             // processes whose fds were read
+  uint32_t vanished = 0;              // processes that exited before their fds could be read
+  int error = 0;                      // /proc itself could not be read
+};
+
+// Reads the fd links of every process (or of `pids`, in that order) and reports those that are
+// sockets — every socket, or only the `wanted` inodes (sorted). With stop_when_found, the scan ends
+// after the process in which the last wanted inode was first found.
+void ScanSocketOwners(const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
+                      bool stop_when_found, OwnerScan& scan);
+
+// Options of another process's socket, read from a duplicate made with pidfd_getfd (Linux ≥ 5.6,
+// ptrace rights over the owner). -1 means not read.
+struct SocketOptions {
+  int error = 0;
+  const char* syscall = nullptr;
+  int reuse_addr = -1;
+  int reuse_port = -1;
+  int ipv6_only = -1;
+};
+
+SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode);
+
+long ClockTicksPerSecond();
+
 }  // namespace portclash

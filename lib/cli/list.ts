@@ -1,12 +1,14 @@
 // `portclash list`: the socket table, as an aligned table or as JSON.
 import { readSocketTables, type SocketFilter } from '../sockets.js';
+import { findOwners, type OwnedSocket } from '../owners.js';
 import type { SocketRecord } from '../records.js';
 import { parsePort } from '../ports.js';
 import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
+import { ownerColumn } from './owners.js';
 import { formatEndpoint, formatTable } from './table.js';
 import type { CommandIO } from './run.js';
 
-export const LIST_HELP = `Usage: portclash list [--tcp] [--udp] [--listening] [--port N] [--json]
+export const LIST_HELP = `Usage: portclash list [--tcp] [--udp] [--listening] [--port N] [--owners] [--json]
 
 Lists the sockets of this network namespace from the kernel's tables.
 
@@ -15,6 +17,8 @@ Options:
   -u, --udp         UDP sockets only
   -l, --listening   only sockets accepting new peers (TCP LISTEN, UDP unconnected)
       --port N      only sockets whose local port is N
+  -p, --owners      add the processes holding each socket (name[pid]; - for none, ?(reason)
+                    when it cannot be named)
       --json        print an array of socket records
   -h, --help        show this help
 
@@ -27,6 +31,7 @@ const OPTIONS = {
   udp: { type: 'boolean', short: 'u' },
   listening: { type: 'boolean', short: 'l' },
   port: { type: 'string' },
+  owners: { type: 'boolean', short: 'p' },
   json: { type: 'boolean' },
 } as const;
 
@@ -50,25 +55,28 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
     }
   }
   sockets.sort(compareSockets);
+  const rows = values.owners === true ? await findOwners(sockets) : sockets;
   if (values.json === true) {
-    io.stdout(`${JSON.stringify(sockets, null, 2)}\n`);
-  } else if (sockets.length === 0) {
+    io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
+  } else if (rows.length === 0) {
     io.stdout('No sockets match.\n');
   } else {
-    io.stdout(formatSocketTable(sockets));
+    io.stdout(formatSocketTable(rows));
   }
   return EXIT.ok;
 }
 
-function formatSocketTable(sockets: readonly SocketRecord[]): string {
+function formatSocketTable(sockets: readonly (SocketRecord | OwnedSocket)[]): string {
+  const withOwners = sockets.length > 0 && 'owners' in sockets[0]!;
   return formatTable(
-    ['Proto', 'Local address:port', 'Remote address:port', 'State', 'UID'],
+    ['Proto', 'Local address:port', 'Remote address:port', 'State', 'UID', ...(withOwners ? ['Process'] : [])],
     sockets.map((socket) => [
       socket.family === 'IPv6' ? `${socket.protocol}6` : socket.protocol,
       formatEndpoint(socket.family, socket.localAddress, socket.localPort),
       formatEndpoint(socket.family, socket.remoteAddress, socket.remotePort === 0 ? '*' : socket.remotePort),
       socket.state,
       String(socket.uid),
+      ...('owners' in socket ? [ownerColumn(socket)] : []),
     ]),
   );
 }

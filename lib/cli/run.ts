@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { PortclashError } from '../errors.js';
 import { EXIT } from './args.js';
 import { LIST_HELP, runList } from './list.js';
+import { runWho, WHO_HELP } from './who.js';
 
 /** Where a command writes; tests pass their own. */
 export interface CommandIO {
@@ -13,6 +14,7 @@ export interface CommandIO {
 
 const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO): Promise<number> }> = {
   list: { help: LIST_HELP, run: runList },
+  who: { help: WHO_HELP, run: runWho },
 };
 
 const MAIN_HELP = `Usage: portclash <command> [options]
@@ -20,7 +22,8 @@ const MAIN_HELP = `Usage: portclash <command> [options]
 Will this port be free, and if not, who holds it and why? Reads the kernel's socket tables.
 
 Commands:
-  list      list sockets (protocol, five-tuple, state, uid)
+  list      list sockets (protocol, five-tuple, state, uid; --owners adds the processes)
+  who       which processes hold a port, or why they cannot be named
   help      show help for a command
 
 Run 'portclash <command> --help' for a command's options.

@@ -1,0 +1,55 @@
+// How owners read for people: "node server.js (pid 4121, user deploy, since 10:02, nginx.service)".
+import type { OwnedSocket, SocketOwner } from '../owners.js';
+import type { SocketRecord } from '../records.js';
+import { formatEndpoint } from './table.js';
+
+/** One line describing a process. */
+export function describeOwner(owner: SocketOwner): string {
+  const facts = [`pid ${owner.pid}`];
+  if (owner.user !== null) facts.push(`user ${owner.user}`);
+  else if (owner.uid !== null) facts.push(`uid ${owner.uid}`);
+  if (owner.startTime !== null) facts.push(`since ${formatSince(owner.startTime)}`);
+  const service = owner.service?.container !== undefined ? describeContainer(owner) : owner.service?.unit;
+  if (service !== undefined) facts.push(service);
+  return `${shorten(owner.command)} (${facts.join(', ')})`;
+}
+
+// A command line can be long and can hold newlines (node -e '…'): one readable line of it.
+const COMMAND_WIDTH = 100;
+
+function shorten(command: string): string {
+  const line = command.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return line.length <= COMMAND_WIDTH ? line : `${line.slice(0, COMMAND_WIDTH - 1)}…`;
+}
+
+/** The short form for a table column: `node[4121]`, `nginx[100,101]`, `-` (no process), `?` (unknown). */
+export function ownerColumn(socket: OwnedSocket): string {
+  if (socket.owners.length > 0) {
+    const name = socket.owners[0]!.name ?? '?';
+    return `${name}[${[...new Set(socket.owners.map((owner) => owner.pid))].join(',')}]`;
+  }
+  return socket.ownerUnknown === 'kernel' ? '-' : `?(${socket.ownerUnknown ?? 'unknown'})`;
+}
+
+/** `tcp6 [::1]:3000 → [::1]:51872 ESTABLISHED` */
+export function describeSocket(socket: SocketRecord): string {
+  const protocol = socket.family === 'IPv6' ? `${socket.protocol}6` : socket.protocol;
+  const local = formatEndpoint(socket.family, socket.localAddress, socket.localPort);
+  const peer = socket.remotePort === 0 ? '' : ` → ${formatEndpoint(socket.family, socket.remoteAddress, socket.remotePort)}`;
+  return `${protocol} ${local}${peer} ${socket.state}`;
+}
+
+function describeContainer(owner: SocketOwner): string {
+  const container = owner.service!.container!;
+  const id = container.id === undefined ? '' : ` ${container.id.slice(0, 12)}`;
+  const pod = container.podUid === undefined ? '' : ` pod ${container.podUid}`;
+  return `${container.runtime} container${id}${pod}`;
+}
+
+/** Today's start times as HH:MM, older ones with their date, in local time as ps prints them. */
+function formatSince(start: Date, now = new Date()): string {
+  const pad = (value: number) => String(value).padStart(2, '0');
+  const time = `${pad(start.getHours())}:${pad(start.getMinutes())}`;
+  const sameDay = start.toDateString() === now.toDateString();
+  return sameDay ? time : `${start.getFullYear()}-${pad(start.getMonth() + 1)}-${pad(start.getDate())} ${time}`;
+}

@@ -1,0 +1,79 @@
+// `portclash who <port>[/tcp|/udp]`: the processes holding a port, or why they cannot be named.
+import { PortclashError } from '../errors.js';
+import { findOwners, type OwnedSocket, type OwnerUnknownReason } from '../owners.js';
+import { parsePortTarget } from '../ports.js';
+import { listSockets } from '../sockets.js';
+import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
+import { describeOwner, describeSocket } from './owners.js';
+import type { CommandIO } from './run.js';
+
+export const WHO_HELP = `Usage: portclash who <port>[/tcp|/udp] [--all] [--json]
+
+Shows the processes holding a port: pid, user, command line, since when, service, and each socket
+(address, state). Without /tcp or /udp, both protocols.
+
+Options:
+      --all    read every process, not only until each socket has an owner (slower; also finds a
+               socket handed to an unrelated process)
+      --json   print an array of socket records, each with owner, owners, ownerUnknown,
+               reuseAddr and reusePort
+  -h, --help   show this help
+
+Exit status: 0 something holds the port, 1 nothing does, 2 usage error, 4 the tables could not be read.
+`;
+
+const OPTIONS = {
+  ...HELP_OPTION,
+  all: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+export async function runWho(args: string[], io: CommandIO): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, OPTIONS, true);
+  if (values.help === true) {
+    io.stdout(WHO_HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length !== 1) {
+    throw new PortclashError('ERR_USAGE', `who takes one port (like 3000 or 3000/tcp), got ${positionals.length}`);
+  }
+  const target = parsePortTarget(positionals[0]!);
+  const label = target.protocol === undefined ? `port ${target.port}` : `${target.port}/${target.protocol}`;
+  const sockets = await listSockets({ port: target.port, ...(target.protocol === undefined ? {} : { protocol: target.protocol }) });
+  const owned = await findOwners(sockets, { scan: values.all === true ? 'all' : 'first', socketOptions: true });
+
+  if (values.json === true) {
+    io.stdout(`${JSON.stringify(owned, null, 2)}\n`);
+  } else {
+    io.stdout(owned.length === 0 ? `Nothing holds ${label}.\n` : formatWho(label, owned));
+  }
+  return owned.length === 0 ? EXIT.negative : EXIT.ok;
+}
+
+function formatWho(label: string, sockets: readonly OwnedSocket[]): string {
+  const byProcess = new Map<number, { title: string; sockets: string[] }>();
+  for (const socket of sockets) {
+    for (const owner of socket.owners) {
+      const entry = byProcess.get(owner.pid) ?? { title: describeOwner(owner), sockets: [] };
+      entry.sockets.push(describeSocket(socket));
+      byProcess.set(owner.pid, entry);
+    }
+  }
+  const heading = byProcess.size > 0 ? `${label} is held by:` : `${label} is held, but no process can be named:`;
+  const lines = [heading.charAt(0).toUpperCase() + heading.slice(1)];
+  for (const { title, sockets: held } of byProcess.values()) {
+    lines.push(`  ${title}`, ...held.map((socket) => `    ${socket}`));
+  }
+  for (const [reason, title] of UNKNOWN_TITLES) {
+    const matching = sockets.filter((socket) => socket.ownerUnknown === reason);
+    if (matching.length > 0) lines.push(`  ${title}`, ...matching.map((socket) => `    ${describeSocket(socket)}`));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const UNKNOWN_TITLES: readonly [OwnerUnknownReason, string][] = [
+  ['permission', 'a process whose files cannot be read without root (try sudo):'],
+  ['other-namespace', 'a process in a pid namespace this one cannot see:'],
+  ['kernel', 'no process; the kernel keeps it (TIME_WAIT, a half-open connection):'],
+  ['gone', 'nothing any more; it closed while portclash looked:'],
+];

@@ -1,0 +1,248 @@
+// Which processes hold which sockets: the /proc/<pid>/fd scan, process facts, and why an owner is unknown.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+import { getBinding, type NativeBinding, type OwnerQuery, type OwnerScanResult } from './binding.js';
+import { PortclashError } from './errors.js';
+import { readProcessInfo, type ProcessInfo } from './processes.js';
+import type { SocketRecord } from './records.js';
+import { listSockets, listSocketsSync } from './sockets.js';
+
+/**
+ * Why no owner could be named: `kernel` — no process holds the socket through a file (TIME_WAIT,
+ * a half-open connection, a socket the kernel itself made); `permission` — some processes'
+ * fds could not be read; `other-namespace` — the holder may live in a pid namespace this one
+ * cannot see; `gone` — the socket closed between listing and scanning.
+ */
+export type OwnerUnknownReason = 'permission' | 'other-namespace' | 'gone' | 'kernel';
+
+/** A process holding a socket, and the fd through which it does. */
+export interface SocketOwner extends ProcessInfo {
+  fd: number;
+}
+
+export interface OwnedSocket extends SocketRecord {
+  /** The first of `owners`, or null. */
+  owner: SocketOwner | null;
+  /** Every process found holding the socket: after fork() or SCM_RIGHTS there are several. */
+  owners: SocketOwner[];
+  /** Present exactly when `owners` is empty. */
+  ownerUnknown?: OwnerUnknownReason;
+  /** SO_REUSEADDR and SO_REUSEPORT, read through pidfd_getfd when asked for and permitted. */
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+}
+
+export interface OwnerOptions {
+  /**
+   * `all` (the default) reads the fds of every process. `first` stops once every socket has an
+   * owner, then reads that owner's descendants too, which is where prefork servers share their
+   * sockets; a socket handed with SCM_RIGHTS to an unrelated, later process may then be missed.
+   */
+  scan?: 'all' | 'first';
+  /** Also read SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY of each owned socket (needs ptrace rights). */
+  socketOptions?: boolean;
+}
+
+// Beyond this many sockets, asking for every socket fd and matching here beats a sorted lookup.
+const WANTED_LIMIT = 4096;
+
+/** The processes holding each socket, found without blocking the event loop. */
+export async function findOwners(records: readonly SocketRecord[], options: OwnerOptions = {}): Promise<OwnedSocket[]> {
+  const binding = ownerBinding();
+  const search = new OwnerSearch(binding, records, options);
+  search.add(await binding.findSocketOwners!(search.firstQuery()));
+  const family = search.familyQuery();
+  if (family !== null) search.add(await binding.findSocketOwners!(family));
+  const recheck = search.socketsToRecheck();
+  const still = recheck.length === 0 ? [] : await Promise.all(recheck.map((filter) => listSockets(filter)));
+  return search.result(still.flat());
+}
+
+/** findOwners on the calling thread. */
+export function findOwnersSync(records: readonly SocketRecord[], options: OwnerOptions = {}): OwnedSocket[] {
+  const binding = ownerBinding();
+  const search = new OwnerSearch(binding, records, options);
+  search.add(binding.findSocketOwnersSync!(search.firstQuery()));
+  const family = search.familyQuery();
+  if (family !== null) search.add(binding.findSocketOwnersSync!(family));
+  return search.result(search.socketsToRecheck().flatMap((filter) => listSocketsSync(filter)));
+}
+
+function ownerBinding(): NativeBinding {
+  const binding = getBinding();
+  if (binding.findSocketOwners === undefined || binding.findSocketOwnersSync === undefined) {
+    throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding cannot scan for socket owners');
+  }
+  return binding;
+}
+
+/** One search: what to scan for, what was found, and what the scan could not see. */
+class OwnerSearch {
+  private readonly wanted: number[];
+  private readonly fdsByInode = new Map<number, { pid: number; fd: number }[]>();
+  private readonly deniedPids = new Set<number>();
+  private lastScannedPid = 0;
+  private stoppedEarly = false;
+
+  constructor(
+    private readonly binding: NativeBinding,
+    private readonly records: readonly SocketRecord[],
+    private readonly options: OwnerOptions,
+  ) {
+    this.wanted = [...new Set(records.map((record) => record.inode).filter((inode) => inode !== 0))];
+  }
+
+  firstQuery(): OwnerQuery {
+    const stop = this.options.scan === 'first' && this.wanted.length > 0;
+    this.stoppedEarly = stop;
+    return { inodes: this.wanted.length > WANTED_LIMIT ? null : this.wanted, pids: null, stopWhenFound: stop };
+  }
+
+  add(scan: OwnerScanResult): void {
+    if (scan.errno !== 0) {
+      throw new PortclashError('ERR_PROC_UNREADABLE', `cannot read /proc to find socket owners (errno ${scan.errno})`);
+    }
+    const view = new DataView(scan.rows);
+    const wanted = new Set(this.wanted);
+    for (let row = 0; row < scan.count; row++) {
+      const base = row * 16;
+      const pid = view.getUint32(base, LITTLE_ENDIAN);
+      const fd = view.getInt32(base + 4, LITTLE_ENDIAN);
+      const inode = view.getUint32(base + 12, LITTLE_ENDIAN) * 2 ** 32 + view.getUint32(base + 8, LITTLE_ENDIAN);
+      this.lastScannedPid = Math.max(this.lastScannedPid, pid);
+      if (!wanted.has(inode)) continue;
+      const fds = this.fdsByInode.get(inode) ?? [];
+      if (!fds.some((known) => known.pid === pid && known.fd === fd)) fds.push({ pid, fd });
+      this.fdsByInode.set(inode, fds);
+    }
+    for (const pid of scan.deniedPids) this.deniedPids.add(pid);
+  }
+
+  /**
+   * After a scan that stopped at the first holders, their descendants not yet read: prefork
+   * servers (nginx, gunicorn, node cluster) share the listening socket with every worker.
+   */
+  familyQuery(): OwnerQuery | null {
+    if (!this.stoppedEarly) return null;
+    const owners = new Set([...this.fdsByInode.values()].flat().map((found) => found.pid));
+    const descendants = [...owners].flatMap(descendantsOf).filter((pid) => pid > this.lastScannedPid && !owners.has(pid));
+    return descendants.length === 0 ? null : { inodes: this.wanted, pids: [...new Set(descendants)], stopWhenFound: false };
+  }
+
+  /** For sockets no process was found holding: filters that tell whether they still exist. */
+  socketsToRecheck(): { protocol: SocketRecord['protocol']; port: number }[] {
+    const keys = new Set<string>();
+    const filters: { protocol: SocketRecord['protocol']; port: number }[] = [];
+    for (const record of this.records) {
+      if (record.inode === 0 || this.fdsByInode.has(record.inode)) continue;
+      const key = `${record.protocol}/${record.localPort}`;
+      if (keys.has(key)) continue;
+      keys.add(key);
+      filters.push({ protocol: record.protocol, port: record.localPort });
+    }
+    return filters;
+  }
+
+  result(stillThere: readonly SocketRecord[]): OwnedSocket[] {
+    const present = new Set(stillThere.map((record) => record.inode));
+    const facts = new Map<number, ProcessInfo | null>();
+    const clockTicksPerSecond = this.binding.clockTicksPerSecond ?? 100;
+    const processInfo = (pid: number) => {
+      if (!facts.has(pid)) facts.set(pid, readProcessInfo(pid, { clockTicksPerSecond }));
+      return facts.get(pid) ?? null;
+    };
+
+    return this.records.map((record): OwnedSocket => {
+      const owners = (this.fdsByInode.get(record.inode) ?? []).flatMap(({ pid, fd }): SocketOwner[] => {
+        const info = processInfo(pid);
+        return info === null ? [] : [{ ...info, fd }];
+      });
+      const owned: OwnedSocket = { ...record, owner: owners[0] ?? null, owners };
+      if (owners.length === 0) {
+        owned.ownerUnknown = this.unknownReason(record, present);
+      } else if (this.options.socketOptions === true) {
+        this.readOptions(owned, owners[0]!);
+      }
+      return owned;
+    });
+  }
+
+  private unknownReason(record: SocketRecord, present: ReadonlySet<number>): OwnerUnknownReason {
+    if (record.inode === 0) return 'kernel';
+    if (!present.has(record.inode)) return 'gone';
+    if (this.deniedPids.size > 0 || procHidesProcesses()) return 'permission';
+    if (!inInitialPidNamespace()) return 'other-namespace';
+    return 'kernel';
+  }
+
+  private readOptions(owned: OwnedSocket, owner: SocketOwner): void {
+    const options = this.binding.readSocketOptions?.(owner.pid, owner.fd, owned.inode);
+    if (options === undefined || options.errno !== 0) return;
+    if (options.reuseAddr !== null) owned.reuseAddr = options.reuseAddr;
+    if (options.reusePort !== null) owned.reusePort = options.reusePort;
+    if (options.ipv6Only !== null && owned.family === 'IPv6') owned.ipv6Only = options.ipv6Only;
+  }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Every descendant of a process, from /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN). */
+function descendantsOf(pid: number): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  // bounded: a pid appears once, and there are at most pid_max of them
+  const seen = new Set<number>(queue);
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const child of childrenOf(parent)) {
+      if (seen.has(child)) continue;
+      seen.add(child);
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+      } catch {
+        return []; // the thread ended
+      }
+    });
+  } catch {
+    return []; // the process ended
+  }
+}
+
+let hidesProcesses: boolean | undefined;
+
+/** /proc mounted with hidepid= shows only the caller's own processes: the others are invisible, not denied. */
+function procHidesProcesses(): boolean {
+  if (hidesProcesses === undefined) {
+    try {
+      const mount = readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .find((line) => line.split(' ')[4] === '/proc');
+      hidesProcesses = mount !== undefined && /hidepid=(?!0\b|off\b)/.test(mount);
+    } catch {
+      hidesProcesses = false;
+    }
+  }
+  return hidesProcesses;
+}
+
+// The initial pid namespace has a fixed inode (PROC_PID_INIT_INO, include/linux/proc_ns.h).
+const PROC_PID_INIT_INO = 0xeffffffc;
+
+/** Outside the initial pid namespace, processes of the parent namespaces cannot be seen. */
+function inInitialPidNamespace(): boolean {
+  try {
+    return readlinkSync('/proc/self/ns/pid') === `pid:[${PROC_PID_INIT_INO}]`;
+  } catch {
+    return false;
+  }
+}
