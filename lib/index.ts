@@ -22,3 +22,13 @@ export {
   type SocketFilter,
 } from './sockets.js';
 export type { SocketTables, SourceChoice, SourceReport } from './tables.js';
+export {
+  findOwners,
+  findOwnersSync,
+  type OwnedSocket,
+  type OwnerOptions,
+  type OwnerUnknownReason,
+  type SocketOwner,
+} from './owners.js';
+export type { ProcessInfo } from './processes.js';
+export type { ContainerInfo, ServiceInfo } from './cgroups.js';

@@ -1,0 +1,221 @@
+// findOwners and `portclash who` against real processes: this one, children, another user, and races.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { findOwners, findOwnersSync, listSockets, type OwnedSocket } from '../lib/index.js';
+import { runCli } from './helpers/cli.js';
+import { holdSockets, runCommand, type Holder } from './helpers/holders.js';
+import { fdOf, inodeOf, portOf, SocketPool } from './helpers/sockets.js';
+import { waitFor } from './helpers/wait.js';
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('owners.test: tests with another user need root and are skipped');
+
+const ownCmdline = readFileSync('/proc/self/cmdline', 'utf8').split('\0').filter((arg, index, all) => arg !== '' || index < all.length - 1);
+
+describe.runIf(process.platform === 'linux')('findOwners', () => {
+  const pool = new SocketPool();
+  const holders: Holder[] = [];
+  afterEach(async () => {
+    await pool.closeAll();
+    for (const holder of holders.splice(0)) await holder.close();
+  });
+
+  const hold = async (...args: Parameters<typeof holdSockets>) => {
+    const holder = await holdSockets(...args);
+    holders.push(holder);
+    return holder;
+  };
+
+  it('names this process as the owner of its sockets, with its fd and facts', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const { client } = await pool.connect(server, '127.0.0.1');
+    for (const scan of ['all', 'first'] as const) {
+      const owned = await findOwners(await listSockets({ port: portOf(server) }), { scan });
+      const listener = owned.find((socket) => socket.state === 'LISTEN')!;
+      expect(listener.owners).toHaveLength(1);
+      expect(listener.owner).toMatchObject({
+        pid: process.pid,
+        fd: fdOf(server),
+        name: readFileSync('/proc/self/comm', 'utf8').trim(),
+        cmdline: ownCmdline,
+        uid: process.getuid!(),
+        user: isRoot ? 'root' : expect.any(String),
+      });
+      expect(listener).not.toHaveProperty('ownerUnknown');
+      expect(Math.abs(listener.owner!.startTime!.getTime() - (Date.now() - process.uptime() * 1000))).toBeLessThan(2000);
+    }
+    const [outgoing] = findOwnersSync(await listSockets({ port: client.localPort! }));
+    expect(outgoing).toMatchObject({ state: 'ESTABLISHED', owner: { pid: process.pid, fd: fdOf(client) } });
+  });
+
+  it('names a child process holding sockets Node cannot make', async () => {
+    const holder = await hold([
+      { protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true },
+      { protocol: 'tcp', family: 6, address: '::1' },
+      { protocol: 'udp', family: 4, address: '127.0.0.1' },
+    ]);
+    for (const [index, protocol] of [[0, 'tcp'], [1, 'tcp'], [2, 'udp']] as const) {
+      const held = holder.socket(index);
+      const [socket] = await findOwners(await listSockets({ port: held.localPort, protocol }), { scan: 'first' });
+      expect(socket).toMatchObject({ inode: held.inode, owner: { pid: holder.pid, fd: held.fd, name: 'python3' }, owners: [expect.anything()] });
+    }
+  });
+
+  it('lists every process sharing a socket, as after fork or SCM_RIGHTS', async () => {
+    const server = await pool.listen('127.0.0.1');
+    // hand the listening socket to a child over IPC: both processes now hold it
+    const child = spawn(process.execPath, ['-e', "process.on('message', (m, handle) => { process.send('got it'); })"], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    try {
+      child.send('server', server);
+      await once(child, 'message');
+      for (const scan of ['all', 'first'] as const) {
+        const [listener] = await findOwners(await listSockets({ port: portOf(server), listening: true }), { scan });
+        expect(listener!.owners.map((owner) => owner.pid).sort()).toEqual([process.pid, child.pid].sort());
+      }
+    } finally {
+      const exited = once(child, 'exit');
+      child.kill();
+      await exited;
+    }
+  });
+
+  it.runIf(isRoot)('names an owner running as another user, and the socket keeps its creator uid', async () => {
+    const asNobody = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true }], { user: 'nobody' });
+    const dropped = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true }], { user: 'nobody', dropAfter: true });
+    const [first] = await findOwners(await listSockets({ port: asNobody.socket(0).localPort }));
+    expect(first).toMatchObject({ uid: 65534, owner: { pid: asNobody.pid, uid: 65534, user: 'nobody' } });
+    const [second] = await findOwners(await listSockets({ port: dropped.socket(0).localPort }));
+    expect(second).toMatchObject({ uid: 0, owner: { pid: dropped.pid, uid: 65534, user: 'nobody' } });
+  });
+
+  it.runIf(isRoot)('run as nobody, reports root-owned sockets as ownerUnknown: permission, without failing', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const script = `import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}).then(async (portclash) => {
+      const owned = await portclash.findOwners(await portclash.listSockets({ port: ${portOf(server)} }));
+      console.log(JSON.stringify(owned.map((socket) => [socket.owners.length, socket.ownerUnknown])));
+    })`;
+    const result = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script]);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout)).toEqual([[0, 'permission']]);
+  });
+
+  it('says kernel for TIME_WAIT and gone for a socket closed before the scan', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const { client, accepted } = await pool.connect(server, '127.0.0.1');
+    const clientPort = client.localPort!;
+    accepted.on('end', () => accepted.end());
+    client.end();
+    await Promise.all([once(client, 'close'), once(accepted, 'close')]);
+    const timeWait = await waitFor(async () => (await listSockets({ port: clientPort })).find((socket) => socket.state === 'TIME_WAIT'), 'TIME_WAIT');
+    expect((await findOwners([timeWait]))[0]).toMatchObject({ owner: null, owners: [], ownerUnknown: 'kernel' });
+
+    const doomed = await pool.listen('127.0.0.1');
+    const listed = await listSockets({ port: portOf(doomed) });
+    await new Promise((resolve) => doomed.close(resolve));
+    expect((await findOwners(listed))[0]).toMatchObject({ owner: null, ownerUnknown: 'gone' });
+  });
+
+  it('survives processes exiting while it scans', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const listed = await listSockets({ port: portOf(server) });
+    let spawning = true;
+    const churn = (async () => {
+      for (let i = 0; i < 40 && spawning; i++) {
+        const child = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+        await once(child, 'exit');
+      }
+    })();
+    try {
+      for (let i = 0; i < 20; i++) {
+        const [owned] = await findOwners(listed);
+        expect(owned!.owner?.pid).toBe(process.pid);
+      }
+    } finally {
+      spawning = false;
+      await churn;
+    }
+  });
+
+  it('reads SO_REUSEADDR, SO_REUSEPORT and V6ONLY back from the owner, without changing them', async () => {
+    const holder = await hold([
+      { protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true },
+      { protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true, reuseAddr: true },
+      { protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true, reusePort: true },
+      { protocol: 'udp', family: 6, address: '::', reuseAddr: true, reusePort: true, ipv6Only: true },
+    ]);
+    const expected = [
+      { reuseAddr: false, reusePort: false },
+      { reuseAddr: true, reusePort: false },
+      { reuseAddr: false, reusePort: true },
+      { reuseAddr: true, reusePort: true, ipv6Only: true },
+    ];
+    for (const [index, options] of expected.entries()) {
+      const held = holder.socket(index);
+      const sockets = (await listSockets({ port: held.localPort })).filter((socket) => socket.inode === held.inode);
+      const [owned] = await findOwners(sockets, { socketOptions: true });
+      expect(owned, `socket ${index}`).toMatchObject(options);
+      // read twice: the first read changed nothing
+      expect((await findOwners(sockets, { socketOptions: true }))[0]).toMatchObject(options);
+    }
+    // without socketOptions, nothing is read, and nothing claimed
+    const [plain] = await findOwners((await listSockets({ port: holder.socket(1).localPort })));
+    expect(plain).not.toHaveProperty('reuseAddr');
+  });
+
+  it('reads V6ONLY of established IPv6 sockets, which sock_diag does not report', async () => {
+    const server = await pool.listen('::1');
+    const { client } = await pool.connect(server, '::1');
+    const sockets = [...(await listSockets({ port: client.localPort! })), ...(await listSockets({ port: portOf(server) }))];
+    expect(sockets.filter((socket) => socket.state === 'ESTABLISHED').every((socket) => !('ipv6Only' in socket))).toBe(true);
+    const owned = await findOwners(sockets, { socketOptions: true });
+    // connect() binds the client implicitly and leaves V6ONLY off; the accepted socket inherits
+    // it from the listener, which bind() to a specific IPv6 address turned on
+    expect(owned.find((socket) => socket.localPort === client.localPort)).toMatchObject({ state: 'ESTABLISHED', ipv6Only: false, reuseAddr: false });
+    expect(owned.find((socket) => socket.state === 'ESTABLISHED' && socket.localPort === portOf(server))).toMatchObject({ ipv6Only: true, reuseAddr: true });
+  });
+});
+
+describe.runIf(process.platform === 'linux')('portclash who', () => {
+  const pool = new SocketPool();
+  afterEach(() => pool.closeAll());
+
+  it('names the process holding a port, exit 0', async () => {
+    const server = await pool.listen('::');
+    const port = portOf(server);
+    const human = await runCli(['who', String(port)]);
+    expect(human).toMatchObject({ code: 0, stderr: '' });
+    expect(human.stdout).toContain(`Port ${port} is held by:`);
+    expect(human.stdout).toContain(`(pid ${process.pid}, user `);
+    expect(human.stdout).toContain(`tcp6 [::]:${port} LISTEN`);
+
+    const json = await runCli(['who', '--json', `${port}/tcp`]);
+    const owned = JSON.parse(json.stdout) as OwnedSocket[];
+    expect(owned).toEqual([
+      expect.objectContaining({ localPort: port, state: 'LISTEN', inode: inodeOf(server), reuseAddr: true, reusePort: false, owner: expect.objectContaining({ pid: process.pid, fd: fdOf(server) }) }),
+    ]);
+  });
+
+  it('says nothing holds a free port, exit 1', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const port = portOf(server);
+    await new Promise((resolve) => server.close(resolve));
+    expect(await runCli(['who', `${port}/udp`])).toMatchObject({ code: 1, stdout: `Nothing holds ${port}/udp.\n`, stderr: '' });
+    expect(await runCli(['who', '--json', String(port)])).toMatchObject({ code: 1, stdout: '[]\n' });
+  });
+
+  it.each([[['who']], [['who', '70000']], [['who', 'abc']], [['who', '80/sctp']], [['who', '80', '81']], [['who', '--bogus', '80']]])('%j is a usage error, exit 2', async (args) => {
+    const result = await runCli(args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^portclash: ERR_[A-Z_]+: .+\n$/);
+  });
+
+  it('adds owners to list with --owners', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const result = await runCli(['list', '--owners', '--port', String(portOf(server))]);
+    expect(result.stdout.split('\n')[0]).toMatch(/UID\s+Process$/);
+    expect(result.stdout).toContain(`[${process.pid}]`);
+  });
+});
