@@ -5,11 +5,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-import { listSockets, listSocketsSync } from '../dist/index.js';
+import { findOwners, listSockets, listSocketsSync } from '../dist/index.js';
 import { benchCrossing } from './crossing.js';
 import { measureFloor } from './floor.js';
 import { listSocketsJs } from './js-parser.js';
 import { startLoad } from './load.js';
+import { benchListingWithOwners, benchOwners } from './owners.js';
 import { measurePeers } from './peers.js';
 import { medianMs, medianMsAsync, printTable } from './stats.js';
 
@@ -101,4 +102,13 @@ async function benchScale(scale, load) {
     ],
     'kernel floor: raw dump of all states on P (C)',
   );
+
+  // Owners at ~30k sockets held by a few processes: the scan reads every fd of every process.
+  if (scale >= 10_000 && scale <= 50_000) {
+    const [listener] = await findOwners(await listSockets({ port, protocol: 'tcp', listening: true }), { scan: 'all' });
+    const holder = listener?.owner?.pid;
+    if (holder === undefined) throw new Error(`no owner found for the load's port ${port}`);
+    await benchOwners(port, holder);
+    await benchListingWithOwners();
+  }
 }

@@ -34,9 +34,10 @@ export interface OwnedSocket extends SocketRecord {
 
 export interface OwnerOptions {
   /**
-   * `all` (the default) reads the fds of every process. `first` stops once every socket has an
-   * owner, then reads that owner's descendants too, which is where prefork servers share their
-   * sockets; a socket handed with SCM_RIGHTS to an unrelated, later process may then be missed.
+   * `all` (the default) reads every fd of every process. `first` reads every process a little
+   * at a time, low fds first, and stops once every socket has an owner; then it reads all of
+   * those owners' descendants, which is where prefork servers share their sockets. A socket
+   * that another, unrelated process holds at a high fd may then be missed.
    */
   scan?: 'all' | 'first';
   /** Also read SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY of each owned socket (needs ptrace rights). */
@@ -81,7 +82,6 @@ class OwnerSearch {
   private readonly wanted: number[];
   private readonly fdsByInode = new Map<number, { pid: number; fd: number }[]>();
   private readonly deniedPids = new Set<number>();
-  private lastScannedPid = 0;
   private stoppedEarly = false;
 
   constructor(
@@ -109,7 +109,6 @@ class OwnerSearch {
       const pid = view.getUint32(base, LITTLE_ENDIAN);
       const fd = view.getInt32(base + 4, LITTLE_ENDIAN);
       const inode = view.getUint32(base + 12, LITTLE_ENDIAN) * 2 ** 32 + view.getUint32(base + 8, LITTLE_ENDIAN);
-      this.lastScannedPid = Math.max(this.lastScannedPid, pid);
       if (!wanted.has(inode)) continue;
       const fds = this.fdsByInode.get(inode) ?? [];
       if (!fds.some((known) => known.pid === pid && known.fd === fd)) fds.push({ pid, fd });
@@ -119,14 +118,14 @@ class OwnerSearch {
   }
 
   /**
-   * After a scan that stopped at the first holders, their descendants not yet read: prefork
-   * servers (nginx, gunicorn, node cluster) share the listening socket with every worker.
+   * After a scan that stopped at the first holders, all of their descendants: prefork servers
+   * (nginx, gunicorn, node cluster) share the listening socket with every worker.
    */
   familyQuery(): OwnerQuery | null {
     if (!this.stoppedEarly) return null;
     const owners = new Set([...this.fdsByInode.values()].flat().map((found) => found.pid));
-    const descendants = [...owners].flatMap(descendantsOf).filter((pid) => pid > this.lastScannedPid && !owners.has(pid));
-    return descendants.length === 0 ? null : { inodes: this.wanted, pids: [...new Set(descendants)], stopWhenFound: false };
+    const descendants = new Set([...owners].flatMap(descendantsOf).filter((pid) => !owners.has(pid)));
+    return descendants.size === 0 ? null : { inodes: this.wanted, pids: [...descendants], stopWhenFound: false };
   }
 
   /** For sockets no process was found holding: filters that tell whether they still exist. */

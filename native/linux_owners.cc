@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -26,6 +27,10 @@ namespace {
 
 // getdents64 fills this with many entries per call; /proc/<pid>/fd of a busy server has thousands.
 constexpr size_t kDirentBytes = 32 * 1024;
+
+// The first round of an early-stopping scan reads about this much of each process's fd list
+// (an fd entry takes 24 bytes): enough for the sockets a process opens at start-up.
+constexpr size_t kFirstRoundBytes = 2 * 1024;
 
 struct LinuxDirent64 {
   uint64_t d_ino;
@@ -82,73 +87,174 @@ bool ParseSocketLink(const char* link, size_t length, uint64_t* inode) {
   return true;
 }
 
+// Where the scan of one process's fd directory stands.
+struct ProcessCursor {
+  uint32_t pid;
+  int64_t position = 0;  // the directory offset to go on from (getdents64's d_off)
+  bool done = false;
+  bool denied = false;
+};
+
 class OwnerScanner {
  public:
-  OwnerScanner(const std::vector<uint64_t>& wanted, bool stop_when_found, OwnerScan& scan)
-      : wanted_(wanted), found_(wanted.size(), false), stop_when_found_(stop_when_found),
-        scan_(scan), buffer_(kDirentBytes) {}
+  OwnerScanner(const std::vector<uint64_t>& wanted, OwnerScan& scan)
+      : wanted_(wanted), found_(wanted.size(), false), missing_(wanted.size()), scan_(scan),
+        buffer_(kDirentBytes) {}
 
-  bool Done() const { return stop_when_found_ && !wanted_.empty() && missing_ == 0; }
+  bool AllFound() const { return !wanted_.empty() && missing_ == 0; }
+  const std::vector<bool>& found() const { return found_; }
 
-  void Begin() { missing_ = wanted_.size(); }
-
-  // Reads every fd link of one process. Processes that vanish are skipped; those whose fd
-  // directory cannot be read are remembered, because their sockets' owners stay unknown.
-  void ScanProcess(int proc, uint32_t pid) {
+  // Reads the fd links of one process from where its cursor stands, until the directory ends or
+  // about `budget` bytes of entries have been read. Processes that vanish are done; those whose
+  // fds cannot be read are remembered, because their sockets' owners stay unknown.
+  void Scan(int proc, ProcessCursor& cursor, size_t budget) {
     char path[32];
-    std::snprintf(path, sizeof path, "%u/fd", pid);
+    std::snprintf(path, sizeof path, "%u/fd", cursor.pid);
     int directory = openat(proc, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (directory < 0) {
       if (errno == ENOENT || errno == ESRCH) {
         ++scan_.vanished;
       } else {
-        scan_.denied_pids.push_back(pid);
+        Deny(cursor);
       }
+      cursor.done = true;
       return;
     }
-    ++scan_.processes;
+    if (cursor.position == 0) ++scan_.processes;
+    if (cursor.position != 0 && lseek(directory, cursor.position, SEEK_SET) < 0) {
+      cursor.done = true;  // the directory cannot resume: the process is going away
+      close(directory);
+      return;
+    }
     char link[64];
-    bool denied = false;
-    int error = ForEachEntry(directory, buffer_.data(), [&](const char* name) {
-      uint64_t fd;
-      if (!ParseDecimal(name, &fd)) return true;
-      ssize_t length = readlinkat(directory, name, link, sizeof link);
-      if (length < 0) {
-        // Some processes list their fds but refuse to show where they lead, even to root
-        // (a ptrace check): their sockets' owners are unknown, not absent.
-        if (errno == EACCES || errno == EPERM) denied = true;
-        return true;
+    size_t read = 0;
+    while (!cursor.done && read < budget) {
+      long got = syscall(SYS_getdents64, directory, buffer_.data(),
+                         std::min(buffer_.size(), std::max<size_t>(budget - read, 256)));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        // A process that exits mid-scan ends its directory with ENOENT or ESRCH: nothing lost.
+        if (got < 0 && errno != ENOENT && errno != ESRCH) Deny(cursor);
+        cursor.done = true;
+        break;
       }
-      uint64_t inode;
-      if (!ParseSocketLink(link, static_cast<size_t>(length), &inode)) return true;
-      if (!wanted_.empty()) {
-        auto at = std::lower_bound(wanted_.begin(), wanted_.end(), inode);
-        if (at == wanted_.end() || *at != inode) return true;
-        size_t index = static_cast<size_t>(at - wanted_.begin());
-        if (!found_[index]) {
-          found_[index] = true;
-          --missing_;
-        }
+      read += static_cast<size_t>(got);
+      for (long offset = 0; offset < got;) {
+        const LinuxDirent64* entry = reinterpret_cast<const LinuxDirent64*>(buffer_.data() + offset);
+        Visit(directory, entry->d_name, link, sizeof link, cursor);
+        cursor.position = entry->d_off;
+        offset += entry->d_reclen;
       }
-      scan_.rows.push_back({pid, static_cast<int32_t>(fd), static_cast<uint32_t>(inode),
-                            static_cast<uint32_t>(inode >> 32)});
-      return true;
-    });
-    // A process that exits mid-scan ends its directory with ENOENT or ESRCH: nothing lost.
-    if (denied || (error != 0 && error != ENOENT && error != ESRCH)) scan_.denied_pids.push_back(pid);
+    }
     close(directory);
   }
 
-  std::vector<char>& buffer() { return buffer_; }
-
  private:
+  void Visit(int directory, const char* name, char* link, size_t link_size, ProcessCursor& cursor) {
+    uint64_t fd;
+    if (!ParseDecimal(name, &fd)) return;
+    ssize_t length = readlinkat(directory, name, link, link_size);
+    if (length < 0) {
+      // Some processes list their fds but refuse to show where they lead, even to root
+      // (a ptrace check): their sockets' owners are unknown, not absent.
+      if (errno == EACCES || errno == EPERM) Deny(cursor);
+      return;
+    }
+    uint64_t inode;
+    if (!ParseSocketLink(link, static_cast<size_t>(length), &inode)) return;
+    if (!wanted_.empty()) {
+      auto at = std::lower_bound(wanted_.begin(), wanted_.end(), inode);
+      if (at == wanted_.end() || *at != inode) return;
+      size_t index = static_cast<size_t>(at - wanted_.begin());
+      if (!found_[index]) {
+        found_[index] = true;
+        --missing_;
+      }
+    }
+    scan_.rows.push_back({cursor.pid, static_cast<int32_t>(fd), static_cast<uint32_t>(inode),
+                          static_cast<uint32_t>(inode >> 32)});
+  }
+
+  void Deny(ProcessCursor& cursor) {
+    if (!cursor.denied) scan_.denied_pids.push_back(cursor.pid);
+    cursor.denied = true;
+  }
+
   const std::vector<uint64_t>& wanted_;
   std::vector<bool> found_;
-  size_t missing_ = 0;
-  bool stop_when_found_;
+  size_t missing_;
   OwnerScan& scan_;
   std::vector<char> buffer_;
 };
+
+void Merge(const OwnerScan& from, OwnerScan& into) {
+  into.rows.insert(into.rows.end(), from.rows.begin(), from.rows.end());
+  into.denied_pids.insert(into.denied_pids.end(), from.denied_pids.begin(), from.denied_pids.end());
+  into.processes += from.processes;
+  into.vanished += from.vanished;
+}
+
+// Every pid under /proc, ascending.
+int ListPids(int proc, std::vector<uint32_t>& pids) {
+  std::vector<char> entries(kDirentBytes);
+  return ForEachEntry(proc, entries.data(), [&](const char* name) {
+    uint64_t pid;
+    if (ParseDecimal(name, &pid) && pid <= UINT32_MAX) pids.push_back(static_cast<uint32_t>(pid));
+    return true;
+  });
+}
+
+// Reads every fd of every process, on two threads: the cost is one readlink per fd of the machine.
+void ScanEverything(int proc, const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
+                    OwnerScan& scan) {
+  OwnerScan other;
+  auto scan_share = [&](OwnerScan& into, size_t first) {
+    OwnerScanner scanner(wanted, into);
+    for (size_t i = first; i < pids.size(); i += 2) {
+      ProcessCursor cursor{pids[i]};
+      scanner.Scan(proc, cursor, SIZE_MAX);
+    }
+  };
+  std::thread second([&] { scan_share(other, 1); });
+  scan_share(scan, 0);
+  second.join();
+  Merge(other, scan);
+}
+
+// Reads every process a little at a time, round after round, on two threads, and stops after the
+// round in which the last wanted socket was found. Processes open their listening sockets early, so those sit
+// at low fd numbers: the first rounds find them wherever they are, without reading the
+// thousands of connection fds a busy process holds. Sharers (prefork workers) hold a listener
+// at a low fd too, so they turn up in the same round.
+void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
+                    OwnerScan& scan) {
+  // Two threads, each with its own half of the processes; they meet at the end of every round.
+  std::vector<ProcessCursor> cursors[2];
+  for (size_t i = 0; i < pids.size(); ++i) cursors[i % 2].push_back({pids[i]});
+  OwnerScan other;
+  OwnerScanner scanners[2] = {OwnerScanner(wanted, scan), OwnerScanner(wanted, other)};
+  auto round = [&](size_t half, size_t budget) {
+    bool any = false;
+    for (ProcessCursor& cursor : cursors[half]) {
+      if (cursor.done) continue;
+      scanners[half].Scan(proc, cursor, budget);
+      any = true;
+    }
+    return any;
+  };
+  for (size_t budget = kFirstRoundBytes; ; budget = std::min(budget * 2, kDirentBytes)) {
+    bool second_any = false;
+    std::thread second([&] { second_any = round(1, budget); });
+    bool first_any = round(0, budget);
+    second.join();
+    bool all_found = true;
+    for (size_t i = 0; i < wanted.size() && all_found; ++i) {
+      all_found = scanners[0].found()[i] || scanners[1].found()[i];
+    }
+    if (all_found || (!first_any && !second_any)) break;
+  }
+  Merge(other, scan);
+}
 
 }  // namespace
 
@@ -159,23 +265,17 @@ void ScanSocketOwners(const std::vector<uint64_t>& wanted, const std::vector<uin
     scan.error = errno;
     return;
   }
-  OwnerScanner scanner(wanted, stop_when_found, scan);
-  scanner.Begin();
-  if (!pids.empty()) {
-    for (uint32_t pid : pids) {
-      scanner.ScanProcess(proc, pid);
-      if (scanner.Done()) break;
+  std::vector<uint32_t> all;
+  if (pids.empty()) {
+    scan.error = ListPids(proc, all);
+  }
+  const std::vector<uint32_t>& which = pids.empty() ? all : pids;
+  if (scan.error == 0) {
+    if (stop_when_found && !wanted.empty()) {
+      ScanUntilFound(proc, wanted, which, scan);
+    } else {
+      ScanEverything(proc, wanted, which, scan);
     }
-  } else {
-    // The scanner's buffer serves the fd directories; /proc itself gets its own.
-    std::vector<char> entries(kDirentBytes);
-    int error = ForEachEntry(proc, entries.data(), [&](const char* name) {
-      uint64_t pid;
-      if (!ParseDecimal(name, &pid) || pid > UINT32_MAX) return true;
-      scanner.ScanProcess(proc, static_cast<uint32_t>(pid));
-      return !scanner.Done();
-    });
-    if (error != 0) scan.error = error;
   }
   close(proc);
 }

@@ -1,0 +1,66 @@
+// Who holds port P: portclash's owner scan against ss -p, lsof, fuser and the npm packages people use.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+import findProcess from 'find-process';
+import { portToPid } from 'pid-port';
+
+import { findOwners, listSockets } from '../dist/index.js';
+import { medianMs, medianMsAsync, printTable } from './stats.js';
+
+const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+/** Times each way of naming the process that listens on `port`; `holder` is the right answer. */
+export async function benchOwners(port, holder, { runs = 11 } = {}) {
+  const answer = (pids) => {
+    const unique = [...new Set(pids.map(Number))].sort((a, b) => a - b);
+    return unique.length === 0 ? 'found nobody' : `found pid ${unique.join(',')}${unique.includes(holder) ? '' : ' (WRONG)'}`;
+  };
+  const rows = [];
+  const timeAsync = async (name, ask, times = runs) => {
+    let outcome = '';
+    const ms = await medianMsAsync(async () => {
+      // a tool that cannot find the holder may throw: that is its answer, and it is timed too
+      outcome = await ask().then(answer, (error) => `failed: ${error.message.split('\n')[0]}`);
+    }, { runs: times });
+    rows.push([name, ms, outcome]);
+  };
+  const timeProcess = (name, command, args, pidsOf, times = runs) => {
+    let pids = [];
+    const ms = medianMs(() => {
+      const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
+      pids = pidsOf(result.stdout, result.stderr);
+    }, { runs: times });
+    rows.push([name, ms, answer(pids)]);
+  };
+
+  const ownersOf = async (scan) => {
+    const owned = await findOwners(await listSockets({ port, protocol: 'tcp', listening: true }), { scan });
+    return owned.flatMap((socket) => socket.owners.map((owner) => owner.pid));
+  };
+  await timeAsync("findOwners(listSockets({ port: P, listening }), { scan: 'first' })", () => ownersOf('first'));
+  await timeAsync("findOwners(listSockets({ port: P, listening }), { scan: 'all' })", () => ownersOf('all'));
+  timeProcess('portclash who P/tcp --json (process)', process.execPath, [cli, 'who', '--json', `${port}/tcp`], (stdout) =>
+    JSON.parse(stdout).flatMap((socket) => socket.owners.map((owner) => owner.pid)),
+  );
+  timeProcess("ss -ltnpH 'sport = :P' (process)", 'ss', ['-ltnpH', `sport = :${port}`], (stdout) => [...stdout.matchAll(/pid=(\d+)/g)].map((match) => match[1]));
+  timeProcess('lsof -nP -iTCP:P -sTCP:LISTEN (process)', 'lsof', ['-nP', '-t', `-iTCP:${port}`, '-sTCP:LISTEN'], (stdout) => stdout.split('\n').filter(Boolean), 3);
+  timeProcess('fuser -n tcp P (process)', 'fuser', ['-n', 'tcp', String(port)], (stdout) => stdout.split(/\s+/).filter(Boolean), 3);
+  await timeAsync("find-process find('port', P)", async () => (await findProcess('port', port)).map((found) => found.pid), 5);
+  await timeAsync('pid-port portToPid(P)', async () => [await portToPid(port)], 5);
+
+  printTable(`who holds port P (a listener of load process ${holder})`, rows, "findOwners(listSockets({ port: P, listening }), { scan: 'first' })");
+}
+
+/** The whole table with owners, against ss -tuanp. */
+export async function benchListingWithOwners({ runs = 5 } = {}) {
+  let count = 0;
+  const rows = [
+    ['findOwners(listSockets()) in-process', await medianMsAsync(async () => {
+      count = (await findOwners(await listSockets())).length;
+    }, { runs })],
+    ['portclash list --owners --json (process)', medianMs(() => spawnSync(process.execPath, [cli, 'list', '--owners', '--json'], { maxBuffer: 1 << 30 }), { runs })],
+    ['ss -tuanp (process)', medianMs(() => spawnSync('ss', ['-tuanp'], { maxBuffer: 1 << 30 }), { runs })],
+  ];
+  printTable(`every socket with its owners (${count} sockets)`, rows, 'ss -tuanp (process)');
+}
