@@ -152,11 +152,12 @@ class OwnerSearch {
     };
 
     return this.records.map((record): OwnedSocket => {
-      const owners = (this.fdsByInode.get(record.inode) ?? []).flatMap(({ pid, fd }): SocketOwner[] => {
+      const owners: SocketOwner[] = [];
+      for (const { pid, fd } of this.fdsByInode.get(record.inode) ?? []) {
         const info = processInfo(pid);
-        return info === null ? [] : [{ ...info, fd }];
-      });
-      const owned: OwnedSocket = { ...record, owner: owners[0] ?? null, owners };
+        if (info !== null) owners.push(ownerOf(info, fd));
+      }
+      const owned = withOwners(record, owners);
       if (owners.length === 0) {
         owned.ownerUnknown = this.unknownReason(record, present);
       } else if (this.options.socketOptions === true) {
@@ -184,6 +185,44 @@ class OwnerSearch {
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** A copy of the record with its owners; field by field, which is several times faster than a spread. */
+function withOwners(record: SocketRecord, owners: SocketOwner[]): OwnedSocket {
+  const owned: OwnedSocket = {
+    protocol: record.protocol,
+    family: record.family,
+    localAddress: record.localAddress,
+    localPort: record.localPort,
+    remoteAddress: record.remoteAddress,
+    remotePort: record.remotePort,
+    state: record.state,
+    uid: record.uid,
+    inode: record.inode,
+    source: record.source,
+    owner: owners[0] ?? null,
+    owners,
+  };
+  if (record.ipv6Only !== undefined) owned.ipv6Only = record.ipv6Only;
+  if (record.boundDevice !== undefined) owned.boundDevice = record.boundDevice;
+  if (record.boundDeviceIndex !== undefined) owned.boundDeviceIndex = record.boundDeviceIndex;
+  if (record.cgroupId !== undefined) owned.cgroupId = record.cgroupId;
+  return owned;
+}
+
+/** One literal of one shape: a table of 100k owners is made fast, unlike with a spread. */
+function ownerOf(info: ProcessInfo, fd: number): SocketOwner {
+  return {
+    pid: info.pid,
+    fd,
+    name: info.name,
+    cmdline: info.cmdline,
+    command: info.command,
+    uid: info.uid,
+    user: info.user,
+    startTime: info.startTime,
+    service: info.service,
+  };
+}
 
 /** Every descendant of a process, from /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN). */
 function descendantsOf(pid: number): number[] {
