@@ -104,11 +104,7 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
 
   it('says kernel for TIME_WAIT and gone for a socket closed before the scan', async () => {
     const server = await pool.listen('127.0.0.1');
-    const { client, accepted } = await pool.connect(server, '127.0.0.1');
-    const clientPort = client.localPort!;
-    accepted.on('end', () => accepted.end());
-    client.end();
-    await Promise.all([once(client, 'close'), once(accepted, 'close')]);
+    const clientPort = await pool.leaveTimeWait(server, '127.0.0.1');
     const timeWait = await waitFor(async () => (await listSockets({ port: clientPort })).find((socket) => socket.state === 'TIME_WAIT'), 'TIME_WAIT');
     expect((await findOwners([timeWait]))[0]).toMatchObject({ owner: null, owners: [], ownerUnknown: 'kernel' });
 

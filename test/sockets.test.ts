@@ -100,11 +100,7 @@ describe.runIf(process.platform === 'linux').each(['sock_diag', 'proc'] as const
 
   it('finds the TIME_WAIT left by the side that closed first, held by no file', async () => {
     const server = await pool.listen('127.0.0.1');
-    const { client, accepted } = await pool.connect(server, '127.0.0.1');
-    const clientPort = client.localPort!;
-    accepted.on('end', () => accepted.end());
-    client.end();
-    await Promise.all([once(client, 'close'), once(accepted, 'close')]);
+    const clientPort = await pool.leaveTimeWait(server, '127.0.0.1');
 
     const tuple = { protocol: 'tcp', localAddress: '127.0.0.1', localPort: clientPort, remoteAddress: '127.0.0.1', remotePort: portOf(server) } as const;
     const record = await waitFor(async () => findOne(await list({ port: clientPort }), tuple), 'the TIME_WAIT row');

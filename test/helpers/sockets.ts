@@ -31,6 +31,19 @@ export class SocketPool {
     return { client, accepted };
   }
 
+  /**
+   * Connects to a server of this pool and closes the client's end first, so that it is the side
+   * left in TIME_WAIT; resolves once both ends have closed. Returns the client's port.
+   */
+  async leaveTimeWait(server: net.Server, host: string): Promise<number> {
+    const { client, accepted } = await this.connect(server, host);
+    const clientPort = client.localPort!;
+    accepted.on('end', () => accepted.end());
+    client.end();
+    await Promise.all([once(client, 'close'), once(accepted, 'close')]);
+    return clientPort;
+  }
+
   async udp(type: 'udp4' | 'udp6', host: string): Promise<dgram.Socket> {
     const socket = this.track(dgram.createSocket(type));
     socket.bind(0, host);
