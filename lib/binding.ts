@@ -104,6 +104,8 @@ export interface NativeBinding {
   findSocketOwnersSync?(query: OwnerQuery): OwnerScanResult;
   /** Reads options through a pidfd_getfd duplicate, closed at once; checks it is still `inode`. */
   readSocketOptions?(pid: number, fd: number, inode: number): SocketOptionsReading;
+  /** How this process relates to the user namespace owning its network namespace. */
+  netnsOwnerRelation?(): 'same' | 'owner' | 'none' | 'unknown';
   /** sysconf(_SC_CLK_TCK), the unit of process start times in /proc/<pid>/stat. */
   clockTicksPerSecond?: number;
 }

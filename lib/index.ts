@@ -32,3 +32,6 @@ export {
 } from './owners.js';
 export type { ProcessInfo } from './processes.js';
 export type { ContainerInfo, ServiceInfo } from './cgroups.js';
+export { assertPortsFree, predictBind, type AssertOptions, type PredictOptions } from './predict/index.js';
+export type { BindErrno, BindRequest, Prediction, Verdict } from './predict/types.js';
+export { readSystemFacts, type SystemFacts } from './facts.js';

@@ -348,6 +348,16 @@ Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// 'same' | 'owner' | 'none' | 'unknown'
+Napi::Value NetnsOwnerRelationJs(const Napi::CallbackInfo& info) {
+  switch (NetnsOwnerRelation()) {
+    case NamespaceRelation::kSame: return Napi::String::New(info.Env(), "same");
+    case NamespaceRelation::kOwner: return Napi::String::New(info.Env(), "owner");
+    case NamespaceRelation::kNone: return Napi::String::New(info.Env(), "none");
+    default: return Napi::String::New(info.Env(), "unknown");
+  }
+}
+
 Napi::Value ListInterfacesJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<InterfaceName> interfaces = ListInterfaces();
@@ -375,6 +385,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("findSocketOwners", Napi::Function::New(env, FindSocketOwnersAsync, "findSocketOwners"));
   exports.Set("findSocketOwnersSync", Napi::Function::New(env, FindSocketOwnersSync, "findSocketOwnersSync"));
   exports.Set("readSocketOptions", Napi::Function::New(env, ReadSocketOptionsJs, "readSocketOptions"));
+  exports.Set("netnsOwnerRelation", Napi::Function::New(env, NetnsOwnerRelationJs, "netnsOwnerRelation"));
   exports.Set("clockTicksPerSecond", Napi::Number::New(env, static_cast<double>(ClockTicksPerSecond())));
   return exports;
 }

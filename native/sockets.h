@@ -146,4 +146,10 @@ SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inod
 
 long ClockTicksPerSecond();
 
+// How this process relates to the user namespace owning its network namespace, which is where
+// the kernel looks for CAP_NET_BIND_SERVICE: the same one (CapEff decides), the creator of a
+// child of ours (all capabilities there), or neither (none).
+enum class NamespaceRelation { kUnknown, kSame, kOwner, kNone };
+NamespaceRelation NetnsOwnerRelation();
+
 }  // namespace portclash

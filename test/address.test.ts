@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
-import { formatIPv4, formatIPv6 } from '../lib/address.js';
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../lib/address.js';
 
 function bytesOf(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!.map((pair) => parseInt(pair, 16)));
@@ -56,5 +56,23 @@ describe('formatIPv4', () => {
     expect(formatIPv4(Uint8Array.of(127, 0, 0, 1))).toBe('127.0.0.1');
     expect(formatIPv4(Uint8Array.of(255, 255, 255, 255))).toBe('255.255.255.255');
     expect(formatIPv4(Uint8Array.of(0, 0, 0, 0))).toBe('0.0.0.0');
+  });
+});
+
+describe('parsing addresses', () => {
+  it.each([
+    ['::', '::'], ['::1', '::1'], ['2001:DB8::1', '2001:db8::1'], ['::ffff:127.0.0.1', '::ffff:127.0.0.1'],
+    ['0:0:0:0:0:ffff:7f00:1', '::ffff:127.0.0.1'], ['fe80::', 'fe80::'], ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'], ['1::', '1::'],
+  ])('parses %s as %s', (text, canonical) => {
+    expect(formatIPv6(parseIPv6(text)!)).toBe(canonical);
+  });
+
+  it.each(['', ':', ':::', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', 'g::1', '12345::', '::1%lo', '::256.0.0.1', '1:2:3:4:5:6:7::8'])('refuses %j', (text) => {
+    expect(parseIPv6(text)).toBeNull();
+  });
+
+  it('parses and refuses IPv4', () => {
+    expect(parseIPv4('127.0.0.1')).toEqual(Uint8Array.of(127, 0, 0, 1));
+    for (const text of ['256.0.0.1', '1.2.3', '01.2.3.4', '1.2.3.4.5', 'a.b.c.d', '']) expect(parseIPv4(text)).toBeNull();
   });
 });

@@ -11,6 +11,7 @@ export const EXIT = {
   ok: 0,
   negative: 1,
   usage: 2,
+  unknown: 3,
   failure: 4,
 } as const;
 

@@ -17,7 +17,7 @@ export function describeOwner(owner: SocketOwner): string {
 // A command line can be long and can hold newlines (node -e '…'): one readable line of it.
 const COMMAND_WIDTH = 100;
 
-function shorten(command: string): string {
+export function shorten(command: string): string {
   const line = command.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
   return line.length <= COMMAND_WIDTH ? line : `${line.slice(0, COMMAND_WIDTH - 1)}…`;
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 
 import { PortclashError } from '../errors.js';
 import { EXIT } from './args.js';
+import { CHECK_HELP, runCheck } from './check.js';
 import { LIST_HELP, runList } from './list.js';
 import { runWho, WHO_HELP } from './who.js';
 
@@ -13,6 +14,7 @@ export interface CommandIO {
 }
 
 const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO): Promise<number> }> = {
+  check: { help: CHECK_HELP, run: runCheck },
   list: { help: LIST_HELP, run: runList },
   who: { help: WHO_HELP, run: runWho },
 };
@@ -22,6 +24,7 @@ const MAIN_HELP = `Usage: portclash <command> [options]
 Will this port be free, and if not, who holds it and why? Reads the kernel's socket tables.
 
 Commands:
+  check     will bind()+listen() on a port succeed, and if not, why and who is in the way
   list      list sockets (protocol, five-tuple, state, uid; --owners adds the processes)
   who       which processes hold a port, or why they cannot be named
   help      show help for a command
@@ -63,7 +66,7 @@ export async function runCli(argv: string[], io: CommandIO): Promise<number> {
 function reportError(error: unknown, io: CommandIO): number {
   if (error instanceof PortclashError) {
     io.stderr(`portclash: ${error.code}: ${error.message}\n`);
-    const usage = error.code === 'ERR_USAGE' || error.code === 'ERR_INVALID_PORT' || error.code === 'ERR_INVALID_ARGUMENT';
+    const usage = ['ERR_USAGE', 'ERR_INVALID_PORT', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_HOST'].includes(error.code);
     return usage ? EXIT.usage : EXIT.failure;
   }
   io.stderr(`portclash: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

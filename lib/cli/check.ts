@@ -1,0 +1,115 @@
+// `portclash check <port>…`: will bind()+listen() succeed? One line (or JSON object) per port.
+import { PortclashError } from '../errors.js';
+import type { OwnedSocket } from '../owners.js';
+import { parsePort } from '../ports.js';
+import { predictBind, VERDICT_SEVERITY } from '../predict/index.js';
+import type { BindRequest, Prediction } from '../predict/types.js';
+import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
+import { shorten } from './owners.js';
+import type { CommandIO } from './run.js';
+
+export const CHECK_HELP = `Usage: portclash check <port|from-to>... [--host <addr>] [--udp] [--reuse-addr|--no-reuse-addr]
+                       [--reuse-port] [--ipv6-only] [--no-listen] [--json]
+
+Predicts whether bind() (and listen(), for TCP) would succeed, from the kernel's tables and rules,
+without binding. The defaults are what Node's server.listen(port) does: host :: dual stack (0.0.0.0
+without IPv6), TCP, SO_REUSEADDR on, then listen().
+
+Options:
+      --host <addr>     the address to bind (default ::, or 0.0.0.0 without IPv6)
+      --udp             a UDP socket (SO_REUSEADDR then defaults to off, as in dgram)
+      --reuse-addr      set SO_REUSEADDR (the default for TCP)
+      --no-reuse-addr   do not set SO_REUSEADDR
+      --reuse-port      set SO_REUSEPORT
+      --ipv6-only       set IPV6_V6ONLY on an IPv6 socket
+      --no-listen       bind only, do not listen()
+      --json            one JSON object (an array for several ports): port, host, protocol,
+                        verdict, errno, reason, conflicts, assumptions
+  -h, --help            show this help
+
+Verdicts: free, in-use (EADDRINUSE), denied (EACCES), unavailable (EADDRNOTAVAIL), unknown (the
+answer depends on something that cannot be seen; the assumptions say what).
+Exit status: 0 free, 1 in-use/denied/unavailable, 2 usage error, 3 unknown, 4 the tables could not
+be read. With several ports, the worst verdict decides.
+`;
+
+const OPTIONS = {
+  ...HELP_OPTION,
+  host: { type: 'string' },
+  udp: { type: 'boolean' },
+  'reuse-addr': { type: 'boolean' },
+  'no-reuse-addr': { type: 'boolean' },
+  'reuse-port': { type: 'boolean' },
+  'ipv6-only': { type: 'boolean' },
+  'no-listen': { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+// More ports than this in one call is a mistake more often than a wish.
+const MAX_PORTS = 4096;
+
+export async function runCheck(args: string[], io: CommandIO): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, OPTIONS, true);
+  if (values.help === true) {
+    io.stdout(CHECK_HELP);
+    return EXIT.ok;
+  }
+  if (positionals.length === 0) throw new PortclashError('ERR_USAGE', 'check needs at least one port, like 3000 or 8000-8010');
+  if (values['reuse-addr'] === true && values['no-reuse-addr'] === true) {
+    throw new PortclashError('ERR_USAGE', '--reuse-addr and --no-reuse-addr contradict each other');
+  }
+  const ports = positionals.flatMap(expandPorts);
+  if (ports.length > MAX_PORTS) throw new PortclashError('ERR_USAGE', `at most ${MAX_PORTS} ports at once, got ${ports.length}`);
+
+  const base: Omit<BindRequest, 'port'> = {
+    ...(values.host === undefined ? {} : { host: values.host }),
+    protocol: values.udp === true ? 'udp' : 'tcp',
+    ...(values['reuse-addr'] === true ? { reuseAddr: true } : values['no-reuse-addr'] === true ? { reuseAddr: false } : {}),
+    ...(values['reuse-port'] === true ? { reusePort: true } : {}),
+    ...(values['ipv6-only'] === true ? { ipv6Only: true } : {}),
+    ...(values['no-listen'] === true ? { listen: false } : {}),
+  };
+  const predictions: Prediction[] = [];
+  for (const port of ports) predictions.push(await predictBind({ ...base, port }));
+
+  if (values.json === true) {
+    io.stdout(`${JSON.stringify(predictions.length === 1 && positionals.length === 1 && !positionals[0]!.includes('-') ? predictions[0] : predictions, null, 2)}\n`);
+  } else {
+    io.stdout(predictions.map((prediction) => `${describePrediction(prediction)}\n`).join(''));
+  }
+  const worst = Math.max(...predictions.map((prediction) => VERDICT_SEVERITY[prediction.verdict]));
+  return worst === 2 ? EXIT.negative : worst === 1 ? EXIT.unknown : EXIT.ok;
+}
+
+/** `3000`, or a range `8000-8010`. */
+function expandPorts(text: string): number[] {
+  const range = /^(\d+)-(\d+)$/.exec(text);
+  if (range === null) return [parsePort(text, 'port')];
+  const from = parsePort(range[1], 'port');
+  const to = parsePort(range[2], 'port');
+  if (to < from) throw new PortclashError('ERR_INVALID_PORT', `the range ${text} runs backwards`);
+  if (to - from + 1 > MAX_PORTS) throw new PortclashError('ERR_USAGE', `at most ${MAX_PORTS} ports at once, got ${to - from + 1}`);
+  return Array.from({ length: to - from + 1 }, (_, index) => from + index);
+}
+
+const VERDICT_WORDS = { free: 'free', 'in-use': 'in use', denied: 'denied', unavailable: 'unavailable', unknown: 'unknown' } as const;
+
+/** `3000/tcp in use — node server.js (pid 4121, user deploy) listens on *:3000` */
+export function describePrediction(prediction: Prediction): string {
+  const label = `${prediction.port}/${prediction.protocol}`;
+  const errno = prediction.errno === null || prediction.verdict === 'in-use' ? '' : ` (${prediction.errno})`;
+  const first = prediction.conflicts[0];
+  if (prediction.verdict === 'in-use' && first !== undefined && 'owner' in first && first.owner !== null) {
+    return `${label} in use — ${holder(first)}`;
+  }
+  return `${label} ${VERDICT_WORDS[prediction.verdict]}${errno} — ${prediction.reason}`;
+}
+
+function holder(socket: OwnedSocket): string {
+  const owner = socket.owner!;
+  const facts = [`pid ${owner.pid}`, ...(owner.user === null ? [] : [`user ${owner.user}`])];
+  const wildcard = socket.localAddress === '0.0.0.0' || socket.localAddress === '::';
+  const address = wildcard ? '*' : socket.family === 'IPv6' ? `[${socket.localAddress}]` : socket.localAddress;
+  const verb = socket.state === 'LISTEN' ? 'listens on' : socket.protocol === 'udp' && socket.state === 'UNCONNECTED' ? 'is bound to' : `holds (${socket.state})`;
+  return `${shorten(owner.command)} (${facts.join(', ')}) ${verb} ${address}:${socket.localPort}`;
+}

@@ -1,0 +1,172 @@
+// The system facts a bind depends on, gathered in one place: local addresses, sysctls, capabilities.
+import { readFileSync } from 'node:fs';
+
+import { formatIPv6 } from './address.js';
+import { getBinding } from './binding.js';
+import { kernelShowsBoundSockets } from './tables.js';
+
+/** An IPv4 prefix of the local routing table, as a 32-bit number and a length. */
+export interface IPv4Prefix {
+  address: number;
+  length: number;
+}
+
+export interface IPv6Address {
+  /** Canonical text (formatIPv6). */
+  address: string;
+  interfaceIndex: number;
+  /** Still in duplicate address detection (IFA_F_TENTATIVE), or failed it: not bindable yet. */
+  tentative: boolean;
+}
+
+export interface SystemFacts {
+  /** net.ipv4.ip_unprivileged_port_start: ports below it need CAP_NET_BIND_SERVICE (IPv6 too). */
+  unprivilegedPortStart: number;
+  /**
+   * CAP_NET_BIND_SERVICE in the user namespace that owns this network namespace, which is where
+   * the kernel looks; null when that relation could not be read.
+   */
+  canBindPrivileged: boolean | null;
+  /** net.ipv4.ip_nonlocal_bind and net.ipv6.ip_nonlocal_bind. */
+  nonlocalBindIPv4: boolean;
+  nonlocalBindIPv6: boolean;
+  ipv6Enabled: boolean;
+  /** The LOCAL and BROADCAST entries of the IPv4 local routing table (/proc/net/fib_trie). */
+  ipv4Local: IPv4Prefix[];
+  ipv4Broadcast: IPv4Prefix[];
+  /**
+   * Whether a local table exists at all. In a namespace whose `lo` was never up there is none,
+   * and then the kernel types every address as broadcast and lets any IPv4 bind.
+   */
+  ipv4LocalTablePresent: boolean;
+  ipv6Addresses: IPv6Address[];
+  /** net.ipv4.ip_local_port_range: where connect() and port 0 take ports from. */
+  ephemeralRange: [number, number];
+  /** Whether TCP sockets bound but not listening can be seen (sock_diag on Linux ≥ 6.8). */
+  boundSocketsVisible: boolean;
+  /** The uid new sockets get: this process's fsuid. */
+  uid: number;
+  /**
+   * The LSM context confining this process (SELinux, AppArmor, …), or null when none does: a
+   * confined process's binds can be refused by policy that no socket table shows.
+   */
+  confinement: string | null;
+}
+
+const CAP_NET_BIND_SERVICE = 10;
+
+/** Reads every fact afresh: they are a few small files, and a stale fact is a wrong answer. */
+export function readSystemFacts(): SystemFacts {
+  const ipv4 = parseFibTrie(readText('/proc/net/fib_trie') ?? '');
+  const ifInet6 = readText('/proc/net/if_inet6');
+  const [low = 32768, high = 60999] = (readText('/proc/sys/net/ipv4/ip_local_port_range') ?? '').trim().split(/\s+/).map(Number);
+  const status = readText('/proc/self/status') ?? '';
+  return {
+    unprivilegedPortStart: readNumber('/proc/sys/net/ipv4/ip_unprivileged_port_start') ?? 1024,
+    canBindPrivileged: canBindPrivileged(status),
+    nonlocalBindIPv4: readNumber('/proc/sys/net/ipv4/ip_nonlocal_bind') === 1,
+    nonlocalBindIPv6: readNumber('/proc/sys/net/ipv6/ip_nonlocal_bind') === 1,
+    ipv6Enabled: ifInet6 !== null && readNumber('/proc/sys/net/ipv6/conf/all/disable_ipv6') !== 1,
+    ipv4Local: ipv4.local,
+    ipv4Broadcast: ipv4.broadcast,
+    ipv4LocalTablePresent: ipv4.local.length > 0,
+    ipv6Addresses: parseIfInet6(ifInet6 ?? ''),
+    ephemeralRange: [low, high],
+    boundSocketsVisible: kernelShowsBoundSockets(),
+    uid: fsuid(status),
+    confinement: confinement(),
+  };
+}
+
+function confinement(): string | null {
+  // EINVAL when no LSM provides a context; 'unconfined' (AppArmor), '…:unconfined_t:…' (SELinux)
+  const context = readText('/proc/self/attr/current')?.replace(/\0/g, '').trim();
+  if (context === undefined || context === '' || context === 'unconfined' || context.includes('unconfined_t') || context === 'kernel') return null;
+  return context;
+}
+
+function canBindPrivileged(status: string): boolean | null {
+  const relation = getBinding().netnsOwnerRelation?.() ?? 'unknown';
+  if (relation === 'owner') return true;
+  if (relation === 'none') return false;
+  const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  if (capEff === undefined) return null;
+  const has = (BigInt(`0x${capEff}`) >> BigInt(CAP_NET_BIND_SERVICE)) & 1n;
+  // 'unknown' (no NS_GET_USERNS): CapEff is right only if the namespaces are the same
+  return relation === 'same' ? has === 1n : null;
+}
+
+function fsuid(status: string): number {
+  const fields = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$/m.exec(status);
+  return fields === null ? (process.getuid?.() ?? 0) : Number(fields[4]);
+}
+
+/**
+ * The LOCAL and BROADCAST leaves of /proc/net/fib_trie: a leaf line `|-- 127.0.0.0` followed by
+ * lines `/8 host LOCAL`. When the kernel merged its local and main tables, both sections show
+ * the same entries; either way the types are what the bind check looks at.
+ */
+export function parseFibTrie(text: string): { local: IPv4Prefix[]; broadcast: IPv4Prefix[] } {
+  const local: IPv4Prefix[] = [];
+  const broadcast: IPv4Prefix[] = [];
+  const seen = new Set<string>();
+  let leaf: number | null = null;
+  for (const line of text.split('\n')) {
+    const leafMatch = /^\s*\|-- (\d+\.\d+\.\d+\.\d+)$/.exec(line);
+    if (leafMatch !== null) {
+      leaf = ipv4Number(leafMatch[1]!);
+      continue;
+    }
+    const entry = /^\s*\/(\d+) \S+ (LOCAL|BROADCAST)$/.exec(line);
+    if (entry === null || leaf === null) continue;
+    const prefix = { address: leaf, length: Number(entry[1]) };
+    const key = `${entry[2]} ${prefix.address}/${prefix.length}`;
+    if (seen.has(key) || prefix.length > 32) continue;
+    seen.add(key);
+    (entry[2] === 'LOCAL' ? local : broadcast).push(prefix);
+  }
+  return { local, broadcast };
+}
+
+/** /proc/net/if_inet6: `address ifindex prefixlen scope flags name`, address as 32 hex digits. */
+export function parseIfInet6(text: string): IPv6Address[] {
+  const IFA_F_DADFAILED = 0x08;
+  const IFA_F_TENTATIVE = 0x40;
+  const addresses: IPv6Address[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 6 || !/^[0-9a-f]{32}$/i.test(fields[0]!)) continue;
+    const bytes = Uint8Array.from(fields[0]!.match(/../g)!.map((pair) => parseInt(pair, 16)));
+    const flags = parseInt(fields[4]!, 16);
+    addresses.push({
+      address: formatIPv6(bytes),
+      interfaceIndex: parseInt(fields[1]!, 16),
+      tentative: (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) !== 0,
+    });
+  }
+  return addresses;
+}
+
+export function ipv4Number(text: string): number {
+  return text.split('.').reduce((value, part) => value * 256 + Number(part), 0);
+}
+
+export function inPrefix(address: number, prefix: IPv4Prefix): boolean {
+  if (prefix.length === 0) return true;
+  const size = 2 ** (32 - prefix.length);
+  return Math.floor(address / size) === Math.floor(prefix.address / size);
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function readNumber(path: string): number | null {
+  const text = readText(path);
+  const value = text === null ? NaN : Number(text.trim());
+  return Number.isFinite(value) ? value : null;
+}

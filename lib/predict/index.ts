@@ -1,0 +1,129 @@
+// predictBind: ask the kernel the narrowest question first, find owners only for the sockets in the way.
+import { PortclashError } from '../errors.js';
+import { readSystemFacts, type SystemFacts } from '../facts.js';
+import { findOwners, type OwnedSocket } from '../owners.js';
+import { parsePort } from '../ports.js';
+import type { SocketRecord } from '../records.js';
+import { listSockets } from '../sockets.js';
+import { addressSet, overlaps, parseHost, predictLinux, requestAddressSet, type Existing } from './linux.js';
+import type { BindRequest, Prediction, ResolvedRequest } from './types.js';
+
+export interface PredictOptions {
+  /**
+   * Name the processes holding the sockets in the way (default true). The verdict never needs
+   * it except to read the SO_REUSEADDR/SO_REUSEPORT of sockets the request could share with,
+   * which is done either way.
+   */
+  owners?: boolean;
+}
+
+/** Will bind() (and listen(), for TCP) with these options succeed? See README: verdicts. */
+export async function predictBind(request: BindRequest, options: PredictOptions = {}): Promise<Prediction> {
+  const facts = readSystemFacts();
+  const resolved = resolveRequest(request, facts);
+  const named = options.owners !== false;
+
+  // 1. Listeners only: the kernel looks at its small listening hash. A listener in the way that
+  //    no option of ours can share with decides alone, whatever else is on the port.
+  if (!resolved.reusePort && resolved.port !== 0) {
+    const listeners = await listSockets({ port: resolved.port, protocol: resolved.protocol, listening: true });
+    const quick = predictLinux(resolved, listeners, facts);
+    if (quick.verdict === 'in-use') return named ? withOwners(resolved, quick, listeners, facts) : quick;
+    if (quick.verdict === 'denied' || quick.verdict === 'unavailable') return quick;
+  }
+
+  // 2. Every socket on the port, in every state, and the options of those we might share with.
+  const sockets = resolved.port === 0 ? [] : await listSockets({ port: resolved.port, protocol: resolved.protocol });
+  const mine = requestAddressSet(resolved);
+  const sharing = resolved.reuseAddr || resolved.reusePort;
+  const asked = sockets.filter(
+    (socket) => socket.state !== 'TIME_WAIT' && socket.inode !== 0 && overlaps(mine, addressSet(socket.family, socket.localAddress, socket.ipv6Only)) !== false,
+  );
+  const owned = sharing || named ? await findOwners(asked, { scan: 'first', socketOptions: sharing }) : [];
+  const byInode = new Map(owned.map((socket) => [socket.inode, socket]));
+  const enriched: Existing[] = sockets.map((socket) => byInode.get(socket.inode) ?? socket);
+  return predictLinux(resolved, enriched, facts);
+}
+
+/** Fills in the defaults of Node's server.listen(port), and checks the request. */
+export function resolveRequest(request: BindRequest, facts: SystemFacts): ResolvedRequest {
+  if (typeof request !== 'object' || request === null) {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', 'the request must be an object like { port: 3000 }');
+  }
+  const port = parsePort(request.port);
+  const protocol = request.protocol ?? 'tcp';
+  if (protocol !== 'tcp' && protocol !== 'udp') {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `protocol must be 'tcp' or 'udp', got ${JSON.stringify(protocol)}`);
+  }
+  for (const flag of ['reuseAddr', 'reusePort', 'ipv6Only', 'listen'] as const) {
+    if (request[flag] !== undefined && typeof request[flag] !== 'boolean') {
+      throw new PortclashError('ERR_INVALID_ARGUMENT', `${flag} must be a boolean, got ${JSON.stringify(request[flag])}`);
+    }
+  }
+  const parsed = parseHost(request.host ?? (facts.ipv6Enabled ? '::' : '0.0.0.0'));
+  if ('error' in parsed) throw new PortclashError('ERR_INVALID_HOST', `${parsed.error}; give an IP address such as 0.0.0.0, 127.0.0.1, :: or ::1`);
+  const { family, canonical } = parsed;
+  const mapped = family === 'IPv6' && canonical.startsWith('::ffff:') && canonical.includes('.');
+  if (mapped && request.ipv6Only === true) {
+    throw new PortclashError('ERR_INVALID_HOST', `${canonical} is an IPv4 address in IPv6 form, which an IPV6_V6ONLY socket cannot bind (EINVAL)`);
+  }
+  if (family === 'IPv6' && /^fe[89ab]|^ff0[12]:/.test(canonical)) {
+    throw new PortclashError('ERR_INVALID_HOST', `${canonical} is link-local: binding it needs a scope (an interface), which portclash does not take yet`);
+  }
+  if (family === 'IPv6' && protocol === 'tcp' && canonical.startsWith('ff')) {
+    throw new PortclashError('ERR_INVALID_HOST', `${canonical} is a multicast address, which a TCP socket cannot bind (EINVAL)`);
+  }
+  return {
+    port,
+    host: canonical,
+    family,
+    protocol,
+    // libuv sets SO_REUSEADDR on every TCP socket it binds; dgram only when asked
+    reuseAddr: request.reuseAddr ?? protocol === 'tcp',
+    reusePort: request.reusePort ?? false,
+    // a specific IPv6 address (not ::, not v4-mapped) turns IPV6_V6ONLY on by itself
+    ipv6Only: family === 'IPv6' && !mapped && (request.ipv6Only === true || canonical !== '::'),
+    listen: protocol === 'tcp' && request.listen !== false,
+    uid: facts.uid,
+  };
+}
+
+/** The prediction again, with the owners of its conflicts named in the reason and the records. */
+async function withOwners(request: ResolvedRequest, prediction: Prediction, sockets: SocketRecord[], facts: SystemFacts): Promise<Prediction> {
+  const owned: OwnedSocket[] = await findOwners(prediction.conflicts, { scan: 'first' });
+  const byInode = new Map(owned.map((socket) => [socket.inode, socket]));
+  return predictLinux(request, sockets.map((socket) => byInode.get(socket.inode) ?? socket), facts);
+}
+
+/** Worst first: the order in which several predictions decide an exit code or an error. */
+export const VERDICT_SEVERITY = { free: 0, unknown: 1, 'in-use': 2, denied: 2, unavailable: 2 } as const;
+
+export interface AssertOptions {
+  /** Also throw when the answer is unknown (default false: unknown does not stop a start-up). */
+  failOnUnknown?: boolean;
+}
+
+/**
+ * One call at the top of a server: throws a PortclashError (ERR_PORT_IN_USE, ERR_PORT_DENIED,
+ * ERR_ADDRESS_UNAVAILABLE, or ERR_PORT_UNKNOWN with failOnUnknown) carrying the prediction when
+ * a bind would fail; resolves with every prediction otherwise.
+ */
+export async function assertPortsFree(requests: readonly (number | BindRequest)[], options: AssertOptions = {}): Promise<Prediction[]> {
+  const predictions = [];
+  for (const request of requests) {
+    predictions.push(await predictBind(typeof request === 'number' ? { port: request } : request));
+  }
+  for (const prediction of predictions) {
+    const code =
+      prediction.verdict === 'in-use' ? 'ERR_PORT_IN_USE'
+      : prediction.verdict === 'denied' ? 'ERR_PORT_DENIED'
+      : prediction.verdict === 'unavailable' ? 'ERR_ADDRESS_UNAVAILABLE'
+      : prediction.verdict === 'unknown' && options.failOnUnknown === true ? 'ERR_PORT_UNKNOWN'
+      : null;
+    if (code !== null) {
+      const error = new PortclashError(code, `${prediction.port}/${prediction.protocol} on ${prediction.host}: ${prediction.verdict} — ${prediction.reason}`);
+      throw Object.assign(error, { prediction });
+    }
+  }
+  return predictions;
+}

@@ -1,0 +1,294 @@
+// Linux's bind() and listen() rules as pure functions: a request, the sockets on its port, facts → verdict.
+// Sources: net/ipv4/af_inet.c __inet_bind, net/ipv6/af_inet6.c __inet6_bind, inet_connection_sock.c
+// inet_bind_conflict, net/ipv4/udp.c udp_lib_lport_inuse; checked case by case in ../shared/bind-rules.md
+// and by the differential oracle in test/oracle.test.ts.
+import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../address.js';
+import { inPrefix, ipv4Number, type SystemFacts } from '../facts.js';
+import type { OwnedSocket } from '../owners.js';
+import type { SocketRecord } from '../records.js';
+import type { BindErrno, Prediction, ResolvedRequest, Verdict } from './types.js';
+
+/** A socket on the port: its record, plus owners and options when they were looked up. */
+export type Existing = SocketRecord | OwnedSocket;
+
+/** true, false, or not knowable from what can be seen. */
+type Maybe = boolean | 'unknown';
+
+/**
+ * The addresses a socket receives on, per family: `any`, one address, or none. An IPv6 `::` socket
+ * receives IPv4 too unless IPV6_V6ONLY; a v4-mapped address is an IPv4 address.
+ */
+interface AddressSet {
+  v4: 'any' | number | null | 'unknown';
+  v6: 'any' | string | null;
+}
+
+export function addressSet(family: 'IPv4' | 'IPv6', address: string, ipv6Only: boolean | undefined): AddressSet {
+  if (family === 'IPv4') return { v4: address === '0.0.0.0' ? 'any' : ipv4Number(address), v6: null };
+  if (address === '::') return { v6: 'any', v4: ipv6Only === true ? null : ipv6Only === false ? 'any' : 'unknown' };
+  if (address.startsWith('::ffff:') && address.includes('.')) {
+    const ipv4 = address.slice('::ffff:'.length);
+    return { v4: ipv4 === '0.0.0.0' ? 'any' : ipv4Number(ipv4), v6: null };
+  }
+  return { v4: null, v6: address };
+}
+
+/** Whether two sockets' addresses overlap (inet_rcv_saddr_equal, ipv6_rcv_saddr_equal). */
+export function overlaps(a: AddressSet, b: AddressSet): Maybe {
+  const v6 = a.v6 !== null && b.v6 !== null && (a.v6 === 'any' || b.v6 === 'any' || a.v6 === b.v6);
+  if (v6) return true;
+  if (a.v4 === null || b.v4 === null) return false;
+  const unknown = a.v4 === 'unknown' || b.v4 === 'unknown';
+  if (a.v4 === 'any' || b.v4 === 'any' || a.v4 === b.v4) return unknown ? 'unknown' : true;
+  return unknown ? 'unknown' : false;
+}
+
+function and(...values: Maybe[]): Maybe {
+  if (values.includes(false)) return false;
+  return values.includes('unknown') ? 'unknown' : true;
+}
+
+function or(...values: Maybe[]): Maybe {
+  if (values.includes(true)) return true;
+  return values.includes('unknown') ? 'unknown' : false;
+}
+
+function not(value: Maybe): Maybe {
+  return value === 'unknown' ? 'unknown' : !value;
+}
+
+function known(value: boolean | undefined): Maybe {
+  return value === undefined ? 'unknown' : value;
+}
+
+/** The request's own address set: a specific IPv6 address turns IPV6_V6ONLY on by itself. */
+export function requestAddressSet(request: ResolvedRequest): AddressSet {
+  return addressSet(request.family, request.host, request.ipv6Only);
+}
+
+/** Whether `existing` keeps `request` from binding (and listening), sockets' addresses aside. */
+function blocks(request: ResolvedRequest, existing: Existing): Maybe {
+  const reuseAddr = known('reuseAddr' in existing ? existing.reuseAddr : undefined);
+  const reusePort = known('reusePort' in existing ? existing.reusePort : undefined);
+  if (request.protocol === 'tcp') {
+    // inet_bind_conflict: shared through SO_REUSEADDR unless the other listens, or through
+    // SO_REUSEPORT with the same uid (a TIME_WAIT shares with anyone).
+    const timeWait = existing.state === 'TIME_WAIT';
+    const shared = or(
+      and(request.reuseAddr, reuseAddr, existing.state !== 'LISTEN'),
+      and(request.reusePort, reusePort, timeWait || existing.uid === request.uid),
+    );
+    return not(shared);
+  }
+  // udp_lib_lport_inuse: SO_REUSEADDR on both, or SO_REUSEPORT on both with the same uid.
+  return not(or(and(request.reuseAddr, reuseAddr), and(request.reusePort, reusePort, existing.uid === request.uid)));
+}
+
+/** Sockets that take part in port conflicts: request sockets (NEW_SYN_RECV) are not bound. */
+function inBindTable(existing: Existing): boolean {
+  return existing.state !== 'NEW_SYN_RECV';
+}
+
+interface Judged {
+  existing: Existing;
+  overlap: Maybe;
+  blocks: Maybe;
+}
+
+/** Predicts a bind (+listen) from the sockets already on its port and protocol. */
+export function predictLinux(request: ResolvedRequest, sockets: readonly Existing[], facts: SystemFacts): Prediction {
+  const assumptions: string[] = [];
+  const result = (verdict: Verdict, errno: BindErrno | null, reason: string, conflicts: Existing[] = []): Prediction => ({
+    port: request.port,
+    host: request.host,
+    protocol: request.protocol,
+    verdict,
+    errno,
+    reason,
+    conflicts,
+    assumptions,
+  });
+
+  // The order of checks differs: IPv4 looks at the address first, IPv6 at the port's privilege.
+  const privilege = checkPrivilege(request, facts);
+  const address = checkAddress(request, facts);
+  const steps = request.family === 'IPv6' ? [privilege, address] : [address, privilege];
+  for (const step of steps) {
+    if (step === null) continue;
+    if (step.verdict === 'unknown') {
+      assumptions.push(...step.assumptions);
+      return result('unknown', null, step.reason);
+    }
+    return result(step.verdict, step.errno, step.reason);
+  }
+
+  if (request.port === 0) {
+    return result('free', null, `port 0 asks the kernel for any free port of ${facts.ephemeralRange.join('–')}`);
+  }
+
+  const mine = requestAddressSet(request);
+  const judged: Judged[] = sockets
+    .filter((existing) => existing.protocol === request.protocol && existing.localPort === request.port && inBindTable(existing))
+    .map((existing) => {
+      const overlap = overlaps(mine, addressSet(existing.family, existing.localAddress, existing.ipv6Only));
+      return { existing, overlap, blocks: overlap === false ? false : blocks(request, existing) };
+    });
+  const conflicts = judged.filter((item) => item.overlap === true && item.blocks === true);
+  const uncertain = judged.filter((item) => and(item.overlap, item.blocks) === 'unknown');
+
+  // SO_REUSEPORT binds can pass the kernel's fast path without the checks above, depending on
+  // the order in which earlier sockets joined the port (sk_reuseport_match, and UDP's first
+  // overlapping socket): when such a socket of ours is there, the rules cannot decide.
+  if (request.reusePort && (conflicts.length > 0 || uncertain.length > 0)) {
+    const partner = judged.find(
+      (item) => item.overlap !== false && item.existing.uid === request.uid && known('reusePort' in item.existing ? item.existing.reusePort : undefined) !== false && item.existing.state !== 'TIME_WAIT',
+    );
+    if (partner !== undefined) {
+      assumptions.push(
+        `SO_REUSEPORT: ${describe(partner.existing)} shares the port with this uid through SO_REUSEPORT, so whether the bind passes depends on the order in which the sockets on port ${request.port} were bound, which cannot be seen: ` +
+          `in some orders it succeeds, in others ${conflicts.length > 0 ? describe(conflicts[0]!.existing) : 'another socket'} makes it fail with EADDRINUSE`,
+      );
+      return result('unknown', null, `the SO_REUSEPORT outcome on port ${request.port} depends on the order earlier sockets were bound`, [
+        ...conflicts.map((item) => item.existing),
+        partner.existing,
+      ]);
+    }
+  }
+
+  if (conflicts.length > 0) {
+    return result('in-use', 'EADDRINUSE', conflictReason(request, conflicts[0]!.existing), conflicts.map((item) => item.existing));
+  }
+  if (uncertain.length > 0) {
+    for (const item of uncertain) assumptions.push(uncertainty(request, item));
+    return result('unknown', null, `whether ${describe(uncertain[0]!.existing)} is in the way depends on facts that cannot be seen`, uncertain.map((item) => item.existing));
+  }
+
+  // Nothing is in the way among the sockets that can be seen.
+  if (request.protocol === 'tcp' && !facts.boundSocketsVisible) {
+    assumptions.push(
+      `TCP sockets bound to port ${request.port} without listening cannot be seen on this kernel (Linux < 6.8) or through /proc: if there is one, the bind may fail with EADDRINUSE; if not, it succeeds`,
+    );
+    return result('unknown', null, 'no socket that can be seen is in the way, but bound-only TCP sockets are invisible here');
+  }
+  if (facts.confinement !== null) {
+    assumptions.push(`this process runs confined by a security module (${facts.confinement}), whose policy may refuse the bind: if it allows it, the bind succeeds`);
+    return result('unknown', null, 'no socket is in the way, but a security policy confines this process');
+  }
+  const others = judged.length === 0 ? `no socket uses ${request.protocol} port ${request.port}` : `no socket on ${request.protocol} port ${request.port} overlaps ${endpoint(request.family, request.host, request.port)} or refuses to share it`;
+  return result('free', null, others);
+}
+
+interface Step {
+  verdict: Verdict;
+  errno: BindErrno | null;
+  reason: string;
+  assumptions: string[];
+}
+
+/** EACCES: ports below ip_unprivileged_port_start need CAP_NET_BIND_SERVICE where the netns lives. */
+function checkPrivilege(request: ResolvedRequest, facts: SystemFacts): Step | null {
+  if (request.port === 0 || request.port >= facts.unprivilegedPortStart) return null;
+  if (facts.canBindPrivileged === true) return null;
+  if (facts.canBindPrivileged === null) {
+    return {
+      verdict: 'unknown',
+      errno: null,
+      reason: `port ${request.port} is below ip_unprivileged_port_start (${facts.unprivilegedPortStart}) and it is unclear whether this process has CAP_NET_BIND_SERVICE in the user namespace that owns its network namespace`,
+      assumptions: [`CAP_NET_BIND_SERVICE in the network namespace's owning user namespace: present → the privilege check passes; absent → EACCES`],
+    };
+  }
+  return {
+    verdict: 'denied',
+    errno: 'EACCES',
+    reason: `port ${request.port} is below net.ipv4.ip_unprivileged_port_start (${facts.unprivilegedPortStart}) and this process lacks CAP_NET_BIND_SERVICE in the user namespace that owns its network namespace`,
+    assumptions: [],
+  };
+}
+
+/** EADDRNOTAVAIL: the address must be local (or the wildcard), unless ip_nonlocal_bind. */
+function checkAddress(request: ResolvedRequest, facts: SystemFacts): Step | null {
+  const unavailable = (reason: string): Step => ({ verdict: 'unavailable', errno: 'EADDRNOTAVAIL', reason, assumptions: [] });
+  const set = requestAddressSet(request);
+  if (typeof set.v4 === 'number') {
+    if (facts.nonlocalBindIPv4 || isLocalIPv4(set.v4, facts)) return null;
+    return unavailable(`${formatIPv4(Uint8Array.of(set.v4 >>> 24, (set.v4 >>> 16) & 255, (set.v4 >>> 8) & 255, set.v4 & 255))} is not an address of this host (not in the local routing table) and net.ipv4.ip_nonlocal_bind is 0`);
+  }
+  if (typeof set.v6 === 'string' && set.v6 !== 'any') {
+    if (facts.nonlocalBindIPv6 || set.v6.startsWith('ff')) return null;
+    const assigned = facts.ipv6Addresses.find((address) => address.address === set.v6);
+    if (assigned === undefined) return unavailable(`${set.v6} is not assigned to any interface and net.ipv6.ip_nonlocal_bind is 0`);
+    if (assigned.tentative) return unavailable(`${set.v6} is still tentative (duplicate address detection has not finished) and cannot be bound yet`);
+  }
+  return null;
+}
+
+function isLocalIPv4(address: number, facts: SystemFacts): boolean {
+  // 224.0.0.0/4 multicast and 255.255.255.255 are accepted like local addresses
+  if (address >= 0xe0000000 && address < 0xf0000000) return true;
+  if (address === 0xffffffff) return true;
+  if (!facts.ipv4LocalTablePresent) return true;
+  return [...facts.ipv4Local, ...facts.ipv4Broadcast].some((prefix) => inPrefix(address, prefix));
+}
+
+/** Parses and checks a request's host: an IP address, no zone; what bind() would refuse with EINVAL. */
+export function parseHost(host: string): { family: 'IPv4' | 'IPv6'; canonical: string } | { error: string } {
+  const ipv4 = parseIPv4(host);
+  if (ipv4 !== null) return { family: 'IPv4', canonical: formatIPv4(ipv4) };
+  const ipv6 = parseIPv6(host);
+  if (ipv6 === null) return { error: `${JSON.stringify(host)} is not an IPv4 or IPv6 address` };
+  return { family: 'IPv6', canonical: formatIPv6(ipv6) };
+}
+
+function conflictReason(request: ResolvedRequest, existing: Existing): string {
+  const them = describe(existing);
+  const overlap = overlapWords(request, existing);
+  let why: string;
+  if (request.protocol === 'tcp') {
+    if (existing.state === 'LISTEN' && request.reuseAddr && !request.reusePort) why = 'a listening socket is never shared through SO_REUSEADDR';
+    else if (request.reusePort && 'reusePort' in existing && existing.reusePort === true && existing.uid !== request.uid) why = `SO_REUSEPORT shares only between sockets of the same uid (it has uid ${existing.uid}, this bind ${request.uid})`;
+    else if (!request.reuseAddr) why = 'this bind does not set SO_REUSEADDR';
+    else if ('reuseAddr' in existing && existing.reuseAddr === false) why = 'it does not set SO_REUSEADDR';
+    else why = 'neither SO_REUSEADDR nor SO_REUSEPORT lets them share';
+  } else {
+    why = !request.reuseAddr ? 'this bind does not set SO_REUSEADDR' : 'it does not set SO_REUSEADDR';
+  }
+  return `${overlap}${them}, and ${why}`;
+}
+
+function overlapWords(request: ResolvedRequest, existing: Existing): string {
+  const mine = endpoint(request.family, request.host, request.port);
+  if (request.family === 'IPv6' && request.host === '::' && !request.ipv6Only && existing.family === 'IPv4') {
+    return `\`::\` without IPV6_V6ONLY also receives IPv4, so ${mine} overlaps `;
+  }
+  if (existing.family === 'IPv6' && existing.localAddress === '::' && existing.ipv6Only === false && request.family === 'IPv4') {
+    return `a \`::\` socket without IPV6_V6ONLY also receives IPv4, so ${mine} overlaps `;
+  }
+  const wildcard = (address: string) => address === '0.0.0.0' || address === '::';
+  if (wildcard(request.host) && !wildcard(existing.localAddress)) return `${mine} covers every address, including that of `;
+  if (!wildcard(request.host) && wildcard(existing.localAddress)) return `${mine} lies inside the wildcard of `;
+  return `${mine} is the address of `;
+}
+
+function uncertainty(request: ResolvedRequest, item: Judged): string {
+  const them = describe(item.existing);
+  if (item.overlap === 'unknown') {
+    return `whether ${them} has IPV6_V6ONLY cannot be seen (only sock_diag shows it): without it, it overlaps ${endpoint(request.family, request.host, request.port)}; with it, it does not`;
+  }
+  const timeWait = item.existing.state === 'TIME_WAIT';
+  const flag = request.reusePort && !request.reuseAddr ? 'SO_REUSEPORT' : request.reusePort ? 'SO_REUSEADDR and SO_REUSEPORT' : 'SO_REUSEADDR';
+  const where = timeWait
+    ? 'a TIME_WAIT socket keeps the options of the socket it came from, and no interface shows them'
+    : `reading them needs ptrace rights over its owner${item.existing.uid !== request.uid || process.getuid?.() !== 0 ? ' (try sudo)' : ''}`;
+  return `the ${flag} of ${them} cannot be seen (${where}): if it set ${flag === 'SO_REUSEPORT' ? 'it' : 'them'}${timeWait && flag !== 'SO_REUSEPORT' ? ' (Node servers do)' : ''}, the bind succeeds; if not, EADDRINUSE`;
+}
+
+/** `0.0.0.0:8080 (LISTEN, held by node server.js, pid 4121)` */
+export function describe(existing: Existing): string {
+  const where = existing.remotePort === 0 ? '' : ` → ${endpoint(existing.family, existing.remoteAddress, existing.remotePort)}`;
+  const owner = 'owner' in existing && existing.owner !== null ? `, held by ${existing.owner.name ?? '?'} (pid ${existing.owner.pid})` : '';
+  return `${endpoint(existing.family, existing.localAddress, existing.localPort)}${where} (${existing.state}${owner})`;
+}
+
+function endpoint(family: 'IPv4' | 'IPv6', address: string, port: number): string {
+  return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
+}

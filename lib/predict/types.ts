@@ -1,0 +1,52 @@
+// The shapes of a bind prediction: what is asked, what the kernel's rules answer, and why.
+import type { OwnedSocket } from '../owners.js';
+import type { SocketRecord } from '../records.js';
+
+export type Verdict = 'free' | 'in-use' | 'denied' | 'unavailable' | 'unknown';
+
+/** The errno a real bind()/listen() would fail with. */
+export type BindErrno = 'EADDRINUSE' | 'EACCES' | 'EADDRNOTAVAIL';
+
+/**
+ * A bind (and, for TCP, listen) to predict. Defaults model Node's `server.listen(port)`: host `::`
+ * dual stack (`0.0.0.0` where IPv6 is off), TCP, SO_REUSEADDR on for TCP (libuv sets it) and off
+ * for UDP (dgram's default), no SO_REUSEPORT, IPV6_V6ONLY off, and listen() for TCP.
+ */
+export interface BindRequest {
+  port: number;
+  host?: string;
+  protocol?: 'tcp' | 'udp';
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+  ipv6Only?: boolean;
+  /** TCP: also call listen(), which runs the conflict check again. */
+  listen?: boolean;
+}
+
+/** A request with every default filled in, and the caller the bind would run as. */
+export interface ResolvedRequest {
+  port: number;
+  host: string;
+  family: 'IPv4' | 'IPv6';
+  protocol: 'tcp' | 'udp';
+  reuseAddr: boolean;
+  reusePort: boolean;
+  ipv6Only: boolean;
+  listen: boolean;
+  /** The uid new sockets get (the caller's fsuid): SO_REUSEPORT sharing depends on it. */
+  uid: number;
+}
+
+export interface Prediction {
+  port: number;
+  host: string;
+  protocol: 'tcp' | 'udp';
+  verdict: Verdict;
+  errno: BindErrno | null;
+  /** One sentence naming the rule that decided. */
+  reason: string;
+  /** The sockets in the way, with their owners when they could be found. */
+  conflicts: (SocketRecord | OwnedSocket)[];
+  /** Facts the verdict rests on that could not be seen, and what each value would give. */
+  assumptions: string[];
+}
