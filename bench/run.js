@@ -12,6 +12,7 @@ import { listSocketsJs } from './js-parser.js';
 import { startLoad } from './load.js';
 import { benchListingWithOwners, benchOwners } from './owners.js';
 import { measurePeers } from './peers.js';
+import { benchPredict } from './predict.js';
 import { medianMs, medianMsAsync, printTable } from './stats.js';
 
 const self = fileURLToPath(import.meta.url);
@@ -110,5 +111,10 @@ async function benchScale(scale, load) {
     if (holder === undefined) throw new Error(`no owner found for the load's port ${port}`);
     await benchOwners(port, holder);
     await benchListingWithOwners();
+    // the first listener of that process: what a server's port usually is
+    const first = (await findOwners(await listSockets({ protocol: 'tcp', listening: true }), { scan: 'all' }))
+      .filter((socket) => socket.owner?.pid === holder)
+      .sort((a, b) => a.owner.fd - b.owner.fd)[0];
+    await benchPredict(port, first.localPort);
   }
 }

@@ -51,6 +51,8 @@ const WANTED_LIMIT = 4096;
 export async function findOwners(records: readonly SocketRecord[], options: OwnerOptions = {}): Promise<OwnedSocket[]> {
   const binding = ownerBinding();
   const search = new OwnerSearch(binding, records, options);
+  // sockets no file holds (TIME_WAIT) need no scan: the kernel alone keeps them
+  if (search.nothingToScan()) return search.result([]);
   search.add(await binding.findSocketOwners!(search.firstQuery()));
   const family = search.familyQuery();
   if (family !== null) search.add(await binding.findSocketOwners!(family));
@@ -63,6 +65,7 @@ export async function findOwners(records: readonly SocketRecord[], options: Owne
 export function findOwnersSync(records: readonly SocketRecord[], options: OwnerOptions = {}): OwnedSocket[] {
   const binding = ownerBinding();
   const search = new OwnerSearch(binding, records, options);
+  if (search.nothingToScan()) return search.result([]);
   search.add(binding.findSocketOwnersSync!(search.firstQuery()));
   const family = search.familyQuery();
   if (family !== null) search.add(binding.findSocketOwnersSync!(family));
@@ -90,6 +93,10 @@ class OwnerSearch {
     private readonly options: OwnerOptions,
   ) {
     this.wanted = [...new Set(records.map((record) => record.inode).filter((inode) => inode !== 0))];
+  }
+
+  nothingToScan(): boolean {
+    return this.wanted.length === 0;
   }
 
   firstQuery(): OwnerQuery {

@@ -190,3 +190,15 @@ describe('predictLinux: privilege and address, in the kernel order', () => {
     expect(() => resolveRequest(request, FACTS)).toThrow(expect.objectContaining({ code }));
   });
 });
+
+describe('predictLinux: the reason names the fact that decided', () => {
+  it.each([
+    ['a listener without SO_REUSEPORT', [{ address: '0.0.0.0', ra: true, rp: false }], { host: '0.0.0.0', reusePort: true }, /it does not set SO_REUSEPORT, and a listening socket shares only through SO_REUSEPORT/],
+    ['SO_REUSEPORT of another uid', [{ address: '0.0.0.0', ra: false, rp: true, uid: 65534 }], { host: '0.0.0.0', reusePort: true }, /same uid \(it has uid 65534, this bind 1000\)/],
+    ['a listener, Node defaults', [{ address: '0.0.0.0', ra: true }], {}, /`::` without IPV6_V6ONLY also receives IPv4.*never shared through SO_REUSEADDR/],
+    ['no SO_REUSEADDR here', [{ address: '127.0.0.1', state: 'BOUND', ra: true }], { host: '127.0.0.1', reuseAddr: false }, /this bind sets neither SO_REUSEADDR nor SO_REUSEPORT/],
+    ['no SO_REUSEADDR there', [{ address: '127.0.0.1', state: 'BOUND', ra: false }], { host: '127.0.0.1' }, /it does not set SO_REUSEADDR/],
+  ] as const)('%s', (_name, sockets, request, reason) => {
+    expect(predict(request, sockets.map((spec) => socket(spec as Spec))).reason).toMatch(reason);
+  });
+});

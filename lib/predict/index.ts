@@ -39,7 +39,7 @@ export async function predictBind(request: BindRequest, options: PredictOptions 
   const asked = sockets.filter(
     (socket) => socket.state !== 'TIME_WAIT' && socket.inode !== 0 && overlaps(mine, addressSet(socket.family, socket.localAddress, socket.ipv6Only)) !== false,
   );
-  const owned = sharing || named ? await findOwners(asked, { scan: 'first', socketOptions: sharing }) : [];
+  const owned = asked.length > 0 && (sharing || named) ? await findOwners(asked, { scan: 'first', socketOptions: sharing }) : [];
   const byInode = new Map(owned.map((socket) => [socket.inode, socket]));
   const enriched: Existing[] = sockets.map((socket) => byInode.get(socket.inode) ?? socket);
   return predictLinux(resolved, enriched, facts);

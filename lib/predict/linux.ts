@@ -240,19 +240,25 @@ export function parseHost(host: string): { family: 'IPv4' | 'IPv6'; canonical: s
 }
 
 function conflictReason(request: ResolvedRequest, existing: Existing): string {
-  const them = describe(existing);
-  const overlap = overlapWords(request, existing);
-  let why: string;
-  if (request.protocol === 'tcp') {
-    if (existing.state === 'LISTEN' && request.reuseAddr && !request.reusePort) why = 'a listening socket is never shared through SO_REUSEADDR';
-    else if (request.reusePort && 'reusePort' in existing && existing.reusePort === true && existing.uid !== request.uid) why = `SO_REUSEPORT shares only between sockets of the same uid (it has uid ${existing.uid}, this bind ${request.uid})`;
-    else if (!request.reuseAddr) why = 'this bind does not set SO_REUSEADDR';
-    else if ('reuseAddr' in existing && existing.reuseAddr === false) why = 'it does not set SO_REUSEADDR';
-    else why = 'neither SO_REUSEADDR nor SO_REUSEPORT lets them share';
-  } else {
-    why = !request.reuseAddr ? 'this bind does not set SO_REUSEADDR' : 'it does not set SO_REUSEADDR';
+  return `${overlapWords(request, existing)}${describe(existing)}; ${sharingFails(request, existing)}`;
+}
+
+/** The first rule, in the kernel's order, that keeps the two sockets from sharing the port. */
+function sharingFails(request: ResolvedRequest, existing: Existing): string {
+  const reuseAddr = 'reuseAddr' in existing ? existing.reuseAddr : undefined;
+  const reusePort = 'reusePort' in existing ? existing.reusePort : undefined;
+  const listening = request.protocol === 'tcp' && existing.state === 'LISTEN';
+  // SO_REUSEPORT is the only way left when the other socket listens (TCP); say why it fails
+  if (request.reusePort) {
+    if (reusePort === false) return `it does not set SO_REUSEPORT${listening ? ', and a listening socket shares only through SO_REUSEPORT' : ''}`;
+    if (reusePort === true && existing.uid !== request.uid && existing.state !== 'TIME_WAIT') {
+      return `SO_REUSEPORT shares only between sockets of the same uid (it has uid ${existing.uid}, this bind ${request.uid})`;
+    }
   }
-  return `${overlap}${them}, and ${why}`;
+  if (listening) return request.reusePort ? 'a listening socket shares only through SO_REUSEPORT' : 'a listening socket is never shared through SO_REUSEADDR';
+  if (!request.reuseAddr) return request.reusePort ? 'this bind sets SO_REUSEPORT but not SO_REUSEADDR' : 'this bind sets neither SO_REUSEADDR nor SO_REUSEPORT';
+  if (reuseAddr === false) return 'it does not set SO_REUSEADDR';
+  return 'neither SO_REUSEADDR nor SO_REUSEPORT lets them share';
 }
 
 function overlapWords(request: ResolvedRequest, existing: Existing): string {
@@ -266,7 +272,7 @@ function overlapWords(request: ResolvedRequest, existing: Existing): string {
   const wildcard = (address: string) => address === '0.0.0.0' || address === '::';
   if (wildcard(request.host) && !wildcard(existing.localAddress)) return `${mine} covers every address, including that of `;
   if (!wildcard(request.host) && wildcard(existing.localAddress)) return `${mine} lies inside the wildcard of `;
-  return `${mine} is the address of `;
+  return `${mine} is the same address as `;
 }
 
 function uncertainty(request: ResolvedRequest, item: Judged): string {

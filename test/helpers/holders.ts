@@ -26,6 +26,15 @@ export interface SocketSpec {
   backlog?: number;
   /** After bind; for tcp the peer must be a listener the test made. */
   connect?: { address: string; port: number };
+  /**
+   * tcp: the holder plays both ends of one loopback connection through this socket (a wildcard is
+   * reached through its family's loopback). `established`: listen, connect, accept, hold all three;
+   * `accepted`: the same with the listener closed; `serverTimeWait`: then the accepted side closes
+   * first; `clientTimeWait`: this socket is a client bound as given, connected to a listener of the
+   * holder's own, and closes first. The TIME_WAIT modes report a {@link TimeWaitSocket} once
+   * /proc/net/tcp* shows it; the others report the accepted socket with the client as `peer`.
+   */
+  selfConnect?: 'established' | 'accepted' | 'serverTimeWait' | 'clientTimeWait';
 }
 
 /** A socket the holder created and holds. */
@@ -36,6 +45,19 @@ export interface OpenSocket {
   localPort: number;
   remoteAddress?: string;
   remotePort?: number;
+  /** selfConnect `established`/`accepted`: the client end the holder also holds. */
+  peer?: OpenSocket;
+}
+
+/** A TIME_WAIT the holder left behind (selfConnect); no file holds it and the kernel ends it. */
+export interface TimeWaitSocket {
+  fd: null;
+  inode: 0;
+  state: 'TIME_WAIT';
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
 }
 
 /** A socket whose setup failed; the holder closed it, so it holds nothing. */
@@ -44,10 +66,11 @@ export interface FailedSocket {
   inode: null;
   /** errno name, e.g. EADDRINUSE */
   error: string;
-  syscall: 'setsockopt' | 'bind' | 'listen' | 'connect';
+  /** `timeWait`: the TIME_WAIT never showed in /proc/net/tcp* (error ETIMEDOUT). */
+  syscall: 'setsockopt' | 'bind' | 'listen' | 'connect' | 'accept' | 'shutdown' | 'timeWait';
 }
 
-export type HeldSocket = OpenSocket | FailedSocket;
+export type HeldSocket = OpenSocket | FailedSocket | TimeWaitSocket;
 
 export interface Holder {
   pid: number;
@@ -57,6 +80,8 @@ export interface Holder {
   sockets: HeldSocket[];
   /** The socket at `index`, or an error naming why the holder could not make it. */
   socket(index: number): OpenSocket;
+  /** The TIME_WAIT the spec at `index` left (selfConnect), or an error naming why there is none. */
+  timeWait(index: number): TimeWaitSocket;
   /** Ends the holder's stdin and waits for it to exit (SIGKILL after a timeout). Safe to call twice. */
   close(): Promise<void>;
 }
@@ -68,6 +93,12 @@ export interface HoldOptions {
   user?: string;
   /** With `user`: create the sockets as the current user, then drop privileges. */
   dropAfter?: boolean;
+  /**
+   * With `user`: be dumpable again after dropping privileges, like a process started as that user. The
+   * kernel makes a process that changed its uid non-dumpable, so that only CAP_SYS_PTRACE, not the same
+   * user, may pidfd_getfd its sockets (and read their SO_REUSEADDR).
+   */
+  dumpable?: boolean;
   /** How long to wait for the holder's report; 10 s by default. */
   timeoutMs?: number;
 }
@@ -141,7 +172,10 @@ function describeExecError(error: unknown): string {
 
 /** Starts hold_sockets.py with `sockets` and resolves once every socket exists (or has failed). */
 export async function holdSockets(sockets: readonly SocketSpec[], options: HoldOptions = {}): Promise<Holder> {
-  const spec = options.user === undefined ? sockets : { user: options.user, dropAfter: options.dropAfter ?? false, sockets };
+  const spec =
+    options.user === undefined
+      ? sockets
+      : { user: options.user, dropAfter: options.dropAfter ?? false, dumpable: options.dumpable ?? false, sockets };
   const python = [HOLD_SOCKETS, JSON.stringify(spec)];
   // nsenter with only --net execs the program without forking, so the child's pid is the holder's.
   const child =
@@ -160,9 +194,13 @@ export async function holdSockets(sockets: readonly SocketSpec[], options: HoldO
   return {
     ...report,
     socket(index) {
-      const held = report.sockets[index];
-      if (held === undefined) throw new Error(`the holder has no socket ${index}`);
-      if (held.fd === null) throw new Error(`the holder's socket ${index} failed: ${held.syscall} ${held.error}`);
+      const held = heldAt(report.sockets, index);
+      if ('state' in held) throw new Error(`the holder's socket ${index} is a TIME_WAIT; use timeWait(${index})`);
+      return held;
+    },
+    timeWait(index) {
+      const held = heldAt(report.sockets, index);
+      if (!('state' in held)) throw new Error(`the holder's socket ${index} is open, not a TIME_WAIT`);
       return held;
     },
     close() {
@@ -170,6 +208,14 @@ export async function holdSockets(sockets: readonly SocketSpec[], options: HoldO
       return closing;
     },
   };
+}
+
+/** The socket at `index` that exists (open or TIME_WAIT); throws naming the failure otherwise. */
+function heldAt(sockets: readonly HeldSocket[], index: number): OpenSocket | TimeWaitSocket {
+  const held = sockets[index];
+  if (held === undefined) throw new Error(`the holder has no socket ${index}`);
+  if ('error' in held) throw new Error(`the holder's socket ${index} failed: ${held.syscall} ${held.error}`);
+  return held;
 }
 
 /**
@@ -294,21 +340,40 @@ function parseReport(line: string): { pid: number; uid: number; sockets: HeldSoc
     }
     if (
       isRecord(entry) &&
-      typeof entry.fd === 'number' &&
-      typeof entry.inode === 'number' &&
+      entry.state === 'TIME_WAIT' &&
       typeof entry.localAddress === 'string' &&
-      typeof entry.localPort === 'number'
+      typeof entry.localPort === 'number' &&
+      typeof entry.remoteAddress === 'string' &&
+      typeof entry.remotePort === 'number'
     ) {
-      const open: OpenSocket = { fd: entry.fd, inode: entry.inode, localAddress: entry.localAddress, localPort: entry.localPort };
-      if (typeof entry.remoteAddress === 'string' && typeof entry.remotePort === 'number') {
-        open.remoteAddress = entry.remoteAddress;
-        open.remotePort = entry.remotePort;
-      }
-      return open;
+      const { localAddress, localPort, remoteAddress, remotePort } = entry;
+      return { fd: null, inode: 0, state: 'TIME_WAIT', localAddress, localPort, remoteAddress, remotePort };
     }
-    throw new Error(`hold_sockets.py reported an unexpected socket ${index}: ${JSON.stringify(entry)}`);
+    const open = parseOpenSocket(entry);
+    if (open === undefined) throw new Error(`hold_sockets.py reported an unexpected socket ${index}: ${JSON.stringify(entry)}`);
+    return open;
   });
   return { pid: value.pid, uid: value.uid, sockets };
+}
+
+function parseOpenSocket(entry: unknown): OpenSocket | undefined {
+  if (
+    !isRecord(entry) ||
+    typeof entry.fd !== 'number' ||
+    typeof entry.inode !== 'number' ||
+    typeof entry.localAddress !== 'string' ||
+    typeof entry.localPort !== 'number'
+  ) {
+    return undefined;
+  }
+  const open: OpenSocket = { fd: entry.fd, inode: entry.inode, localAddress: entry.localAddress, localPort: entry.localPort };
+  if (typeof entry.remoteAddress === 'string' && typeof entry.remotePort === 'number') {
+    open.remoteAddress = entry.remoteAddress;
+    open.remotePort = entry.remotePort;
+  }
+  const peer = entry.peer === undefined ? undefined : parseOpenSocket(entry.peer);
+  if (peer !== undefined) open.peer = peer;
+  return open;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

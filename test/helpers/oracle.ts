@@ -1,0 +1,123 @@
+// The differential oracle's moving parts: predict a bind inside a namespace as a given user, really bind, compare.
+import { pathToFileURL, fileURLToPath } from 'node:url';
+
+import type { BindErrno, BindRequest, Prediction, Verdict } from '../../lib/predict/types.js';
+import { holdSockets, runCommand, type Netns, type SocketSpec } from './holders.js';
+
+const DIST_INDEX = pathToFileURL(fileURLToPath(new URL('../../dist/index.js', import.meta.url))).href;
+
+/** Who binds (and predicts): uid 0, or nobody (65534), which lacks CAP_NET_BIND_SERVICE and ptrace rights. */
+export type Runner = 'root' | 'nobody';
+
+/** What a real bind()+listen() did: nothing failed (errno null), or the call that failed and its errno name. */
+export interface RealOutcome {
+  errno: string | null;
+  syscall: string | null;
+}
+
+export type Agreement = 'agree' | 'unknown' | 'DISAGREE';
+
+const VERDICT_ERRNO: Record<Exclude<Verdict, 'unknown'>, BindErrno | null> = {
+  free: null,
+  'in-use': 'EADDRINUSE',
+  denied: 'EACCES',
+  unavailable: 'EADDRNOTAVAIL',
+};
+
+/**
+ * The socket a request stands for, with every default written out as lib/predict/types.ts states it
+ * (Node's server.listen(port)): this side does not share the predictor's defaults, it checks them.
+ */
+export function requestToSpec(request: BindRequest): SocketSpec {
+  const protocol = request.protocol ?? 'tcp';
+  const address = request.host ?? '::';
+  const family = address.includes(':') ? 6 : 4;
+  const spec: SocketSpec = {
+    protocol,
+    family,
+    address,
+    port: request.port,
+    reuseAddr: request.reuseAddr ?? protocol === 'tcp',
+    reusePort: request.reusePort ?? false,
+  };
+  if (family === 6) spec.ipv6Only = request.ipv6Only ?? false;
+  if (protocol === 'tcp') spec.listen = request.listen ?? true;
+  return spec;
+}
+
+/** The argv prefix that enters the namespace and, for nobody, drops to uid/gid 65534 with no groups and no capabilities. */
+function enter(netns: Netns, runner: Runner): string[] {
+  const drop = runner === 'nobody' ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  return [`--net=${netns.path}`, ...drop];
+}
+
+/** Runs predictBind(request) from the built dist/ in a fresh Node inside the namespace, as `runner`. */
+export async function predictInNetns(netns: Netns, request: BindRequest, runner: Runner, options?: { owners?: boolean }): Promise<Prediction> {
+  const script = `
+    const library = await import(${JSON.stringify(DIST_INDEX)});
+    if (typeof library.predictBind !== 'function') {
+      process.stderr.write('dist/index.js does not export predictBind: run npm run build:ts');
+      process.exit(3);
+    }
+    const prediction = await library.predictBind(${JSON.stringify(request)}, ${JSON.stringify(options ?? {})});
+    process.stdout.write(JSON.stringify(prediction));`;
+  const result = await runCommand('nsenter', [...enter(netns, runner), process.execPath, '--input-type=module', '-e', script], {
+    timeoutMs: 15_000,
+  });
+  if (result.code !== 0) {
+    throw new Error(`predictBind(${JSON.stringify(request)}) as ${runner} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim()}`);
+  }
+  let prediction: unknown;
+  try {
+    prediction = JSON.parse(result.stdout);
+  } catch {
+    throw new Error(`predictBind printed something that is not JSON: ${result.stdout}`);
+  }
+  if (!isPrediction(prediction)) throw new Error(`predictBind returned an unexpected shape: ${result.stdout}`);
+  return prediction;
+}
+
+/** Really binds (and listens, per the request) as `runner` inside the namespace, and closes at once. */
+export async function bindForReal(netns: Netns, request: BindRequest, runner: Runner): Promise<RealOutcome> {
+  const holder = await holdSockets([requestToSpec(request)], runner === 'nobody' ? { netns: netns.path, user: 'nobody' } : { netns: netns.path });
+  await holder.close();
+  const held = holder.sockets[0];
+  if (held === undefined) throw new Error('the holder reported no socket');
+  return 'error' in held ? { errno: held.error, syscall: held.syscall } : { errno: null, syscall: null };
+}
+
+/** A confident verdict agrees when the real call did exactly that: same success or failure, same errno. */
+export function compare(prediction: Prediction, real: RealOutcome): Agreement {
+  if (prediction.verdict === 'unknown') return 'unknown';
+  const expected = VERDICT_ERRNO[prediction.verdict];
+  return expected === real.errno && prediction.errno === real.errno ? 'agree' : 'DISAGREE';
+}
+
+export function describeOutcome(real: RealOutcome): string {
+  return real.errno === null ? 'ok' : `${real.errno} (${real.syscall})`;
+}
+
+export function describeVerdict(prediction: Prediction): string {
+  return prediction.errno === null ? prediction.verdict : `${prediction.verdict} ${prediction.errno}`;
+}
+
+/** Plain columns, padded; the last column (the reason) is left unpadded. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  ');
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
+}
+
+function isPrediction(value: unknown): value is Prediction {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return (
+    typeof record.verdict === 'string' &&
+    ['free', 'in-use', 'denied', 'unavailable', 'unknown'].includes(record.verdict) &&
+    (record.errno === null || typeof record.errno === 'string') &&
+    typeof record.reason === 'string' &&
+    Array.isArray(record.assumptions) &&
+    Array.isArray(record.conflicts)
+  );
+}
