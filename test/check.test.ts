@@ -1,0 +1,110 @@
+// `portclash check` and assertPortsFree as scripts and servers use them: verdicts, exit codes, JSON.
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { assertPortsFree, listSockets, predictBind, type Prediction } from '../lib/index.js';
+import { runCli } from './helpers/cli.js';
+import { portOf, SocketPool } from './helpers/sockets.js';
+import { waitFor } from './helpers/wait.js';
+
+/** A port nothing on this machine uses right now, found by asking, not by binding. */
+async function unusedPort(): Promise<number> {
+  const used = new Set((await listSockets()).map((socket) => socket.localPort));
+  let port = 42000;
+  while (used.has(port)) port++;
+  return port;
+}
+
+describe.runIf(process.platform === 'linux')('portclash check', () => {
+  const pool = new SocketPool();
+  afterEach(() => pool.closeAll());
+
+  it('says free, exit 0, with one JSON object for one port', async () => {
+    const port = await unusedPort();
+    const result = await runCli(['check', String(port), '--json']);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const prediction = JSON.parse(result.stdout) as Prediction;
+    expect(Object.keys(prediction)).toEqual(['port', 'host', 'protocol', 'verdict', 'errno', 'reason', 'conflicts', 'assumptions']);
+    expect(prediction).toMatchObject({ port, host: '::', protocol: 'tcp', verdict: 'free', errno: null, conflicts: [], assumptions: [] });
+  });
+
+  it('names who is in the way, exit 1', async () => {
+    const server = await pool.listen('0.0.0.0');
+    const port = portOf(server);
+    const human = await runCli(['check', String(port)]);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toMatch(new RegExp(`^${port}/tcp in use — .+ \\(pid ${process.pid}, user \\S+\\) listens on \\*:${port}\\n$`));
+
+    const json = JSON.parse((await runCli(['check', String(port), '--json'])).stdout) as Prediction;
+    expect(json).toMatchObject({ verdict: 'in-use', errno: 'EADDRINUSE', conflicts: [expect.objectContaining({ localPort: port, state: 'LISTEN', owner: expect.objectContaining({ pid: process.pid }) })] });
+    expect(json.reason).toMatch(/`::` without IPV6_V6ONLY also receives IPv4/);
+
+    // options change the question: an IPv6-only socket does not meet an IPv4 listener
+    expect((await runCli(['check', String(port), '--ipv6-only'])).code).toBe(0);
+    expect((await runCli(['check', String(port), '--udp'])).code).toBe(0);
+  });
+
+  it('says unknown, exit 3, when a TIME_WAIT decides and its SO_REUSEADDR cannot be seen', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const clientPort = await pool.leaveTimeWait(server, '127.0.0.1');
+    await waitFor(async () => (await listSockets({ port: clientPort })).find((socket) => socket.state === 'TIME_WAIT'), 'TIME_WAIT');
+    const result = await runCli(['check', String(clientPort), '--json']);
+    expect(result.code).toBe(3);
+    const prediction = JSON.parse(result.stdout) as Prediction;
+    expect(prediction).toMatchObject({ verdict: 'unknown', errno: null });
+    expect(prediction.assumptions[0]).toMatch(/TIME_WAIT socket keeps the options of the socket it came from/);
+    // without SO_REUSEADDR the TIME_WAIT blocks whatever its options: a confident answer
+    expect((await runCli(['check', String(clientPort), '--no-reuse-addr'])).code).toBe(1);
+  });
+
+  it('checks several ports and ranges, prints an array, and exits with the worst verdict', async () => {
+    const server = await pool.listen('0.0.0.0');
+    const free = await unusedPort();
+    const result = await runCli(['check', String(free), `${portOf(server)}-${portOf(server) + 1}`, '--json']);
+    const predictions = JSON.parse(result.stdout) as Prediction[];
+    expect(predictions.map((prediction) => prediction.port)).toEqual([free, portOf(server), portOf(server) + 1]);
+    expect(predictions[1]!.verdict).toBe('in-use');
+    expect(result.code).toBe(1);
+    const human = await runCli(['check', String(free), String(free + 1)]);
+    expect(human.stdout.trim().split('\n')).toHaveLength(2);
+  });
+
+  it.each([
+    [['check']],
+    [['check', '70000']],
+    [['check', 'abc']],
+    [['check', '9-3']],
+    [['check', '80', '--host', 'localhost']],
+    [['check', '80', '--reuse-addr', '--no-reuse-addr']],
+    [['check', '80', '--bogus']],
+    [['check', '1-65535']],
+  ])('%j is a usage error, exit 2', async (args) => {
+    const result = await runCli(args);
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(/^portclash: ERR_[A-Z_]+: .+\n$/);
+  });
+});
+
+describe.runIf(process.platform === 'linux')('assertPortsFree', () => {
+  const pool = new SocketPool();
+  afterEach(() => pool.closeAll());
+
+  it('resolves for free ports and throws ERR_PORT_IN_USE with the prediction for taken ones', async () => {
+    const free = await unusedPort();
+    expect((await assertPortsFree([free, { port: free, protocol: 'udp' }])).map((prediction) => prediction.verdict)).toEqual(['free', 'free']);
+    const server = await pool.listen('::');
+    await expect(assertPortsFree([free, portOf(server)])).rejects.toMatchObject({
+      name: 'PortclashError',
+      code: 'ERR_PORT_IN_USE',
+      prediction: { port: portOf(server), verdict: 'in-use', errno: 'EADDRINUSE' },
+    });
+  });
+
+  it('predicts what server.listen(port) then really does', async () => {
+    const server = await pool.listen('::');
+    const taken = await predictBind({ port: portOf(server) });
+    expect(taken.verdict).toBe('in-use');
+    const second = pool.track((await import('node:net')).createServer());
+    const error = await new Promise<NodeJS.ErrnoException>((resolve) => second.once('error', resolve).listen(portOf(server)));
+    expect(error.code).toBe(taken.errno);
+  });
+});
