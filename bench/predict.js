@@ -8,7 +8,7 @@ import { medianMs, medianMsAsync, printTable } from './stats.js';
 /**
  * `deepPort` is held by a listener opened late by a process with thousands of listeners (the
  * owner scan has to go far into its fds); `firstPort` by the first listener a load process
- * opened, as a server's port usually is.
+ * opened, as a server's port usually is. Each is the only listener on its port.
  */
 export async function benchPredict(deepPort, firstPort) {
   const used = new Set(listSocketsSync().map((socket) => socket.localPort));

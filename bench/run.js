@@ -111,10 +111,13 @@ async function benchScale(scale, load) {
     if (holder === undefined) throw new Error(`no owner found for the load's port ${port}`);
     await benchOwners(port, holder);
     await benchListingWithOwners();
-    // the first listener of that process: what a server's port usually is
-    const first = (await findOwners(await listSockets({ protocol: 'tcp', listening: true }), { scan: 'all' }))
-      .filter((socket) => socket.owner?.pid === holder)
-      .sort((a, b) => a.owner.fd - b.owner.fd)[0];
-    await benchPredict(port, first.localPort);
+    // Listeners alone on their port, opened first and last by one process: the owner scan finds
+    // the first in its first round, the last only deep in that process's fds.
+    const listeners = await findOwners(await listSockets({ protocol: 'tcp', listening: true }), { scan: 'all' });
+    const perPort = new Map();
+    for (const socket of listeners) perPort.set(socket.localPort, (perPort.get(socket.localPort) ?? 0) + 1);
+    const alone = listeners.filter((socket) => perPort.get(socket.localPort) === 1 && socket.owner?.pid === holder).sort((a, b) => a.owner.fd - b.owner.fd);
+    const [first, deep] = [alone[0], alone[Math.floor(alone.length / 2)]];
+    await benchPredict(deep.localPort, first.localPort);
   }
 }
