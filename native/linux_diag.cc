@@ -26,8 +26,6 @@ constexpr size_t kReceiveBytes = 64 * 1024;
 // A kernel that stops answering mid-dump is a bug, not a state to wait in forever.
 constexpr int kReceiveTimeoutSeconds = 10;
 
-constexpr uint32_t kTcpListen = 10;
-
 struct DiagRequest {
   nlmsghdr header;
   inet_diag_req_v2 request;
@@ -247,14 +245,8 @@ std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
   // The kernel walks its whole socket hash once per family, whatever the family of the sockets
   // in it, so the IPv4 and IPv6 dumps cost about the same: run the two families side by side.
   std::vector<size_t> families[2];
-  bool walks_connections = false;
-  for (size_t i = 0; i < queries.size(); ++i) {
-    families[queries[i].family == 6 ? 1 : 0].push_back(i);
-    // LISTEN alone (TCP) spares the kernel the connection hash: too quick to be worth a thread
-    walks_connections = walks_connections || queries[i].protocol != kProtocolTcp ||
-                        (queries[i].states & ~(1u << kTcpListen)) != 0;
-  }
-  if (families[0].empty() || families[1].empty() || !walks_connections) {
+  for (size_t i = 0; i < queries.size(); ++i) families[queries[i].family == 6 ? 1 : 0].push_back(i);
+  if (families[0].empty() || families[1].empty()) {
     std::vector<size_t> all(queries.size());
     for (size_t i = 0; i < all.size(); ++i) all[i] = i;
     RunQueries(queries, all, results, rows, batch_rows, sink);
