@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 
 import { formatIPv6 } from './address.js';
 import { getBinding } from './binding.js';
+import { readEphemeralRange } from './ranges.js';
 import { kernelShowsBoundSockets } from './tables.js';
 
 /** An IPv4 prefix of the local routing table, as a 32-bit number and a length. */
@@ -59,8 +60,8 @@ const CAP_NET_BIND_SERVICE = 10;
 export function readSystemFacts(): SystemFacts {
   const ipv4 = parseFibTrie(readText('/proc/net/fib_trie') ?? '');
   const ifInet6 = readText('/proc/net/if_inet6');
-  const [low = 32768, high = 60999] = (readText('/proc/sys/net/ipv4/ip_local_port_range') ?? '').trim().split(/\s+/).map(Number);
   const status = readText('/proc/self/status') ?? '';
+  const ephemeral = readEphemeralRange();
   return {
     unprivilegedPortStart: readNumber('/proc/sys/net/ipv4/ip_unprivileged_port_start') ?? 1024,
     canBindPrivileged: canBindPrivileged(status),
@@ -71,7 +72,7 @@ export function readSystemFacts(): SystemFacts {
     ipv4Broadcast: ipv4.broadcast,
     ipv4LocalTablePresent: ipv4.local.length > 0,
     ipv6Addresses: parseIfInet6(ifInet6 ?? ''),
-    ephemeralRange: [low, high],
+    ephemeralRange: [ephemeral.low, ephemeral.high],
     boundSocketsVisible: kernelShowsBoundSockets(),
     uid: fsuid(status),
     confinement: confinement(),

@@ -35,3 +35,6 @@ export type { ContainerInfo, ServiceInfo } from './cgroups.js';
 export { assertPortsFree, predictBind, type AssertOptions, type PredictOptions } from './predict/index.js';
 export type { BindErrno, BindRequest, Prediction, Verdict } from './predict/types.js';
 export { readSystemFacts, type SystemFacts } from './facts.js';
+export { ephemeralReport, type DestinationUsage, type EphemeralReport } from './ephemeral.js';
+export { bsdClass, portClass, readEphemeralRange, readReservedPorts, type PortClass } from './ranges.js';
+export { getServiceByName, getServiceByPort, getServicesByPort, parsePortOrService, type ServiceEntry, type ServiceLookup } from './services.js';

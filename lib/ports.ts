@@ -16,13 +16,3 @@ export function parsePort(input: unknown, what = 'port'): number {
   return port;
 }
 
-/** `3000`, `3000/tcp` or `3000/udp`: a port, and a protocol when the user named one. */
-export function parsePortTarget(input: string): { port: number; protocol?: 'tcp' | 'udp' } {
-  const match = /^([^/]*)(?:\/(tcp|udp))?$/i.exec(input);
-  if (match === null) {
-    throw new PortclashError('ERR_INVALID_PORT', `expected a port like 3000, 3000/tcp or 3000/udp, got ${JSON.stringify(input)}`);
-  }
-  const port = parsePort(match[1], 'port');
-  const protocol = match[2]?.toLowerCase();
-  return protocol === 'tcp' || protocol === 'udp' ? { port, protocol } : { port };
-}

@@ -3,15 +3,16 @@ import { getBinding } from './binding.js';
 import { PortclashError } from './errors.js';
 import { parsePort } from './ports.js';
 import type { Family, Protocol, SocketRecord } from './records.js';
-import { readTables, readTablesSync, type SocketTables, type SourceChoice } from './tables.js';
+import { parsePortOrService } from './services.js';
+import { readTables, readTablesSync, type SocketTables, type SourceChoice, type TableFilter } from './tables.js';
 
 export interface SocketFilter {
   protocol?: Protocol;
   family?: Family;
   /** Only sockets that accept new peers: TCP in LISTEN, UDP not connected. */
   listening?: boolean;
-  /** Only sockets whose local port is this one; the kernel filters, so this is the fast path. */
-  port?: number;
+  /** Only sockets whose local port is this one (a number, or a service name like 'ssh'). */
+  port?: number | string;
 }
 
 export interface ListOptions {
@@ -42,7 +43,7 @@ export function readSocketTablesSync(filter: SocketFilter = {}, options: ListOpt
   return readTablesSync(getBinding(), checkFilter(filter), checkSource(options));
 }
 
-function checkFilter(filter: SocketFilter): SocketFilter {
+function checkFilter(filter: SocketFilter): TableFilter {
   if (typeof filter !== 'object' || filter === null) {
     throw new PortclashError('ERR_INVALID_ARGUMENT', 'the filter must be an object');
   }
@@ -56,7 +57,13 @@ function checkFilter(filter: SocketFilter): SocketFilter {
   if (listening !== undefined && typeof listening !== 'boolean') {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `listening must be a boolean, got ${JSON.stringify(listening)}`);
   }
-  return port === undefined ? filter : { ...filter, port: parsePort(port) };
+  const checked: TableFilter = {
+    ...(protocol === undefined ? {} : { protocol }),
+    ...(family === undefined ? {} : { family }),
+    ...(listening === undefined ? {} : { listening }),
+  };
+  if (port !== undefined) checked.port = typeof port === 'string' ? parsePortOrService(port, protocol).port : parsePort(port);
+  return checked;
 }
 
 function checkSource(options: ListOptions): SourceChoice {

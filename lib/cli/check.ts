@@ -8,7 +8,7 @@ import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
 import { shorten } from './owners.js';
 import type { CommandIO } from './run.js';
 
-export const CHECK_HELP = `Usage: portclash check <port|from-to>... [--host <addr>] [--udp] [--reuse-addr|--no-reuse-addr]
+export const CHECK_HELP = `Usage: portclash check <port|service|from-to>... [--host <addr>] [--udp] [--reuse-addr|--no-reuse-addr]
                        [--reuse-port] [--ipv6-only] [--no-listen] [--json]
 
 Predicts whether bind() (and listen(), for TCP) would succeed, from the kernel's tables and rules,
@@ -73,18 +73,19 @@ export async function runCheck(args: string[], io: CommandIO): Promise<number> {
   for (const port of ports) predictions.push(await predictBind({ ...base, port }));
 
   if (values.json === true) {
-    io.stdout(`${JSON.stringify(predictions.length === 1 && positionals.length === 1 && !positionals[0]!.includes('-') ? predictions[0] : predictions, null, 2)}\n`);
+    const single = positionals.length === 1 && !/^\d+-\d+$/.test(positionals[0]!);
+    io.stdout(`${JSON.stringify(single ? predictions[0] : predictions, null, 2)}\n`);
   } else {
-    io.stdout(predictions.map((prediction) => `${describePrediction(prediction)}\n`).join(''));
+    io.stdout(predictions.map((prediction) => [describePrediction(prediction), ...prediction.warnings.map((warning) => `  warning: ${warning}`)].join('\n') + '\n').join(''));
   }
   const worst = Math.max(...predictions.map((prediction) => VERDICT_SEVERITY[prediction.verdict]));
   return worst === 2 ? EXIT.negative : worst === 1 ? EXIT.unknown : EXIT.ok;
 }
 
-/** `3000`, or a range `8000-8010`. */
-function expandPorts(text: string): number[] {
+/** `3000`, `http`, or a range `8000-8010`. */
+function expandPorts(text: string): (number | string)[] {
   const range = /^(\d+)-(\d+)$/.exec(text);
-  if (range === null) return [parsePort(text, 'port')];
+  if (range === null) return [/^\d+$/.test(text) ? parsePort(text, 'port') : text];
   const from = parsePort(range[1], 'port');
   const to = parsePort(range[2], 'port');
   if (to < from) throw new PortclashError('ERR_INVALID_PORT', `the range ${text} runs backwards`);

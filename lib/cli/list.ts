@@ -2,7 +2,7 @@
 import { readSocketTables, type SocketFilter } from '../sockets.js';
 import { findOwners, type OwnedSocket } from '../owners.js';
 import type { SocketRecord } from '../records.js';
-import { parsePort } from '../ports.js';
+import { parsePortOrService } from '../services.js';
 import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
 import { ownerColumn } from './owners.js';
 import { formatEndpoint, formatTable } from './table.js';
@@ -16,7 +16,7 @@ Options:
   -t, --tcp         TCP sockets only
   -u, --udp         UDP sockets only
   -l, --listening   only sockets accepting new peers (TCP LISTEN, UDP unconnected)
-      --port N      only sockets whose local port is N
+      --port N      only sockets whose local port is N (a number or a service name)
   -p, --owners      add the processes holding each socket (name[pid]; - for none, ?(reason)
                     when it cannot be named)
       --json        print an array of socket records
@@ -46,7 +46,7 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
   if (values.tcp === true && values.udp !== true) filter.protocol = 'tcp';
   if (values.udp === true && values.tcp !== true) filter.protocol = 'udp';
   if (values.listening === true) filter.listening = true;
-  if (values.port !== undefined) filter.port = parsePort(values.port, '--port');
+  if (values.port !== undefined) filter.port = parsePortOrService(values.port, filter.protocol).port;
 
   const { sockets, sources } = await readSocketTables(filter);
   for (const source of sources) {

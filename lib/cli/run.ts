@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { PortclashError } from '../errors.js';
 import { EXIT } from './args.js';
 import { CHECK_HELP, runCheck } from './check.js';
+import { EPHEMERAL_HELP, INFO_HELP, runEphemeral, runInfo } from './info.js';
 import { LIST_HELP, runList } from './list.js';
 import { runWho, WHO_HELP } from './who.js';
 
@@ -15,6 +16,8 @@ export interface CommandIO {
 
 const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO): Promise<number> }> = {
   check: { help: CHECK_HELP, run: runCheck },
+  ephemeral: { help: EPHEMERAL_HELP, run: runEphemeral },
+  info: { help: INFO_HELP, run: runInfo },
   list: { help: LIST_HELP, run: runList },
   who: { help: WHO_HELP, run: runWho },
 };
@@ -25,6 +28,8 @@ Will this port be free, and if not, who holds it and why? Reads the kernel's soc
 
 Commands:
   check     will bind()+listen() on a port succeed, and if not, why and who is in the way
+  info      what a port means here: services, class, ephemeral range, holders, bind prediction
+  ephemeral the ephemeral port range and how close outgoing connections are to exhausting it
   list      list sockets (protocol, five-tuple, state, uid; --owners adds the processes)
   who       which processes hold a port, or why they cannot be named
   help      show help for a command
@@ -66,7 +71,7 @@ export async function runCli(argv: string[], io: CommandIO): Promise<number> {
 function reportError(error: unknown, io: CommandIO): number {
   if (error instanceof PortclashError) {
     io.stderr(`portclash: ${error.code}: ${error.message}\n`);
-    const usage = ['ERR_USAGE', 'ERR_INVALID_PORT', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_HOST'].includes(error.code);
+    const usage = ['ERR_USAGE', 'ERR_INVALID_PORT', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_HOST', 'ERR_UNKNOWN_SERVICE'].includes(error.code);
     return usage ? EXIT.usage : EXIT.failure;
   }
   io.stderr(`portclash: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -1,13 +1,13 @@
 // `portclash who <port>[/tcp|/udp]`: the processes holding a port, or why they cannot be named.
 import { PortclashError } from '../errors.js';
 import { findOwners, type OwnedSocket, type OwnerUnknownReason } from '../owners.js';
-import { parsePortTarget } from '../ports.js';
+import { parsePortOrService } from '../services.js';
 import { listSockets } from '../sockets.js';
 import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
 import { describeOwner, describeSocket } from './owners.js';
 import type { CommandIO } from './run.js';
 
-export const WHO_HELP = `Usage: portclash who <port>[/tcp|/udp] [--all] [--json]
+export const WHO_HELP = `Usage: portclash who <port|service>[/tcp|/udp] [--all] [--json]
 
 Shows the processes holding a port: pid, user, command line, since when, service, and each socket
 (address, state). Without /tcp or /udp, both protocols.
@@ -79,3 +79,14 @@ const UNKNOWN_TITLES: readonly [OwnerUnknownReason, string][] = [
   ['kernel', 'no process; the kernel keeps it (TIME_WAIT, a half-open connection):'],
   ['gone', 'nothing any more; it closed while portclash looked:'],
 ];
+
+/** `3000`, `ssh`, `3000/tcp` or `53/udp`: a port, and a protocol when the user named one. */
+function parsePortTarget(input: string): { port: number; protocol?: 'tcp' | 'udp' } {
+  const match = /^([^/]*)(?:\/(tcp|udp))?$/i.exec(input);
+  if (match === null) {
+    throw new PortclashError('ERR_INVALID_PORT', `expected a port or service like 3000, ssh, 3000/tcp or 53/udp, got ${JSON.stringify(input)}`);
+  }
+  const protocol = match[2]?.toLowerCase() as 'tcp' | 'udp' | undefined;
+  const { port } = parsePortOrService(match[1]!, protocol);
+  return protocol === undefined ? { port } : { port, protocol };
+}

@@ -3,10 +3,12 @@ import { PortclashError } from '../errors.js';
 import { readSystemFacts, type SystemFacts } from '../facts.js';
 import { findOwners, type OwnedSocket } from '../owners.js';
 import { parsePort } from '../ports.js';
+import { parsePortOrService } from '../services.js';
 import type { SocketRecord } from '../records.js';
 import { listSockets } from '../sockets.js';
 import { addressSet, overlaps, parseHost, predictLinux, requestAddressSet, type Existing } from './linux.js';
 import type { BindRequest, Prediction, ResolvedRequest } from './types.js';
+import { withWarnings } from './warnings.js';
 
 export interface PredictOptions {
   /**
@@ -21,8 +23,10 @@ export interface PredictOptions {
 export async function predictBind(request: BindRequest, options: PredictOptions = {}): Promise<Prediction> {
   const facts = readSystemFacts();
   const resolved = resolveRequest(request, facts);
-  const named = options.owners !== false;
+  return withWarnings(await decide(resolved, facts, options.owners !== false), resolved, facts);
+}
 
+async function decide(resolved: ResolvedRequest, facts: SystemFacts, named: boolean): Promise<Prediction> {
   // 1. Listeners only: the kernel looks at its small listening hash. A listener in the way that
   //    no option of ours can share with decides alone, whatever else is on the port.
   if (!resolved.reusePort && resolved.port !== 0) {
@@ -50,11 +54,11 @@ export function resolveRequest(request: BindRequest, facts: SystemFacts): Resolv
   if (typeof request !== 'object' || request === null) {
     throw new PortclashError('ERR_INVALID_ARGUMENT', 'the request must be an object like { port: 3000 }');
   }
-  const port = parsePort(request.port);
   const protocol = request.protocol ?? 'tcp';
   if (protocol !== 'tcp' && protocol !== 'udp') {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `protocol must be 'tcp' or 'udp', got ${JSON.stringify(protocol)}`);
   }
+  const { port, service } = typeof request.port === 'string' ? parsePortOrService(request.port, protocol) : { port: parsePort(request.port), service: undefined };
   for (const flag of ['reuseAddr', 'reusePort', 'ipv6Only', 'listen'] as const) {
     if (request[flag] !== undefined && typeof request[flag] !== 'boolean') {
       throw new PortclashError('ERR_INVALID_ARGUMENT', `${flag} must be a boolean, got ${JSON.stringify(request[flag])}`);
@@ -85,6 +89,7 @@ export function resolveRequest(request: BindRequest, facts: SystemFacts): Resolv
     ipv6Only: family === 'IPv6' && !mapped && (request.ipv6Only === true || canonical !== '::'),
     listen: protocol === 'tcp' && request.listen !== false,
     uid: facts.uid,
+    ...(service === undefined ? {} : { service }),
   };
 }
 

@@ -107,6 +107,7 @@ export function predictLinux(request: ResolvedRequest, sockets: readonly Existin
     reason,
     conflicts,
     assumptions,
+    warnings: [],
   });
 
   // The order of checks differs: IPv4 looks at the address first, IPv6 at the port's privilege.

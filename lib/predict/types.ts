@@ -13,7 +13,8 @@ export type BindErrno = 'EADDRINUSE' | 'EACCES' | 'EADDRNOTAVAIL';
  * for UDP (dgram's default), no SO_REUSEPORT, IPV6_V6ONLY off, and listen() for TCP.
  */
 export interface BindRequest {
-  port: number;
+  /** A number, or a service name from /etc/services (`http`). */
+  port: number | string;
   host?: string;
   protocol?: 'tcp' | 'udp';
   reuseAddr?: boolean;
@@ -35,6 +36,8 @@ export interface ResolvedRequest {
   listen: boolean;
   /** The uid new sockets get (the caller's fsuid): SO_REUSEPORT sharing depends on it. */
   uid: number;
+  /** The service name the port was given as, if it was. */
+  service?: string;
 }
 
 export interface Prediction {
@@ -49,4 +52,6 @@ export interface Prediction {
   conflicts: (SocketRecord | OwnedSocket)[];
   /** Facts the verdict rests on that could not be seen, and what each value would give. */
   assumptions: string[];
+  /** True now, but worth knowing: an ephemeral port, a privileged one, another service's. */
+  warnings: string[];
 }
