@@ -10,7 +10,8 @@ import { inodeOf, portOf, SocketPool } from './helpers/sockets.js';
 describe('portclash usage errors', () => {
   it.each([
     [['list', '--port', '70000'], 'ERR_INVALID_PORT'],
-    [['list', '--port', 'abc'], 'ERR_INVALID_PORT'],
+    [['list', '--port', 'abc'], 'ERR_UNKNOWN_SERVICE'], // a name, but no service has it
+    [['list', '--port', '8-0'], 'ERR_INVALID_PORT'],
     [['list', '--port', '-1'], 'ERR_USAGE'],
     [['list', '--port'], 'ERR_USAGE'],
     [['list', '--bogus'], 'ERR_USAGE'],

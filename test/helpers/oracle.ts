@@ -29,6 +29,7 @@ const VERDICT_ERRNO: Record<Exclude<Verdict, 'unknown'>, BindErrno | null> = {
  * (Node's server.listen(port)): this side does not share the predictor's defaults, it checks them.
  */
 export function requestToSpec(request: BindRequest): SocketSpec {
+  if (typeof request.port !== 'number') throw new Error('the oracle binds numeric ports only');
   const protocol = request.protocol ?? 'tcp';
   const address = request.host ?? '::';
   const family = address.includes(':') ? 6 : 4;
