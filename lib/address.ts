@@ -103,3 +103,10 @@ export function parseIPv6(text: string): Uint8Array | null {
   });
   return bytes;
 }
+
+
+/** `address:port` with IPv6 in brackets, and `*` for the port of a peer that is not there. */
+export function formatEndpoint(family: 'IPv4' | 'IPv6', address: string, port: number | '*'): string {
+  return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
+}
+

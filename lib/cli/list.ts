@@ -5,7 +5,8 @@ import type { SocketRecord } from '../records.js';
 import { parsePortOrService } from '../services.js';
 import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
 import { ownerColumn } from './owners.js';
-import { formatEndpoint, formatTable } from './table.js';
+import { formatEndpoint } from '../address.js';
+import { formatTable } from './table.js';
 import type { CommandIO } from './run.js';
 
 export const LIST_HELP = `Usage: portclash list [--tcp] [--udp] [--listening] [--port N] [--owners] [--json]

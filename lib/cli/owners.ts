@@ -1,7 +1,7 @@
 // How owners read for people: "node server.js (pid 4121, user deploy, since 10:02, nginx.service)".
 import type { OwnedSocket, SocketOwner } from '../owners.js';
 import type { SocketRecord } from '../records.js';
-import { formatEndpoint } from './table.js';
+import { formatEndpoint } from '../address.js';
 
 /** One line describing a process. */
 export function describeOwner(owner: SocketOwner): string {

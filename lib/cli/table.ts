@@ -11,8 +11,3 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-/** `address:port` with IPv6 in brackets, and `*` for the port of a peer that is not there. */
-export function formatEndpoint(family: 'IPv4' | 'IPv6', address: string, port: number | '*'): string {
-  return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
-}
-

@@ -2,7 +2,7 @@
 // Sources: net/ipv4/af_inet.c __inet_bind, net/ipv6/af_inet6.c __inet6_bind, inet_connection_sock.c
 // inet_bind_conflict, net/ipv4/udp.c udp_lib_lport_inuse; checked case by case in ../shared/bind-rules.md
 // and by the differential oracle in test/oracle.test.ts.
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../address.js';
+import { formatEndpoint, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../address.js';
 import { inPrefix, ipv4Number, type SystemFacts } from '../facts.js';
 import type { OwnedSocket } from '../owners.js';
 import type { SocketRecord } from '../records.js';
@@ -175,7 +175,7 @@ export function predictLinux(request: ResolvedRequest, sockets: readonly Existin
     assumptions.push(`this process runs confined by a security module (${facts.confinement}), whose policy may refuse the bind: if it allows it, the bind succeeds`);
     return result('unknown', null, 'no socket is in the way, but a security policy confines this process');
   }
-  const others = judged.length === 0 ? `no socket uses ${request.protocol} port ${request.port}` : `no socket on ${request.protocol} port ${request.port} overlaps ${endpoint(request.family, request.host, request.port)} or refuses to share it`;
+  const others = judged.length === 0 ? `no socket uses ${request.protocol} port ${request.port}` : `no socket on ${request.protocol} port ${request.port} overlaps ${formatEndpoint(request.family, request.host, request.port)} or refuses to share it`;
   return result('free', null, others);
 }
 
@@ -263,7 +263,7 @@ function sharingFails(request: ResolvedRequest, existing: Existing): string {
 }
 
 function overlapWords(request: ResolvedRequest, existing: Existing): string {
-  const mine = endpoint(request.family, request.host, request.port);
+  const mine = formatEndpoint(request.family, request.host, request.port);
   if (request.family === 'IPv6' && request.host === '::' && !request.ipv6Only && existing.family === 'IPv4') {
     return `\`::\` without IPV6_V6ONLY also receives IPv4, so ${mine} overlaps `;
   }
@@ -279,7 +279,7 @@ function overlapWords(request: ResolvedRequest, existing: Existing): string {
 function uncertainty(request: ResolvedRequest, item: Judged): string {
   const them = describe(item.existing);
   if (item.overlap === 'unknown') {
-    return `whether ${them} has IPV6_V6ONLY cannot be seen (only sock_diag shows it): without it, it overlaps ${endpoint(request.family, request.host, request.port)}; with it, it does not`;
+    return `whether ${them} has IPV6_V6ONLY cannot be seen (only sock_diag shows it): without it, it overlaps ${formatEndpoint(request.family, request.host, request.port)}; with it, it does not`;
   }
   const timeWait = item.existing.state === 'TIME_WAIT';
   const flag = request.reusePort && !request.reuseAddr ? 'SO_REUSEPORT' : request.reusePort ? 'SO_REUSEADDR and SO_REUSEPORT' : 'SO_REUSEADDR';
@@ -291,11 +291,8 @@ function uncertainty(request: ResolvedRequest, item: Judged): string {
 
 /** `0.0.0.0:8080 (LISTEN, held by node server.js, pid 4121)` */
 export function describe(existing: Existing): string {
-  const where = existing.remotePort === 0 ? '' : ` → ${endpoint(existing.family, existing.remoteAddress, existing.remotePort)}`;
+  const where = existing.remotePort === 0 ? '' : ` → ${formatEndpoint(existing.family, existing.remoteAddress, existing.remotePort)}`;
   const owner = 'owner' in existing && existing.owner !== null ? `, held by ${existing.owner.name ?? '?'} (pid ${existing.owner.pid})` : '';
-  return `${endpoint(existing.family, existing.localAddress, existing.localPort)}${where} (${existing.state}${owner})`;
+  return `${formatEndpoint(existing.family, existing.localAddress, existing.localPort)}${where} (${existing.state}${owner})`;
 }
 
-function endpoint(family: 'IPv4' | 'IPv6', address: string, port: number): string {
-  return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
-}
