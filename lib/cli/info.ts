@@ -74,7 +74,8 @@ export async function runInfo(args: string[], io: CommandIO): Promise<number> {
     sockets.length === 0 ? '  held by:    nothing (TCP or UDP)' : '  held by:',
     ...sockets.map((socket) => `    ${describeSocket(socket)} — ${socket.owner !== null ? describeOwner(socket.owner) : `owner unknown (${socket.ownerUnknown ?? '?'})`}`),
     `  bind:       ${describePrediction(prediction)} (Node's server.listen(${port}))`,
-    ...prediction.warnings.map((warning) => `  warning:    ${warning}`),
+    // the registered services are listed above already
+    ...prediction.warnings.filter((warning) => !warning.includes(' is registered for ')).map((warning) => `  warning:    ${warning}`),
   ];
   io.stdout(`${lines.join('\n')}\n`);
   return EXIT.ok;
