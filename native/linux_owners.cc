@@ -31,6 +31,7 @@ constexpr size_t kDirentBytes = 32 * 1024;
 // The first round of an early-stopping scan reads about this much of each process's fd list
 // (an fd entry takes 24 bytes): enough for the sockets a process opens at start-up.
 constexpr size_t kFirstRoundBytes = 2 * 1024;
+constexpr size_t kRoundStepBytes = 8 * 1024;
 
 struct LinuxDirent64 {
   uint64_t d_ino;
@@ -242,7 +243,9 @@ void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::ve
     }
     return any;
   };
-  for (size_t budget = kFirstRoundBytes; ; budget = std::min(budget * 2, kDirentBytes)) {
+  // Budgets double while cheap, then grow by a fixed step: a socket deep in one process's fds then
+  // costs every busy process about as many reads as its depth, not twice that.
+  for (size_t budget = kFirstRoundBytes; ; budget = std::min(budget * 2, kRoundStepBytes)) {
     bool second_any = false;
     std::thread second([&] { second_any = round(1, budget); });
     bool first_any = round(0, budget);
