@@ -76,7 +76,7 @@ export async function runCheck(args: string[], io: CommandIO): Promise<number> {
     const single = positionals.length === 1 && !/^\d+-\d+$/.test(positionals[0]!);
     io.stdout(`${JSON.stringify(single ? predictions[0] : predictions, null, 2)}\n`);
   } else {
-    io.stdout(predictions.map((prediction) => [describePrediction(prediction), ...prediction.warnings.map((warning) => `  warning: ${warning}`)].join('\n') + '\n').join(''));
+    io.stdout(predictions.map((prediction) => `${[describePrediction(prediction), ...details(prediction)].join('\n')}\n`).join(''));
   }
   const worst = Math.max(...predictions.map((prediction) => VERDICT_SEVERITY[prediction.verdict]));
   return worst === 2 ? EXIT.negative : worst === 1 ? EXIT.unknown : EXIT.ok;
@@ -91,6 +91,12 @@ function expandPorts(text: string): (number | string)[] {
   if (to < from) throw new PortclashError('ERR_INVALID_PORT', `the range ${text} runs backwards`);
   if (to - from + 1 > MAX_PORTS) throw new PortclashError('ERR_USAGE', `at most ${MAX_PORTS} ports at once, got ${to - from + 1}`);
   return Array.from({ length: to - from + 1 }, (_, index) => from + index);
+}
+
+/** Under the line: what an unknown depends on, then the warnings. */
+function details(prediction: Prediction): string[] {
+  const assumptions = prediction.verdict === 'unknown' ? prediction.assumptions.map((assumption) => `  depends on: ${assumption}`) : [];
+  return [...assumptions, ...prediction.warnings.map((warning) => `  warning: ${warning}`)];
 }
 
 const VERDICT_WORDS = { free: 'free', 'in-use': 'in use', denied: 'denied', unavailable: 'unavailable', unknown: 'unknown' } as const;

@@ -286,7 +286,7 @@ function uncertainty(request: ResolvedRequest, item: Judged): string {
   const where = timeWait
     ? 'a TIME_WAIT socket keeps the options of the socket it came from, and no interface shows them'
     : `reading them needs ptrace rights over its owner${item.existing.uid !== request.uid || process.getuid?.() !== 0 ? ' (try sudo)' : ''}`;
-  return `the ${flag} of ${them} cannot be seen (${where}): if it set ${flag === 'SO_REUSEPORT' ? 'it' : 'them'}${timeWait && flag !== 'SO_REUSEPORT' ? ' (Node servers do)' : ''}, the bind succeeds; if not, EADDRINUSE`;
+  return `the ${flag} of ${them} cannot be seen (${where}): if it set ${flag.includes(' and ') ? 'them' : 'it'}${timeWait && flag !== 'SO_REUSEPORT' ? ' (Node servers do)' : ''}, the bind succeeds; if not, EADDRINUSE`;
 }
 
 /** `0.0.0.0:8080 (LISTEN, held by node server.js, pid 4121)` */
