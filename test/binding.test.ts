@@ -14,23 +14,23 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 afterEach(() => setBinding(null));
 
-/** A binding that answers from recorded rows, as a test or an odd install may supply. */
-function recordedBinding(rows: RawRow[], sourceResult: (source: ProcNetSource) => Partial<ProcNetReading['sources'][number]> = () => ({})): NativeBinding {
-  const read = (sources: readonly ProcNetSource[]): ProcNetReading => {
-    // grouped by source, in the order asked, as the addon returns them
-    const kept = sources.flatMap((source) => rows.filter((row) => source.protocol === row.protocol && source.family === row.family));
-    return {
-      rows: packRows(kept),
-      count: kept.length,
-      sources: sources.map((source) => ({
-        rows: kept.filter((row) => row.protocol === source.protocol && row.family === source.family).length,
-        malformed: 0,
-        errno: 0,
-        syscall: null,
-        ...sourceResult(source),
-      })),
-    };
+type Table = { protocol: number; family: number };
+type Result = Partial<ProcNetReading['sources'][number]>;
+
+/** Recorded rows as the addon hands them over: grouped by table, in the order asked, one report each. */
+function replay<T extends Table>(rows: readonly RawRow[], tables: readonly T[], resultFor: (table: T) => Result = () => ({})): ProcNetReading {
+  const of = (table: Table) => rows.filter((row) => row.protocol === table.protocol && row.family === table.family);
+  const kept = tables.flatMap(of);
+  return {
+    rows: packRows(kept),
+    count: kept.length,
+    sources: tables.map((table) => ({ rows: of(table).length, malformed: 0, errno: 0, syscall: null, ...resultFor(table) })),
   };
+}
+
+/** A binding that answers from recorded rows, as a test or an odd install may supply. */
+function recordedBinding(rows: RawRow[], sourceResult: (source: ProcNetSource) => Result = () => ({})): NativeBinding {
+  const read = (sources: readonly ProcNetSource[]) => replay(rows, sources, sourceResult);
   return {
     rowLayoutVersion: ROW_LAYOUT_VERSION,
     rowSize: ROW_SIZE,
@@ -161,20 +161,9 @@ describe('falling back from sock_diag to /proc', () => {
   /** A binding whose sock_diag answers TCP but fails UDP part-way, after handing out a row. */
   function halfWorkingSockDiag(): NativeBinding {
     const proc = recordedBinding(RECORDED);
-    const fromSockDiag = (row: RawRow): RawRow => ({ ...row, flags: 1 });
-    const read = (queries: readonly { protocol: number; family: number }[]) => {
-      const rows = queries.flatMap((query) => RECORDED.filter((row) => row.protocol === query.protocol && row.family === query.family)).map(fromSockDiag);
-      return {
-        rows: packRows(rows),
-        count: rows.length,
-        sources: queries.map((query) => ({
-          rows: rows.filter((row) => row.protocol === query.protocol && row.family === query.family).length,
-          malformed: 0,
-          errno: query.protocol === 17 ? 71 /* EPROTO */ : 0,
-          syscall: query.protocol === 17 ? 'recvmsg' : null,
-        })),
-      };
-    };
+    const fromSockDiag = RECORDED.map((row): RawRow => ({ ...row, flags: 1 }));
+    const read = (queries: readonly Table[]) =>
+      replay(fromSockDiag, queries, (query) => (query.protocol === 17 ? { errno: 71 /* EPROTO */, syscall: 'recvmsg' } : {}));
     return {
       ...proc,
       readSockDiagSync: read,
