@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -19,68 +20,64 @@ namespace {
 // still producing later ones.
 constexpr size_t kBatchRows = 2048;
 
-// [{ path, protocol, family }] → sources; throws a JS TypeError on anything else.
-std::vector<ProcNetSource> SourcesFromJs(const Napi::CallbackInfo& info) {
+// The first argument as an array of objects, each turned into a T by `convert`; a TypeError names
+// `what` when the shape is wrong.
+template <typename T, typename Convert>
+std::vector<T> ObjectsFromJs(const Napi::CallbackInfo& info, const char* what, Convert convert) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArray()) {
-    throw Napi::TypeError::New(env, "sources must be an array of { path, protocol, family }");
+    throw Napi::TypeError::New(env, std::string("expected an array of ") + what);
   }
   Napi::Array list = info[0].As<Napi::Array>();
-  std::vector<ProcNetSource> sources;
-  sources.reserve(list.Length());
+  std::vector<T> items;
+  items.reserve(list.Length());
   for (uint32_t i = 0; i < list.Length(); ++i) {
     Napi::Value item = list.Get(i);
-    if (!item.IsObject()) throw Napi::TypeError::New(env, "each source must be an object");
-    Napi::Object source = item.As<Napi::Object>();
-    Napi::Value path = source.Get("path");
-    Napi::Value protocol = source.Get("protocol");
-    Napi::Value family = source.Get("family");
-    if (!path.IsString() || !protocol.IsNumber() || !family.IsNumber()) {
-      throw Napi::TypeError::New(env, "a source needs path (string), protocol and family (numbers)");
-    }
-    uint32_t protocol_number = protocol.As<Napi::Number>().Uint32Value();
-    uint32_t family_number = family.As<Napi::Number>().Uint32Value();
-    if ((protocol_number != kProtocolTcp && protocol_number != kProtocolUdp) ||
-        (family_number != 4 && family_number != 6)) {
-      throw Napi::RangeError::New(env, "protocol must be 6 or 17 and family 4 or 6");
-    }
-    sources.push_back({path.As<Napi::String>().Utf8Value(), static_cast<uint8_t>(protocol_number),
-                       static_cast<uint8_t>(family_number)});
+    if (!item.IsObject()) throw Napi::TypeError::New(env, std::string("each item must be ") + what);
+    items.push_back(convert(env, item.As<Napi::Object>()));
   }
-  return sources;
+  return items;
+}
+
+// A protocol and family pair, checked: 6 or 17, and 4 or 6.
+std::pair<uint8_t, uint8_t> ProtocolAndFamily(Napi::Env env, const Napi::Object& object) {
+  Napi::Value protocol = object.Get("protocol");
+  Napi::Value family = object.Get("family");
+  if (!protocol.IsNumber() || !family.IsNumber()) {
+    throw Napi::TypeError::New(env, "protocol and family must be numbers");
+  }
+  uint32_t protocol_number = protocol.As<Napi::Number>().Uint32Value();
+  uint32_t family_number = family.As<Napi::Number>().Uint32Value();
+  if ((protocol_number != kProtocolTcp && protocol_number != kProtocolUdp) ||
+      (family_number != 4 && family_number != 6)) {
+    throw Napi::RangeError::New(env, "protocol must be 6 or 17 and family 4 or 6");
+  }
+  return {static_cast<uint8_t>(protocol_number), static_cast<uint8_t>(family_number)};
+}
+
+// [{ path, protocol, family }] → sources.
+std::vector<ProcNetSource> SourcesFromJs(const Napi::CallbackInfo& info) {
+  return ObjectsFromJs<ProcNetSource>(info, "{ path, protocol, family }", [](Napi::Env env, const Napi::Object& source) {
+    Napi::Value path = source.Get("path");
+    if (!path.IsString()) throw Napi::TypeError::New(env, "a source needs a path (string)");
+    auto [protocol, family] = ProtocolAndFamily(env, source);
+    return ProcNetSource{path.As<Napi::String>().Utf8Value(), protocol, family};
+  });
 }
 
 // [{ protocol, family, states, port }] → queries; port -1 means any.
 std::vector<DiagQuery> QueriesFromJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsArray()) {
-    throw Napi::TypeError::New(env, "queries must be an array of { protocol, family, states, port }");
-  }
-  Napi::Array list = info[0].As<Napi::Array>();
-  std::vector<DiagQuery> queries;
-  queries.reserve(list.Length());
-  for (uint32_t i = 0; i < list.Length(); ++i) {
-    Napi::Value item = list.Get(i);
-    if (!item.IsObject()) throw Napi::TypeError::New(env, "each query must be an object");
-    Napi::Object query = item.As<Napi::Object>();
-    Napi::Value protocol = query.Get("protocol");
-    Napi::Value family = query.Get("family");
+  return ObjectsFromJs<DiagQuery>(info, "{ protocol, family, states, port }", [](Napi::Env env, const Napi::Object& query) {
     Napi::Value states = query.Get("states");
     Napi::Value port = query.Get("port");
-    if (!protocol.IsNumber() || !family.IsNumber() || !states.IsNumber() || !port.IsNumber()) {
-      throw Napi::TypeError::New(env, "a query needs protocol, family, states and port (numbers)");
+    if (!states.IsNumber() || !port.IsNumber()) {
+      throw Napi::TypeError::New(env, "a query needs states and port (numbers)");
     }
-    uint32_t protocol_number = protocol.As<Napi::Number>().Uint32Value();
-    uint32_t family_number = family.As<Napi::Number>().Uint32Value();
+    auto [protocol, family] = ProtocolAndFamily(env, query);
     int32_t port_number = port.As<Napi::Number>().Int32Value();
-    if ((protocol_number != kProtocolTcp && protocol_number != kProtocolUdp) ||
-        (family_number != 4 && family_number != 6) || port_number < -1 || port_number > 65535) {
-      throw Napi::RangeError::New(env, "protocol must be 6 or 17, family 4 or 6, port -1 to 65535");
-    }
-    queries.push_back({static_cast<uint8_t>(protocol_number), static_cast<uint8_t>(family_number),
-                       states.As<Napi::Number>().Uint32Value(), port_number});
-  }
-  return queries;
+    if (port_number < -1 || port_number > 65535) throw Napi::RangeError::New(env, "port must be -1 to 65535");
+    return DiagQuery{protocol, family, states.As<Napi::Number>().Uint32Value(), port_number};
+  });
 }
 
 Napi::Array SourceResultsToJs(Napi::Env env, const std::vector<SourceResult>& results) {
