@@ -1,7 +1,7 @@
 // `portclash check` and assertPortsFree as scripts and servers use them: verdicts, exit codes, JSON.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { assertPortsFree, listSockets, predictBind, type Prediction } from '../lib/index.js';
+import { assertPortsFree, listSockets, predictBind, predictBinds, type BindRequest, type Prediction } from '../lib/index.js';
 import { runCli } from './helpers/cli.js';
 import { portOf, SocketPool } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
@@ -85,6 +85,34 @@ describe.runIf(process.platform === 'linux')('portclash check', () => {
     const result = await runCli(args);
     expect(result).toMatchObject({ code: 2, stdout: '' });
     expect(result.stderr).toMatch(/^portclash: ERR_[A-Z_]+: .+\n$/);
+  });
+});
+
+describe.runIf(process.platform === 'linux')('predictBinds', () => {
+  const pool = new SocketPool();
+  afterEach(() => pool.closeAll());
+
+  it('answers many ports from one reading exactly as predictBind answers each', async () => {
+    const v4 = await pool.listen('0.0.0.0');
+    const v6only = await pool.listen('::1');
+    const udp = await pool.udp('udp4', '127.0.0.1');
+    const timeWaitPort = await pool.leaveTimeWait(v4, '127.0.0.1');
+    const free = await unusedPort();
+    const ports = [portOf(v4), portOf(v6only), portOf(udp), timeWaitPort, free, 80];
+    const requests: BindRequest[] = ports.flatMap((port) => [
+      { port },
+      { port, host: '127.0.0.1', reuseAddr: false },
+      { port, protocol: 'udp' as const },
+      { port, host: '::', ipv6Only: true, listen: false },
+    ]);
+    expect(requests.length).toBeGreaterThan(8); // the batched path
+    const batched = await predictBinds(requests);
+    const single = [];
+    for (const request of requests) single.push(await predictBind(request));
+    const summary = (prediction: Prediction) => [prediction.port, prediction.protocol, prediction.host, prediction.verdict, prediction.errno];
+    expect(batched.map(summary)).toEqual(single.map(summary));
+    expect(batched.map((prediction) => prediction.verdict)).toContain('in-use');
+    expect(batched.map((prediction) => prediction.verdict)).toContain('free');
   });
 });
 

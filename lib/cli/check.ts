@@ -2,7 +2,7 @@
 import { PortclashError } from '../errors.js';
 import type { OwnedSocket } from '../owners.js';
 import { parsePort } from '../ports.js';
-import { predictBind, VERDICT_SEVERITY } from '../predict/index.js';
+import { predictBinds, VERDICT_SEVERITY } from '../predict/index.js';
 import type { BindRequest, Prediction } from '../predict/types.js';
 import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
 import { shorten } from './owners.js';
@@ -69,8 +69,7 @@ export async function runCheck(args: string[], io: CommandIO): Promise<number> {
     ...(values['ipv6-only'] === true ? { ipv6Only: true } : {}),
     ...(values['no-listen'] === true ? { listen: false } : {}),
   };
-  const predictions: Prediction[] = [];
-  for (const port of ports) predictions.push(await predictBind({ ...base, port }));
+  const predictions = await predictBinds(ports.map((port) => ({ ...base, port })));
 
   if (values.json === true) {
     const single = positionals.length === 1 && !/^\d+-\d+$/.test(positionals[0]!);

@@ -38,15 +38,63 @@ async function decide(resolved: ResolvedRequest, facts: SystemFacts, named: bool
 
   // 2. Every socket on the port, in every state, and the options of those we might share with.
   const sockets = resolved.port === 0 ? [] : await listSockets({ port: resolved.port, protocol: resolved.protocol });
-  const mine = requestAddressSet(resolved);
   const sharing = resolved.reuseAddr || resolved.reusePort;
-  const asked = sockets.filter(
-    (socket) => socket.state !== 'TIME_WAIT' && socket.inode !== 0 && overlaps(mine, addressSet(socket.family, socket.localAddress, socket.ipv6Only)) !== false,
-  );
+  const asked = candidates(resolved, sockets);
   const owned = asked.length > 0 && (sharing || named) ? await findOwners(asked, { scan: 'first', socketOptions: sharing }) : [];
   const byInode = new Map(owned.map((socket) => [socket.inode, socket]));
   const enriched: Existing[] = sockets.map((socket) => byInode.get(socket.inode) ?? socket);
   return predictLinux(resolved, enriched, facts);
+}
+
+// Beyond this many ports, one listing of the whole table beats a kernel query per port.
+const BATCH_THRESHOLD = 8;
+
+/**
+ * predictBind for several requests at once, in their order. Many ports share one reading of the
+ * socket table and one owner scan, so `check 8000-9000` costs about what one full listing does.
+ */
+export async function predictBinds(requests: readonly BindRequest[], options: PredictOptions = {}): Promise<Prediction[]> {
+  if (requests.length <= BATCH_THRESHOLD) {
+    const predictions: Prediction[] = [];
+    for (const request of requests) predictions.push(await predictBind(request, options));
+    return predictions;
+  }
+  const facts = readSystemFacts();
+  const resolved = requests.map((request) => resolveRequest(request, facts));
+  const protocols = [...new Set(resolved.map((request) => request.protocol))];
+  const table = (await Promise.all(protocols.map((protocol) => listSockets({ protocol })))).flat();
+  const byPort = new Map<string, SocketRecord[]>();
+  for (const socket of table) {
+    const key = `${socket.protocol}/${socket.localPort}`;
+    byPort.set(key, [...(byPort.get(key) ?? []), socket]);
+  }
+  const onPort = (request: ResolvedRequest) => (request.port === 0 ? [] : (byPort.get(`${request.protocol}/${request.port}`) ?? []));
+
+  // One owner scan for every socket any request might share with or has to name.
+  const named = options.owners !== false;
+  const asked = new Map<number, SocketRecord>();
+  let sharing = false;
+  for (const request of resolved) {
+    const shares = request.reuseAddr || request.reusePort;
+    if (!shares && !named) continue;
+    sharing ||= shares;
+    for (const socket of candidates(request, onPort(request))) asked.set(socket.inode, socket);
+  }
+  const owned = asked.size === 0 ? [] : await findOwners([...asked.values()], { scan: 'first', socketOptions: sharing });
+  const byInode = new Map(owned.map((socket) => [socket.inode, socket]));
+  // Options read for one request's sake are facts for all: a request that shares nothing never looks at them.
+  return resolved.map((request) => {
+    const enriched: Existing[] = onPort(request).map((socket) => byInode.get(socket.inode) ?? socket);
+    return withWarnings(predictLinux(request, enriched, facts), request, facts);
+  });
+}
+
+/** Sockets on the request's port whose owner or options a prediction may need. */
+function candidates(request: ResolvedRequest, sockets: readonly SocketRecord[]): SocketRecord[] {
+  const mine = requestAddressSet(request);
+  return sockets.filter(
+    (socket) => socket.state !== 'TIME_WAIT' && socket.inode !== 0 && overlaps(mine, addressSet(socket.family, socket.localAddress, socket.ipv6Only)) !== false,
+  );
 }
 
 /** Fills in the defaults of Node's server.listen(port), and checks the request. */
@@ -114,10 +162,7 @@ export interface AssertOptions {
  * a bind would fail; resolves with every prediction otherwise.
  */
 export async function assertPortsFree(requests: readonly (number | BindRequest)[], options: AssertOptions = {}): Promise<Prediction[]> {
-  const predictions = [];
-  for (const request of requests) {
-    predictions.push(await predictBind(typeof request === 'number' ? { port: request } : request));
-  }
+  const predictions = await predictBinds(requests.map((request) => (typeof request === 'number' ? { port: request } : request)));
   for (const prediction of predictions) {
     const code =
       prediction.verdict === 'in-use' ? 'ERR_PORT_IN_USE'
