@@ -1,8 +1,7 @@
 // The system facts a bind depends on, gathered in one place: local addresses, sysctls, capabilities.
-import { readFileSync } from 'node:fs';
-
 import { formatIPv6 } from './address.js';
 import { getBinding } from './binding.js';
+import { readNumber, readText } from './procfs.js';
 import { readEphemeralRange } from './ranges.js';
 import { kernelShowsBoundSockets } from './tables.js';
 
@@ -156,18 +155,4 @@ export function inPrefix(address: number, prefix: IPv4Prefix): boolean {
   if (prefix.length === 0) return true;
   const size = 2 ** (32 - prefix.length);
   return Math.floor(address / size) === Math.floor(prefix.address / size);
-}
-
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
-function readNumber(path: string): number | null {
-  const text = readText(path);
-  const value = text === null ? NaN : Number(text.trim());
-  return Number.isFinite(value) ? value : null;
 }

@@ -83,6 +83,7 @@ function ownerBinding(): NativeBinding {
 /** One search: what to scan for, what was found, and what the scan could not see. */
 class OwnerSearch {
   private readonly wanted: number[];
+  private readonly wantedSet: Set<number>;
   private readonly fdsByInode = new Map<number, { pid: number; fd: number }[]>();
   private readonly deniedPids = new Set<number>();
   private stoppedEarly = false;
@@ -92,7 +93,8 @@ class OwnerSearch {
     private readonly records: readonly SocketRecord[],
     private readonly options: OwnerOptions,
   ) {
-    this.wanted = [...new Set(records.map((record) => record.inode).filter((inode) => inode !== 0))];
+    this.wantedSet = new Set(records.map((record) => record.inode).filter((inode) => inode !== 0));
+    this.wanted = [...this.wantedSet];
   }
 
   nothingToScan(): boolean {
@@ -109,14 +111,15 @@ class OwnerSearch {
     if (scan.errno !== 0) {
       throw new PortclashError('ERR_PROC_UNREADABLE', `cannot read /proc to find socket owners (errno ${scan.errno})`);
     }
-    const view = new DataView(scan.rows);
-    const wanted = new Set(this.wanted);
+    // OwnerRow (native/sockets.h): pid u32, fd i32, inode low u32, inode high u32, machine order
+    const u32 = new Uint32Array(scan.rows, 0, scan.count * 4);
+    const i32 = new Int32Array(scan.rows, 0, scan.count * 4);
     for (let row = 0; row < scan.count; row++) {
-      const base = row * 16;
-      const pid = view.getUint32(base, LITTLE_ENDIAN);
-      const fd = view.getInt32(base + 4, LITTLE_ENDIAN);
-      const inode = view.getUint32(base + 12, LITTLE_ENDIAN) * 2 ** 32 + view.getUint32(base + 8, LITTLE_ENDIAN);
-      if (!wanted.has(inode)) continue;
+      const base = row * 4;
+      const pid = u32[base]!;
+      const fd = i32[base + 1]!;
+      const inode = u32[base + 3]! * 2 ** 32 + u32[base + 2]!;
+      if (!this.wantedSet.has(inode)) continue;
       const fds = this.fdsByInode.get(inode) ?? [];
       if (!fds.some((known) => known.pid === pid && known.fd === fd)) fds.push({ pid, fd });
       this.fdsByInode.set(inode, fds);
@@ -190,8 +193,6 @@ class OwnerSearch {
     if (options.ipv6Only !== null && owned.family === 'IPv6') owned.ipv6Only = options.ipv6Only;
   }
 }
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** A copy of the record with its owners; field by field, which is several times faster than a spread. */
 function withOwners(record: SocketRecord, owners: SocketOwner[]): OwnedSocket {

@@ -1,7 +1,6 @@
 // Port classes (IANA's and BSD's) and the kernel's ephemeral and reserved port ranges.
-import { readFileSync } from 'node:fs';
-
 import { parsePort } from './ports.js';
+import { readText } from './procfs.js';
 
 export type PortClass = 'reserved' | 'well-known' | 'registered' | 'dynamic';
 
@@ -111,12 +110,4 @@ export function readEphemeralRange(options: { path?: string } = {}): EphemeralRa
 export function readReservedPorts(options: { path?: string } = {}): PortRange[] {
   const text = readText(options.path ?? RESERVED_PORTS_PATH);
   return text === null ? [] : parsePortRanges(text);
-}
-
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
 }
