@@ -78,30 +78,34 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
   });
 
   it('agrees with ss -tuanH on every socket this test made', async () => {
-    const made = [
-      await pool.listen('127.0.0.1'),
-      await pool.listen('::1'),
-      await pool.listen('::'),
-      await pool.udp('udp4', '127.0.0.1'),
-      await pool.udp('udp6', '::1'),
-    ];
-    const v4 = made[0] as import('node:net').Server;
-    await pool.connect(v4, '127.0.0.1');
-    await pool.connect(made[2] as import('node:net').Server, '127.0.0.1');
-    const ports = new Set(made.map(portOf));
+    const listeners = [await pool.listen('127.0.0.1'), await pool.listen('::1'), await pool.listen('::')];
+    const datagrams = [await pool.udp('udp4', '127.0.0.1'), await pool.udp('udp6', '::1')];
+    const connections = [await pool.connect(listeners[0]!, '127.0.0.1'), await pool.connect(listeners[2]!, '127.0.0.1')];
+    // Other test files run in parallel and earlier connections linger in TIME_WAIT, so a port number
+    // alone may match sockets that are not ours: select by protocol and (local port, remote port).
+    const ours = new Set([
+      ...listeners.map((server) => `tcp ${portOf(server)} 0`),
+      ...datagrams.map((socket) => `udp ${portOf(socket)} 0`),
+      ...connections.flatMap(({ client }) => [
+        `tcp ${client.localPort} ${client.remotePort}`,
+        `tcp ${client.remotePort} ${client.localPort}`,
+      ]),
+    ]);
+    const isOurs = (socket: { protocol: string; localPort: number; remotePort: number }) =>
+      ours.has(`${socket.protocol} ${socket.localPort} ${socket.remotePort}`);
 
     const listed = JSON.parse((await runCli(['list', '--json'])).stdout) as SocketRecord[];
     const ssOutput = execFileSync('ss', ['-tuanH'], { encoding: 'utf8' });
 
     const fromPortclash = listed
-      .filter((socket) => ports.has(socket.localPort) || ports.has(socket.remotePort))
+      .filter(isOurs)
       .map((socket) => [socket.protocol, ssState(socket.state), socket.localAddress, socket.localPort, socket.remoteAddress, socket.remotePort].join(' '))
       .sort();
     const fromSs = ssOutput
       .trim()
       .split('\n')
       .map(parseSsLine)
-      .filter((socket) => ports.has(socket.localPort) || ports.has(socket.remotePort))
+      .filter(isOurs)
       .map((socket) => [socket.protocol, socket.state, socket.localAddress, socket.localPort, socket.remoteAddress, socket.remotePort].join(' '))
       .sort();
     expect(fromPortclash.length).toBe(9);

@@ -51,6 +51,14 @@ export class SocketPool {
     return socket;
   }
 
+  /**
+   * The inodes of every socket this pool holds open. Other test files run in parallel and old
+   * connections linger in TIME_WAIT, so a port number alone may also match sockets that are not ours.
+   */
+  inodes(): Set<number> {
+    return new Set([...this.open].filter((socket) => !isClosed(socket)).map(inodeOf));
+  }
+
   async closeAll(): Promise<void> {
     const closing = [...this.open].map(async (socket) => {
       if (socket instanceof net.Socket) {
@@ -69,6 +77,17 @@ export class SocketPool {
     });
     this.open.clear();
     await Promise.all(closing);
+  }
+}
+
+function isClosed(socket: Closable): boolean {
+  if (socket instanceof net.Socket) return socket.destroyed;
+  if (socket instanceof net.Server) return !socket.listening;
+  try {
+    socket.address();
+    return false;
+  } catch {
+    return true;
   }
 }
 
