@@ -61,6 +61,20 @@ export interface SocketOptionsReading {
   ipv6Only: boolean | null;
 }
 
+/**
+ * The cgroup-BPF programs that run on socket(), bind() and post-bind of inet sockets for a
+ * process of one cgroup, its ancestors' included; null where not counted, `errno` says why.
+ */
+export interface CgroupHookCounts {
+  errno: number;
+  syscall: string | null;
+  sockCreate: number | null;
+  inet4Bind: number | null;
+  inet6Bind: number | null;
+  inet4PostBind: number | null;
+  inet6PostBind: number | null;
+}
+
 /** What reading one source or query gave. `errno` is 0 when the read succeeded. */
 export interface SourceReading {
   rows: number;
@@ -106,6 +120,8 @@ export interface NativeBinding {
   readSocketOptions?(pid: number, fd: number, inode: number): SocketOptionsReading;
   /** How this process relates to the user namespace owning its network namespace. */
   netnsOwnerRelation?(): 'same' | 'owner' | 'none' | 'unknown';
+  /** BPF_PROG_QUERY on a cgroup v2 directory (needs CAP_NET_ADMIN). */
+  cgroupHooks?(cgroupPath: string): CgroupHookCounts;
   /** sysconf(_SC_CLK_TCK), the unit of process start times in /proc/<pid>/stat. */
   clockTicksPerSecond?: number;
 }

@@ -1,4 +1,5 @@
 // PortclashError: every error the library throws, with a stable `code` scripts can match on.
+import { constants } from 'node:os';
 
 /**
  * Codes the library defines. Errors that come from the kernel keep their errno name instead
@@ -40,4 +41,11 @@ export class PortclashError extends Error {
     if (details.syscall !== undefined) this.syscall = details.syscall;
     if (details.path !== undefined) this.path = details.path;
   }
+}
+
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
+
+/** `ENOENT` for 2: the name Node's errors use for a kernel errno. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
 }

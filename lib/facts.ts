@@ -1,6 +1,7 @@
 // The system facts a bind depends on, gathered in one place: local addresses, sysctls, capabilities.
 import { formatIPv6 } from './address.js';
 import { getBinding } from './binding.js';
+import { errnoName } from './errors.js';
 import { readNumber, readText } from './procfs.js';
 import { readEphemeralRange } from './ranges.js';
 import { kernelShowsBoundSockets } from './tables.js';
@@ -51,6 +52,22 @@ export interface SystemFacts {
    * confined process's binds can be refused by policy that no socket table shows.
    */
   confinement: string | null;
+  /** The cgroup-BPF programs that judge this process's socket() and bind() calls. */
+  bindHooks: BindHooks;
+}
+
+/**
+ * cgroup-BPF programs on socket(), bind() and post-bind can refuse a bind (EPERM) or rewrite its
+ * address and port, and no socket table shows them: systemd's SocketBindDeny= works this way.
+ */
+export interface BindHooks {
+  /** This process's cgroup v2 path, like `/system.slice/api.service`; null without cgroup v2. */
+  cgroup: string | null;
+  /** How many programs judge IPv4 and IPv6 sockets; null when they could not be counted. */
+  ipv4: number | null;
+  ipv6: number | null;
+  /** Why they could not be counted. */
+  unseen?: string;
 }
 
 const CAP_NET_BIND_SERVICE = 10;
@@ -75,7 +92,59 @@ export function readSystemFacts(): SystemFacts {
     boundSocketsVisible: kernelShowsBoundSockets(),
     uid: fsuid(status),
     confinement: confinement(),
+    bindHooks: readBindHooks(),
   };
+}
+
+/** Counts the programs through the cgroup v2 directory of this process (BPF_PROG_QUERY, effective). */
+export function readBindHooks(): BindHooks {
+  const cgroup = ownCgroupPath(readText('/proc/self/cgroup') ?? '');
+  const directory = cgroup === null ? null : cgroupDirectory(readText('/proc/self/mountinfo') ?? '', cgroup);
+  const unseen = (why: string): BindHooks => ({ cgroup, ipv4: null, ipv6: null, unseen: why });
+  if (cgroup === null || directory === null) return unseen('no cgroup v2 hierarchy is mounted where this process can see it');
+  const query = getBinding().cgroupHooks;
+  if (query === undefined) return unseen('this binding cannot query cgroup-BPF programs');
+  const counts = query(directory);
+  if (counts.errno !== 0) {
+    const name = errnoName(counts.errno);
+    return unseen(name === 'EPERM' ? 'counting them needs CAP_NET_ADMIN' : `${counts.syscall ?? 'bpf'} failed with ${name}`);
+  }
+  const sum = (...values: (number | null)[]) => values.reduce<number>((total, value) => total + (value ?? 0), 0);
+  return {
+    cgroup,
+    ipv4: sum(counts.sockCreate, counts.inet4Bind, counts.inet4PostBind),
+    ipv6: sum(counts.sockCreate, counts.inet6Bind, counts.inet6PostBind),
+  };
+}
+
+/** The `0::/path` line of /proc/<pid>/cgroup: the process's place in the cgroup v2 hierarchy. */
+export function ownCgroupPath(text: string): string | null {
+  const line = text.split('\n').find((entry) => entry.startsWith('0::'));
+  return line === undefined ? null : line.slice(3);
+}
+
+/**
+ * Where the cgroup v2 directory of `cgroup` is in this mount namespace, from /proc/self/mountinfo:
+ * `id parent major:minor root mountpoint options [optional…] - cgroup2 source superoptions`,
+ * with spaces and other bytes in paths escaped as octal (`\040`).
+ */
+export function cgroupDirectory(mountinfo: string, cgroup: string): string | null {
+  for (const line of mountinfo.split('\n')) {
+    const [mount, filesystem] = line.split(' - ');
+    if (filesystem?.split(' ')[0] !== 'cgroup2') continue;
+    const fields = mount!.split(' ');
+    if (fields.length < 5) continue;
+    const root = unescapeMountPath(fields[3]!);
+    const mountpoint = unescapeMountPath(fields[4]!);
+    // a mount of a subtree (a container's cgroup namespace) shows only what lies under its root
+    const inside = root === '/' ? cgroup : cgroup === root ? '/' : cgroup.startsWith(`${root}/`) ? cgroup.slice(root.length) : null;
+    if (inside !== null) return inside === '/' ? mountpoint : `${mountpoint.replace(/\/$/, '')}${inside}`;
+  }
+  return null;
+}
+
+function unescapeMountPath(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
 function confinement(): string | null {

@@ -1,8 +1,8 @@
 // Reads the kernel's socket tables: sock_diag first, /proc/net for any table it cannot answer.
-import { constants, release } from 'node:os';
+import { release } from 'node:os';
 
 import type { NativeBinding, ProcNetSource, RowsCallback, SockDiagQuery, SourceReading } from './binding.js';
-import { PortclashError } from './errors.js';
+import { errnoName, PortclashError } from './errors.js';
 import { isListening, RecordMaker, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, type Family, type Protocol, type SocketRecord, type SocketSource } from './records.js';
 import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from './rows.js';
 
@@ -239,10 +239,4 @@ function protocolName(protocol: number): Protocol {
 
 function familyName(family: number): Family {
   return family === 6 ? 'IPv6' : 'IPv4';
-}
-
-const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
-
-function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
 }

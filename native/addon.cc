@@ -345,6 +345,24 @@ Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   return result;
 }
 
+Napi::Value CgroupHooksJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "expected (cgroupPath)");
+  CgroupHooks hooks = QueryCgroupHooks(info[0].As<Napi::String>().Utf8Value().c_str());
+  auto count = [&](long value) -> Napi::Value {
+    return value < 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(value));
+  };
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("errno", Napi::Number::New(env, hooks.error));
+  result.Set("syscall", hooks.syscall != nullptr ? Napi::String::New(env, hooks.syscall) : env.Null());
+  result.Set("sockCreate", count(hooks.sock_create));
+  result.Set("inet4Bind", count(hooks.inet4_bind));
+  result.Set("inet6Bind", count(hooks.inet6_bind));
+  result.Set("inet4PostBind", count(hooks.inet4_post_bind));
+  result.Set("inet6PostBind", count(hooks.inet6_post_bind));
+  return result;
+}
+
 // 'same' | 'owner' | 'none' | 'unknown'
 Napi::Value NetnsOwnerRelationJs(const Napi::CallbackInfo& info) {
   switch (NetnsOwnerRelation()) {
@@ -382,6 +400,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("findSocketOwners", Napi::Function::New(env, FindSocketOwnersAsync, "findSocketOwners"));
   exports.Set("findSocketOwnersSync", Napi::Function::New(env, FindSocketOwnersSync, "findSocketOwnersSync"));
   exports.Set("readSocketOptions", Napi::Function::New(env, ReadSocketOptionsJs, "readSocketOptions"));
+  exports.Set("cgroupHooks", Napi::Function::New(env, CgroupHooksJs, "cgroupHooks"));
   exports.Set("netnsOwnerRelation", Napi::Function::New(env, NetnsOwnerRelationJs, "netnsOwnerRelation"));
   exports.Set("clockTicksPerSecond", Napi::Number::New(env, static_cast<double>(ClockTicksPerSecond())));
   return exports;

@@ -152,4 +152,18 @@ long ClockTicksPerSecond();
 enum class NamespaceRelation { kUnknown, kSame, kOwner, kNone };
 NamespaceRelation NetnsOwnerRelation();
 
+// The cgroup-BPF programs that run, for a process of this cgroup v2 directory, on socket() and
+// bind() of inet sockets: they can refuse (EPERM) or rewrite a bind that no socket table shows.
+// Counts are -1 when not read; error/syscall say why (EPERM without CAP_NET_ADMIN).
+struct CgroupHooks {
+  int error = 0;
+  const char* syscall = nullptr;
+  long sock_create = -1;
+  long inet4_bind = -1;
+  long inet6_bind = -1;
+  long inet4_post_bind = -1;
+  long inet6_post_bind = -1;
+};
+CgroupHooks QueryCgroupHooks(const char* cgroup_path);
+
 }  // namespace portclash

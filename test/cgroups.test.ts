@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { parseCgroupFile, type ServiceInfo } from '../lib/cgroups.js';
+import { cgroupDirectory, ownCgroupPath } from '../lib/facts.js';
 
 // container ids are 64 hex digits; these are shaped like real ones and all distinct
 const DOCKER = '3f5b2c9d8e1a4b7c6d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c';
@@ -267,5 +268,32 @@ describe('parseCgroupFile', () => {
     const service = parseCgroupFile(text);
     expect(service).not.toBeNull();
     expect(service!.cgroup.startsWith('/')).toBe(true);
+  });
+});
+
+describe('cgroupDirectory and ownCgroupPath', () => {
+  const MOUNTINFO = [
+    '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+    '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+    '41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw',
+  ].join('\n');
+
+  it('finds the directory of a cgroup under the cgroup2 mount', () => {
+    expect(cgroupDirectory(MOUNTINFO, '/')).toBe('/sys/fs/cgroup/unified');
+    expect(cgroupDirectory(MOUNTINFO, '/system.slice/api.service')).toBe('/sys/fs/cgroup/unified/system.slice/api.service');
+  });
+
+  it('follows a mount of a subtree, and unescapes octal in paths', () => {
+    const subtree = '50 23 0:40 /kubepods/pod\\040a /mnt/my\\040cgroup rw - cgroup2 cgroup2 rw';
+    expect(cgroupDirectory(subtree, '/kubepods/pod a/c1')).toBe('/mnt/my cgroup/c1');
+    expect(cgroupDirectory(subtree, '/kubepods/pod a')).toBe('/mnt/my cgroup');
+    expect(cgroupDirectory(subtree, '/kubepods/pod ab')).toBeNull();
+  });
+
+  it('says null without a cgroup2 mount or a v2 line', () => {
+    expect(cgroupDirectory(MOUNTINFO.split('\n').slice(0, 2).join('\n'), '/')).toBeNull();
+    expect(cgroupDirectory('garbage\n\n - cgroup2', '/')).toBeNull();
+    expect(ownCgroupPath('4:memory:/x\n0::/user.slice/session-1.scope\n')).toBe('/user.slice/session-1.scope');
+    expect(ownCgroupPath('4:memory:/x\n')).toBeNull();
   });
 });

@@ -2,9 +2,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { assertPortsFree, listSockets, predictBind, predictBinds, type BindRequest, type Prediction } from '../lib/index.js';
-import { runCli } from './helpers/cli.js';
+import { createChildCgroup } from './helpers/cgroup.js';
+import { CLI, runCli } from './helpers/cli.js';
+import { compileHelper, runCommand } from './helpers/holders.js';
 import { portOf, SocketPool } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
+
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('check.test: attaching cgroup-BPF programs needs root; that test is skipped');
 
 /** A port nothing on this machine uses right now, found by asking, not by binding. */
 async function unusedPort(): Promise<number> {
@@ -24,7 +29,9 @@ describe.runIf(process.platform === 'linux')('portclash check', () => {
     expect(result).toMatchObject({ code: 0, stderr: '' });
     const prediction = JSON.parse(result.stdout) as Prediction;
     expect(Object.keys(prediction)).toEqual(['port', 'host', 'protocol', 'verdict', 'errno', 'reason', 'conflicts', 'assumptions', 'warnings']);
-    expect(prediction).toMatchObject({ port, host: '::', protocol: 'tcp', verdict: 'free', errno: null, conflicts: [], assumptions: [] });
+    expect(prediction).toMatchObject({ port, host: '::', protocol: 'tcp', verdict: 'free', errno: null, conflicts: [] });
+    // without CAP_NET_ADMIN the cgroup-BPF programs cannot be counted, and the answer says so
+    expect(prediction.assumptions).toEqual(isRoot ? [] : [expect.stringMatching(/cgroup-BPF programs .* could not be counted/)]);
   });
 
   it('names who is in the way, exit 1', async () => {
@@ -138,5 +145,37 @@ describe.runIf(process.platform === 'linux')('assertPortsFree', () => {
     const second = pool.track((await import('node:net')).createServer());
     const error = await new Promise<NodeJS.ErrnoException>((resolve) => second.once('error', resolve).listen(portOf(server)));
     expect(error.code).toBe(taken.errno);
+  });
+});
+
+describe.runIf(process.platform === 'linux' && isRoot)('portclash check under cgroup-BPF programs', () => {
+  // listen() on the port in argv[1]; prints "listening" or the error's code
+  const LISTEN = `require('node:net').createServer().on('error', (e) => { console.log(e.code); process.exit(1); })
+    .listen(Number(process.argv[1]), '127.0.0.1', () => { console.log('listening'); process.exit(0); })`;
+
+  it('says unknown, exit 3, where a program judges binds, which there do fail with EPERM', async () => {
+    const cgroup = createChildCgroup();
+    try {
+      const port = await unusedPort();
+      expect(await runCommand(compileHelper('bind_hook'), [cgroup.directory, String(port)])).toMatchObject({ code: 0, stderr: '' });
+      const inside = (args: string[]) => {
+        const wrapped = cgroup.wrap(process.execPath, args);
+        return runCommand(wrapped.command, wrapped.args);
+      };
+
+      const checked = await inside([CLI, 'check', String(port), '--host', '127.0.0.1', '--json']);
+      expect(checked.code).toBe(3);
+      const prediction = JSON.parse(checked.stdout) as Prediction;
+      expect(prediction).toMatchObject({ verdict: 'unknown', errno: null, conflicts: [] });
+      expect(prediction.reason).toMatch(/1 cgroup-BPF program judges socket\(\) and bind\(\) in cgroup \/(.+\/)?portclash-test-/);
+      expect(prediction.assumptions).toEqual([expect.stringMatching(/may refuse the bind with EPERM/)]);
+      // free would have been wrong: the kernel refuses the bind in that cgroup…
+      expect(await inside(['-e', LISTEN, String(port)])).toMatchObject({ code: 1, stdout: 'EPERM\n' });
+      // …and nowhere else, where nothing judges
+      expect((await runCli(['check', String(port), '--host', '127.0.0.1'])).code).toBe(0);
+      expect(await runCommand(process.execPath, ['-e', LISTEN, String(port)])).toMatchObject({ code: 0, stdout: 'listening\n' });
+    } finally {
+      cgroup.remove();
+    }
   });
 });

@@ -23,6 +23,7 @@ const FACTS: SystemFacts = {
   boundSocketsVisible: true,
   uid: 1000,
   confinement: null,
+  bindHooks: { cgroup: '/', ipv4: 0, ipv6: 0 },
 };
 
 interface Spec {
@@ -122,6 +123,40 @@ describe('predictLinux: TCP, the table of bind-rules.md', () => {
 
   it('cannot tell whether a :: socket from /proc takes IPv4', () => {
     expect(predict({ host: '0.0.0.0' }, [L({ address: '::', ra: true })]).verdict).toBe('unknown');
+  });
+});
+
+describe('predictLinux: policy that no table shows', () => {
+  it('says unknown, not free, for a confined process', () => {
+    const prediction = predict({}, [], { confinement: 'docker-default (enforce)' });
+    expect(prediction).toMatchObject({ verdict: 'unknown', errno: null });
+    expect(prediction.assumptions.join(' ')).toMatch(/confined by a security module \(docker-default \(enforce\)\)/);
+    expect(predict({ port: 0 }, [], { confinement: 'docker-default (enforce)' }).verdict).toBe('unknown');
+  });
+
+  it('says unknown where cgroup-BPF programs judge binds of the family asked about', () => {
+    const hooks = { cgroup: '/system.slice/api.service', ipv4: 2, ipv6: 0 };
+    const v4 = predict({ host: '127.0.0.1' }, [], { bindHooks: hooks });
+    expect(v4).toMatchObject({ verdict: 'unknown', reason: expect.stringMatching(/2 cgroup-BPF programs judge socket\(\) and bind\(\) in cgroup \/system\.slice\/api\.service/) });
+    expect(v4.assumptions.join(' ')).toMatch(/may refuse the bind with EPERM or rewrite its address or port/);
+    expect(predict({ host: '::1' }, [], { bindHooks: hooks }).verdict).toBe('free');
+    expect(predict({ host: '127.0.0.1', port: 0 }, [], { bindHooks: hooks }).verdict).toBe('unknown');
+    // a socket in the way fails the bind, unless a program moves it elsewhere: said as an assumption
+    const taken = predict({ host: '127.0.0.1' }, [L({ address: '127.0.0.1' })], { bindHooks: hooks });
+    expect(taken.verdict).toBe('in-use');
+    expect(taken.assumptions).toEqual([expect.stringMatching(/may rewrite the bind's address or port: assumed that they do not/)]);
+    // a program may waive the privilege check, so EACCES is not certain either
+    const low = predict({ host: '127.0.0.1', port: 80 }, [], { bindHooks: hooks, canBindPrivileged: false });
+    expect(low).toMatchObject({ verdict: 'unknown', errno: null });
+    expect(low.assumptions.join(' ')).toMatch(/may waive the privilege check .*: if none does, EACCES/);
+  });
+
+  it('keeps free on a stated assumption when the programs cannot be counted', () => {
+    const prediction = predict({}, [], { bindHooks: { cgroup: '/user.slice', ipv4: null, ipv6: null, unseen: 'counting them needs CAP_NET_ADMIN' } });
+    expect(prediction.verdict).toBe('free');
+    expect(prediction.assumptions).toEqual([expect.stringMatching(/could not be counted \(counting them needs CAP_NET_ADMIN\): assumed that none refuses the bind/)]);
+    const low = predict({ port: 80 }, [], { bindHooks: { cgroup: '/user.slice', ipv4: null, ipv6: null, unseen: 'counting them needs CAP_NET_ADMIN' }, canBindPrivileged: false });
+    expect(low).toMatchObject({ verdict: 'denied', errno: 'EACCES', assumptions: [expect.stringMatching(/assumed that none waives the privilege check/)] });
   });
 });
 

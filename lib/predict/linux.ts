@@ -97,6 +97,11 @@ interface Judged {
 
 /** Predicts a bind (+listen) from the sockets already on its port and protocol. */
 export function predictLinux(request: ResolvedRequest, sockets: readonly Existing[], facts: SystemFacts): Prediction {
+  return withPolicy(predictByRules(request, sockets, facts), request, facts);
+}
+
+/** The kernel's own checks: privilege, address, then the sockets on the port. */
+function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], facts: SystemFacts): Prediction {
   const assumptions: string[] = [];
   const result = (verdict: Verdict, errno: BindErrno | null, reason: string, conflicts: Existing[] = []): Prediction => ({
     port: request.port,
@@ -123,9 +128,7 @@ export function predictLinux(request: ResolvedRequest, sockets: readonly Existin
     return result(step.verdict, step.errno, step.reason);
   }
 
-  if (request.port === 0) {
-    return result('free', null, `port 0 asks the kernel for any free port of ${facts.ephemeralRange.join('–')}`);
-  }
+  if (request.port === 0) return result('free', null, `port 0 asks the kernel for any free port of ${facts.ephemeralRange.join('–')}`);
 
   const mine = requestAddressSet(request);
   const judged: Judged[] = sockets
@@ -171,12 +174,13 @@ export function predictLinux(request: ResolvedRequest, sockets: readonly Existin
     );
     return result('unknown', null, 'no socket that can be seen is in the way, but bound-only TCP sockets are invisible here');
   }
-  if (facts.confinement !== null) {
-    assumptions.push(`this process runs confined by a security module (${facts.confinement}), whose policy may refuse the bind: if it allows it, the bind succeeds`);
-    return result('unknown', null, 'no socket is in the way, but a security policy confines this process');
-  }
-  const others = judged.length === 0 ? `no socket uses ${request.protocol} port ${request.port}` : `no socket on ${request.protocol} port ${request.port} overlaps ${formatEndpoint(request.family, request.host, request.port)} or refuses to share it`;
-  return result('free', null, others);
+  return result(
+    'free',
+    null,
+    judged.length === 0
+      ? `no socket uses ${request.protocol} port ${request.port}`
+      : `no socket on ${request.protocol} port ${request.port} overlaps ${formatEndpoint(request.family, request.host, request.port)} or refuses to share it`,
+  );
 }
 
 interface Step {
@@ -184,6 +188,57 @@ interface Step {
   errno: BindErrno | null;
   reason: string;
   assumptions: string[];
+}
+
+/**
+ * What no socket table shows. A security module confining this process may refuse a bind the
+ * tables allow. cgroup-BPF programs on socket(), bind() and post-bind may refuse it (EPERM),
+ * rewrite its address or port, or waive the privilege check (BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE):
+ * where they run, `free` and `denied` become unknown, and other verdicts say what they assume.
+ * Where they cannot be counted (no CAP_NET_ADMIN), the verdict stands on a stated assumption.
+ */
+function withPolicy(prediction: Prediction, request: ResolvedRequest, facts: SystemFacts): Prediction {
+  const unknown = (reason: string, assumption: string): Prediction => ({
+    ...prediction,
+    verdict: 'unknown',
+    errno: null,
+    reason,
+    assumptions: [...prediction.assumptions, assumption],
+  });
+  if (facts.confinement !== null && prediction.verdict === 'free') {
+    return unknown(
+      'no socket is in the way, but a security policy confines this process',
+      `this process runs confined by a security module (${facts.confinement}), whose policy may refuse the bind: if it allows it, the bind succeeds`,
+    );
+  }
+
+  const hooks = facts.bindHooks;
+  const where = hooks.cgroup === null ? "this process's cgroup" : `cgroup ${hooks.cgroup}`;
+  const programs = request.family === 'IPv6' ? hooks.ipv6 : hooks.ipv4;
+  if (programs === 0) return prediction;
+  if (programs === null) {
+    if (prediction.verdict !== 'free' && prediction.verdict !== 'denied') return prediction;
+    const assumption = `cgroup-BPF programs on socket() and bind() in ${where} could not be counted (${hooks.unseen ?? 'unknown reason'}): assumed that none ${prediction.verdict === 'free' ? 'refuses the bind' : 'waives the privilege check'}`;
+    return { ...prediction, assumptions: [...prediction.assumptions, assumption] };
+  }
+  const judge = `${programs} cgroup-BPF program${programs === 1 ? '' : 's'} judge${programs === 1 ? 's' : ''} socket() and bind() in ${where}`;
+  const attached = `cgroup-BPF programs attached to ${where} or its ancestors (${programs} for ${request.family})`;
+  if (prediction.verdict === 'free') {
+    return unknown(
+      `no socket is in the way, but ${judge}`,
+      `${attached} may refuse the bind with EPERM or rewrite its address or port, as systemd's SocketBindDeny= does: if they let it through unchanged, the bind succeeds`,
+    );
+  }
+  if (prediction.verdict === 'denied') {
+    return unknown(
+      `${prediction.reason}, but ${judge}`,
+      `${attached} may waive the privilege check for this bind (BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE): if none does, EACCES`,
+    );
+  }
+  return {
+    ...prediction,
+    assumptions: [...prediction.assumptions, `${attached} may rewrite the bind's address or port: assumed that they do not`],
+  };
 }
 
 /** EACCES: ports below ip_unprivileged_port_start need CAP_NET_BIND_SERVICE where the netns lives. */

@@ -1,8 +1,8 @@
-// The cgroup v2 id of this process, read the way the kernel defines it: the inode of its cgroup directory.
-import { readFileSync, statSync } from 'node:fs';
+// This process's cgroup v2: its id (the inode of its directory, as the kernel defines it), and child cgroups for tests.
+import { mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-export function ownCgroupId(): number {
+function ownCgroupDirectory(): string {
   const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((line) => line.split(' '));
   const cgroup2 = mounts.find((fields) => fields[2] === 'cgroup2')?.[1];
   const path = readFileSync('/proc/self/cgroup', 'utf8')
@@ -10,5 +10,34 @@ export function ownCgroupId(): number {
     .find((line) => line.startsWith('0::'))
     ?.slice(3);
   if (cgroup2 === undefined || path === undefined) throw new Error('no cgroup v2 hierarchy here');
-  return statSync(join(cgroup2, path)).ino;
+  return join(cgroup2, path);
+}
+
+export function ownCgroupId(): number {
+  return statSync(ownCgroupDirectory()).ino;
+}
+
+export interface ChildCgroup {
+  /** The directory, under this process's own cgroup. */
+  directory: string;
+  /** The argv that runs `command` inside the cgroup: a shell moves itself in, then execs it. */
+  wrap(command: string, args: readonly string[]): { command: string; args: string[] };
+  /** Removes the cgroup, and with it any BPF program attached to it; its processes must have ended. */
+  remove(): void;
+}
+
+let created = 0;
+
+/** A new cgroup under this process's own (needs root). */
+export function createChildCgroup(): ChildCgroup {
+  const directory = join(ownCgroupDirectory(), `portclash-test-${process.pid}-${++created}`);
+  mkdirSync(directory);
+  return {
+    directory,
+    wrap: (command, args) => ({
+      command: 'sh',
+      args: ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', directory, command, ...args],
+    }),
+    remove: () => rmdirSync(directory),
+  };
 }

@@ -122,7 +122,7 @@ export interface Netns {
   close(): Promise<void>;
 }
 
-type HelperName = 'no_netlink';
+type HelperName = 'no_netlink' | 'bind_hook';
 
 const compiled = new Map<HelperName, string>();
 
