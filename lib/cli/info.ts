@@ -3,6 +3,7 @@ import { ephemeralReport, type EphemeralReport } from '../ephemeral.js';
 import { PortclashError } from '../errors.js';
 import { findOwners } from '../owners.js';
 import { predictBind } from '../predict/index.js';
+import { isServiceWarning } from '../predict/warnings.js';
 import { bsdClass, inRanges, portClass, readEphemeralRange, readReservedPorts } from '../ranges.js';
 import { getServicesByPort, parsePortOrService } from '../services.js';
 import { listSockets } from '../sockets.js';
@@ -74,8 +75,9 @@ export async function runInfo(args: string[], io: CommandIO): Promise<number> {
     sockets.length === 0 ? '  held by:    nothing (TCP or UDP)' : '  held by:',
     ...sockets.map((socket) => `    ${describeSocket(socket)} — ${socket.owner !== null ? describeOwner(socket.owner) : `owner unknown (${socket.ownerUnknown ?? '?'})`}`),
     `  bind:       ${describePrediction(prediction)} (Node's server.listen(${port}))`,
+    ...(prediction.verdict === 'unknown' ? prediction.assumptions.map((assumption) => `  depends on: ${assumption}`) : []),
     // the registered services are listed above already
-    ...prediction.warnings.filter((warning) => !warning.includes(' is registered for ')).map((warning) => `  warning:    ${warning}`),
+    ...prediction.warnings.filter((warning) => !isServiceWarning(warning)).map((warning) => `  warning:    ${warning}`),
   ];
   io.stdout(`${lines.join('\n')}\n`);
   return EXIT.ok;

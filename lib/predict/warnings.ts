@@ -4,6 +4,14 @@ import { inRanges, readReservedPorts } from '../ranges.js';
 import { getServiceByPort } from '../services.js';
 import type { Prediction, ResolvedRequest } from './types.js';
 
+// The phrase every registered-service warning carries, so that a caller that lists services
+// itself (portclash info) can leave those warnings out.
+const REGISTERED_FOR = ' is registered for ';
+
+export function isServiceWarning(warning: string): boolean {
+  return warning.includes(REGISTERED_FOR);
+}
+
 export function withWarnings(prediction: Prediction, request: ResolvedRequest, facts: SystemFacts): Prediction {
   return { ...prediction, warnings: bindWarnings(request, facts) };
 }
@@ -27,9 +35,9 @@ export function bindWarnings(request: ResolvedRequest, facts: SystemFacts, reser
   }
   const registered = getServiceByPort(port, request.protocol);
   if (registered !== null && request.service === undefined) {
-    warnings.push(`${port}/${request.protocol} is registered for ${registered.name} (${registered.source === 'file' ? 'services database' : 'built-in table'}).`);
+    warnings.push(`${port}/${request.protocol}${REGISTERED_FOR}${registered.name} (${registered.source === 'file' ? 'services database' : 'built-in table'}).`);
   } else if (registered !== null && request.service !== undefined && registered.name !== request.service) {
-    warnings.push(`${port}/${request.protocol} is registered for ${registered.name}, not ${request.service}.`);
+    warnings.push(`${port}/${request.protocol}${REGISTERED_FOR}${registered.name}, not ${request.service}.`);
   }
   return warnings;
 }
