@@ -4,7 +4,7 @@ import { readSystemFacts, type SystemFacts } from '../facts.js';
 import { findOwners, type OwnedSocket } from '../owners.js';
 import { parsePort } from '../ports.js';
 import { parsePortOrService } from '../services.js';
-import type { SocketRecord } from '../records.js';
+import type { Protocol, SocketRecord } from '../records.js';
 import { listSockets } from '../sockets.js';
 import { addressSet, overlaps, parseHost, predictLinux, requestAddressSet, type Existing } from './linux.js';
 import type { BindRequest, Prediction, ResolvedRequest } from './types.js';
@@ -21,16 +21,26 @@ export interface PredictOptions {
 
 /** Will bind() (and listen(), for TCP) with these options succeed? See README: verdicts. */
 export async function predictBind(request: BindRequest, options: PredictOptions = {}): Promise<Prediction> {
-  const facts = readSystemFacts();
-  const resolved = resolveRequest(request, facts);
-  return withWarnings(await decide(resolved, facts, options.owners !== false), resolved, facts);
+  // The kernel's first answer needs only the port: ask for it, and read the facts while it works.
+  const target = resolveTarget(request);
+  const listening = target.port !== 0 && request.reusePort !== true ? listSockets({ port: target.port, protocol: target.protocol, listening: true }) : null;
+  let facts: SystemFacts;
+  let resolved: ResolvedRequest;
+  try {
+    facts = readSystemFacts();
+    resolved = resolveRequest(request, facts);
+  } catch (error) {
+    await listening?.catch(() => undefined);
+    throw error;
+  }
+  return withWarnings(await decide(resolved, facts, listening, options.owners !== false), resolved, facts);
 }
 
-async function decide(resolved: ResolvedRequest, facts: SystemFacts, named: boolean): Promise<Prediction> {
+async function decide(resolved: ResolvedRequest, facts: SystemFacts, listening: Promise<SocketRecord[]> | null, named: boolean): Promise<Prediction> {
   // 1. Listeners only: the kernel looks at its small listening hash. A listener in the way that
   //    no option of ours can share with decides alone, whatever else is on the port.
-  if (!resolved.reusePort && resolved.port !== 0) {
-    const listeners = await listSockets({ port: resolved.port, protocol: resolved.protocol, listening: true });
+  if (listening !== null) {
+    const listeners = await listening;
     const quick = predictLinux(resolved, listeners, facts);
     if (quick.verdict === 'in-use') return named ? withOwners(resolved, quick, listeners, facts) : quick;
     if (quick.verdict === 'denied' || quick.verdict === 'unavailable') return quick;
@@ -99,14 +109,7 @@ function candidates(request: ResolvedRequest, sockets: readonly SocketRecord[]):
 
 /** Fills in the defaults of Node's server.listen(port), and checks the request. */
 export function resolveRequest(request: BindRequest, facts: SystemFacts): ResolvedRequest {
-  if (typeof request !== 'object' || request === null) {
-    throw new PortclashError('ERR_INVALID_ARGUMENT', 'the request must be an object like { port: 3000 }');
-  }
-  const protocol = request.protocol ?? 'tcp';
-  if (protocol !== 'tcp' && protocol !== 'udp') {
-    throw new PortclashError('ERR_INVALID_ARGUMENT', `protocol must be 'tcp' or 'udp', got ${JSON.stringify(protocol)}`);
-  }
-  const { port, service } = typeof request.port === 'string' ? parsePortOrService(request.port, protocol) : { port: parsePort(request.port), service: undefined };
+  const { port, service, protocol } = resolveTarget(request);
   for (const flag of ['reuseAddr', 'reusePort', 'ipv6Only', 'listen'] as const) {
     if (request[flag] !== undefined && typeof request[flag] !== 'boolean') {
       throw new PortclashError('ERR_INVALID_ARGUMENT', `${flag} must be a boolean, got ${JSON.stringify(request[flag])}`);
@@ -139,6 +142,19 @@ export function resolveRequest(request: BindRequest, facts: SystemFacts): Resolv
     uid: facts.uid,
     ...(service === undefined ? {} : { service }),
   };
+}
+
+/** The port and protocol of a request, checked: all that the kernel's first question needs. */
+function resolveTarget(request: BindRequest): { port: number; service: string | undefined; protocol: Protocol } {
+  if (typeof request !== 'object' || request === null) {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', 'the request must be an object like { port: 3000 }');
+  }
+  const protocol = request.protocol ?? 'tcp';
+  if (protocol !== 'tcp' && protocol !== 'udp') {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `protocol must be 'tcp' or 'udp', got ${JSON.stringify(protocol)}`);
+  }
+  const { port, service } = typeof request.port === 'string' ? parsePortOrService(request.port, protocol) : { port: parsePort(request.port), service: undefined };
+  return { port, service, protocol };
 }
 
 /** The prediction again, with the owners of its conflicts named in the reason and the records. */
