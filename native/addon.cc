@@ -325,6 +325,14 @@ Napi::Value FindSocketOwnersAsync(const Napi::CallbackInfo& info) {
 
 // readSocketOptions(pid, fd, inode) → { errno, syscall, reuseAddr, reusePort, ipv6Only }, each
 // option a boolean or null when it could not be read.
+// { errno, syscall }: 0 and null when no call failed.
+Napi::Object FailedCallObject(Napi::Env env, const FailedCall& call) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("errno", Napi::Number::New(env, call.error));
+  result.Set("syscall", call.syscall != nullptr ? Napi::String::New(env, call.syscall) : env.Null());
+  return result;
+}
+
 Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
@@ -336,9 +344,7 @@ Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   auto flag = [&](int value) -> Napi::Value {
     return value < 0 ? env.Null() : Napi::Boolean::New(env, value != 0);
   };
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("errno", Napi::Number::New(env, options.error));
-  result.Set("syscall", options.syscall != nullptr ? Napi::String::New(env, options.syscall) : env.Null());
+  Napi::Object result = FailedCallObject(env, options);
   result.Set("reuseAddr", flag(options.reuse_addr));
   result.Set("reusePort", flag(options.reuse_port));
   result.Set("ipv6Only", flag(options.ipv6_only));
@@ -352,9 +358,7 @@ Napi::Value CgroupHooksJs(const Napi::CallbackInfo& info) {
   auto count = [&](long value) -> Napi::Value {
     return value < 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(value));
   };
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("errno", Napi::Number::New(env, hooks.error));
-  result.Set("syscall", hooks.syscall != nullptr ? Napi::String::New(env, hooks.syscall) : env.Null());
+  Napi::Object result = FailedCallObject(env, hooks);
   result.Set("sockCreate", count(hooks.sock_create));
   result.Set("inet4Bind", count(hooks.inet4_bind));
   result.Set("inet6Bind", count(hooks.inet6_bind));

@@ -132,11 +132,15 @@ struct OwnerScan {
 void ScanSocketOwners(const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
                       bool stop_when_found, OwnerScan& scan);
 
-// Options of another process's socket, read from a duplicate made with pidfd_getfd (Linux ≥ 5.6,
-// ptrace rights over the owner). -1 means not read.
-struct SocketOptions {
+// The system call that failed and its errno; error 0 when none did.
+struct FailedCall {
   int error = 0;
   const char* syscall = nullptr;
+};
+
+// Options of another process's socket, read from a duplicate made with pidfd_getfd (Linux ≥ 5.6,
+// ptrace rights over the owner). -1 means not read.
+struct SocketOptions : FailedCall {
   int reuse_addr = -1;
   int reuse_port = -1;
   int ipv6_only = -1;
@@ -155,9 +159,7 @@ NamespaceRelation NetnsOwnerRelation();
 // The cgroup-BPF programs that run, for a process of this cgroup v2 directory, on socket() and
 // bind() of inet sockets: they can refuse (EPERM) or rewrite a bind that no socket table shows.
 // Counts are -1 when not read; error/syscall say why (EPERM without CAP_NET_ADMIN).
-struct CgroupHooks {
-  int error = 0;
-  const char* syscall = nullptr;
+struct CgroupHooks : FailedCall {
   long sock_create = -1;
   long inet4_bind = -1;
   long inet6_bind = -1;

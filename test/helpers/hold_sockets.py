@@ -294,6 +294,20 @@ def self_connect(spec):
         made.append(sock)
         return sock
 
+    def close_into_time_wait(closer, peer):
+        """closer sends the first FIN and is the end left in TIME_WAIT; both ends are closed."""
+        nonlocal step
+        local, remote = closer.getsockname(), closer.getpeername()
+        step = 'shutdown'
+        closer.shutdown(socket.SHUT_WR)
+        read_eof(peer)
+        peer.close()
+        read_eof(closer)
+        closer.close()
+        step = 'timeWait'
+        await_time_wait(local[1], remote[1])
+        return None, time_wait_entry(local, remote)
+
     step = 'setsockopt'
     try:
         if mode == 'clientTimeWait':
@@ -312,16 +326,7 @@ def self_connect(spec):
             accepted = accept(listener)
             made.append(accepted)
             listener.close()
-            local, remote = client.getsockname(), client.getpeername()
-            step = 'shutdown'
-            client.shutdown(socket.SHUT_WR)
-            read_eof(accepted)
-            accepted.close()
-            read_eof(client)
-            client.close()
-            step = 'timeWait'
-            await_time_wait(local[1], remote[1])
-            return None, time_wait_entry(local, remote)
+            return close_into_time_wait(client, accepted)
 
         server = new_socket()
         set_options(server, spec)
@@ -344,16 +349,7 @@ def self_connect(spec):
             entry = describe(accepted, accepted.fileno())
             entry['peer'] = describe(client, client.fileno())
             return [accepted, client], entry
-        local, remote = accepted.getsockname(), accepted.getpeername()
-        step = 'shutdown'
-        accepted.shutdown(socket.SHUT_WR)
-        read_eof(client)
-        client.close()
-        read_eof(accepted)
-        accepted.close()
-        step = 'timeWait'
-        await_time_wait(local[1], remote[1])
-        return None, time_wait_entry(local, remote)
+        return close_into_time_wait(accepted, client)
     except OSError as error:
         for sock in made:
             sock.close()
