@@ -41,8 +41,10 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
   const pool = new SocketPool();
   afterEach(() => pool.closeAll());
 
+  // These ask about a whole port, so each test's listener is alone on its port: a port 0 bind may get
+  // a number that a socket on another address, or in the other protocol, already has.
   it('prints the records of --json for the sockets this test holds', async () => {
-    const server = await pool.listen('::1');
+    const server = await pool.listenAlone('::1');
     const result = await runCli(['list', '--json', '--tcp', '--port', String(portOf(server))]);
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(result.stdout)).toEqual([{
@@ -52,7 +54,7 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
   });
 
   it('prints an aligned table with IPv6 in brackets', async () => {
-    const server = await pool.listen('::1');
+    const server = await pool.listenAlone('::1');
     const port = portOf(server);
     const { client } = await pool.connect(server, '::1');
     const result = await runCli(['list', '--port', String(port)]);
@@ -69,8 +71,8 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
   });
 
   it('says so when nothing matches, and --listening leaves out connections', async () => {
-    const server = await pool.listen('127.0.0.1');
-    const { client } = await pool.connect(server, '127.0.0.1');
+    const server = await pool.listenAlone('127.0.0.1');
+    const { client } = await pool.connectAlone(server, '127.0.0.1');
     const none = await runCli(['list', '--listening', '--port', String(client.localPort)]);
     expect(none).toMatchObject({ code: 0, stdout: 'No sockets match.\n' });
     const udpOnly = await runCli(['list', '--udp', '--json', '--port', String(portOf(server))]);
@@ -80,22 +82,17 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
   it('agrees with ss -tuanH on every socket this test made', async () => {
     const listeners = [await pool.listen('127.0.0.1'), await pool.listen('::1'), await pool.listen('::')];
     const datagrams = [await pool.udp('udp4', '127.0.0.1'), await pool.udp('udp6', '::1')];
-    const connections = [await pool.connect(listeners[0]!, '127.0.0.1'), await pool.connect(listeners[2]!, '127.0.0.1')];
-    // Other test files run in parallel and earlier connections linger in TIME_WAIT, so a port number
-    // alone may match sockets that are not ours: select by protocol and (local port, remote port).
-    const ours = new Set([
-      ...listeners.map((server) => `tcp ${portOf(server)} 0`),
-      ...datagrams.map((socket) => `udp ${portOf(socket)} 0`),
-      ...connections.flatMap(({ client }) => [
-        `tcp ${client.localPort} ${client.remotePort}`,
-        `tcp ${client.remotePort} ${client.localPort}`,
-      ]),
-    ]);
-    const isOurs = (socket: { protocol: string; localPort: number; remotePort: number }) =>
-      ours.has(`${socket.protocol} ${socket.localPort} ${socket.remotePort}`);
+    await pool.connect(listeners[0]!, '127.0.0.1');
+    await pool.connect(listeners[2]!, '127.0.0.1');
+    // Other test files run in parallel and earlier connections linger in TIME_WAIT, so port numbers
+    // may match sockets that are not ours (a listener on another address, a UDP socket with the same
+    // number, a bound-only socket ss does not show): select by inode, which ss -e prints too.
+    const inodes = pool.inodes();
+    const isOurs = (socket: { inode: number }) => inodes.has(socket.inode);
 
     const listed = JSON.parse((await runCli(['list', '--json'])).stdout) as SocketRecord[];
-    const ssOutput = execFileSync('ss', ['-tuanH'], { encoding: 'utf8' });
+    // the whole machine's sockets: more than execFileSync's default 1 MB on a busy one
+    const ssOutput = execFileSync('ss', ['-tuanHe'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
 
     const fromPortclash = listed
       .filter(isOurs)
@@ -123,12 +120,13 @@ function ssState(state: string): string {
   return SS_STATES[state] ?? state;
 }
 
-/** One line of `ss -tuanH`: netid state recv-q send-q local peer. */
+/** One line of `ss -tuanHe`: netid state recv-q send-q local peer, then details with `ino:<inode>`. */
 function parseSsLine(line: string) {
   const [protocol, state, , , local, peer] = line.trim().split(/\s+/) as [string, string, string, string, string, string];
   const [localAddress, localPort] = splitEndpoint(local);
   const [remoteAddress, remotePort] = splitEndpoint(peer);
-  return { protocol, state, localAddress, localPort, remoteAddress, remotePort };
+  const inode = Number(/ ino:(\d+)/.exec(line)?.[1] ?? 0);
+  return { protocol, state, localAddress, localPort, remoteAddress, remotePort, inode };
 }
 
 /** ss writes `[v6]:port`, `v4:port`, and `*` for the dual-stack wildcard `::` and for no port. */

@@ -4,10 +4,10 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { findOwners, findOwnersSync, listSockets, type OwnedSocket } from '../lib/index.js';
+import { findOwners, findOwnersSync, listSockets, type OwnedSocket, type SocketRecord } from '../lib/index.js';
 import { runCli } from './helpers/cli.js';
 import { holdSockets, runCommand, type Holder } from './helpers/holders.js';
-import { fdOf, inodeOf, portOf, SocketPool } from './helpers/sockets.js';
+import { fdOf, inodeOf, portOf, SocketPool, unusedPort } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -23,6 +23,10 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
     for (const holder of holders.splice(0)) await holder.close();
   });
 
+  // A port number may be shared with sockets of other test files (another address, the other protocol,
+  // a TIME_WAIT), so each test picks its own sockets out of a listing by inode.
+  const withInode = (inode: number) => (socket: SocketRecord) => socket.inode === inode;
+
   const hold = async (...args: Parameters<typeof holdSockets>) => {
     const holder = await holdSockets(...args);
     holders.push(holder);
@@ -34,7 +38,8 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
     const { client } = await pool.connect(server, '127.0.0.1');
     for (const scan of ['all', 'first'] as const) {
       const owned = await findOwners(await listSockets({ port: portOf(server) }), { scan });
-      const listener = owned.find((socket) => socket.state === 'LISTEN')!;
+      const listener = owned.find(withInode(inodeOf(server)))!;
+      expect(listener.state).toBe('LISTEN');
       expect(listener.owners).toHaveLength(1);
       expect(listener.owner).toMatchObject({
         pid: process.pid,
@@ -47,7 +52,7 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
       expect(listener).not.toHaveProperty('ownerUnknown');
       expect(Math.abs(listener.owner!.startTime!.getTime() - (Date.now() - process.uptime() * 1000))).toBeLessThan(2000);
     }
-    const [outgoing] = findOwnersSync(await listSockets({ port: client.localPort! }));
+    const [outgoing] = findOwnersSync((await listSockets({ port: client.localPort! })).filter(withInode(inodeOf(client))));
     expect(outgoing).toMatchObject({ state: 'ESTABLISHED', owner: { pid: process.pid, fd: fdOf(client) } });
   });
 
@@ -59,7 +64,7 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
     ]);
     for (const [index, protocol] of [[0, 'tcp'], [1, 'tcp'], [2, 'udp']] as const) {
       const held = holder.socket(index);
-      const [socket] = await findOwners(await listSockets({ port: held.localPort, protocol }), { scan: 'first' });
+      const [socket] = await findOwners((await listSockets({ port: held.localPort, protocol })).filter(withInode(held.inode)), { scan: 'first' });
       expect(socket).toMatchObject({ inode: held.inode, owner: { pid: holder.pid, fd: held.fd, name: 'python3' }, owners: [expect.anything()] });
     }
   });
@@ -72,7 +77,7 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
       child.send('server', server);
       await once(child, 'message');
       for (const scan of ['all', 'first'] as const) {
-        const [listener] = await findOwners(await listSockets({ port: portOf(server), listening: true }), { scan });
+        const [listener] = await findOwners((await listSockets({ port: portOf(server), listening: true })).filter(withInode(inodeOf(server))), { scan });
         expect(listener!.owners.map((owner) => owner.pid).sort()).toEqual([process.pid, child.pid].sort());
       }
     } finally {
@@ -85,16 +90,17 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
   it.runIf(isRoot)('names an owner running as another user, and the socket keeps its creator uid', async () => {
     const asNobody = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true }], { user: 'nobody' });
     const dropped = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true }], { user: 'nobody', dropAfter: true });
-    const [first] = await findOwners(await listSockets({ port: asNobody.socket(0).localPort }));
+    const [first] = await findOwners((await listSockets({ port: asNobody.socket(0).localPort })).filter(withInode(asNobody.socket(0).inode)));
     expect(first).toMatchObject({ uid: 65534, owner: { pid: asNobody.pid, uid: 65534, user: 'nobody' } });
-    const [second] = await findOwners(await listSockets({ port: dropped.socket(0).localPort }));
+    const [second] = await findOwners((await listSockets({ port: dropped.socket(0).localPort })).filter(withInode(dropped.socket(0).inode)));
     expect(second).toMatchObject({ uid: 0, owner: { pid: dropped.pid, uid: 65534, user: 'nobody' } });
   });
 
   it.runIf(isRoot)('run as nobody, reports root-owned sockets as ownerUnknown: permission, without failing', async () => {
     const server = await pool.listen('127.0.0.1');
     const script = `import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}).then(async (portclash) => {
-      const owned = await portclash.findOwners(await portclash.listSockets({ port: ${portOf(server)} }));
+      const sockets = await portclash.listSockets({ port: ${portOf(server)} });
+      const owned = await portclash.findOwners(sockets.filter((socket) => socket.inode === ${inodeOf(server)}));
       console.log(JSON.stringify(owned.map((socket) => [socket.owners.length, socket.ownerUnknown])));
     })`;
     const result = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script]);
@@ -105,18 +111,23 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
   it('says kernel for TIME_WAIT and gone for a socket closed before the scan', async () => {
     const server = await pool.listen('127.0.0.1');
     const clientPort = await pool.leaveTimeWait(server, '127.0.0.1');
-    const timeWait = await waitFor(async () => (await listSockets({ port: clientPort })).find((socket) => socket.state === 'TIME_WAIT'), 'TIME_WAIT');
+    const timeWait = await waitFor(
+      async () => (await listSockets({ port: clientPort })).find((socket) => socket.state === 'TIME_WAIT' && socket.remotePort === portOf(server)),
+      'TIME_WAIT',
+    );
     expect((await findOwners([timeWait]))[0]).toMatchObject({ owner: null, owners: [], ownerUnknown: 'kernel' });
 
     const doomed = await pool.listen('127.0.0.1');
-    const listed = await listSockets({ port: portOf(doomed) });
+    const listed = (await listSockets({ port: portOf(doomed) })).filter(withInode(inodeOf(doomed)));
+    expect(listed).toHaveLength(1);
     await new Promise((resolve) => doomed.close(resolve));
     expect((await findOwners(listed))[0]).toMatchObject({ owner: null, ownerUnknown: 'gone' });
   });
 
   it('survives processes exiting while it scans', async () => {
     const server = await pool.listen('127.0.0.1');
-    const listed = await listSockets({ port: portOf(server) });
+    const listed = (await listSockets({ port: portOf(server) })).filter(withInode(inodeOf(server)));
+    expect(listed).toHaveLength(1);
     let spawning = true;
     const churn = (async () => {
       for (let i = 0; i < 40 && spawning; i++) {
@@ -157,20 +168,25 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
       expect((await findOwners(sockets, { socketOptions: true }))[0]).toMatchObject(options);
     }
     // without socketOptions, nothing is read, and nothing claimed
-    const [plain] = await findOwners((await listSockets({ port: holder.socket(1).localPort })));
+    const [plain] = await findOwners((await listSockets({ port: holder.socket(1).localPort })).filter(withInode(holder.socket(1).inode)));
+    expect(plain).toBeDefined();
     expect(plain).not.toHaveProperty('reuseAddr');
   });
 
   it('reads V6ONLY of established IPv6 sockets, which sock_diag does not report', async () => {
     const server = await pool.listen('::1');
-    const { client } = await pool.connect(server, '::1');
-    const sockets = [...(await listSockets({ port: client.localPort! })), ...(await listSockets({ port: portOf(server) }))];
+    const { client, accepted } = await pool.connect(server, '::1');
+    const inodes = pool.inodes();
+    const sockets = [...(await listSockets({ port: client.localPort! })), ...(await listSockets({ port: portOf(server) }))].filter((socket) =>
+      inodes.has(socket.inode),
+    );
+    expect(sockets).toHaveLength(3);
     expect(sockets.filter((socket) => socket.state === 'ESTABLISHED').every((socket) => !('ipv6Only' in socket))).toBe(true);
     const owned = await findOwners(sockets, { socketOptions: true });
     // connect() binds the client implicitly and leaves V6ONLY off; the accepted socket inherits
     // it from the listener, which bind() to a specific IPv6 address turned on
-    expect(owned.find((socket) => socket.localPort === client.localPort)).toMatchObject({ state: 'ESTABLISHED', ipv6Only: false, reuseAddr: false });
-    expect(owned.find((socket) => socket.state === 'ESTABLISHED' && socket.localPort === portOf(server))).toMatchObject({ ipv6Only: true, reuseAddr: true });
+    expect(owned.find(withInode(inodeOf(client)))).toMatchObject({ state: 'ESTABLISHED', ipv6Only: false, reuseAddr: false });
+    expect(owned.find(withInode(inodeOf(accepted)))).toMatchObject({ state: 'ESTABLISHED', ipv6Only: true, reuseAddr: true });
   });
 });
 
@@ -195,9 +211,8 @@ describe.runIf(process.platform === 'linux')('portclash who', () => {
   });
 
   it('says nothing holds a free port, exit 1', async () => {
-    const server = await pool.listen('127.0.0.1');
-    const port = portOf(server);
-    await new Promise((resolve) => server.close(resolve));
+    // Not a port 0 listener closed again: another socket may share its number or take it at once.
+    const port = await unusedPort();
     expect(await runCli(['who', `${port}/udp`])).toMatchObject({ code: 1, stdout: `Nothing holds ${port}/udp.\n`, stderr: '' });
     expect(await runCli(['who', '--json', String(port)])).toMatchObject({ code: 1, stdout: '[]\n' });
   });

@@ -190,11 +190,19 @@ describe('loadServices', () => {
 
   it('hands out copies of the built-in table, so changing one changes nothing else', () => {
     const path = join(directory, 'missing-too');
-    loadServices({ path }).entries[0]!.aliases.push('changed');
-    const lookup = getServiceByName('ftp-data', 'tcp', { path })!;
-    lookup.aliases.push('changed again');
-    expect(BUILTIN_SERVICES[0]!.aliases).toEqual([]);
-    expect(getServiceByName('ftp-data', 'tcp', { path })!.aliases).toEqual(['changed']);
+    // The built-in table is built once per process and clearServicesCache() keeps it, so the change
+    // made here is undone at the end: a test that runs later (in a shuffled order) sees it untouched.
+    const handedOut = loadServices({ path }).entries[0]!.aliases;
+    const before = [...handedOut];
+    try {
+      handedOut.push('changed');
+      const lookup = getServiceByName('ftp-data', 'tcp', { path })!;
+      lookup.aliases.push('changed again');
+      expect(BUILTIN_SERVICES[0]!.aliases).toEqual([]);
+      expect(getServiceByName('ftp-data', 'tcp', { path })!.aliases).toEqual(['changed']);
+    } finally {
+      handedOut.splice(0, handedOut.length, ...before);
+    }
   });
 
   it("reads the Windows file under %SystemRoot% on Windows, /etc/services elsewhere", () => {

@@ -1,8 +1,10 @@
 // Real sockets for tests: opened on loopback at port 0, remembered, and closed after each test.
 import dgram from 'node:dgram';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { once } from 'node:events';
+
+import { listSockets, type SocketRecord } from '../../lib/index.js';
 
 type Closable = net.Server | net.Socket | dgram.Socket;
 
@@ -44,6 +46,61 @@ export class SocketPool {
     return clientPort;
   }
 
+  /**
+   * Like listen(), on a port no other socket on the machine has as its local port, in any protocol,
+   * family or address. The kernel hands out a port 0 bind a number that a socket on another address
+   * (a ::1 listener, a TIME_WAIT on 127.0.0.1) or in the other protocol may already use, and a test
+   * that asks about the whole port (`check`, `who`, `list --port`) would meet that socket too.
+   */
+  async listenAlone(host: string, options: { ipv6Only?: boolean } = {}): Promise<net.Server> {
+    return this.alone('a listener', async () => {
+      const server = await this.listen(host, options);
+      const inode = inodeOf(server);
+      return { made: server, port: portOf(server), isMine: (socket) => socket.inode === inode };
+    });
+  }
+
+  /** Like connect(), with a client port no other socket on the machine uses (see listenAlone). */
+  async connectAlone(server: net.Server, host: string): Promise<{ client: net.Socket; accepted: net.Socket }> {
+    return this.alone('a client port', async () => {
+      const ends = await this.connect(server, host);
+      const inode = inodeOf(ends.client);
+      return { made: ends, port: ends.client.localPort!, isMine: (socket) => socket.inode === inode };
+    });
+  }
+
+  /**
+   * Like leaveTimeWait(), with a client port that nothing but that TIME_WAIT uses: connect() shares
+   * a local port among connections to different peers, so another test's connection may hold it too.
+   */
+  async leaveTimeWaitAlone(server: net.Server, host: string): Promise<number> {
+    const serverPort = portOf(server);
+    return this.alone('a TIME_WAIT port', async () => {
+      const port = await this.leaveTimeWait(server, host);
+      const isMine = (socket: SocketRecord) => socket.state === 'TIME_WAIT' && socket.protocol === 'tcp' && socket.remotePort === serverPort;
+      return { made: port, port, isMine };
+    });
+  }
+
+  /**
+   * Makes something until the port it got is the test's alone; what came out shared is closed (a
+   * TIME_WAIT stays behind, on a port the test no longer looks at).
+   */
+  private async alone<T>(what: string, make: () => Promise<{ made: T; port: number; isMine: (socket: SocketRecord) => boolean }>): Promise<T> {
+    const shared: number[] = [];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const before = new Set(this.open);
+      const { made, port, isMine } = await make();
+      const sockets = await listSockets({ port });
+      // the other end of a connection the test made on this port is the test's too
+      const held = this.inodes();
+      if (sockets.every((socket) => isMine(socket) || (socket.inode !== 0 && held.has(socket.inode)))) return made;
+      shared.push(port);
+      await this.closeAll([...this.open].filter((socket) => !before.has(socket)));
+    }
+    throw new Error(`found no port for ${what} that nothing else uses; shared: ${shared.join(', ')}`);
+  }
+
   async udp(type: 'udp4' | 'udp6', host: string): Promise<dgram.Socket> {
     const socket = this.track(dgram.createSocket(type));
     socket.bind(0, host);
@@ -59,8 +116,9 @@ export class SocketPool {
     return new Set([...this.open].filter((socket) => !isClosed(socket)).map(inodeOf));
   }
 
-  async closeAll(): Promise<void> {
-    const closing = [...this.open].map(async (socket) => {
+  /** Closes every socket of the pool, or only `sockets`, awaiting each close. */
+  async closeAll(sockets: readonly Closable[] = [...this.open]): Promise<void> {
+    const closing = sockets.map(async (socket) => {
       if (socket instanceof net.Socket) {
         if (!socket.destroyed) socket.destroy();
       } else if (socket instanceof net.Server) {
@@ -75,7 +133,7 @@ export class SocketPool {
         });
       }
     });
-    this.open.clear();
+    for (const socket of sockets) this.open.delete(socket);
     await Promise.all(closing);
   }
 }
@@ -116,4 +174,23 @@ export function inodeOf(socket: Closable): number {
   const match = /^socket:\[(\d+)\]$/.exec(link);
   if (match === null) throw new Error(`fd is not a socket: ${link}`);
   return Number(match[1]);
+}
+
+/**
+ * A port nothing on this machine uses right now, found by asking, not by binding. It lies outside the
+ * ephemeral range, where no port 0 bind and no connect() of another test or program can land on it a
+ * moment later, and is picked at random, so that test files running side by side ask about
+ * different ones (one of them may really bind it).
+ */
+export async function unusedPort(): Promise<number> {
+  const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number, number];
+  const used = new Set((await listSockets()).map((socket) => socket.localPort));
+  const between = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, index) => from + index);
+  // Above the range first, where fewer services live than in the registered ports below it; a range
+  // that covers every unprivileged port leaves only ports inside it.
+  for (const candidates of [between(high + 1, 65535), between(1024, low - 1), between(1024, 65535)]) {
+    const free = candidates.filter((port) => !used.has(port));
+    if (free.length > 0) return free[Math.floor(Math.random() * free.length)]!;
+  }
+  throw new Error('no unused port on this machine');
 }
