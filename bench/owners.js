@@ -10,8 +10,12 @@ import { medianMs, medianMsAsync, printTable } from './stats.js';
 
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 
-/** Times each way of naming the process that listens on `port`; `holder` is the right answer. */
-export async function benchOwners(port, holder, { runs = 11 } = {}) {
+/**
+ * Times each way of naming the process that listens on `port`; `holder` is the right answer.
+ * `port` is held by the first listener its process opened, as a server's port usually is;
+ * `deepPort` by a listener halfway through that process's fds, the early-stop scan's worst case.
+ */
+export async function benchOwners(port, deepPort, holder, { runs = 11 } = {}) {
   const answer = (pids) => {
     const unique = [...new Set(pids.map(Number))].sort((a, b) => a - b);
     return unique.length === 0 ? 'found nobody' : `found pid ${unique.join(',')}${unique.includes(holder) ? '' : ' (WRONG)'}`;
@@ -34,12 +38,13 @@ export async function benchOwners(port, holder, { runs = 11 } = {}) {
     rows.push([name, ms, answer(pids)]);
   };
 
-  const ownersOf = async (scan) => {
-    const owned = await findOwners(await listSockets({ port, protocol: 'tcp', listening: true }), { scan });
+  const ownersOf = async (scan, on = port) => {
+    const owned = await findOwners(await listSockets({ port: on, protocol: 'tcp', listening: true }), { scan });
     return owned.flatMap((socket) => socket.owners.map((owner) => owner.pid));
   };
   await timeAsync("findOwners(listSockets({ port: P, listening }), { scan: 'first' })", () => ownersOf('first'));
   await timeAsync("findOwners(listSockets({ port: P, listening }), { scan: 'all' })", () => ownersOf('all'));
+  await timeAsync("the same, scan: 'first', for a listener D deep in the process's fds", () => ownersOf('first', deepPort));
   timeProcess('portclash who P/tcp --json (process)', process.execPath, [cli, 'who', '--json', `${port}/tcp`], (stdout) =>
     JSON.parse(stdout).flatMap((socket) => socket.owners.map((owner) => owner.pid)),
   );
@@ -49,7 +54,7 @@ export async function benchOwners(port, holder, { runs = 11 } = {}) {
   await timeAsync("find-process find('port', P)", async () => (await findProcess('port', port)).map((found) => found.pid), 5);
   await timeAsync('pid-port portToPid(P)', async () => [await portToPid(port)], 5);
 
-  printTable(`who holds port P (a listener of load process ${holder})`, rows, "findOwners(listSockets({ port: P, listening }), { scan: 'first' })");
+  printTable(`who holds port P (the first listener of load process ${holder})`, rows, "findOwners(listSockets({ port: P, listening }), { scan: 'first' })");
 }
 
 /** The whole table with owners, against ss -tuanp. */

@@ -109,15 +109,16 @@ async function benchScale(scale, load) {
     const [listener] = await findOwners(await listSockets({ port, protocol: 'tcp', listening: true }), { scan: 'all' });
     const holder = listener?.owner?.pid;
     if (holder === undefined) throw new Error(`no owner found for the load's port ${port}`);
-    await benchOwners(port, holder);
-    await benchListingWithOwners();
-    // Listeners alone on their port, opened first and last by one process: the owner scan finds
-    // the first in its first round, the last only deep in that process's fds.
+    // Listeners alone on their port, opened first and halfway by one process: the owner scan finds
+    // the first in its first round, the other only deep in that process's fds. Chosen by fd, so
+    // that every run asks the same questions.
     const listeners = await findOwners(await listSockets({ protocol: 'tcp', listening: true }), { scan: 'all' });
     const perPort = new Map();
     for (const socket of listeners) perPort.set(socket.localPort, (perPort.get(socket.localPort) ?? 0) + 1);
     const alone = listeners.filter((socket) => perPort.get(socket.localPort) === 1 && socket.owner?.pid === holder).sort((a, b) => a.owner.fd - b.owner.fd);
     const [first, deep] = [alone[0], alone[Math.floor(alone.length / 2)]];
+    await benchOwners(first.localPort, deep.localPort, holder);
+    await benchListingWithOwners();
     await benchPredict(deep.localPort, first.localPort);
   }
 }

@@ -107,7 +107,8 @@ export function readBindHooks(): BindHooks {
   const counts = query(directory);
   if (counts.errno !== 0) {
     const name = errnoName(counts.errno);
-    return unseen(name === 'EPERM' ? 'counting them needs CAP_NET_ADMIN' : `${counts.syscall ?? 'bpf'} failed with ${name}`);
+    // EPERM: no CAP_NET_ADMIN, or a seccomp profile (a container's) that blocks bpf()
+    return unseen(name === 'EPERM' ? 'counting them needs CAP_NET_ADMIN, and bpf() may be blocked by seccomp' : `${counts.syscall ?? 'bpf'} failed with ${name}`);
   }
   const sum = (...values: (number | null)[]) => values.reduce<number>((total, value) => total + (value ?? 0), 0);
   return {

@@ -187,4 +187,13 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash check under cg
       cgroup.remove();
     }
   });
+
+  it('keeps free for a caller who cannot count them, and says what it assumed', async () => {
+    const port = await unusedPort();
+    const asNobody = await runCommand('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'check', String(port), '--json']);
+    expect(asNobody).toMatchObject({ code: 0, stderr: '' });
+    const prediction = JSON.parse(asNobody.stdout) as Prediction;
+    expect(prediction.verdict).toBe('free');
+    expect(prediction.assumptions).toEqual([expect.stringMatching(/could not be counted \(counting them needs CAP_NET_ADMIN.*\): assumed that none refuses the bind$/)]);
+  });
 });
