@@ -1,14 +1,19 @@
 // Starts load processes (one process's fd limit is ~20k here) and waits until all hold their sockets.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { cgroupDirectory, ownCgroupPath } from '../dist/cgroupfs.js';
 
 const child = fileURLToPath(new URL('./load-child.js', import.meta.url));
 const SOCKETS_PER_PROCESS = 12_000;
 
 /**
  * Opens about `sockets` TCP sockets — a quarter listeners, the rest both ends of connections —
- * and `udp` UDP sockets, half of them connected.
+ * and `udp` UDP sockets, half of them connected. As root, each load process runs in a cgroup of
+ * its own, as systemd runs each service, so its sockets carry that cgroup's id.
  */
 export async function startLoad(sockets, { udp = 0, timeoutMs = 120_000 } = {}) {
   const listeners = Math.round(sockets / 4);
@@ -16,24 +21,36 @@ export async function startLoad(sockets, { udp = 0, timeoutMs = 120_000 } = {}) 
   const processes = Math.max(1, Math.ceil((sockets + udp) / SOCKETS_PER_PROCESS));
   const children = [];
   const ready = [];
+  const cgroups = process.getuid?.() === 0 ? ownCgroupDirectory() : null;
+  const made = [];
   for (let i = 0; i < processes; i++) {
     const share = (total) => Math.floor(total / processes) + (i < total % processes ? 1 : 0);
-    const load = fork(child, [String(share(listeners)), String(share(pairs)), String(share(udp))], { stdio: 'ignore' });
+    const cgroup = cgroups === null ? null : join(cgroups, `portclash-bench-${process.pid}-${i}`);
+    if (cgroup !== null) mkdirSync(cgroup);
+    // the shell moves itself into the cgroup before it execs Node, so every socket is made there
+    const inCgroup = cgroup === null ? {} : { execPath: 'sh', execArgv: ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, process.execPath] };
+    const load = fork(child, [String(share(listeners)), String(share(pairs)), String(share(udp))], { stdio: 'ignore', ...inCgroup });
     children.push(load);
+    if (cgroup !== null) made.push(cgroup);
     ready.push(once(load, 'message', { signal: AbortSignal.timeout(timeoutMs) }));
   }
   try {
     const reports = (await Promise.all(ready)).map(([message]) => message);
     const held = reports.reduce((sum, report) => sum + report.listeners + report.pairs * 2, 0);
     const heldUdp = reports.reduce((sum, report) => sum + report.udp, 0);
-    return { held, heldUdp, stop: () => stopAll(children) };
+    return { held, heldUdp, cgroups: made.length, stop: () => stopAll(children, made) };
   } catch (error) {
-    await stopAll(children);
+    await stopAll(children, made);
     throw error;
   }
 }
 
-async function stopAll(children) {
+function ownCgroupDirectory() {
+  const path = ownCgroupPath(readFileSync('/proc/self/cgroup', 'utf8'));
+  return path === null ? null : cgroupDirectory(readFileSync('/proc/self/mountinfo', 'utf8'), path);
+}
+
+async function stopAll(children, cgroups) {
   await Promise.all(
     children.map(async (load) => {
       if (load.exitCode !== null || load.signalCode !== null) return;
@@ -42,4 +59,5 @@ async function stopAll(children) {
       await exited;
     }),
   );
+  for (const cgroup of cgroups) rmdirSync(cgroup);
 }

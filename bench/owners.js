@@ -38,13 +38,17 @@ export async function benchOwners(port, deepPort, holder, { runs = 11 } = {}) {
     rows.push([name, ms, answer(pids)]);
   };
 
-  const ownersOf = async (scan, on = port) => {
-    const owned = await findOwners(await listSockets({ port: on, protocol: 'tcp', listening: true }), { scan });
+  // without the cgroup hint: as if sock_diag had not named the cgroup that made the socket
+  const ownersOf = async (scan, on = port, hint = true) => {
+    const sockets = await listSockets({ port: on, protocol: 'tcp', listening: true });
+    const owned = await findOwners(hint ? sockets : sockets.map(({ cgroupId, ...socket }) => socket), { scan });
     return owned.flatMap((socket) => socket.owners.map((owner) => owner.pid));
   };
   await timeAsync("findOwners(listSockets({ port: P, listening }), { scan: 'first' })", () => ownersOf('first'));
   await timeAsync("findOwners(listSockets({ port: P, listening }), { scan: 'all' })", () => ownersOf('all'));
   await timeAsync("the same, scan: 'first', for a listener D deep in the process's fds", () => ownersOf('first', deepPort));
+  await timeAsync("scan: 'first' for P, without the cgroup hint", () => ownersOf('first', port, false));
+  await timeAsync("scan: 'first' for D, without the cgroup hint", () => ownersOf('first', deepPort, false));
   timeProcess('portclash who P/tcp --json (process)', process.execPath, [cli, 'who', '--json', `${port}/tcp`], (stdout) =>
     JSON.parse(stdout).flatMap((socket) => socket.owners.map((owner) => owner.pid)),
   );

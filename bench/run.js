@@ -66,7 +66,8 @@ async function benchScale(scale, load) {
   const floorTcpBound = await measureFloor('full-tcp-bound');
   const floorUdp = await measureFloor('full-udp');
   const floorAll = floorTcpBound.medianMs + floorUdp.medianMs;
-  const title = `~${scale} TCP + ${load.heldUdp} UDP sockets (${counted} in the tables): full enumeration`;
+  const where = load.cgroups > 0 ? `; ${load.cgroups} load processes, each in a cgroup of its own` : '';
+  const title = `~${scale} TCP + ${load.heldUdp} UDP sockets (${counted} in the tables${where}): full enumeration`;
   printTable(
     title,
     [

@@ -1,6 +1,7 @@
 // The system facts a bind depends on, gathered in one place: local addresses, sysctls, capabilities.
 import { formatIPv6 } from './address.js';
 import { getBinding } from './binding.js';
+import { cgroupDirectory, ownCgroupPath } from './cgroupfs.js';
 import { errnoName } from './errors.js';
 import { readNumber, readText } from './procfs.js';
 import { readEphemeralRange } from './ranges.js';
@@ -116,36 +117,6 @@ export function readBindHooks(): BindHooks {
     ipv4: sum(counts.sockCreate, counts.inet4Bind, counts.inet4PostBind),
     ipv6: sum(counts.sockCreate, counts.inet6Bind, counts.inet6PostBind),
   };
-}
-
-/** The `0::/path` line of /proc/<pid>/cgroup: the process's place in the cgroup v2 hierarchy. */
-export function ownCgroupPath(text: string): string | null {
-  const line = text.split('\n').find((entry) => entry.startsWith('0::'));
-  return line === undefined ? null : line.slice(3);
-}
-
-/**
- * Where the cgroup v2 directory of `cgroup` is in this mount namespace, from /proc/self/mountinfo:
- * `id parent major:minor root mountpoint options [optional…] - cgroup2 source superoptions`,
- * with spaces and other bytes in paths escaped as octal (`\040`).
- */
-export function cgroupDirectory(mountinfo: string, cgroup: string): string | null {
-  for (const line of mountinfo.split('\n')) {
-    const [mount, filesystem] = line.split(' - ');
-    if (filesystem?.split(' ')[0] !== 'cgroup2') continue;
-    const fields = mount!.split(' ');
-    if (fields.length < 5) continue;
-    const root = unescapeMountPath(fields[3]!);
-    const mountpoint = unescapeMountPath(fields[4]!);
-    // a mount of a subtree (a container's cgroup namespace) shows only what lies under its root
-    const inside = root === '/' ? cgroup : cgroup === root ? '/' : cgroup.startsWith(`${root}/`) ? cgroup.slice(root.length) : null;
-    if (inside !== null) return inside === '/' ? mountpoint : `${mountpoint.replace(/\/$/, '')}${inside}`;
-  }
-  return null;
-}
-
-function unescapeMountPath(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
 function confinement(): string | null {

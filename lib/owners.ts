@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 import { getBinding, type NativeBinding, type OwnerQuery, type OwnerScanResult } from './binding.js';
+import { findCgroupDirectories, processesOfCgroup } from './cgroupfs.js';
 import { PortclashError } from './errors.js';
 import { readProcessInfo, type ProcessInfo } from './processes.js';
 import type { SocketRecord } from './records.js';
@@ -34,10 +35,11 @@ export interface OwnedSocket extends SocketRecord {
 
 export interface OwnerOptions {
   /**
-   * `all` (the default) reads every fd of every process. `first` reads every process a little
-   * at a time, low fds first, and stops once every socket has an owner; then it reads all of
-   * those owners' descendants, which is where prefork servers share their sockets. A socket
-   * that another, unrelated process holds at a high fd may then be missed.
+   * `all` (the default) reads every fd of every process. `first` reads the processes of the
+   * sockets' own cgroups first (sock_diag names the cgroup that created each), then every process
+   * a little at a time, low fds first, and stops once every socket has an owner; then it reads
+   * all of those owners' descendants, which is where prefork servers share their sockets. A
+   * socket that another, unrelated process holds at a high fd may then be missed.
    */
   scan?: 'all' | 'first';
   /** Also read SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY of each owned socket (needs ptrace rights). */
@@ -53,9 +55,7 @@ export async function findOwners(records: readonly SocketRecord[], options: Owne
   const search = new OwnerSearch(binding, records, options);
   // sockets no file holds (TIME_WAIT) need no scan: the kernel alone keeps them
   if (search.nothingToScan()) return search.result([]);
-  search.add(await binding.findSocketOwners!(search.firstQuery()));
-  const family = search.familyQuery();
-  if (family !== null) search.add(await binding.findSocketOwners!(family));
+  for (const query of search.queries()) search.add(await binding.findSocketOwners!(query));
   const recheck = search.socketsToRecheck();
   const still = recheck.length === 0 ? [] : await Promise.all(recheck.map((filter) => listSockets(filter)));
   return search.result(still.flat());
@@ -66,9 +66,7 @@ export function findOwnersSync(records: readonly SocketRecord[], options: OwnerO
   const binding = ownerBinding();
   const search = new OwnerSearch(binding, records, options);
   if (search.nothingToScan()) return search.result([]);
-  search.add(binding.findSocketOwnersSync!(search.firstQuery()));
-  const family = search.familyQuery();
-  if (family !== null) search.add(binding.findSocketOwnersSync!(family));
+  for (const query of search.queries()) search.add(binding.findSocketOwnersSync!(query));
   return search.result(search.socketsToRecheck().flatMap((filter) => listSocketsSync(filter)));
 }
 
@@ -86,7 +84,6 @@ class OwnerSearch {
   private readonly wantedSet: Set<number>;
   private readonly fdsByInode = new Map<number, { pid: number; fd: number }[]>();
   private readonly deniedPids = new Set<number>();
-  private stoppedEarly = false;
 
   constructor(
     private readonly binding: NativeBinding,
@@ -101,10 +98,23 @@ class OwnerSearch {
     return this.wanted.length === 0;
   }
 
-  firstQuery(): OwnerQuery {
-    const stop = this.options.scan === 'first' && this.wanted.length > 0;
-    this.stoppedEarly = stop;
-    return { inodes: this.wanted.length > WANTED_LIMIT ? null : this.wanted, pids: null, stopWhenFound: stop };
+  /**
+   * The scans to run, in order, each made when its turn comes from what the ones before found:
+   * with `scan: 'first'`, the processes of the cgroups that created the sockets, which on a host
+   * where each service has its cgroup are the likely holders; then every process, for the
+   * sockets still without one; then the descendants of the holders found early.
+   */
+  *queries(): Generator<OwnerQuery> {
+    const first = this.options.scan === 'first';
+    if (first) {
+      const ids = new Set(this.records.flatMap((record) => (record.inode !== 0 && record.cgroupId !== undefined ? [record.cgroupId] : [])));
+      const pids = [...findCgroupDirectories(ids).values()].flatMap(processesOfCgroup);
+      if (pids.length > 0) yield { inodes: this.wanted, pids, stopWhenFound: true };
+    }
+    const missing = this.wanted.filter((inode) => !this.fdsByInode.has(inode));
+    if (missing.length > 0) yield { inodes: missing.length > WANTED_LIMIT ? null : missing, pids: null, stopWhenFound: first };
+    const family = first ? this.familyQuery() : null;
+    if (family !== null) yield family;
   }
 
   add(scan: OwnerScanResult): void {
@@ -131,8 +141,7 @@ class OwnerSearch {
    * After a scan that stopped at the first holders, all of their descendants: prefork servers
    * (nginx, gunicorn, node cluster) share the listening socket with every worker.
    */
-  familyQuery(): OwnerQuery | null {
-    if (!this.stoppedEarly) return null;
+  private familyQuery(): OwnerQuery | null {
     const owners = new Set([...this.fdsByInode.values()].flat().map((found) => found.pid));
     const descendants = new Set([...owners].flatMap(descendantsOf).filter((pid) => !owners.has(pid)));
     return descendants.size === 0 ? null : { inodes: this.wanted, pids: [...descendants], stopWhenFound: false };

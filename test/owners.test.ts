@@ -1,10 +1,13 @@
 // findOwners and `portclash who` against real processes: this one, children, another user, and races.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { getBinding, setBinding, type OwnerQuery } from '../lib/binding.js';
 import { findOwners, findOwnersSync, listSockets, type OwnedSocket, type SocketRecord } from '../lib/index.js';
+import { createChildCgroup, type ChildCgroup } from './helpers/cgroup.js';
 import { runCli } from './helpers/cli.js';
 import { holdSockets, runCommand, type Holder } from './helpers/holders.js';
 import { fdOf, inodeOf, portOf, SocketPool, unusedPort } from './helpers/sockets.js';
@@ -187,6 +190,60 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
     // it from the listener, which bind() to a specific IPv6 address turned on
     expect(owned.find(withInode(inodeOf(client)))).toMatchObject({ state: 'ESTABLISHED', ipv6Only: false, reuseAddr: false });
     expect(owned.find(withInode(inodeOf(accepted)))).toMatchObject({ state: 'ESTABLISHED', ipv6Only: true, reuseAddr: true });
+  });
+
+  describe.runIf(isRoot)('reading the sockets\' own cgroups first', () => {
+    const cgroups: ChildCgroup[] = [];
+    afterEach(async () => {
+      for (const holder of holders.splice(0)) await holder.close();
+      for (const cgroup of cgroups.splice(0)) cgroup.remove();
+      setBinding(null);
+    });
+
+    /** The real binding, with every owner scan it is asked for written down. */
+    function recordScans(): OwnerQuery[] {
+      const real = getBinding();
+      const scans: OwnerQuery[] = [];
+      setBinding({
+        ...real,
+        findSocketOwners: (query) => {
+          scans.push(query);
+          return real.findSocketOwners!(query);
+        },
+      });
+      return scans;
+    }
+
+    it('scans the processes of the cgroup that made the socket before anyone else', async () => {
+      const cgroup = createChildCgroup();
+      cgroups.push(cgroup);
+      const holder = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true }], { cgroup: cgroup.directory });
+      const [socket] = (await listSockets({ port: holder.socket(0).localPort })).filter(withInode(holder.socket(0).inode));
+      expect(socket?.cgroupId).toBe(statSync(cgroup.directory).ino);
+
+      const scans = recordScans();
+      const [owned] = await findOwners([socket!], { scan: 'first' });
+      expect(owned).toMatchObject({ owner: { pid: holder.pid, fd: holder.socket(0).fd } });
+      // found in the first scan, of that cgroup's one process; then only its descendants (none)
+      expect(scans).toEqual([{ inodes: [socket!.inode], pids: [holder.pid], stopWhenFound: true }]);
+    });
+
+    it('goes on to every process when the holder has left the cgroup that made the socket', async () => {
+      const [made, moved] = [createChildCgroup(), createChildCgroup()];
+      cgroups.push(made, moved);
+      const holder = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true }], { cgroup: made.directory });
+      const stayer = await hold([{ protocol: 'udp', family: 4, address: '127.0.0.1' }], { cgroup: made.directory });
+      writeFileSync(join(moved.directory, 'cgroup.procs'), String(holder.pid));
+      const [socket] = (await listSockets({ port: holder.socket(0).localPort })).filter(withInode(holder.socket(0).inode));
+
+      const scans = recordScans();
+      const [owned] = await findOwners([socket!], { scan: 'first' });
+      expect(owned).toMatchObject({ owner: { pid: holder.pid } });
+      expect(scans.slice(0, 2)).toEqual([
+        { inodes: [socket!.inode], pids: [stayer.pid], stopWhenFound: true },
+        { inodes: [socket!.inode], pids: null, stopWhenFound: true },
+      ]);
+    });
   });
 });
 

@@ -89,6 +89,8 @@ export interface Holder {
 export interface HoldOptions {
   /** A netns file (e.g. `Netns.path`) to create the sockets in, entered with `nsenter --net=`. */
   netns?: string;
+  /** A cgroup v2 directory to run the holder in (see createChildCgroup; needs root). */
+  cgroup?: string;
   /** Create the sockets as this user (the holder drops privileges first; needs root). */
   user?: string;
   /** With `user`: create the sockets as the current user, then drop privileges. */
@@ -177,11 +179,12 @@ export async function holdSockets(sockets: readonly SocketSpec[], options: HoldO
       ? sockets
       : { user: options.user, dropAfter: options.dropAfter ?? false, dumpable: options.dumpable ?? false, sockets };
   const python = [HOLD_SOCKETS, JSON.stringify(spec)];
-  // nsenter with only --net execs the program without forking, so the child's pid is the holder's.
-  const child =
-    options.netns === undefined
-      ? spawn('python3', python, { stdio: ['pipe', 'pipe', 'pipe'] })
-      : spawn('nsenter', [`--net=${options.netns}`, 'python3', ...python], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // nsenter with only --net execs the program without forking, and so does the shell that moves
+  // itself into the cgroup: the child's pid is the holder's.
+  let argv = ['python3', ...python];
+  if (options.netns !== undefined) argv = ['nsenter', `--net=${options.netns}`, ...argv];
+  if (options.cgroup !== undefined) argv = ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', options.cgroup, ...argv];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const line = await firstLine(child, 'hold_sockets.py', options.timeoutMs ?? 10_000);
   let report: ReturnType<typeof parseReport>;
   try {

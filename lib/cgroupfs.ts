@@ -1,0 +1,105 @@
+// The cgroup v2 filesystem: where a cgroup's directory is, and which processes a cgroup holds.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { readText } from './procfs.js';
+
+/** The `0::/path` line of /proc/<pid>/cgroup: the process's place in the cgroup v2 hierarchy. */
+export function ownCgroupPath(text: string): string | null {
+  const line = text.split('\n').find((entry) => entry.startsWith('0::'));
+  return line === undefined ? null : line.slice(3);
+}
+
+/**
+ * Where the cgroup v2 directory of `cgroup` is in this mount namespace, from /proc/self/mountinfo:
+ * `id parent major:minor root mountpoint options [optional…] - cgroup2 source superoptions`,
+ * with spaces and other bytes in paths escaped as octal (`\040`).
+ */
+export function cgroupDirectory(mountinfo: string, cgroup: string): string | null {
+  for (const line of mountinfo.split('\n')) {
+    const [mount, filesystem] = line.split(' - ');
+    if (filesystem?.split(' ')[0] !== 'cgroup2') continue;
+    const fields = mount!.split(' ');
+    if (fields.length < 5) continue;
+    const root = unescapeMountPath(fields[3]!);
+    const mountpoint = unescapeMountPath(fields[4]!);
+    // a mount of a subtree (a container's cgroup namespace) shows only what lies under its root
+    const inside = root === '/' ? cgroup : cgroup === root ? '/' : cgroup.startsWith(`${root}/`) ? cgroup.slice(root.length) : null;
+    if (inside !== null) return inside === '/' ? mountpoint : `${mountpoint.replace(/\/$/, '')}${inside}`;
+  }
+  return null;
+}
+
+function unescapeMountPath(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** The first cgroup2 mount in /proc/self/mountinfo: the top of the hierarchy this process can see. */
+export function cgroup2Mountpoint(mountinfo: string): string | null {
+  for (const line of mountinfo.split('\n')) {
+    const [mount, filesystem] = line.split(' - ');
+    if (filesystem?.split(' ')[0] !== 'cgroup2') continue;
+    const mountpoint = mount!.split(' ')[4];
+    if (mountpoint !== undefined) return unescapeMountPath(mountpoint);
+  }
+  return null;
+}
+
+// A cgroup's id is the inode number of its directory, and ids are never reused: a directory once
+// found stays right for as long as it still has that inode.
+const knownDirectories = new Map<number, string>();
+
+// Hosts with thousands of cgroups (Kubernetes nodes) exist; a walk stops after this many directories.
+const WALK_LIMIT = 20_000;
+
+/**
+ * The directories of cgroup v2 ids (as sock_diag reports a socket's), by id; ids not found are
+ * left out. The hierarchy root is left out too: it holds every process no other cgroup does.
+ */
+export function findCgroupDirectories(ids: ReadonlySet<number>): Map<number, string> {
+  const found = new Map<number, string>();
+  const missing = new Set<number>();
+  for (const id of ids) {
+    const known = knownDirectories.get(id);
+    if (known !== undefined && inodeOf(known) === id) found.set(id, known);
+    else missing.add(id);
+  }
+  const root = missing.size === 0 ? null : cgroup2Mountpoint(readText('/proc/self/mountinfo') ?? '');
+  if (root === null) return found;
+  missing.delete(inodeOf(root) ?? -1);
+  // breadth first: services sit one or two levels down (system.slice/nginx.service)
+  const queue = [root];
+  for (let next = 0; next < queue.length && next < WALK_LIMIT && missing.size > 0; next++) {
+    const directory = queue[next]!;
+    const id = next === 0 ? null : inodeOf(directory);
+    if (id !== null && missing.delete(id)) {
+      found.set(id, directory);
+      knownDirectories.set(id, directory);
+    }
+    try {
+      for (const entry of readdirSync(directory, { withFileTypes: true })) {
+        if (entry.isDirectory()) queue.push(join(directory, entry.name));
+      }
+    } catch {
+      // removed while walking, or not readable: its subtree is not searched
+    }
+  }
+  return found;
+}
+
+/** The processes in a cgroup directory itself (cgroup.procs), not in its children. */
+export function processesOfCgroup(directory: string): number[] {
+  try {
+    return readFileSync(join(directory, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function inodeOf(path: string): number | null {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.ino ?? null;
+  } catch {
+    return null;
+  }
+}
