@@ -66,7 +66,7 @@ async function benchScale(scale, load) {
   const floorTcpBound = await measureFloor('full-tcp-bound');
   const floorUdp = await measureFloor('full-udp');
   const floorAll = floorTcpBound.medianMs + floorUdp.medianMs;
-  const where = load.cgroups > 0 ? `; ${load.cgroups} load processes, each in a cgroup of its own` : '';
+  const where = load.cgroups > 0 ? `; ${load.cgroups} load process${load.cgroups === 1 ? "" : "es"}, each in a cgroup of its own` : '';
   const title = `~${scale} TCP + ${load.heldUdp} UDP sockets (${counted} in the tables${where}): full enumeration`;
   printTable(
     title,
