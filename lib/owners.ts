@@ -106,7 +106,8 @@ class OwnerSearch {
    */
   *queries(): Generator<OwnerQuery> {
     const first = this.options.scan === 'first';
-    if (first) {
+    // many sockets at once come from many cgroups: a guided scan would read most processes twice
+    if (first && this.wanted.length <= WANTED_LIMIT) {
       const ids = new Set(this.records.flatMap((record) => (record.inode !== 0 && record.cgroupId !== undefined ? [record.cgroupId] : [])));
       const pids = [...findCgroupDirectories(ids).values()].flatMap(processesOfCgroup);
       if (pids.length > 0) yield { inodes: this.wanted, pids, stopWhenFound: true };
