@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "portclash",
-      "sources": ["native/addon.cc", "native/linux_proc.cc", "native/linux_diag.cc", "native/linux_owners.cc", "native/linux_namespaces.cc", "native/linux_cgroup_bpf.cc"],
+      "sources": ["native/addon.cc", "native/linux_proc.cc", "native/linux_diag.cc", "native/linux_owners.cc", "native/linux_namespaces.cc", "native/linux_cgroups.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

@@ -122,6 +122,8 @@ export interface NativeBinding {
   netnsOwnerRelation?(): 'same' | 'owner' | 'none' | 'unknown';
   /** BPF_PROG_QUERY on a cgroup v2 directory (needs CAP_NET_ADMIN). */
   cgroupHooks?(cgroupPath: string): CgroupHookCounts;
+  /** cgroup.procs of the cgroup v2 with this id, opened by file handle (needs CAP_DAC_READ_SEARCH). */
+  readCgroupProcs?(mountpoint: string, cgroupId: number): { errno: number; syscall: string | null; text: string };
   /** sysconf(_SC_CLK_TCK), the unit of process start times in /proc/<pid>/stat. */
   clockTicksPerSecond?: number;
 }

@@ -1,7 +1,9 @@
 // The cgroup v2 filesystem: where a cgroup's directory is, and which processes a cgroup holds.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 
+import { getBinding } from './binding.js';
 import { readText } from './procfs.js';
 
 /** The `0::/path` line of /proc/<pid>/cgroup: the process's place in the cgroup v2 hierarchy. */
@@ -56,7 +58,7 @@ const WALK_LIMIT = 20_000;
  * The directories of cgroup v2 ids (as sock_diag reports a socket's), by id; ids not found are
  * left out. The hierarchy root is left out too: it holds every process no other cgroup does.
  */
-export function findCgroupDirectories(ids: ReadonlySet<number>): Map<number, string> {
+function findCgroupDirectories(ids: ReadonlySet<number>): Map<number, string> {
   const found = new Map<number, string>();
   const missing = new Set<number>();
   for (const id of ids) {
@@ -87,13 +89,33 @@ export function findCgroupDirectories(ids: ReadonlySet<number>): Map<number, str
   return found;
 }
 
-/** The processes in a cgroup directory itself (cgroup.procs), not in its children. */
-export function processesOfCgroup(directory: string): number[] {
-  try {
-    return readFileSync(join(directory, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
+/**
+ * The processes in the cgroups with these ids (not in their children). Each is opened by its id
+ * where the kernel allows it (root), else found by a walk of the hierarchy. The hierarchy root
+ * is left out: it holds every process no other cgroup does.
+ */
+export function processesOfCgroups(ids: ReadonlySet<number>): number[] {
+  const mountpoint = ids.size === 0 ? null : cgroup2Mountpoint(readText('/proc/self/mountinfo') ?? '');
+  if (mountpoint === null) return [];
+  const rootId = inodeOf(mountpoint);
+  const pids: number[] = [];
+  const unopened = new Set<number>();
+  const open = getBinding().readCgroupProcs;
+  for (const id of ids) {
+    if (id === rootId) continue;
+    const procs = open?.(mountpoint, id);
+    if (procs !== undefined && procs.errno === 0) pids.push(...parsePids(procs.text));
+    // ESTALE: the cgroup is gone, and so is anything in it
+    else if (procs?.errno !== constants.errno.ESTALE) unopened.add(id);
   }
+  for (const directory of findCgroupDirectories(unopened).values()) {
+    pids.push(...parsePids(readText(join(directory, 'cgroup.procs')) ?? ''));
+  }
+  return pids;
+}
+
+function parsePids(text: string): number[] {
+  return text.split('\n').filter(Boolean).map(Number);
 }
 
 function inodeOf(path: string): number | null {

@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 import { getBinding, type NativeBinding, type OwnerQuery, type OwnerScanResult } from './binding.js';
-import { findCgroupDirectories, processesOfCgroup } from './cgroupfs.js';
+import { processesOfCgroups } from './cgroupfs.js';
 import { PortclashError } from './errors.js';
 import { readProcessInfo, type ProcessInfo } from './processes.js';
 import type { SocketRecord } from './records.js';
@@ -109,7 +109,7 @@ class OwnerSearch {
     // many sockets at once come from many cgroups: a guided scan would read most processes twice
     if (first && this.wanted.length <= WANTED_LIMIT) {
       const ids = new Set(this.records.flatMap((record) => (record.inode !== 0 && record.cgroupId !== undefined ? [record.cgroupId] : [])));
-      const pids = [...findCgroupDirectories(ids).values()].flatMap(processesOfCgroup);
+      const pids = processesOfCgroups(ids);
       if (pids.length > 0) yield { inodes: this.wanted, pids, stopWhenFound: true };
     }
     const missing = this.wanted.filter((inode) => !this.fdsByInode.has(inode));

@@ -367,6 +367,18 @@ Napi::Value CgroupHooksJs(const Napi::CallbackInfo& info) {
   return result;
 }
 
+Napi::Value ReadCgroupProcsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(env, "expected (mountpoint, cgroupId)");
+  }
+  CgroupProcs procs = ReadCgroupProcs(info[0].As<Napi::String>().Utf8Value().c_str(),
+                                      static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
+  Napi::Object result = FailedCallObject(env, procs);
+  result.Set("text", Napi::String::New(env, procs.text));
+  return result;
+}
+
 // 'same' | 'owner' | 'none' | 'unknown'
 Napi::Value NetnsOwnerRelationJs(const Napi::CallbackInfo& info) {
   switch (NetnsOwnerRelation()) {
@@ -405,6 +417,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("findSocketOwnersSync", Napi::Function::New(env, FindSocketOwnersSync, "findSocketOwnersSync"));
   exports.Set("readSocketOptions", Napi::Function::New(env, ReadSocketOptionsJs, "readSocketOptions"));
   exports.Set("cgroupHooks", Napi::Function::New(env, CgroupHooksJs, "cgroupHooks"));
+  exports.Set("readCgroupProcs", Napi::Function::New(env, ReadCgroupProcsJs, "readCgroupProcs"));
   exports.Set("netnsOwnerRelation", Napi::Function::New(env, NetnsOwnerRelationJs, "netnsOwnerRelation"));
   exports.Set("clockTicksPerSecond", Napi::Number::New(env, static_cast<double>(ClockTicksPerSecond())));
   return exports;

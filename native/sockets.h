@@ -168,4 +168,11 @@ struct CgroupHooks : FailedCall {
 };
 CgroupHooks QueryCgroupHooks(const char* cgroup_path);
 
+// The text of cgroup.procs of the cgroup v2 whose id is `id` (as sock_diag reports a socket's),
+// opened by file handle under the cgroup2 `mountpoint`: needs CAP_DAC_READ_SEARCH.
+struct CgroupProcs : FailedCall {
+  std::string text;
+};
+CgroupProcs ReadCgroupProcs(const char* mountpoint, uint64_t id);
+
 }  // namespace portclash

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 import { parseCgroupFile, type ServiceInfo } from '../lib/cgroups.js';
-import { cgroupDirectory, ownCgroupPath } from '../lib/cgroupfs.js';
+import { cgroup2Mountpoint, cgroupDirectory, ownCgroupPath } from '../lib/cgroupfs.js';
 
 // container ids are 64 hex digits; these are shaped like real ones and all distinct
 const DOCKER = '3f5b2c9d8e1a4b7c6d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c';
@@ -288,6 +288,12 @@ describe('cgroupDirectory and ownCgroupPath', () => {
     expect(cgroupDirectory(subtree, '/kubepods/pod a/c1')).toBe('/mnt/my cgroup/c1');
     expect(cgroupDirectory(subtree, '/kubepods/pod a')).toBe('/mnt/my cgroup');
     expect(cgroupDirectory(subtree, '/kubepods/pod ab')).toBeNull();
+  });
+
+  it('finds the cgroup2 mountpoint, whatever its root', () => {
+    expect(cgroup2Mountpoint(MOUNTINFO)).toBe('/sys/fs/cgroup/unified');
+    expect(cgroup2Mountpoint('50 23 0:40 /kubepods /mnt/my\\040cgroup rw - cgroup2 cgroup2 rw')).toBe('/mnt/my cgroup');
+    expect(cgroup2Mountpoint(MOUNTINFO.split('\n').slice(0, 2).join('\n'))).toBeNull();
   });
 
   it('says null without a cgroup2 mount or a v2 line', () => {

@@ -2,10 +2,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding, setBinding, type OwnerQuery } from '../lib/binding.js';
+import { cgroup2Mountpoint } from '../lib/cgroupfs.js';
 import { findOwners, findOwnersSync, listSockets, type OwnedSocket, type SocketRecord } from '../lib/index.js';
 import { createChildCgroup, type ChildCgroup } from './helpers/cgroup.js';
 import { runCli } from './helpers/cli.js';
@@ -200,12 +202,16 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
       setBinding(null);
     });
 
-    /** The real binding, with every owner scan it is asked for written down. */
-    function recordScans(): OwnerQuery[] {
-      const real = getBinding();
+    /**
+     * The real binding, with every owner scan it is asked for written down; `byHandle: false` takes
+     * away opening a cgroup by its id, as for a caller without CAP_DAC_READ_SEARCH.
+     */
+    function recordScans({ byHandle = true } = {}): OwnerQuery[] {
+      const { readCgroupProcs, ...real } = getBinding();
       const scans: OwnerQuery[] = [];
       setBinding({
         ...real,
+        ...(byHandle ? { readCgroupProcs } : {}),
         findSocketOwners: (query) => {
           scans.push(query);
           return real.findSocketOwners!(query);
@@ -220,12 +226,21 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
       const holder = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true }], { cgroup: cgroup.directory });
       const [socket] = (await listSockets({ port: holder.socket(0).localPort })).filter(withInode(holder.socket(0).inode));
       expect(socket?.cgroupId).toBe(statSync(cgroup.directory).ino);
+      // as root the cgroup opens by its id; once removed, its id opens nothing
+      const mountpoint = cgroup2Mountpoint(readFileSync('/proc/self/mountinfo', 'utf8'))!;
+      expect(getBinding().readCgroupProcs!(mountpoint, socket!.cgroupId!)).toEqual({ errno: 0, syscall: null, text: `${holder.pid}\n` });
+      const removed = createChildCgroup();
+      const removedId = statSync(removed.directory).ino;
+      removed.remove();
+      expect(getBinding().readCgroupProcs!(mountpoint, removedId)).toMatchObject({ errno: constants.errno.ESTALE, syscall: 'open_by_handle_at' });
 
-      const scans = recordScans();
-      const [owned] = await findOwners([socket!], { scan: 'first' });
-      expect(owned).toMatchObject({ owner: { pid: holder.pid, fd: holder.socket(0).fd } });
-      // found in the first scan, of that cgroup's one process; then only its descendants (none)
-      expect(scans).toEqual([{ inodes: [socket!.inode], pids: [holder.pid], stopWhenFound: true }]);
+      for (const byHandle of [true, false]) {
+        const scans = recordScans({ byHandle });
+        const [owned] = await findOwners([socket!], { scan: 'first' });
+        expect(owned).toMatchObject({ owner: { pid: holder.pid, fd: holder.socket(0).fd } });
+        // found in the first scan, of that cgroup's one process; then only its descendants (none)
+        expect(scans).toEqual([{ inodes: [socket!.inode], pids: [holder.pid], stopWhenFound: true }]);
+      }
     });
 
     it('goes on to every process when the holder has left the cgroup that made the socket', async () => {

@@ -1,4 +1,5 @@
-// Which cgroup-BPF programs run on this cgroup's socket(), bind() and post-bind: BPF_PROG_QUERY.
+// cgroup v2 queries: the BPF programs on a cgroup's socket(), bind() and post-bind (BPF_PROG_QUERY),
+// and the processes of a cgroup named by its id (open_by_handle_at).
 #include <cerrno>
 #include <cstring>
 
@@ -51,6 +52,54 @@ CgroupHooks QueryCgroupHooks(const char* cgroup_path) {
   }
   close(cgroup);
   return hooks;
+}
+
+CgroupProcs ReadCgroupProcs(const char* mountpoint, uint64_t id) {
+  CgroupProcs procs;
+  int mount = open(mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (mount < 0) {
+    procs.error = errno;
+    procs.syscall = "open";
+    return procs;
+  }
+  // cgroupfs (kernfs) encodes a directory's file handle as its 64-bit id, FILEID_KERNFS
+  constexpr int kFileIdKernfs = 0xfe;
+  struct {
+    file_handle handle;
+    uint64_t id;
+  } wanted;
+  wanted.handle.handle_bytes = sizeof wanted.id;
+  wanted.handle.handle_type = kFileIdKernfs;
+  std::memcpy(wanted.handle.f_handle, &id, sizeof id);
+  int directory = open_by_handle_at(mount, &wanted.handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int open_error = errno;
+  close(mount);
+  if (directory < 0) {
+    procs.error = open_error;  // EPERM without CAP_DAC_READ_SEARCH; ESTALE once the cgroup is gone
+    procs.syscall = "open_by_handle_at";
+    return procs;
+  }
+  int file = openat(directory, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+  close(directory);
+  if (file < 0) {
+    procs.error = errno;
+    procs.syscall = "openat";
+    return procs;
+  }
+  char buffer[16 * 1024];
+  for (;;) {
+    ssize_t got = read(file, buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      procs.error = errno;
+      procs.syscall = "read";
+      break;
+    }
+    if (got == 0) break;
+    procs.text.append(buffer, static_cast<size_t>(got));
+  }
+  close(file);
+  return procs;
 }
 
 }  // namespace portclash
