@@ -32,8 +32,7 @@ CgroupHooks QueryCgroupHooks(const char* cgroup_path) {
   CgroupHooks hooks;
   int cgroup = open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cgroup < 0) {
-    hooks.error = errno;
-    hooks.syscall = "open";
+    hooks.Fail("open", errno);
     return hooks;
   }
   const bpf_attach_type types[] = {BPF_CGROUP_INET_SOCK_CREATE, BPF_CGROUP_INET4_BIND,
@@ -45,8 +44,7 @@ CgroupHooks QueryCgroupHooks(const char* cgroup_path) {
     *counts[i] = CountPrograms(cgroup, types[i]);
     if (*counts[i] < 0) {
       // EPERM without CAP_NET_ADMIN; ENOSYS or EINVAL where the kernel has no cgroup BPF
-      hooks.error = errno;
-      hooks.syscall = "bpf";
+      hooks.Fail("bpf", errno);
       break;
     }
   }
@@ -58,8 +56,7 @@ CgroupProcs ReadCgroupProcs(const char* mountpoint, uint64_t id) {
   CgroupProcs procs;
   int mount = open(mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (mount < 0) {
-    procs.error = errno;
-    procs.syscall = "open";
+    procs.Fail("open", errno);
     return procs;
   }
   // cgroupfs (kernfs) encodes a directory's file handle as its 64-bit id, FILEID_KERNFS
@@ -75,15 +72,14 @@ CgroupProcs ReadCgroupProcs(const char* mountpoint, uint64_t id) {
   int open_error = errno;
   close(mount);
   if (directory < 0) {
-    procs.error = open_error;  // EPERM without CAP_DAC_READ_SEARCH; ESTALE once the cgroup is gone
-    procs.syscall = "open_by_handle_at";
+    // EPERM without CAP_DAC_READ_SEARCH; ESTALE once the cgroup is gone
+    procs.Fail("open_by_handle_at", open_error);
     return procs;
   }
   int file = openat(directory, "cgroup.procs", O_RDONLY | O_CLOEXEC);
   close(directory);
   if (file < 0) {
-    procs.error = errno;
-    procs.syscall = "openat";
+    procs.Fail("openat", errno);
     return procs;
   }
   char buffer[16 * 1024];
@@ -91,8 +87,7 @@ CgroupProcs ReadCgroupProcs(const char* mountpoint, uint64_t id) {
     ssize_t got = read(file, buffer, sizeof buffer);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
-      procs.error = errno;
-      procs.syscall = "read";
+      procs.Fail("read", errno);
       break;
     }
     if (got == 0) break;

@@ -287,16 +287,14 @@ SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inod
   SocketOptions options;
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
-    options.error = errno;
-    options.syscall = "pidfd_open";
+    options.Fail("pidfd_open", errno);
     return options;
   }
   int copy = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
   int getfd_error = errno;
   close(pidfd);
   if (copy < 0) {
-    options.error = getfd_error;
-    options.syscall = "pidfd_getfd";
+    options.Fail("pidfd_getfd", getfd_error);
     return options;
   }
 
@@ -305,8 +303,7 @@ SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inod
   if (fstat(copy, &status) != 0 || !S_ISSOCK(status.st_mode) ||
       static_cast<uint64_t>(status.st_ino) != expected_inode) {
     close(copy);
-    options.error = ESTALE;
-    options.syscall = "fstat";
+    options.Fail("fstat", ESTALE);
     return options;
   }
 

@@ -136,6 +136,11 @@ void ScanSocketOwners(const std::vector<uint64_t>& wanted, const std::vector<uin
 struct FailedCall {
   int error = 0;
   const char* syscall = nullptr;
+
+  void Fail(const char* call, int code) {
+    syscall = call;
+    error = code;
+  }
 };
 
 // Options of another process's socket, read from a duplicate made with pidfd_getfd (Linux ≥ 5.6,
