@@ -325,6 +325,11 @@ Napi::Value FindSocketOwnersAsync(const Napi::CallbackInfo& info) {
 
 // readSocketOptions(pid, fd, inode) → { errno, syscall, reuseAddr, reusePort, ipv6Only }, each
 // option a boolean or null when it could not be read.
+// A flag read as -1 (not read), 0 or 1: null, false or true.
+Napi::Value FlagOrNull(Napi::Env env, int value) {
+  return value < 0 ? env.Null() : Napi::Boolean::New(env, value != 0);
+}
+
 // { errno, syscall }: 0 and null when no call failed.
 Napi::Object FailedCallObject(Napi::Env env, const FailedCall& call) {
   Napi::Object result = Napi::Object::New(env);
@@ -341,13 +346,10 @@ Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   SocketOptions options = ReadSocketOptions(info[0].As<Napi::Number>().Uint32Value(),
                                             info[1].As<Napi::Number>().Int32Value(),
                                             static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue()));
-  auto flag = [&](int value) -> Napi::Value {
-    return value < 0 ? env.Null() : Napi::Boolean::New(env, value != 0);
-  };
   Napi::Object result = FailedCallObject(env, options);
-  result.Set("reuseAddr", flag(options.reuse_addr));
-  result.Set("reusePort", flag(options.reuse_port));
-  result.Set("ipv6Only", flag(options.ipv6_only));
+  result.Set("reuseAddr", FlagOrNull(env, options.reuse_addr));
+  result.Set("reusePort", FlagOrNull(env, options.reuse_port));
+  result.Set("ipv6Only", FlagOrNull(env, options.ipv6_only));
   return result;
 }
 
@@ -355,15 +357,15 @@ Napi::Value CgroupHooksJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "expected (cgroupPath)");
   CgroupHooks hooks = QueryCgroupHooks(info[0].As<Napi::String>().Utf8Value().c_str());
-  auto count = [&](long value) -> Napi::Value {
-    return value < 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(value));
-  };
   Napi::Object result = FailedCallObject(env, hooks);
-  result.Set("sockCreate", count(hooks.sock_create));
-  result.Set("inet4Bind", count(hooks.inet4_bind));
-  result.Set("inet6Bind", count(hooks.inet6_bind));
-  result.Set("inet4PostBind", count(hooks.inet4_post_bind));
-  result.Set("inet6PostBind", count(hooks.inet6_post_bind));
+  const std::pair<const char*, long> counts[] = {
+      {"sockCreate", hooks.sock_create},        {"inet4Bind", hooks.inet4_bind},
+      {"inet6Bind", hooks.inet6_bind},          {"inet4PostBind", hooks.inet4_post_bind},
+      {"inet6PostBind", hooks.inet6_post_bind},
+  };
+  for (const auto& [name, count] : counts) {
+    result.Set(name, count < 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(count)));
+  }
   return result;
 }
 
