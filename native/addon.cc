@@ -409,18 +409,22 @@ Napi::Value ListInterfacesJs(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rowLayoutVersion", Napi::Number::New(env, kRowLayoutVersion));
   exports.Set("rowSize", Napi::Number::New(env, sizeof(RawRow)));
-  exports.Set("readProcNet", Napi::Function::New(env, ReadProcNetAsync, "readProcNet"));
-  exports.Set("readProcNetSync", Napi::Function::New(env, ReadProcNetSync, "readProcNetSync"));
-  exports.Set("readSockDiag", Napi::Function::New(env, ReadSockDiagAsync, "readSockDiag"));
-  exports.Set("readSockDiagSync", Napi::Function::New(env, ReadSockDiagSync, "readSockDiagSync"));
-  exports.Set("parseSockDiagReply", Napi::Function::New(env, ParseSockDiagReply, "parseSockDiagReply"));
-  exports.Set("listInterfaces", Napi::Function::New(env, ListInterfacesJs, "listInterfaces"));
-  exports.Set("findSocketOwners", Napi::Function::New(env, FindSocketOwnersAsync, "findSocketOwners"));
-  exports.Set("findSocketOwnersSync", Napi::Function::New(env, FindSocketOwnersSync, "findSocketOwnersSync"));
-  exports.Set("readSocketOptions", Napi::Function::New(env, ReadSocketOptionsJs, "readSocketOptions"));
-  exports.Set("cgroupHooks", Napi::Function::New(env, CgroupHooksJs, "cgroupHooks"));
-  exports.Set("readCgroupProcs", Napi::Function::New(env, ReadCgroupProcsJs, "readCgroupProcs"));
-  exports.Set("netnsOwnerRelation", Napi::Function::New(env, NetnsOwnerRelationJs, "netnsOwnerRelation"));
+  using Entry = Napi::Value (*)(const Napi::CallbackInfo&);
+  const std::pair<const char*, Entry> functions[] = {
+      {"readProcNet", ReadProcNetAsync},
+      {"readProcNetSync", ReadProcNetSync},
+      {"readSockDiag", ReadSockDiagAsync},
+      {"readSockDiagSync", ReadSockDiagSync},
+      {"parseSockDiagReply", ParseSockDiagReply},
+      {"listInterfaces", ListInterfacesJs},
+      {"findSocketOwners", FindSocketOwnersAsync},
+      {"findSocketOwnersSync", FindSocketOwnersSync},
+      {"readSocketOptions", ReadSocketOptionsJs},
+      {"cgroupHooks", CgroupHooksJs},
+      {"readCgroupProcs", ReadCgroupProcsJs},
+      {"netnsOwnerRelation", NetnsOwnerRelationJs},
+  };
+  for (const auto& [name, function] : functions) exports.Set(name, Napi::Function::New(env, function, name));
   exports.Set("clockTicksPerSecond", Napi::Number::New(env, static_cast<double>(ClockTicksPerSecond())));
   return exports;
 }
