@@ -32,6 +32,11 @@ export interface SystemFacts {
   /** net.ipv4.ip_nonlocal_bind and net.ipv6.ip_nonlocal_bind. */
   nonlocalBindIPv4: boolean;
   nonlocalBindIPv6: boolean;
+  /**
+   * The kernel has IPv6 (/proc/net/if_inet6 exists), so AF_INET6 sockets can be made. That holds
+   * even where net.ipv6.conf.*.disable_ipv6 took every address away: `::` still binds, and Node's
+   * listen(port) still takes it.
+   */
   ipv6Enabled: boolean;
   /** The LOCAL and BROADCAST entries of the IPv4 local routing table (/proc/net/fib_trie). */
   ipv4Local: IPv4Prefix[];
@@ -84,7 +89,7 @@ export function readSystemFacts(): SystemFacts {
     canBindPrivileged: canBindPrivileged(status),
     nonlocalBindIPv4: readNumber('/proc/sys/net/ipv4/ip_nonlocal_bind') === 1,
     nonlocalBindIPv6: readNumber('/proc/sys/net/ipv6/ip_nonlocal_bind') === 1,
-    ipv6Enabled: ifInet6 !== null && readNumber('/proc/sys/net/ipv6/conf/all/disable_ipv6') !== 1,
+    ipv6Enabled: ifInet6 !== null,
     ipv4Local: ipv4.local,
     ipv4Broadcast: ipv4.broadcast,
     ipv4LocalTablePresent: ipv4.local.length > 0,

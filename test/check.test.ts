@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { assertPortsFree, listSockets, predictBind, predictBinds, type BindRequest, type Prediction } from '../lib/index.js';
 import { createChildCgroup } from './helpers/cgroup.js';
 import { CLI, runCli } from './helpers/cli.js';
-import { compileHelper, runCommand } from './helpers/holders.js';
+import { compileHelper, createNetns, holdSockets, runCommand } from './helpers/holders.js';
 import { portOf, SocketPool, unusedPort } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -195,5 +195,32 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash check under cg
     const prediction = JSON.parse(asNobody.stdout) as Prediction;
     expect(prediction.verdict).toBe('free');
     expect(prediction.assumptions).toEqual([expect.stringMatching(/could not be counted \(counting them needs CAP_NET_ADMIN.*\): assumed that none refuses the bind$/)]);
+  });
+});
+
+describe.runIf(process.platform === 'linux' && isRoot)('the default host where disable_ipv6 took every IPv6 address away', () => {
+  // server.listen(port) on the port in argv[1], as a server does; prints "listening" or the error's code
+  const LISTEN_DEFAULT = `require('node:net').createServer().on('error', (e) => { console.log(e.code); process.exit(1); })
+    .listen(Number(process.argv[1]), () => { console.log('listening'); process.exit(0); })`;
+
+  it('is still ::, which Node binds there too, and so an IPv6-only listener is in the way', async () => {
+    const netns = await createNetns();
+    try {
+      for (const scope of ['all', 'default', 'lo']) {
+        expect(await netns.run('sysctl', ['-q', '-w', `net.ipv6.conf.${scope}.disable_ipv6=1`])).toMatchObject({ code: 0 });
+      }
+      const holder = await holdSockets([{ protocol: 'tcp', family: 6, address: '::', ipv6Only: true, listen: true }], { netns: netns.path });
+      try {
+        const port = holder.socket(0).localPort;
+        const checked = await netns.runNode([CLI, 'check', String(port), '--json']);
+        expect(checked.code).toBe(1);
+        expect(JSON.parse(checked.stdout)).toMatchObject({ host: '::', verdict: 'in-use', errno: 'EADDRINUSE' });
+        expect(await netns.runNode(['-e', LISTEN_DEFAULT, String(port)])).toMatchObject({ code: 1, stdout: 'EADDRINUSE\n' });
+      } finally {
+        await holder.close();
+      }
+    } finally {
+      await netns.close();
+    }
   });
 });
