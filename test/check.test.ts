@@ -1,4 +1,6 @@
 // `portclash check` and assertPortsFree as scripts and servers use them: verdicts, exit codes, JSON.
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { assertPortsFree, listSockets, predictBind, predictBinds, type BindRequest, type Prediction } from '../lib/index.js';
@@ -82,7 +84,7 @@ describe.runIf(process.platform === 'linux')('portclash check', () => {
     [['check', '70000']],
     [['check', 'abc']],
     [['check', '9-3']],
-    [['check', '80', '--host', 'localhost']],
+    [['check', '80', '--host', 'not-an-address!']],
     [['check', '80', '--reuse-addr', '--no-reuse-addr']],
     [['check', '80', '--bogus']],
     [['check', '1-65535']],
@@ -129,6 +131,34 @@ describe.runIf(process.platform === 'linux')('predictBinds', () => {
     }
     expect(batched.map((prediction) => prediction.verdict)).toContain('in-use');
     expect(batched.map((prediction) => prediction.verdict)).toContain('free');
+  });
+});
+
+describe.runIf(process.platform === 'linux')('host names', () => {
+  const pool = new SocketPool();
+  afterEach(() => pool.closeAll());
+
+  it("stand for the first address they resolve to, which is what Node's listen() binds", async () => {
+    const { address } = await lookup('localhost');
+    const server = await pool.listenAlone(address);
+    const port = portOf(server);
+    const prediction = await predictBind({ port, host: 'localhost' });
+    expect(prediction).toMatchObject({ host: address, verdict: 'in-use', errno: 'EADDRINUSE' });
+    const second = pool.track(net.createServer());
+    const error = await new Promise<NodeJS.ErrnoException>((resolve) => second.once('error', resolve).listen(port, 'localhost'));
+    expect(error.code).toBe(prediction.errno);
+
+    const cli = await runCli(['check', String(port), '--host', 'localhost', '--json']);
+    expect(cli.code).toBe(1);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ host: address, verdict: 'in-use' });
+  });
+
+  it('are refused without a lookup when they are not host names', async () => {
+    await expect(predictBind({ port: 3000, host: 'not a host!' })).rejects.toMatchObject({ code: 'ERR_INVALID_HOST' });
+    await expect(predictBind({ port: 3000, host: '1.2.3' })).rejects.toMatchObject({ code: 'ERR_INVALID_HOST' });
+    const cli = await runCli(['check', '3000', '--host', 'ex ample']);
+    expect(cli).toMatchObject({ code: 2, stdout: '' });
+    expect(cli.stderr).toMatch(/^portclash: ERR_INVALID_HOST: "ex ample" is not an IPv4 or IPv6 address/);
   });
 });
 

@@ -16,7 +16,8 @@ without binding. The defaults are what Node's server.listen(port) does: host :: 
 without IPv6), TCP, SO_REUSEADDR on, then listen().
 
 Options:
-      --host <addr>     the address to bind (default ::, or 0.0.0.0 without IPv6)
+      --host <addr>     the address to bind (default ::, or 0.0.0.0 without IPv6); a host name
+                        such as localhost binds the first address it resolves to, as in Node
       --udp             a UDP socket (SO_REUSEADDR then defaults to off, as in dgram)
       --reuse-addr      set SO_REUSEADDR (the default for TCP)
       --no-reuse-addr   do not set SO_REUSEADDR

@@ -1,4 +1,6 @@
 // predictBind: ask the kernel the narrowest question first, find owners only for the sockets in the way.
+import { lookup } from 'node:dns/promises';
+
 import { PortclashError } from '../errors.js';
 import { readSystemFacts, type SystemFacts } from '../facts.js';
 import { findOwners, type OwnedSocket } from '../owners.js';
@@ -20,7 +22,8 @@ export interface PredictOptions {
 }
 
 /** Will bind() (and listen(), for TCP) with these options succeed? See README: verdicts. */
-export async function predictBind(request: BindRequest, options: PredictOptions = {}): Promise<Prediction> {
+export async function predictBind(given: BindRequest, options: PredictOptions = {}): Promise<Prediction> {
+  const request = await withHostAddress(given);
   // The kernel's first answer needs only the port: ask for it, and read the facts while it works.
   const target = resolveTarget(request);
   const listening = target.port !== 0 && request.reusePort !== true ? listSockets({ port: target.port, protocol: target.protocol, listening: true }) : null;
@@ -69,8 +72,9 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
     for (const request of requests) predictions.push(await predictBind(request, options));
     return predictions;
   }
+  const addressed = await Promise.all(requests.map(withHostAddress));
   const facts = readSystemFacts();
-  const resolved = requests.map((request) => resolveRequest(request, facts));
+  const resolved = addressed.map((request) => resolveRequest(request, facts));
   const protocols = [...new Set(resolved.map((request) => request.protocol))];
   const table = (await Promise.all(protocols.map((protocol) => listSockets({ protocol })))).flat();
   const byPort = new Map<string, SocketRecord[]>();
@@ -142,6 +146,26 @@ export function resolveRequest(request: BindRequest, facts: SystemFacts): Resolv
     uid: facts.uid,
     ...(service === undefined ? {} : { service }),
   };
+}
+
+// A host name as RFC 1123 allows: dot-separated labels of letters, digits and inner hyphens.
+const HOST_NAME = /^(?=.{1,253}$)[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?(?:\.[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?)*\.?$/i;
+
+/**
+ * The request with a host name (`localhost`) replaced by the address Node's listen(port, host)
+ * would bind: the first that dns.lookup gives, in the resolver's order. An IP address, or no host,
+ * is left as it is; anything else is not looked up, so a typo never becomes a DNS query.
+ */
+async function withHostAddress(request: BindRequest): Promise<BindRequest> {
+  if (typeof request !== 'object' || request === null || typeof request.host !== 'string') return request;
+  if (!('error' in parseHost(request.host)) || !HOST_NAME.test(request.host) || /^[\d.]+$/.test(request.host)) return request;
+  try {
+    const { address } = await lookup(request.host);
+    return { ...request, host: address };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'an error';
+    throw new PortclashError('ERR_INVALID_HOST', `cannot resolve host name ${JSON.stringify(request.host)} (${code}); give an IP address such as 0.0.0.0, 127.0.0.1, :: or ::1`, { cause: error });
+  }
 }
 
 /** The port and protocol of a request, checked: all that the kernel's first question needs. */
