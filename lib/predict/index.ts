@@ -72,7 +72,15 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
     for (const request of requests) predictions.push(await predictBind(request, options));
     return predictions;
   }
-  const addressed = await Promise.all(requests.map(withHostAddress));
+  // `check 8000-9000 --host localhost` asks the resolver once, not a thousand times
+  const addresses = new Map<string, Promise<string>>();
+  const addressed = await Promise.all(
+    requests.map(async (request) => {
+      if (typeof request !== 'object' || request === null || typeof request.host !== 'string') return request;
+      if (!addresses.has(request.host)) addresses.set(request.host, addressOf(request.host));
+      return { ...request, host: await addresses.get(request.host)! };
+    }),
+  );
   const facts = readSystemFacts();
   const resolved = addressed.map((request) => resolveRequest(request, facts));
   const protocols = [...new Set(resolved.map((request) => request.protocol))];
@@ -151,20 +159,24 @@ export function resolveRequest(request: BindRequest, facts: SystemFacts): Resolv
 // A host name as RFC 1123 allows: dot-separated labels of letters, digits and inner hyphens.
 const HOST_NAME = /^(?=.{1,253}$)[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?(?:\.[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?)*\.?$/i;
 
-/**
- * The request with a host name (`localhost`) replaced by the address Node's listen(port, host)
- * would bind: the first that dns.lookup gives, in the resolver's order. An IP address, or no host,
- * is left as it is; anything else is not looked up, so a typo never becomes a DNS query.
- */
+/** The request with a host name (`localhost`) replaced by its address (see addressOf). */
 async function withHostAddress(request: BindRequest): Promise<BindRequest> {
   if (typeof request !== 'object' || request === null || typeof request.host !== 'string') return request;
-  if (!('error' in parseHost(request.host)) || !HOST_NAME.test(request.host) || /^[\d.]+$/.test(request.host)) return request;
+  return { ...request, host: await addressOf(request.host) };
+}
+
+/**
+ * The address Node's listen(port, host) would bind for `host`: the first that dns.lookup gives,
+ * in the resolver's order. An IP address is its own; anything that is not a host name is left
+ * for resolveRequest to refuse, so that a typo never becomes a DNS query.
+ */
+async function addressOf(host: string): Promise<string> {
+  if (!('error' in parseHost(host)) || !HOST_NAME.test(host) || /^[\d.]+$/.test(host)) return host;
   try {
-    const { address } = await lookup(request.host);
-    return { ...request, host: address };
+    return (await lookup(host)).address;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'an error';
-    throw new PortclashError('ERR_INVALID_HOST', `cannot resolve host name ${JSON.stringify(request.host)} (${code}); give an IP address such as 0.0.0.0, 127.0.0.1, :: or ::1`, { cause: error });
+    throw new PortclashError('ERR_INVALID_HOST', `cannot resolve host name ${JSON.stringify(host)} (${code}); give an IP address such as 0.0.0.0, 127.0.0.1, :: or ::1`, { cause: error });
   }
 }
 
