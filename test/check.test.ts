@@ -196,7 +196,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash check under cg
     const cgroup = createChildCgroup();
     try {
       const port = await unusedPort();
-      expect(await runCommand(compileHelper('bind_hook'), [cgroup.directory, String(port)])).toMatchObject({ code: 0, stderr: '' });
+      expect(await runCommand(compileHelper('bind_hook'), [cgroup.directory, String(port), 'refuse'])).toMatchObject({ code: 0, stderr: '' });
       const inside = (args: string[]) => {
         const wrapped = cgroup.wrap(process.execPath, args);
         return runCommand(wrapped.command, wrapped.args);
@@ -213,6 +213,32 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash check under cg
       // …and nowhere else, where nothing judges
       expect((await runCli(['check', String(port), '--host', '127.0.0.1'])).code).toBe(0);
       expect(await runCommand(process.execPath, ['-e', LISTEN, String(port)])).toMatchObject({ code: 0, stdout: 'listening\n' });
+    } finally {
+      cgroup.remove();
+    }
+  });
+
+  it('says unknown, not denied, for a low port where a program may waive the privilege check', async () => {
+    const cgroup = createChildCgroup();
+    try {
+      const used = new Set((await listSockets()).map((socket) => socket.localPort));
+      const port = [...Array(1023).keys()].map((index) => 1023 - index).find((candidate) => !used.has(candidate))!;
+      expect(await runCommand(compileHelper('bind_hook'), [cgroup.directory, String(port), 'waive'])).toMatchObject({ code: 0, stderr: '' });
+      // nobody, with CAP_NET_ADMIN (to count the programs) but not CAP_NET_BIND_SERVICE, in that cgroup
+      const inside = (args: string[]) => {
+        const caps = ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=+net_admin', '--ambient-caps=+net_admin'];
+        const wrapped = cgroup.wrap('setpriv', [...caps, process.execPath, ...args]);
+        return runCommand(wrapped.command, wrapped.args);
+      };
+
+      const checked = await inside([CLI, 'check', String(port), '--host', '127.0.0.1', '--json']);
+      expect(checked.code).toBe(3);
+      const prediction = JSON.parse(checked.stdout) as Prediction;
+      expect(prediction).toMatchObject({ verdict: 'unknown', errno: null });
+      expect(prediction.reason).toMatch(/lacks CAP_NET_BIND_SERVICE .*, but 1 cgroup-BPF program judges socket\(\) and bind\(\)/);
+      expect(prediction.assumptions).toEqual([expect.stringMatching(/may waive the privilege check .*: if none does, EACCES$/)]);
+      // denied would have been wrong: the program lets this caller bind the low port
+      expect(await inside(['-e', LISTEN, String(port)])).toMatchObject({ code: 0, stdout: 'listening\n' });
     } finally {
       cgroup.remove();
     }

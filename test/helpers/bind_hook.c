@@ -1,7 +1,9 @@
-/* Attaches to a cgroup v2 directory cgroup-BPF programs that refuse bind() to one port, IPv4 and IPv6,
- * with EPERM: what systemd's SocketBindDeny= does, and what no socket table shows.
+/* Attaches to a cgroup v2 directory cgroup-BPF programs that judge bind() to one port, IPv4 and IPv6, in
+ * ways no socket table shows. `refuse`: the bind fails with EPERM, as systemd's SocketBindDeny= makes it.
+ * `waive`: the bind passes without CAP_NET_BIND_SERVICE even below ip_unprivileged_port_start
+ * (BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE, Linux >= 5.16).
  *
- * Usage: bind_hook <cgroup-dir> <port>
+ * Usage: bind_hook <cgroup-dir> <port> refuse|waive
  * Needs CAP_NET_ADMIN (and CAP_BPF or CAP_SYS_ADMIN to load). The attachments outlive this program and
  * go with the cgroup: rmdir it to remove them. */
 #include <arpa/inet.h>
@@ -19,13 +21,13 @@ static long bpf(int command, union bpf_attr* attr) {
   return syscall(SYS_bpf, command, attr, sizeof *attr);
 }
 
-static int load(enum bpf_attach_type type, unsigned port) {
+static int load(enum bpf_attach_type type, unsigned port, int verdict) {
   struct bpf_insn program[] = {
-      /* r2 = ctx->user_port (network order); r0 = 1 (allow); if r2 == port: r0 = 0 (refuse) */
+      /* r2 = ctx->user_port (network order); r0 = 1 (allow); if r2 == port: r0 = verdict */
       {.code = BPF_LDX | BPF_W | BPF_MEM, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_1, .off = offsetof(struct bpf_sock_addr, user_port)},
       {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1},
       {.code = BPF_JMP | BPF_JNE | BPF_K, .dst_reg = BPF_REG_2, .off = 1, .imm = htons(port)},
-      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = verdict},
       {.code = BPF_JMP | BPF_EXIT},
   };
   union bpf_attr attr;
@@ -39,8 +41,10 @@ static int load(enum bpf_attach_type type, unsigned port) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: bind_hook <cgroup-dir> <port>\n");
+  /* 0 refuses; 3 allows (bit 0) and waives the privilege check (bit 1) */
+  int verdict = argc == 4 && strcmp(argv[3], "refuse") == 0 ? 0 : argc == 4 && strcmp(argv[3], "waive") == 0 ? 3 : -1;
+  if (verdict < 0) {
+    fprintf(stderr, "usage: bind_hook <cgroup-dir> <port> refuse|waive\n");
     return 2;
   }
   int cgroup = open(argv[1], O_RDONLY | O_DIRECTORY);
@@ -50,7 +54,7 @@ int main(int argc, char** argv) {
   }
   enum bpf_attach_type types[] = {BPF_CGROUP_INET4_BIND, BPF_CGROUP_INET6_BIND};
   for (int i = 0; i < 2; i++) {
-    int program = load(types[i], (unsigned)atoi(argv[2]));
+    int program = load(types[i], (unsigned)atoi(argv[2]), verdict);
     if (program < 0) {
       perror("BPF_PROG_LOAD");
       return 1;
