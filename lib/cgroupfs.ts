@@ -54,11 +54,8 @@ const knownDirectories = new Map<number, string>();
 // Hosts with thousands of cgroups (Kubernetes nodes) exist; a walk stops after this many directories.
 const WALK_LIMIT = 20_000;
 
-/**
- * The directories of cgroup v2 ids (as sock_diag reports a socket's), by id; ids not found are
- * left out. The hierarchy root is left out too: it holds every process no other cgroup does.
- */
-function findCgroupDirectories(ids: ReadonlySet<number>): Map<number, string> {
+/** The directories of cgroup v2 ids under `root`, the hierarchy's top, by id; ids not found are left out. */
+function findCgroupDirectories(root: string, ids: ReadonlySet<number>): Map<number, string> {
   const found = new Map<number, string>();
   const missing = new Set<number>();
   for (const id of ids) {
@@ -66,9 +63,6 @@ function findCgroupDirectories(ids: ReadonlySet<number>): Map<number, string> {
     if (known !== undefined && inodeOf(known) === id) found.set(id, known);
     else missing.add(id);
   }
-  const root = missing.size === 0 ? null : cgroup2Mountpoint(readText('/proc/self/mountinfo') ?? '');
-  if (root === null) return found;
-  missing.delete(inodeOf(root) ?? -1);
   // breadth first: services sit one or two levels down (system.slice/nginx.service)
   const queue = [root];
   for (let next = 0; next < queue.length && next < WALK_LIMIT && missing.size > 0; next++) {
@@ -108,7 +102,7 @@ export function processesOfCgroups(ids: ReadonlySet<number>): number[] {
     // ESTALE: the cgroup is gone, and so is anything in it
     else if (procs?.errno !== constants.errno.ESTALE) unopened.add(id);
   }
-  for (const directory of findCgroupDirectories(unopened).values()) {
+  for (const directory of findCgroupDirectories(mountpoint, unopened).values()) {
     pids.push(...parsePids(readText(join(directory, 'cgroup.procs')) ?? ''));
   }
   return pids;
