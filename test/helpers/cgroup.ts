@@ -13,6 +13,16 @@ function ownCgroupDirectory(): string {
   return join(cgroup2, path);
 }
 
+/** Whether this process sees a cgroup v2 hierarchy and its place in it. */
+export function hasCgroup2(): boolean {
+  try {
+    ownCgroupDirectory();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function ownCgroupId(): number {
   return statSync(ownCgroupDirectory()).ino;
 }
