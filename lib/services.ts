@@ -190,17 +190,17 @@ export function getServicesByPort(port: number, options: ServicesOptions = {}): 
 }
 
 /**
- * What a user typed where a port goes: decimal text (`8080`) or a service name (`http`, `www`).
+ * What a user gave where a port goes: a number, decimal text (`8080`) or a service name (`http`, `www`).
  * A name is looked up for `protocol`, else for tcp first and then any protocol; a name the file
  * lacks is then looked up in the built-in table, because Debian's file, for one, has no
  * `mongodb`. `service` is the entry's official name, and is present only when a name was given.
  */
 export function parsePortOrService(
-  input: string,
+  input: number | string,
   protocol?: 'tcp' | 'udp',
   options: ServicesOptions = {},
 ): { port: number; service?: string } {
-  if (/^[0-9]+$/.test(input)) return { port: parsePort(input) };
+  if (typeof input !== 'string' || /^[0-9]+$/.test(input)) return { port: parsePort(input) };
   if (!isServiceName(input)) {
     throw new PortclashError(
       'ERR_INVALID_PORT',

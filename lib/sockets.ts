@@ -1,7 +1,6 @@
 // listSockets: the public way to read the kernel's socket tables, with its filter checked here.
 import { getBinding } from './binding.js';
 import { PortclashError } from './errors.js';
-import { parsePort } from './ports.js';
 import type { Family, Protocol, SocketRecord } from './records.js';
 import { parsePortOrService } from './services.js';
 import { readTables, readTablesSync, type SocketTables, type SourceChoice, type TableFilter } from './tables.js';
@@ -62,7 +61,7 @@ function checkFilter(filter: SocketFilter): TableFilter {
     ...(family === undefined ? {} : { family }),
     ...(listening === undefined ? {} : { listening }),
   };
-  if (port !== undefined) checked.port = typeof port === 'string' ? parsePortOrService(port, protocol).port : parsePort(port);
+  if (port !== undefined) checked.port = parsePortOrService(port, protocol).port;
   return checked;
 }
 

@@ -4,7 +4,6 @@ import { lookup } from 'node:dns/promises';
 import { PortclashError } from '../errors.js';
 import { readSystemFacts, type SystemFacts } from '../facts.js';
 import { findOwners, type OwnedSocket } from '../owners.js';
-import { parsePort } from '../ports.js';
 import { parsePortOrService } from '../services.js';
 import type { Protocol, SocketRecord } from '../records.js';
 import { listSockets } from '../sockets.js';
@@ -189,7 +188,7 @@ function resolveTarget(request: BindRequest): { port: number; service: string | 
   if (protocol !== 'tcp' && protocol !== 'udp') {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `protocol must be 'tcp' or 'udp', got ${JSON.stringify(protocol)}`);
   }
-  const { port, service } = typeof request.port === 'string' ? parsePortOrService(request.port, protocol) : { port: parsePort(request.port), service: undefined };
+  const { port, service } = parsePortOrService(request.port, protocol);
   return { port, service, protocol };
 }
 
