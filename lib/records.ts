@@ -91,6 +91,16 @@ export const TCP_ESTABLISHED = 1;
 export const TCP_CLOSE = 7;
 export const TCP_LISTEN = 10;
 
+/** The name of an IPPROTO_* number of a row. */
+export function protocolName(protocol: number): Protocol {
+  return protocol === IPPROTO_TCP ? 'tcp' : 'udp';
+}
+
+/** The name of a row's family, 4 or 6. */
+export function familyName(family: number): Family {
+  return family === 6 ? 'IPv6' : 'IPv4';
+}
+
 export function stateName(protocol: number, code: number, fromSockDiag: boolean): SocketState {
   if (protocol === IPPROTO_TCP) {
     // sock_diag reports bound-but-inactive sockets (TCPF_BOUND_INACTIVE) with TCP_CLOSE
@@ -127,7 +137,7 @@ export class RecordMaker {
     const flags = table.flags(row);
     const fromSockDiag = (flags & ROW_FROM_SOCK_DIAG) !== 0;
     const record: SocketRecord = {
-      protocol: protocol === IPPROTO_TCP ? 'tcp' : 'udp',
+      protocol: protocolName(protocol),
       family: ipv6 ? 'IPv6' : 'IPv4',
       localAddress: ipv6 ? this.ipv6Text(table, row, LOCAL) : this.ipv4Text(table, row, LOCAL, 0),
       localPort: table.localPort(row),

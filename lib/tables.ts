@@ -3,7 +3,7 @@ import { release } from 'node:os';
 
 import type { NativeBinding, ProcNetSource, RowsCallback, SockDiagQuery, SourceReading } from './binding.js';
 import { errnoName, PortclashError } from './errors.js';
-import { isListening, RecordMaker, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, type Family, type Protocol, type SocketRecord, type SocketSource } from './records.js';
+import { familyName, isListening, protocolName, RecordMaker, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, type Family, type Protocol, type SocketRecord, type SocketSource } from './records.js';
 import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from './rows.js';
 
 /** What to read: the filter of listSockets, already checked. */
@@ -231,12 +231,4 @@ export function kernelShowsBoundSockets(): boolean {
 
 function names(table: Table): { protocol: Protocol; family: Family } {
   return { protocol: protocolName(table.protocol), family: familyName(table.family) };
-}
-
-function protocolName(protocol: number): Protocol {
-  return protocol === IPPROTO_TCP ? 'tcp' : 'udp';
-}
-
-function familyName(family: number): Family {
-  return family === 6 ? 'IPv6' : 'IPv4';
 }
