@@ -4,7 +4,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 
 import { getBinding } from './binding.js';
-import { readText } from './procfs.js';
+import { parseMountinfo, readText, type Mount } from './procfs.js';
 
 /** The `0::/path` line of /proc/<pid>/cgroup: the process's place in the cgroup v2 hierarchy. */
 export function ownCgroupPath(text: string): string | null {
@@ -12,19 +12,9 @@ export function ownCgroupPath(text: string): string | null {
   return line === undefined ? null : line.slice(3);
 }
 
-/**
- * Where the cgroup v2 directory of `cgroup` is in this mount namespace, from /proc/self/mountinfo:
- * `id parent major:minor root mountpoint options [optional…] - cgroup2 source superoptions`,
- * with spaces and other bytes in paths escaped as octal (`\040`).
- */
+/** Where the cgroup v2 directory of `cgroup` is in this mount namespace, from /proc/self/mountinfo. */
 export function cgroupDirectory(mountinfo: string, cgroup: string): string | null {
-  for (const line of mountinfo.split('\n')) {
-    const [mount, filesystem] = line.split(' - ');
-    if (filesystem?.split(' ')[0] !== 'cgroup2') continue;
-    const fields = mount!.split(' ');
-    if (fields.length < 5) continue;
-    const root = unescapeMountPath(fields[3]!);
-    const mountpoint = unescapeMountPath(fields[4]!);
+  for (const { root, mountpoint } of cgroup2Mounts(mountinfo)) {
     // a mount of a subtree (a container's cgroup namespace) shows only what lies under its root
     const inside = root === '/' ? cgroup : cgroup === root ? '/' : cgroup.startsWith(`${root}/`) ? cgroup.slice(root.length) : null;
     if (inside !== null) return inside === '/' ? mountpoint : `${mountpoint.replace(/\/$/, '')}${inside}`;
@@ -32,19 +22,13 @@ export function cgroupDirectory(mountinfo: string, cgroup: string): string | nul
   return null;
 }
 
-function unescapeMountPath(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-}
-
 /** The first cgroup2 mount in /proc/self/mountinfo: the top of the hierarchy this process can see. */
 export function cgroup2Mountpoint(mountinfo: string): string | null {
-  for (const line of mountinfo.split('\n')) {
-    const [mount, filesystem] = line.split(' - ');
-    if (filesystem?.split(' ')[0] !== 'cgroup2') continue;
-    const mountpoint = mount!.split(' ')[4];
-    if (mountpoint !== undefined) return unescapeMountPath(mountpoint);
-  }
-  return null;
+  return cgroup2Mounts(mountinfo)[0]?.mountpoint ?? null;
+}
+
+function cgroup2Mounts(mountinfo: string): Mount[] {
+  return parseMountinfo(mountinfo).filter((mount) => mount.fstype === 'cgroup2');
 }
 
 // A cgroup's id is the inode number of its directory, and ids are never reused: a directory once

@@ -1,10 +1,11 @@
 // Which processes hold which sockets: the /proc/<pid>/fd scan, process facts, and why an owner is unknown.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 
 import { getBinding, type NativeBinding, type OwnerQuery, type OwnerScanResult } from './binding.js';
 import { processesOfCgroups } from './cgroupfs.js';
 import { PortclashError } from './errors.js';
 import { readProcessInfo, type ProcessInfo } from './processes.js';
+import { parseMountinfo, readText } from './procfs.js';
 import type { SocketRecord } from './records.js';
 import { listSockets, listSocketsSync } from './sockets.js';
 
@@ -263,11 +264,8 @@ function descendantsOf(pid: number): number[] {
 function childrenOf(pid: number): number[] {
   try {
     return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
-      try {
-        return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
-      } catch {
-        return []; // the thread ended
-      }
+      // no file: the thread ended
+      return (readText(`/proc/${pid}/task/${tid}/children`) ?? '').split(' ').filter(Boolean).map(Number);
     });
   } catch {
     return []; // the process ended
@@ -279,14 +277,8 @@ let hidesProcesses: boolean | undefined;
 /** /proc mounted with hidepid= shows only the caller's own processes: the others are invisible, not denied. */
 function procHidesProcesses(): boolean {
   if (hidesProcesses === undefined) {
-    try {
-      const mount = readFileSync('/proc/self/mountinfo', 'utf8')
-        .split('\n')
-        .find((line) => line.split(' ')[4] === '/proc');
-      hidesProcesses = mount !== undefined && /hidepid=(?!0\b|off\b)/.test(mount);
-    } catch {
-      hidesProcesses = false;
-    }
+    const proc = parseMountinfo(readText('/proc/self/mountinfo') ?? '').find((mount) => mount.mountpoint === '/proc');
+    hidesProcesses = proc !== undefined && /hidepid=(?!0\b|off\b)/.test(proc.superOptions);
   }
   return hidesProcesses;
 }
