@@ -1,5 +1,5 @@
 // Outgoing connections and the ephemeral range: how close each destination is to running out of ports.
-import { inRanges, readEphemeralRange, readReservedPorts } from './ranges.js';
+import { inRanges, readEphemeralRange, readReservedPorts, type EphemeralRange, type PortRange } from './ranges.js';
 import type { SocketRecord } from './records.js';
 import { listSockets } from './sockets.js';
 
@@ -18,9 +18,9 @@ export interface DestinationUsage {
 }
 
 export interface EphemeralReport {
-  range: { low: number; high: number; size: number };
+  range: EphemeralRange;
   /** net.ipv4.ip_local_reserved_ports: never picked automatically, but bindable explicitly. */
-  reserved: [number, number][];
+  reserved: PortRange[];
   /** Ports in the range that bind() holds (listeners, bound sockets): connect() skips them all. */
   boundInRange: number;
   /** Outgoing TCP connections on ephemeral ports, and how many of them are in TIME_WAIT. */
@@ -51,8 +51,8 @@ export async function ephemeralReport(): Promise<EphemeralReport> {
 /** The report from a socket table and the ranges: a pure function, for tests and replays. */
 export function buildReport(
   sockets: readonly SocketRecord[],
-  range: { low: number; high: number; size: number },
-  reserved: [number, number][],
+  range: EphemeralRange,
+  reserved: PortRange[],
 ): EphemeralReport {
   const inRange = (port: number) => port >= range.low && port <= range.high;
   // A port held by bind() — a listener or a bound socket — is an incoming connection's, not an
