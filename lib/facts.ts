@@ -4,7 +4,7 @@ import { getBinding } from './binding.js';
 import { cgroupDirectory, ownCgroupPath } from './cgroupfs.js';
 import { errnoName } from './errors.js';
 import { readNumber, readText } from './procfs.js';
-import { readEphemeralRange } from './ranges.js';
+import { readEphemeralRange, readReservedPorts, type PortRange } from './ranges.js';
 import { kernelShowsBoundSockets } from './tables.js';
 
 /** An IPv4 prefix of the local routing table, as a 32-bit number and a length. */
@@ -49,6 +49,8 @@ export interface SystemFacts {
   ipv6Addresses: IPv6Address[];
   /** net.ipv4.ip_local_port_range: where connect() and port 0 take ports from. */
   ephemeralRange: [number, number];
+  /** net.ipv4.ip_local_reserved_ports: ports of that range connect() and port 0 skip. */
+  reservedPorts: PortRange[];
   /** Whether TCP sockets bound but not listening can be seen (sock_diag on Linux ≥ 6.8). */
   boundSocketsVisible: boolean;
   /** The uid new sockets get: this process's fsuid. */
@@ -95,6 +97,7 @@ export function readSystemFacts(): SystemFacts {
     ipv4LocalTablePresent: ipv4.local.length > 0,
     ipv6Addresses: parseIfInet6(ifInet6 ?? ''),
     ephemeralRange: [ephemeral.low, ephemeral.high],
+    reservedPorts: readReservedPorts(),
     boundSocketsVisible: kernelShowsBoundSockets(),
     uid: fsuid(status),
     confinement: confinement(),

@@ -20,6 +20,7 @@ const FACTS: SystemFacts = {
   ipv4LocalTablePresent: true,
   ipv6Addresses: [{ address: '::1', interfaceIndex: 1, tentative: false }, { address: '2001:db8::5', interfaceIndex: 2, tentative: true }],
   ephemeralRange: [32768, 60999],
+  reservedPorts: [],
   boundSocketsVisible: true,
   uid: 1000,
   confinement: null,

@@ -1,6 +1,6 @@
 // What is worth knowing about a port beyond the verdict: ephemeral, privileged, another service's.
 import type { SystemFacts } from '../facts.js';
-import { inRanges, readReservedPorts } from '../ranges.js';
+import { inRanges } from '../ranges.js';
 import { getServiceByPort } from '../services.js';
 import type { Prediction, ResolvedRequest } from './types.js';
 
@@ -16,12 +16,12 @@ export function withWarnings(prediction: Prediction, request: ResolvedRequest, f
   return { ...prediction, warnings: bindWarnings(request, facts) };
 }
 
-export function bindWarnings(request: ResolvedRequest, facts: SystemFacts, reserved = readReservedPorts()): string[] {
+export function bindWarnings(request: ResolvedRequest, facts: SystemFacts): string[] {
   const warnings: string[] = [];
   const { port } = request;
   if (port === 0) return warnings;
   const [low, high] = facts.ephemeralRange;
-  if (port >= low && port <= high && !inRanges(port, reserved)) {
+  if (port >= low && port <= high && !inRanges(port, facts.reservedPorts)) {
     warnings.push(
       `${port} lies inside the ephemeral range ${low}–${high}: an outgoing connection can take it between this check and your bind. ` +
         `Use a port outside it, or reserve it (sysctl -w net.ipv4.ip_local_reserved_ports=${port}).`,
