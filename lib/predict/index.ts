@@ -53,9 +53,13 @@ async function decide(resolved: ResolvedRequest, facts: SystemFacts, listening: 
   const sharing = resolved.reuseAddr || resolved.reusePort;
   const asked = candidates(resolved, sockets);
   const owned = asked.length > 0 && (sharing || named) ? await findOwners(asked, { scan: 'first', socketOptions: sharing }) : [];
+  return predictLinux(resolved, withOwned(sockets, owned), facts);
+}
+
+/** The sockets, each replaced by its owned record where the owner scan looked at it. */
+function withOwned(sockets: readonly SocketRecord[], owned: readonly OwnedSocket[]): Existing[] {
   const byInode = new Map(owned.map((socket) => [socket.inode, socket]));
-  const enriched: Existing[] = sockets.map((socket) => byInode.get(socket.inode) ?? socket);
-  return predictLinux(resolved, enriched, facts);
+  return sockets.map((socket) => byInode.get(socket.inode) ?? socket);
 }
 
 // Beyond this many ports, one listing of the whole table beats a kernel query per port.
@@ -73,13 +77,7 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
   }
   // `check 8000-9000 --host localhost` asks the resolver once, not a thousand times
   const addresses = new Map<string, Promise<string>>();
-  const addressed = await Promise.all(
-    requests.map(async (request) => {
-      if (typeof request !== 'object' || request === null || typeof request.host !== 'string') return request;
-      if (!addresses.has(request.host)) addresses.set(request.host, addressOf(request.host));
-      return { ...request, host: await addresses.get(request.host)! };
-    }),
-  );
+  const addressed = await Promise.all(requests.map((request) => withHostAddress(request, addresses)));
   const facts = readSystemFacts();
   const resolved = addressed.map((request) => resolveRequest(request, facts));
   const protocols = [...new Set(resolved.map((request) => request.protocol))];
@@ -87,7 +85,9 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
   const byPort = new Map<string, SocketRecord[]>();
   for (const socket of table) {
     const key = `${socket.protocol}/${socket.localPort}`;
-    byPort.set(key, [...(byPort.get(key) ?? []), socket]);
+    const onKey = byPort.get(key);
+    if (onKey === undefined) byPort.set(key, [socket]);
+    else onKey.push(socket);
   }
   const onPort = (request: ResolvedRequest) => (request.port === 0 ? [] : (byPort.get(`${request.protocol}/${request.port}`) ?? []));
 
@@ -102,12 +102,8 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
     for (const socket of candidates(request, onPort(request))) asked.set(socket.inode, socket);
   }
   const owned = asked.size === 0 ? [] : await findOwners([...asked.values()], { scan: 'first', socketOptions: sharing });
-  const byInode = new Map(owned.map((socket) => [socket.inode, socket]));
   // Options read for one request's sake are facts for all: a request that shares nothing never looks at them.
-  return resolved.map((request) => {
-    const enriched: Existing[] = onPort(request).map((socket) => byInode.get(socket.inode) ?? socket);
-    return withWarnings(predictLinux(request, enriched, facts), request, facts);
-  });
+  return resolved.map((request) => withWarnings(predictLinux(request, withOwned(onPort(request), owned), facts), request, facts));
 }
 
 /** Sockets on the request's port whose owner or options a prediction may need. */
@@ -158,10 +154,18 @@ export function resolveRequest(request: BindRequest, facts: SystemFacts): Resolv
 // A host name as RFC 1123 allows: dot-separated labels of letters, digits and inner hyphens.
 const HOST_NAME = /^(?=.{1,253}$)[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?(?:\.[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?)*\.?$/i;
 
-/** The request with a host name (`localhost`) replaced by its address (see addressOf). */
-async function withHostAddress(request: BindRequest): Promise<BindRequest> {
+/**
+ * The request with a host name (`localhost`) replaced by its address (see addressOf); `addresses`
+ * keeps each host's lookup for the other requests of a batch.
+ */
+async function withHostAddress(request: BindRequest, addresses = new Map<string, Promise<string>>()): Promise<BindRequest> {
   if (typeof request !== 'object' || request === null || typeof request.host !== 'string') return request;
-  return { ...request, host: await addressOf(request.host) };
+  let address = addresses.get(request.host);
+  if (address === undefined) {
+    address = addressOf(request.host);
+    addresses.set(request.host, address);
+  }
+  return { ...request, host: await address };
 }
 
 /**
@@ -194,9 +198,7 @@ function resolveTarget(request: BindRequest): { port: number; service: string | 
 
 /** The prediction again, with the owners of its conflicts named in the reason and the records. */
 async function withOwners(request: ResolvedRequest, prediction: Prediction, sockets: SocketRecord[], facts: SystemFacts): Promise<Prediction> {
-  const owned: OwnedSocket[] = await findOwners(prediction.conflicts, { scan: 'first' });
-  const byInode = new Map(owned.map((socket) => [socket.inode, socket]));
-  return predictLinux(request, sockets.map((socket) => byInode.get(socket.inode) ?? socket), facts);
+  return predictLinux(request, withOwned(sockets, await findOwners(prediction.conflicts, { scan: 'first' })), facts);
 }
 
 /** Worst first: the order in which several predictions decide an exit code or an error. */
