@@ -1,4 +1,5 @@
 // `portclash check <port>…`: will bind()+listen() succeed? One line (or JSON object) per port.
+import { formatEndpoint } from '../address.js';
 import { PortclashError } from '../errors.js';
 import type { OwnedSocket } from '../owners.js';
 import { parsePort } from '../ports.js';
@@ -116,7 +117,7 @@ function holder(socket: OwnedSocket): string {
   const owner = socket.owner!;
   const facts = [`pid ${owner.pid}`, ...(owner.user === null ? [] : [`user ${owner.user}`])];
   const wildcard = socket.localAddress === '0.0.0.0' || socket.localAddress === '::';
-  const address = wildcard ? '*' : socket.family === 'IPv6' ? `[${socket.localAddress}]` : socket.localAddress;
+  const endpoint = wildcard ? `*:${socket.localPort}` : formatEndpoint(socket.family, socket.localAddress, socket.localPort);
   const verb = socket.state === 'LISTEN' ? 'listens on' : socket.protocol === 'udp' && socket.state === 'UNCONNECTED' ? 'is bound to' : `holds (${socket.state})`;
-  return `${shorten(owner.command)} (${facts.join(', ')}) ${verb} ${address}:${socket.localPort}`;
+  return `${shorten(owner.command)} (${facts.join(', ')}) ${verb} ${endpoint}`;
 }

@@ -4,7 +4,7 @@ import { findOwners, type OwnedSocket } from '../owners.js';
 import type { SocketRecord } from '../records.js';
 import { parsePortOrService } from '../services.js';
 import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
-import { ownerColumn } from './owners.js';
+import { ownerColumn, protocolLabel } from './owners.js';
 import { formatEndpoint } from '../address.js';
 import { formatTable } from './table.js';
 import type { CommandIO } from './run.js';
@@ -72,7 +72,7 @@ function formatSocketTable(sockets: readonly (SocketRecord | OwnedSocket)[]): st
   return formatTable(
     ['Proto', 'Local address:port', 'Remote address:port', 'State', 'UID', ...(withOwners ? ['Process'] : [])],
     sockets.map((socket) => [
-      socket.family === 'IPv6' ? `${socket.protocol}6` : socket.protocol,
+      protocolLabel(socket),
       formatEndpoint(socket.family, socket.localAddress, socket.localPort),
       formatEndpoint(socket.family, socket.remoteAddress, socket.remotePort === 0 ? '*' : socket.remotePort),
       socket.state,

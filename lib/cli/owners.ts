@@ -31,9 +31,14 @@ export function ownerColumn(socket: OwnedSocket): string {
   return socket.ownerUnknown === 'kernel' ? '-' : `?(${socket.ownerUnknown ?? 'unknown'})`;
 }
 
+/** `tcp`, `udp6`: protocol and family in one word, as ss and netstat write them. */
+export function protocolLabel(socket: SocketRecord): string {
+  return socket.family === 'IPv6' ? `${socket.protocol}6` : socket.protocol;
+}
+
 /** `tcp6 [::1]:3000 → [::1]:51872 ESTABLISHED` */
 export function describeSocket(socket: SocketRecord): string {
-  const protocol = socket.family === 'IPv6' ? `${socket.protocol}6` : socket.protocol;
+  const protocol = protocolLabel(socket);
   const local = formatEndpoint(socket.family, socket.localAddress, socket.localPort);
   const peer = socket.remotePort === 0 ? '' : ` → ${formatEndpoint(socket.family, socket.remoteAddress, socket.remotePort)}`;
   return `${protocol} ${local}${peer} ${socket.state}`;
