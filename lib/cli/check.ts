@@ -96,8 +96,12 @@ function expandPorts(text: string): (number | string)[] {
 
 /** Under the line: what an unknown depends on, then the warnings. */
 function details(prediction: Prediction): string[] {
-  const assumptions = prediction.verdict === 'unknown' ? prediction.assumptions.map((assumption) => `  depends on: ${assumption}`) : [];
-  return [...assumptions, ...prediction.warnings.map((warning) => `  warning: ${warning}`)];
+  return [...dependsOn(prediction), ...prediction.warnings.map((warning) => `  warning: ${warning}`)];
+}
+
+/** For an unknown verdict, a line for each fact it depends on. */
+export function dependsOn(prediction: Prediction): string[] {
+  return prediction.verdict === 'unknown' ? prediction.assumptions.map((assumption) => `  depends on: ${assumption}`) : [];
 }
 
 const VERDICT_WORDS = { free: 'free', 'in-use': 'in use', denied: 'denied', unavailable: 'unavailable', unknown: 'unknown' } as const;

@@ -8,7 +8,7 @@ import { bsdClass, inRanges, portClass, readEphemeralRange, readReservedPorts } 
 import { getServicesByPort, parsePortOrService } from '../services.js';
 import { listSockets } from '../sockets.js';
 import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
-import { describePrediction } from './check.js';
+import { dependsOn, describePrediction } from './check.js';
 import { describeOwner, describeSocket } from './owners.js';
 import type { CommandIO } from './run.js';
 
@@ -75,7 +75,7 @@ export async function runInfo(args: string[], io: CommandIO): Promise<number> {
     sockets.length === 0 ? '  held by:    nothing (TCP or UDP)' : '  held by:',
     ...sockets.map((socket) => `    ${describeSocket(socket)} — ${socket.owner !== null ? describeOwner(socket.owner) : `owner unknown (${socket.ownerUnknown ?? '?'})`}`),
     `  bind:       ${describePrediction(prediction)} (Node's server.listen(${port}))`,
-    ...(prediction.verdict === 'unknown' ? prediction.assumptions.map((assumption) => `  depends on: ${assumption}`) : []),
+    ...dependsOn(prediction),
     // the registered services are listed above already
     ...prediction.warnings.filter((warning) => !isServiceWarning(warning)).map((warning) => `  warning:    ${warning}`),
   ];
