@@ -80,24 +80,36 @@ std::vector<DiagQuery> QueriesFromJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// A flag read as -1 (not read), 0 or 1: null, false or true.
+Napi::Value FlagOrNull(Napi::Env env, int value) {
+  return value < 0 ? env.Null() : Napi::Boolean::New(env, value != 0);
+}
+
+// { errno, syscall }: 0 and null when no call failed.
+Napi::Object FailedCallObject(Napi::Env env, const FailedCall& call) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("errno", Napi::Number::New(env, call.error));
+  result.Set("syscall", call.syscall != nullptr ? Napi::String::New(env, call.syscall) : env.Null());
+  return result;
+}
+
 Napi::Array SourceResultsToJs(Napi::Env env, const std::vector<SourceResult>& results) {
   Napi::Array list = Napi::Array::New(env, results.size());
   for (size_t i = 0; i < results.size(); ++i) {
     const SourceResult& result = results[i];
-    Napi::Object item = Napi::Object::New(env);
+    Napi::Object item = FailedCallObject(env, result);
     item.Set("rows", Napi::Number::New(env, static_cast<double>(result.rows)));
     item.Set("malformed", Napi::Number::New(env, static_cast<double>(result.malformed)));
-    item.Set("errno", Napi::Number::New(env, result.error));
-    item.Set("syscall", result.syscall != nullptr ? Napi::String::New(env, result.syscall)
-                                                  : env.Null());
     list.Set(static_cast<uint32_t>(i), item);
   }
   return list;
 }
 
-Napi::ArrayBuffer CopyRows(Napi::Env env, const RawRow* rows, size_t count) {
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, count * sizeof(RawRow));
-  if (count > 0) std::memcpy(buffer.Data(), rows, count * sizeof(RawRow));
+// Packed rows (RawRow, OwnerRow) copied into a new ArrayBuffer for JavaScript.
+template <typename Row>
+Napi::ArrayBuffer CopyRows(Napi::Env env, const Row* rows, size_t count) {
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, count * sizeof(Row));
+  if (count > 0) std::memcpy(buffer.Data(), rows, count * sizeof(Row));
   return buffer;
 }
 
@@ -274,9 +286,7 @@ OwnerQuery OwnerQueryFromJs(const Napi::CallbackInfo& info) {
 
 Napi::Object OwnerScanToJs(Napi::Env env, const OwnerScan& scan) {
   Napi::Object result = Napi::Object::New(env);
-  Napi::ArrayBuffer rows = Napi::ArrayBuffer::New(env, scan.rows.size() * sizeof(OwnerRow));
-  if (!scan.rows.empty()) std::memcpy(rows.Data(), scan.rows.data(), scan.rows.size() * sizeof(OwnerRow));
-  result.Set("rows", rows);
+  result.Set("rows", CopyRows(env, scan.rows.data(), scan.rows.size()));
   result.Set("count", Napi::Number::New(env, static_cast<double>(scan.rows.size())));
   Napi::Array denied = Napi::Array::New(env, scan.denied_pids.size());
   for (size_t i = 0; i < scan.denied_pids.size(); ++i) {
@@ -325,19 +335,6 @@ Napi::Value FindSocketOwnersAsync(const Napi::CallbackInfo& info) {
 
 // readSocketOptions(pid, fd, inode) → { errno, syscall, reuseAddr, reusePort, ipv6Only }, each
 // option a boolean or null when it could not be read.
-// A flag read as -1 (not read), 0 or 1: null, false or true.
-Napi::Value FlagOrNull(Napi::Env env, int value) {
-  return value < 0 ? env.Null() : Napi::Boolean::New(env, value != 0);
-}
-
-// { errno, syscall }: 0 and null when no call failed.
-Napi::Object FailedCallObject(Napi::Env env, const FailedCall& call) {
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("errno", Napi::Number::New(env, call.error));
-  result.Set("syscall", call.syscall != nullptr ? Napi::String::New(env, call.syscall) : env.Null());
-  return result;
-}
-
 Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
@@ -353,6 +350,8 @@ Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// cgroupHooks(cgroupPath) → { errno, syscall, sockCreate, inet4Bind, inet6Bind, inet4PostBind,
+// inet6PostBind }, each count null when it could not be read.
 Napi::Value CgroupHooksJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "expected (cgroupPath)");
@@ -369,6 +368,7 @@ Napi::Value CgroupHooksJs(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// readCgroupProcs(mountpoint, cgroupId) → { errno, syscall, text }: the cgroup's cgroup.procs.
 Napi::Value ReadCgroupProcsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {

@@ -218,8 +218,7 @@ void RunQueries(const std::vector<DiagQuery>& queries, const std::vector<size_t>
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) {
     for (size_t index : which) {
-      results[index].error = errno;
-      results[index].syscall = "socket";
+      results[index].Fail("socket", errno);
     }
     return;
   }

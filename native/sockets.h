@@ -56,13 +56,22 @@ struct ProcNetSource {
   uint8_t family;
 };
 
-// What reading one source gave: rows appended to the shared table, lines skipped as malformed,
-// and the errno of a failed open/read (0 when the read succeeded).
-struct SourceResult {
-  size_t rows = 0;
-  size_t malformed = 0;
+// The system call that failed and its errno; error 0 when none did.
+struct FailedCall {
   int error = 0;
   const char* syscall = nullptr;
+
+  void Fail(const char* call, int code) {
+    syscall = call;
+    error = code;
+  }
+};
+
+// What reading one source gave: rows appended to the shared table, lines skipped as malformed,
+// and the errno of a failed open/read (0 when the read succeeded).
+struct SourceResult : FailedCall {
+  size_t rows = 0;
+  size_t malformed = 0;
 };
 
 // Called with the rows parsed so far once there are at least `batch_rows` of them; it takes them
@@ -131,17 +140,6 @@ struct OwnerScan {
 // after the process in which the last wanted inode was first found.
 void ScanSocketOwners(const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
                       bool stop_when_found, OwnerScan& scan);
-
-// The system call that failed and its errno; error 0 when none did.
-struct FailedCall {
-  int error = 0;
-  const char* syscall = nullptr;
-
-  void Fail(const char* call, int code) {
-    syscall = call;
-    error = code;
-  }
-};
 
 // Options of another process's socket, read from a duplicate made with pidfd_getfd (Linux ≥ 5.6,
 // ptrace rights over the owner). -1 means not read.
