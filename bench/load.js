@@ -1,11 +1,11 @@
 // Starts load processes (one process's fd limit is ~20k here) and waits until all hold their sockets.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { cgroupDirectory, ownCgroupPath } from '../dist/cgroupfs.js';
+import { readOwnCgroup } from '../dist/cgroupfs.js';
 
 const child = fileURLToPath(new URL('./load-child.js', import.meta.url));
 const SOCKETS_PER_PROCESS = 12_000;
@@ -21,7 +21,7 @@ export async function startLoad(sockets, { udp = 0, timeoutMs = 120_000 } = {}) 
   const processes = Math.max(1, Math.ceil((sockets + udp) / SOCKETS_PER_PROCESS));
   const children = [];
   const ready = [];
-  const cgroups = process.getuid?.() === 0 ? ownCgroupDirectory() : null;
+  const cgroups = process.getuid?.() === 0 ? readOwnCgroup().directory : null;
   const made = [];
   for (let i = 0; i < processes; i++) {
     const share = (total) => Math.floor(total / processes) + (i < total % processes ? 1 : 0);
@@ -45,10 +45,6 @@ export async function startLoad(sockets, { udp = 0, timeoutMs = 120_000 } = {}) 
   }
 }
 
-function ownCgroupDirectory() {
-  const path = ownCgroupPath(readFileSync('/proc/self/cgroup', 'utf8'));
-  return path === null ? null : cgroupDirectory(readFileSync('/proc/self/mountinfo', 'utf8'), path);
-}
 
 async function stopAll(children, cgroups) {
   await Promise.all(

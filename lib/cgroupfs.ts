@@ -12,6 +12,12 @@ export function ownCgroupPath(text: string): string | null {
   return line === undefined ? null : line.slice(3);
 }
 
+/** This process's cgroup v2 path, and where its directory is; null where there is no cgroup v2 to see. */
+export function readOwnCgroup(): { path: string | null; directory: string | null } {
+  const path = ownCgroupPath(readText('/proc/self/cgroup') ?? '');
+  return { path, directory: path === null ? null : cgroupDirectory(readText('/proc/self/mountinfo') ?? '', path) };
+}
+
 /** Where the cgroup v2 directory of `cgroup` is in this mount namespace, from /proc/self/mountinfo. */
 export function cgroupDirectory(mountinfo: string, cgroup: string): string | null {
   for (const { root, mountpoint } of cgroup2Mounts(mountinfo)) {

@@ -1,7 +1,7 @@
 // The system facts a bind depends on, gathered in one place: local addresses, sysctls, capabilities.
 import { formatIPv6 } from './address.js';
 import { getBinding } from './binding.js';
-import { cgroupDirectory, ownCgroupPath } from './cgroupfs.js';
+import { readOwnCgroup } from './cgroupfs.js';
 import { errnoName } from './errors.js';
 import { readNumber, readText } from './procfs.js';
 import { readEphemeralRange, readReservedPorts, type PortRange } from './ranges.js';
@@ -107,8 +107,7 @@ export function readSystemFacts(): SystemFacts {
 
 /** Counts the programs through the cgroup v2 directory of this process (BPF_PROG_QUERY, effective). */
 export function readBindHooks(): BindHooks {
-  const cgroup = ownCgroupPath(readText('/proc/self/cgroup') ?? '');
-  const directory = cgroup === null ? null : cgroupDirectory(readText('/proc/self/mountinfo') ?? '', cgroup);
+  const { path: cgroup, directory } = readOwnCgroup();
   const unseen = (why: string): BindHooks => ({ cgroup, ipv4: null, ipv6: null, unseen: why });
   if (cgroup === null || directory === null) return unseen('no cgroup v2 hierarchy is mounted where this process can see it');
   const query = getBinding().cgroupHooks;
