@@ -36,6 +36,14 @@ export interface ChildCgroup {
   remove(): void;
 }
 
+/**
+ * The argv that runs `command` in the cgroup at `directory`: a shell writes its own pid into the
+ * cgroup, then execs the command, which so keeps that pid and starts inside the cgroup.
+ */
+export function wrapInCgroup(directory: string, command: string, args: readonly string[]): { command: string; args: string[] } {
+  return { command: 'sh', args: ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', directory, command, ...args] };
+}
+
 let created = 0;
 
 /** A new cgroup under this process's own (needs root). */
@@ -44,10 +52,7 @@ export function createChildCgroup(): ChildCgroup {
   mkdirSync(directory);
   return {
     directory,
-    wrap: (command, args) => ({
-      command: 'sh',
-      args: ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', directory, command, ...args],
-    }),
+    wrap: (command, args) => wrapInCgroup(directory, command, args),
     remove: () => rmdirSync(directory),
   };
 }

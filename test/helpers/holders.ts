@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { wrapInCgroup } from './cgroup.js';
+
 const HOLD_SOCKETS = fileURLToPath(new URL('./hold_sockets.py', import.meta.url));
 
 /** One socket for hold_sockets.py to create; see the usage at the top of that file. */
@@ -183,7 +185,10 @@ export async function holdSockets(sockets: readonly SocketSpec[], options: HoldO
   // itself into the cgroup: the child's pid is the holder's.
   let argv = ['python3', ...python];
   if (options.netns !== undefined) argv = ['nsenter', `--net=${options.netns}`, ...argv];
-  if (options.cgroup !== undefined) argv = ['sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', options.cgroup, ...argv];
+  if (options.cgroup !== undefined) {
+    const wrapped = wrapInCgroup(options.cgroup, argv[0]!, argv.slice(1));
+    argv = [wrapped.command, ...wrapped.args];
+  }
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const line = await firstLine(child, 'hold_sockets.py', options.timeoutMs ?? 10_000);
   let report: ReturnType<typeof parseReport>;
