@@ -69,6 +69,12 @@ export interface SocketRecord {
   boundDeviceIndex?: number;
   /** The cgroup v2 id of the socket's creator (sock_diag only, not for TIME_WAIT). */
   cgroupId?: number;
+  /**
+   * The kernel's INET_DIAG_CLASS_ID: the socket's net_cls classid, or its SO_PRIORITY where the
+   * classid is 0 (inet_diag falls back to sk_priority). sock_diag only; absent for TIME_WAIT and
+   * request sockets and for /proc rows.
+   */
+  classId?: number;
 }
 
 const TCP_STATES: readonly (TcpState | undefined)[] = [
@@ -156,6 +162,8 @@ export class RecordMaker {
       record.boundDeviceIndex = deviceIndex;
     }
     if ((flags & ROW_CGROUP_KNOWN) !== 0) record.cgroupId = table.cgroupId(row);
+    const classId = table.classId(row);
+    if (classId !== undefined) record.classId = classId;
     return record;
   }
 

@@ -1,8 +1,8 @@
 // The packed row table the addon returns: its layout, a reader over it, and a writer for tests.
 
 /** Must equal kRowLayoutVersion and sizeof(RawRow) in native/sockets.h. */
-export const ROW_LAYOUT_VERSION = 2;
-export const ROW_SIZE = 72;
+export const ROW_LAYOUT_VERSION = 3;
+export const ROW_SIZE = 76;
 
 /** Which address of a row: the field's offset. */
 export const LOCAL = 0;
@@ -22,12 +22,14 @@ const FLAGS = 59;
 const INTERFACE_INDEX = 60;
 const CGROUP_LOW = 64;
 const CGROUP_HIGH = 68;
+const CLASS_ID = 72;
 
 /** Bits of a row's flags byte (kRow* in native/sockets.h). */
 export const ROW_FROM_SOCK_DIAG = 1 << 0;
 export const ROW_V6ONLY_KNOWN = 1 << 1;
 export const ROW_V6ONLY = 1 << 2;
 export const ROW_CGROUP_KNOWN = 1 << 3;
+export const ROW_CLASS_ID_KNOWN = 1 << 4;
 
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
@@ -50,6 +52,8 @@ export interface RawRow {
   flags?: number;
   interfaceIndex?: number;
   cgroupId?: number;
+  /** INET_DIAG_CLASS_ID; set ROW_CLASS_ID_KNOWN in flags for it to be read. */
+  classId?: number;
 }
 
 /**
@@ -103,6 +107,12 @@ export class RowTable {
   cgroupId(row: number): number {
     const base = row * ROW_SIZE;
     return this.u32[(base + CGROUP_HIGH) / 4]! * 2 ** 32 + this.u32[(base + CGROUP_LOW) / 4]!;
+  }
+
+  /** INET_DIAG_CLASS_ID, or undefined when the kernel did not send it (ROW_CLASS_ID_KNOWN). */
+  classId(row: number): number | undefined {
+    if ((this.flags(row) & ROW_CLASS_ID_KNOWN) === 0) return undefined;
+    return this.u32[(row * ROW_SIZE + CLASS_ID) / 4]!;
   }
 
   uid(row: number): number {
@@ -159,6 +169,7 @@ export function packRows(rows: readonly RawRow[]): ArrayBuffer {
     u32[(base + INTERFACE_INDEX) / 4] = row.interfaceIndex ?? 0;
     u32[(base + CGROUP_LOW) / 4] = (row.cgroupId ?? 0) % 2 ** 32;
     u32[(base + CGROUP_HIGH) / 4] = Math.floor((row.cgroupId ?? 0) / 2 ** 32);
+    u32[(base + CLASS_ID) / 4] = row.classId ?? 0;
   });
   return buffer;
 }

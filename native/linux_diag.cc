@@ -1,4 +1,4 @@
-// Reads socket tables through NETLINK_SOCK_DIAG (inet_diag), as ss does: rows plus V6ONLY, device, cgroup.
+// Reads socket tables through NETLINK_SOCK_DIAG (inet_diag), as ss does: rows plus V6ONLY, device, cgroup, class id.
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -42,6 +42,9 @@ size_t BuildRequest(const DiagQuery& query, uint32_t sequence, DiagRequest* mess
   message->request.sdiag_family = query.family == 6 ? AF_INET6 : AF_INET;
   message->request.sdiag_protocol = query.protocol;
   message->request.idiag_states = query.states;
+  // INET_DIAG_CLASS_ID (17) does not fit the 8-bit extension mask; the kernel sends it whenever
+  // INET_DIAG_TCLASS is asked (inet_diag_msg_attrs_fill), with a TOS or TCLASS byte we ignore.
+  message->request.idiag_ext |= 1 << (INET_DIAG_TCLASS - 1);
   if (query.port >= 0) {
     message->bytecode_attribute.nla_type = INET_DIAG_REQ_BYTECODE;
     message->bytecode_attribute.nla_len = NLA_HDRLEN + 2 * sizeof(inet_diag_bc_op);
@@ -105,6 +108,11 @@ bool ParseSocketMessage(const uint8_t* payload, size_t length, uint8_t protocol,
         row->flags |= kRowCgroupKnown;
         break;
       }
+      case INET_DIAG_CLASS_ID:
+        if (value_length < sizeof row->class_id) return false;
+        std::memcpy(&row->class_id, value, sizeof row->class_id);
+        row->flags |= kRowClassIdKnown;
+        break;
       default:
         break;
     }

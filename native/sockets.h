@@ -29,22 +29,25 @@ struct RawRow {
   uint32_t interface_index;    // SO_BINDTODEVICE; 0 = not bound (known only with kRowFromSockDiag)
   uint32_t cgroup_low;         // cgroup v2 id, when kRowCgroupKnown
   uint32_t cgroup_high;
+  uint32_t class_id;           // INET_DIAG_CLASS_ID, when kRowClassIdKnown
 };
 
-static_assert(sizeof(RawRow) == 72, "RawRow is shared with lib/rows.ts");
+static_assert(sizeof(RawRow) == 76, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, inode_low) == 32, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, local_port) == 52, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, protocol) == 56, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, interface_index) == 60, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, cgroup_low) == 64, "RawRow is shared with lib/rows.ts");
+static_assert(offsetof(RawRow, class_id) == 72, "RawRow is shared with lib/rows.ts");
 
-constexpr uint32_t kRowLayoutVersion = 2;
+constexpr uint32_t kRowLayoutVersion = 3;
 
 // RawRow::flags
 constexpr uint8_t kRowFromSockDiag = 1 << 0;  // else from /proc/net
 constexpr uint8_t kRowV6OnlyKnown = 1 << 1;   // INET_DIAG_SKV6ONLY was present
 constexpr uint8_t kRowV6Only = 1 << 2;
 constexpr uint8_t kRowCgroupKnown = 1 << 3;   // INET_DIAG_CGROUP_ID was present
+constexpr uint8_t kRowClassIdKnown = 1 << 4;  // INET_DIAG_CLASS_ID was present
 
 constexpr uint8_t kProtocolTcp = 6;
 constexpr uint8_t kProtocolUdp = 17;

@@ -27,7 +27,7 @@ function expectSocket(sockets: SocketRecord[], source: SocketSource, { v6only, .
           ...base,
           source,
           ...(v6only === undefined ? {} : { ipv6Only: v6only }),
-          ...(base.state === 'TIME_WAIT' ? {} : { cgroupId: ownCgroupId() }),
+          ...(base.state === 'TIME_WAIT' ? {} : { cgroupId: ownCgroupId(), classId: 0 }),
         };
   expect(findOne(sockets, expected), `a socket ${JSON.stringify(expected)}`).toEqual(expected);
 }
