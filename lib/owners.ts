@@ -1,5 +1,6 @@
 // Which processes hold which sockets: the /proc/<pid>/fd scan, process facts, and why an owner is unknown.
 import { readdirSync, readlinkSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
 
 import { getBinding, type NativeBinding, type OwnerQuery, type OwnerScanResult } from './binding.js';
 import { processesOfCgroups } from './cgroupfs.js';
@@ -8,6 +9,7 @@ import { readProcessInfo, type ProcessInfo } from './processes.js';
 import { parseMountinfo, readText } from './procfs.js';
 import type { SocketRecord } from './records.js';
 import { listSockets, listSocketsSync } from './sockets.js';
+import { readSocketTagFacts, whyReadingRetags, type SocketTagFacts } from './sockettags.js';
 
 /**
  * Why no owner could be named: `kernel` — no process holds the socket through a file (TIME_WAIT,
@@ -32,6 +34,11 @@ export interface OwnedSocket extends SocketRecord {
   /** SO_REUSEADDR and SO_REUSEPORT, read through pidfd_getfd when asked for and permitted. */
   reuseAddr?: boolean;
   reusePort?: boolean;
+  /**
+   * Why the options were asked for but not read: the duplicate would re-tag the socket (see
+   * sockettags.ts), or pidfd_getfd was refused.
+   */
+  optionsUnread?: string;
 }
 
 export interface OwnerOptions {
@@ -166,6 +173,7 @@ class OwnerSearch {
   result(stillThere: readonly SocketRecord[]): OwnedSocket[] {
     const present = new Set(stillThere.map((record) => record.inode));
     const facts = new Map<number, ProcessInfo | null>();
+    const tags = this.options.socketOptions === true ? readSocketTagFacts() : null;
     const clockTicksPerSecond = this.binding.clockTicksPerSecond ?? 100;
     const processInfo = (pid: number) => {
       if (!facts.has(pid)) facts.set(pid, readProcessInfo(pid, { clockTicksPerSecond }));
@@ -182,7 +190,7 @@ class OwnerSearch {
       if (owners.length === 0) {
         owned.ownerUnknown = this.unknownReason(record, present);
       } else if (this.options.socketOptions === true) {
-        this.readOptions(owned, owners[0]!);
+        this.readOptions(owned, owners[0]!, tags!);
       }
       return owned;
     });
@@ -196,9 +204,24 @@ class OwnerSearch {
     return 'kernel';
   }
 
-  private readOptions(owned: OwnedSocket, owner: SocketOwner): void {
+  /**
+   * Reads the options through a duplicate of the owner's fd, unless the duplicate would change
+   * the socket: then they stay unknown, and `optionsUnread` says why.
+   */
+  private readOptions(owned: OwnedSocket, owner: SocketOwner, tags: SocketTagFacts): void {
+    const retags = whyReadingRetags(owned, tags);
+    if (retags !== null) {
+      owned.optionsUnread = retags;
+      return;
+    }
     const options = this.binding.readSocketOptions?.(owner.pid, owner.fd, owned.inode);
-    if (options === undefined || options.errno !== 0) return;
+    if (options === undefined) return;
+    if (options.errno !== 0) {
+      const name = getSystemErrorName(-options.errno);
+      const rights = name === 'EPERM' || name === 'EACCES' ? ': reading them needs ptrace rights over its owner' : '';
+      owned.optionsUnread = `${options.syscall ?? 'reading them'} failed with ${name}${rights}`;
+      return;
+    }
     if (options.reuseAddr !== null) owned.reuseAddr = options.reuseAddr;
     if (options.reusePort !== null) owned.reusePort = options.reusePort;
     if (options.ipv6Only !== null && owned.family === 'IPv6') owned.ipv6Only = options.ipv6Only;
@@ -225,6 +248,7 @@ function withOwners(record: SocketRecord, owners: SocketOwner[]): OwnedSocket {
   if (record.boundDevice !== undefined) owned.boundDevice = record.boundDevice;
   if (record.boundDeviceIndex !== undefined) owned.boundDeviceIndex = record.boundDeviceIndex;
   if (record.cgroupId !== undefined) owned.cgroupId = record.cgroupId;
+  if (record.classId !== undefined) owned.classId = record.classId;
   return owned;
 }
 

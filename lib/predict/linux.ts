@@ -148,8 +148,11 @@ function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], 
       (item) => item.overlap !== false && item.existing.uid === request.uid && known('reusePort' in item.existing ? item.existing.reusePort : undefined) !== false && item.existing.state !== 'TIME_WAIT',
     );
     if (partner !== undefined) {
+      // a partner whose SO_REUSEPORT could not be read may not share at all: say why it is unknown too
+      const sharesSurely = known('reusePort' in partner.existing ? partner.existing.reusePort : undefined) === true;
+      if (!sharesSurely) assumptions.push(uncertainty(request, { ...partner, overlap: true }));
       assumptions.push(
-        `SO_REUSEPORT: ${describe(partner.existing)} shares the port with this uid through SO_REUSEPORT, so whether the bind passes depends on the order in which the sockets on port ${request.port} were bound, which cannot be seen: ` +
+        `SO_REUSEPORT: ${describe(partner.existing)} ${sharesSurely ? 'shares' : 'may share'} the port with this uid through SO_REUSEPORT, so whether the bind passes depends on the order in which the sockets on port ${request.port} were bound, which cannot be seen: ` +
           `in some orders it succeeds, in others ${conflicts.length > 0 ? describe(conflicts[0]!.existing) : 'another socket'} makes it fail with EADDRINUSE`,
       );
       return result('unknown', null, `the SO_REUSEPORT outcome on port ${request.port} depends on the order earlier sockets were bound`, [
@@ -338,9 +341,12 @@ function uncertainty(request: ResolvedRequest, item: Judged): string {
   }
   const timeWait = item.existing.state === 'TIME_WAIT';
   const flag = request.reusePort && !request.reuseAddr ? 'SO_REUSEPORT' : request.reusePort ? 'SO_REUSEADDR and SO_REUSEPORT' : 'SO_REUSEADDR';
+  const unread = 'optionsUnread' in item.existing ? item.existing.optionsUnread : undefined;
   const where = timeWait
     ? 'a TIME_WAIT socket keeps the options of the socket it came from, and no interface shows them'
-    : `reading them needs ptrace rights over its owner${item.existing.uid !== request.uid || process.getuid?.() !== 0 ? ' (try sudo)' : ''}`;
+    : unread !== undefined && !unread.includes('ptrace rights')
+      ? `portclash does not read them: ${unread}`
+      : `reading them needs ptrace rights over its owner${item.existing.uid !== request.uid || process.getuid?.() !== 0 ? ' (try sudo)' : ''}`;
   return `the ${flag} of ${them} cannot be seen (${where}): if it set ${flag.includes(' and ') ? 'them' : 'it'}${timeWait && flag !== 'SO_REUSEPORT' ? ' (Node servers do)' : ''}, the bind succeeds; if not, EADDRINUSE`;
 }
 
