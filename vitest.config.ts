@@ -2,11 +2,33 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
-    // Tests open real sockets and compare with ss; separate files may run side by side safely,
-    // because each test only looks at the sockets it made.
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'sockets',
+          // Tests open real sockets and compare with ss; separate files may run side by side safely,
+          // because each test only looks at the sockets it made.
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/retag-*.test.ts'],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'retag',
+          // These mount cgroup v1 hierarchies (net_cls, net_prio), which exist for the whole machine
+          // while they are mounted: any check running meanwhile would meet them. So they run after
+          // the others, one file at a time.
+          include: ['test/retag-*.test.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });
