@@ -111,6 +111,12 @@ export interface NativeBinding {
   readSockDiagSync?(queries: readonly SockDiagQuery[]): ProcNetReading;
   /** Parses one datagram of a dump reply with the reader's own parser (tests, captures). */
   parseSockDiagReply?(bytes: Uint8Array, protocol: number, sequence: number): SockDiagReply;
+  /** Test seam: reads with tiny batches through a sink that throws at batch `throwAfterBatches`. */
+  debugReadTables?(
+    kind: 'proc' | 'sock_diag',
+    list: readonly (ProcNetSource | SockDiagQuery)[],
+    options: { batchRows?: number; throwAfterBatches?: number },
+  ): ProcNetReading;
   /** Index and name of each network interface of this namespace. */
   listInterfaces?(): { index: number; name: string }[];
   /** The /proc/<pid>/fd scan, on a worker thread or on the calling one. */

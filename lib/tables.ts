@@ -63,11 +63,11 @@ const UDP_ALL_STATES = (1 << TCP_ESTABLISHED) | (1 << TCP_CLOSE);
 export async function readTables(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): Promise<SocketTables> {
   const reading = new Reading(binding, filter, choice);
   if (reading.usesSockDiag()) {
-    const result = await binding.readSockDiag!(reading.queries(), reading.onRows);
+    const result = await fromAddon('sock_diag', () => binding.readSockDiag!(reading.queries(), reading.onRows));
     reading.afterSockDiag(result.sources);
   }
   if (reading.pending.length > 0) {
-    const result = await binding.readProcNet(reading.procSources(), reading.onRows);
+    const result = await fromAddon('/proc/net', () => binding.readProcNet(reading.procSources(), reading.onRows));
     reading.afterProc(result.sources);
   }
   return reading.result();
@@ -77,12 +77,12 @@ export async function readTables(binding: NativeBinding, filter: TableFilter, ch
 export function readTablesSync(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): SocketTables {
   const reading = new Reading(binding, filter, choice);
   if (reading.usesSockDiag()) {
-    const result = binding.readSockDiagSync!(reading.queries());
+    const result = fromAddonSync('sock_diag', () => binding.readSockDiagSync!(reading.queries()));
     reading.onRows(result.rows, result.count);
     reading.afterSockDiag(result.sources);
   }
   if (reading.pending.length > 0) {
-    const result = binding.readProcNetSync(reading.procSources());
+    const result = fromAddonSync('/proc/net', () => binding.readProcNetSync(reading.procSources()));
     reading.onRows(result.rows, result.count);
     reading.afterProc(result.sources);
   }
@@ -200,6 +200,32 @@ class Reading {
 
   result(): SocketTables {
     return { sockets: this.sockets, sources: this.reports };
+  }
+}
+
+/**
+ * Errors the addon throws are C++ exceptions turned into plain JS errors (bad_alloc, an internal
+ * failure; kernel errnos come back as data instead): users get a PortclashError for them too.
+ */
+function nativeError(what: string, error: unknown): unknown {
+  if (error instanceof PortclashError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PortclashError('ERR_NATIVE', `the native addon failed while reading ${what}: ${message}`, { cause: error });
+}
+
+function fromAddonSync<T>(what: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw nativeError(what, error);
+  }
+}
+
+async function fromAddon<T>(what: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    throw nativeError(what, error);
   }
 }
 

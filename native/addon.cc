@@ -6,6 +6,7 @@
 #include <type_traits>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -225,6 +226,54 @@ Napi::Value ReadSockDiagAsync(const Napi::CallbackInfo& info) {
   return ReadInBatches(info, SockDiagReader(QueriesFromJs(info)));
 }
 
+// debugReadTables(kind, list, { batchRows, throwAfterBatches }) → the sync form's reading: a test
+// seam that reads 'proc' sources or 'sock_diag' queries with small batches and a sink that
+// throws a std::runtime_error at batch `throwAfterBatches` (0: never), as a failing
+// progress queue would, to show that no fd outlives the throw.
+Napi::Value DebugReadTables(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[2].IsObject()) {
+    throw Napi::TypeError::New(env, "expected (kind, list, options)");
+  }
+  const std::string kind = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object options = info[2].As<Napi::Object>();
+  auto number = [&](const char* key) {
+    Napi::Value value = options.Get(key);
+    return value.IsNumber() ? value.As<Napi::Number>().Uint32Value() : 0u;
+  };
+  const size_t batch_rows = std::max<uint32_t>(number("batchRows"), 1);
+  const uint32_t throw_after = number("throwAfterBatches");
+  Napi::Array list = info[1].As<Napi::Array>();
+  std::vector<ProcNetSource> sources;
+  std::vector<DiagQuery> queries;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Object item = list.Get(i).As<Napi::Object>();
+    auto [protocol, family] = ProtocolAndFamily(env, item);
+    if (kind == "proc") {
+      sources.push_back({item.Get("path").As<Napi::String>().Utf8Value(), protocol, family});
+    } else {
+      queries.push_back({protocol, family, item.Get("states").As<Napi::Number>().Uint32Value(),
+                         item.Get("port").As<Napi::Number>().Int32Value()});
+    }
+  }
+  TableReader read = kind == "proc" ? ProcNetReader(std::move(sources)) : SockDiagReader(std::move(queries));
+  std::vector<RawRow> kept;
+  uint32_t batches = 0;
+  RowBatchSink sink = [&](std::vector<RawRow>& batch) {
+    if (++batches == throw_after) throw std::runtime_error("the row sink failed (debugReadTables)");
+    kept.insert(kept.end(), batch.begin(), batch.end());
+    batch.clear();
+  };
+  std::vector<RawRow> rows;
+  std::vector<SourceResult> results = read(rows, batch_rows, sink);
+  kept.insert(kept.end(), rows.begin(), rows.end());
+  Napi::Object reading = Napi::Object::New(env);
+  reading.Set("rows", CopyRows(env, kept.data(), kept.size()));
+  reading.Set("count", Napi::Number::New(env, static_cast<double>(kept.size())));
+  reading.Set("sources", SourceResultsToJs(env, results));
+  return reading;
+}
+
 // parseSockDiagReply(bytes, protocol, sequence) → { rows, count, status, errno, malformed }:
 // the reader's own parser, over one datagram a test or a capture supplies.
 Napi::Value ParseSockDiagReply(const Napi::CallbackInfo& info) {
@@ -416,6 +465,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"readSockDiag", ReadSockDiagAsync},
       {"readSockDiagSync", ReadSockDiagSync},
       {"parseSockDiagReply", ParseSockDiagReply},
+      {"debugReadTables", DebugReadTables},
       {"listInterfaces", ListInterfacesJs},
       {"findSocketOwners", FindSocketOwnersAsync},
       {"findSocketOwnersSync", FindSocketOwnersSync},

@@ -1,8 +1,12 @@
 // Reads socket tables through NETLINK_SOCK_DIAG (inet_diag), as ss does: rows plus V6ONLY, device, cgroup, class id.
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <utility>
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -15,6 +19,7 @@
 #include <unistd.h>
 
 #include "sockets.h"
+#include "unique_fd.h"
 
 namespace portclash {
 namespace {
@@ -223,25 +228,43 @@ namespace {
 void RunQueries(const std::vector<DiagQuery>& queries, const std::vector<size_t>& which,
                 std::vector<SourceResult>& results, std::vector<RawRow>& rows, size_t batch_rows,
                 const RowBatchSink& sink) {
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) {
+  // Held so that a throwing sink, unwinding through Dump, still closes it.
+  UniqueFd fd(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (fd.get() < 0) {
     for (size_t index : which) {
       results[index].Fail("socket", errno);
     }
     return;
   }
   timeval timeout{kReceiveTimeoutSeconds, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
 
   std::vector<uint8_t> buffer(kReceiveBytes);
   for (size_t index : which) {
     SourceResult& result = results[index];
-    result.error = Dump(fd, queries[index], static_cast<uint32_t>(index + 1), buffer, rows, result,
-                        batch_rows, sink);
+    result.error = Dump(fd.get(), queries[index], static_cast<uint32_t>(index + 1), buffer, rows,
+                        result, batch_rows, sink);
     if (result.error == 0) result.syscall = nullptr;
   }
-  close(fd);
 }
+
+// Joins its thread on every way out of the scope, a throw included: destroying a joinable
+// std::thread runs std::terminate, and the thread uses the caller's locals.
+class JoiningThread {
+ public:
+  template <typename Function>
+  explicit JoiningThread(Function&& function) : thread_(std::forward<Function>(function)) {}
+  ~JoiningThread() { join(); }
+  JoiningThread(const JoiningThread&) = delete;
+  JoiningThread& operator=(const JoiningThread&) = delete;
+
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -266,11 +289,29 @@ std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
     sink(batch);
   };
   std::vector<RawRow> ipv6_rows;
-  std::thread ipv6([&] {
-    RunQueries(queries, families[1], results, ipv6_rows, batch_rows, shared_sink);
-  });
-  RunQueries(queries, families[0], results, rows, batch_rows, shared_sink);
-  ipv6.join();
+  std::exception_ptr ipv6_error;  // a throw on the second thread, rethrown on this one
+  {
+    std::unique_ptr<JoiningThread> ipv6;
+    try {
+      ipv6 = std::make_unique<JoiningThread>([&] {
+        try {
+          RunQueries(queries, families[1], results, ipv6_rows, batch_rows, shared_sink);
+        } catch (...) {
+          ipv6_error = std::current_exception();
+        }
+      });
+    } catch (const std::system_error&) {
+      // No thread to be had (RLIMIT_NPROC, the threads-max of the system): slower, not wrong.
+      ipv6.reset();
+    }
+    RunQueries(queries, families[0], results, rows, batch_rows, ipv6 ? shared_sink : sink);
+    if (ipv6) {
+      ipv6->join();
+    } else {
+      RunQueries(queries, families[1], results, ipv6_rows, batch_rows, sink);
+    }
+  }
+  if (ipv6_error) std::rethrow_exception(ipv6_error);
   rows.insert(rows.end(), ipv6_rows.begin(), ipv6_rows.end());
   return results;
 }

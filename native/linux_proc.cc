@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "sockets.h"
+#include "unique_fd.h"
 
 namespace portclash {
 namespace {
@@ -227,22 +228,20 @@ class TableParser {
 int ReadSource(const ProcNetSource& source, std::vector<char>& buffer, std::vector<RawRow>& rows,
                SourceResult& result, size_t batch_rows, const RowBatchSink& sink) {
   result.syscall = "open";
-  int fd;
+  UniqueFd fd;  // closed on every way out, a throwing sink included
   do {
-    fd = open(source.path.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return errno;
+    fd.reset(open(source.path.c_str(), O_RDONLY | O_CLOEXEC));
+  } while (fd.get() < 0 && errno == EINTR);
+  if (fd.get() < 0) return errno;
 
   result.syscall = "read";
   TableParser parser(source, rows, result);
   size_t used = 0;  // bytes of an incomplete line carried over at the buffer's start
   for (;;) {
-    ssize_t got = read(fd, buffer.data() + used, buffer.size() - used);
+    ssize_t got = read(fd.get(), buffer.data() + used, buffer.size() - used);
     if (got < 0) {
       if (errno == EINTR) continue;
-      int error = errno;
-      close(fd);
-      return error;
+      return errno;
     }
     if (got == 0) break;
     const char* end = buffer.data() + used + got;
@@ -256,7 +255,7 @@ int ReadSource(const ProcNetSource& source, std::vector<char>& buffer, std::vect
     }
     if (batch_rows > 0 && rows.size() >= batch_rows) sink(rows);
   }
-  close(fd);
+  fd.reset();
   parser.Finish(used > 0);
   result.syscall = nullptr;
   return 0;
