@@ -111,11 +111,14 @@ export interface NativeBinding {
   readSockDiagSync?(queries: readonly SockDiagQuery[]): ProcNetReading;
   /** Parses one datagram of a dump reply with the reader's own parser (tests, captures). */
   parseSockDiagReply?(bytes: Uint8Array, protocol: number, sequence: number): SockDiagReply;
-  /** Test seam: reads with tiny batches through a sink that throws at batch `throwAfterBatches`. */
+  /**
+   * Test seam: reads with tiny batches through a sink that throws at batch `throwAfterBatches`;
+   * `receiveBytes[i]` gives sock_diag query i a receive buffer that small (EMSGSIZE mid-dump).
+   */
   debugReadTables?(
     kind: 'proc' | 'sock_diag',
     list: readonly (ProcNetSource | SockDiagQuery)[],
-    options: { batchRows?: number; throwAfterBatches?: number },
+    options: { batchRows?: number; throwAfterBatches?: number; receiveBytes?: readonly number[] },
   ): ProcNetReading;
   /** Index and name of each network interface of this namespace. */
   listInterfaces?(): { index: number; name: string }[];

@@ -226,10 +226,11 @@ Napi::Value ReadSockDiagAsync(const Napi::CallbackInfo& info) {
   return ReadInBatches(info, SockDiagReader(QueriesFromJs(info)));
 }
 
-// debugReadTables(kind, list, { batchRows, throwAfterBatches }) → the sync form's reading: a test
-// seam that reads 'proc' sources or 'sock_diag' queries with small batches and a sink that
-// throws a std::runtime_error at batch `throwAfterBatches` (0: never), as a failing
-// progress queue would, to show that no fd outlives the throw.
+// debugReadTables(kind, list, { batchRows, throwAfterBatches, receiveBytes }) → the sync form's
+// reading: a test seam that reads 'proc' sources or 'sock_diag' queries with small batches and a
+// sink that throws a std::runtime_error at batch `throwAfterBatches` (0: never), as a failing
+// progress queue would, to show that no fd outlives the throw; receiveBytes[i] gives query i a
+// receive buffer of that size, so that its dump fails with EMSGSIZE and is abandoned.
 Napi::Value DebugReadTables(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString() || !info[2].IsObject()) {
@@ -243,6 +244,7 @@ Napi::Value DebugReadTables(const Napi::CallbackInfo& info) {
   };
   const size_t batch_rows = std::max<uint32_t>(number("batchRows"), 1);
   const uint32_t throw_after = number("throwAfterBatches");
+  Napi::Value receive_bytes = options.Get("receiveBytes");
   Napi::Array list = info[1].As<Napi::Array>();
   std::vector<ProcNetSource> sources;
   std::vector<DiagQuery> queries;
@@ -254,6 +256,10 @@ Napi::Value DebugReadTables(const Napi::CallbackInfo& info) {
     } else {
       queries.push_back({protocol, family, item.Get("states").As<Napi::Number>().Uint32Value(),
                          item.Get("port").As<Napi::Number>().Int32Value()});
+      if (receive_bytes.IsArray()) {
+        Napi::Value bytes = receive_bytes.As<Napi::Array>().Get(i);
+        if (bytes.IsNumber()) queries.back().receive_bytes = bytes.As<Napi::Number>().Uint32Value();
+      }
     }
   }
   TableReader read = kind == "proc" ? ProcNetReader(std::move(sources)) : SockDiagReader(std::move(queries));

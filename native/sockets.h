@@ -97,6 +97,7 @@ struct DiagQuery {
   uint8_t family;
   uint32_t states;
   int32_t port;
+  size_t receive_bytes = 0;  // the receive buffer; 0 for the default (tests abandon dumps with less)
 };
 
 enum class DiagStatus { kMore, kDone, kError };
@@ -106,9 +107,11 @@ enum class DiagStatus { kMore, kDone, kError };
 DiagStatus ParseDiagDatagram(const uint8_t* data, size_t length, uint32_t sequence,
                              uint8_t protocol, std::vector<RawRow>& rows, SourceResult& result);
 
-// Runs each query as a NETLINK_SOCK_DIAG dump on one netlink socket of the caller's network
-// namespace. Like ReadProcNet, a failed query leaves its errno in its result and the others run;
-// rows it produced before failing may already have been handed out.
+// Runs each query as a NETLINK_SOCK_DIAG dump on a netlink socket of the caller's network
+// namespace, one per family, and a fresh one after any failed dump: the kernel may still be in
+// the middle of that dump and would answer the next request on the socket with EBUSY. Like
+// ReadProcNet, a failed query leaves its errno in its result and the others run; rows it produced
+// before failing may already have been handed out.
 std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
                                        std::vector<RawRow>& rows, size_t batch_rows = 0,
                                        const RowBatchSink& sink = nullptr);

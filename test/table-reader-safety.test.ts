@@ -1,10 +1,11 @@
 // The table readers under failure: no fd outlives a throw, no abort at the thread limit, every error a PortclashError.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { constants } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding, setBinding, type NativeBinding } from '../lib/binding.js';
 import { listSockets, listSocketsSync } from '../lib/index.js';
-import { runCommand } from './helpers/holders.js';
+import { createNetns, runCommand } from './helpers/holders.js';
 import { SocketPool } from './helpers/sockets.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -106,5 +107,39 @@ describe.runIf(process.platform === 'linux' && isRoot)('at the thread limit (RLI
     expect(out.limited).toBe('EAGAIN');
     expect(out.sync).toEqual({ sockets: expect.any(Number) });
     expect(out.async).toEqual({ sockets: expect.any(Number) });
+  });
+});
+
+describe.runIf(process.platform === 'linux' && isRoot)('a sock_diag dump abandoned part-way', () => {
+  it('does not stop the next query of the same call (no EBUSY from a reused socket)', async () => {
+    const netns = await createNetns();
+    try {
+      // 300 UDP sockets in a namespace of the test's own: a dump of many datagrams, so that the
+      // first one, cut short by a 64-byte buffer (EMSGSIZE), leaves the kernel in the middle of it.
+      const script = `
+        import dgram from 'node:dgram';
+        import { once } from 'node:events';
+        const { getBinding } = await import(${JSON.stringify(new URL('../dist/binding.js', import.meta.url).href)});
+        const sockets = [];
+        for (let i = 0; i < 300; i++) {
+          const socket = dgram.createSocket('udp4');
+          socket.bind(0, '127.0.0.1');
+          await once(socket, 'listening');
+          sockets.push(socket);
+        }
+        const udp4 = { protocol: 17, family: 4, states: (1 << 1) | (1 << 7), port: -1 };
+        const reading = getBinding().debugReadTables('sock_diag', [udp4, udp4, udp4], { batchRows: 1000, receiveBytes: [64, 0, 0] });
+        console.log(JSON.stringify(reading.sources));
+        for (const socket of sockets) socket.close();
+      `;
+      const result = await netns.runNode(['--input-type=module', '-e', script]);
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      const sources = JSON.parse(result.stdout);
+      expect(sources[0]).toMatchObject({ errno: constants.errno.EMSGSIZE, syscall: 'recvmsg' });
+      expect(sources[1]).toMatchObject({ errno: 0, syscall: null, rows: 300 });
+      expect(sources[2]).toMatchObject({ errno: 0, syscall: null, rows: 300 });
+    } finally {
+      await netns.close();
+    }
   });
 });
