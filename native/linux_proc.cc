@@ -1,4 +1,4 @@
-// Reads /proc/net/{tcp,tcp6,udp,udp6}: whole-file read(2), then an in-place parse into RawRow.
+// Reads /proc/net/{tcp,tcp6,udp,udp6} with read(2) in fixed-size chunks, parsing each complete line in place into RawRow.
 #include <cerrno>
 #include <cstring>
 
