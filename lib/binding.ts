@@ -79,6 +79,8 @@ export interface CgroupHookCounts {
 export interface SourceReading {
   rows: number;
   malformed: number;
+  /** Rows dropped as repeats of a socket already read (a torn /proc read); absent: none counted. */
+  duplicates?: number;
   errno: number;
   syscall: string | null;
 }

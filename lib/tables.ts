@@ -27,6 +27,13 @@ export interface SourceReport {
   rows: number;
   /** Lines or messages that did not match the kernel's format and were skipped. */
   malformed: number;
+  /**
+   * /proc only: rows dropped because the socket was already read. The kernel resumes each read of
+   * a /proc/net table at a position, so a table that changes while it is read repeats sockets —
+   * and may skip some, which no reader can see: a /proc listing under churn can miss a socket.
+   * That is why sock_diag is asked first.
+   */
+  duplicates?: number;
   error: string | null;
   /**
    * TCP only: whether sockets that are bound but neither listening nor connected could be seen.
@@ -191,6 +198,7 @@ class Reading {
         path: table.path,
         rows: result.rows,
         malformed: result.malformed,
+        ...(result.duplicates === undefined ? {} : { duplicates: result.duplicates }),
         error,
         ...(table.protocol === IPPROTO_TCP ? { seesBoundSockets: false } : {}),
       });

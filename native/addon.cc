@@ -101,6 +101,7 @@ Napi::Array SourceResultsToJs(Napi::Env env, const std::vector<SourceResult>& re
     Napi::Object item = FailedCallObject(env, result);
     item.Set("rows", Napi::Number::New(env, static_cast<double>(result.rows)));
     item.Set("malformed", Napi::Number::New(env, static_cast<double>(result.malformed)));
+    item.Set("duplicates", Napi::Number::New(env, static_cast<double>(result.duplicates)));
     list.Set(static_cast<uint32_t>(i), item);
   }
   return list;

@@ -71,10 +71,12 @@ struct FailedCall {
 };
 
 // What reading one source gave: rows appended to the shared table, lines skipped as malformed,
-// and the errno of a failed open/read (0 when the read succeeded).
+// rows dropped as repeats of one already read (a torn /proc read), and the errno of a failed
+// open/read (0 when the read succeeded).
 struct SourceResult : FailedCall {
   size_t rows = 0;
   size_t malformed = 0;
+  size_t duplicates = 0;
 };
 
 // Called with the rows parsed so far once there are at least `batch_rows` of them; it takes them
@@ -84,8 +86,11 @@ using RowBatchSink = std::function<void(std::vector<RawRow>& rows)>;
 // Reads each source with read(2) in fixed-size chunks and parses every complete line as it
 // arrives, so memory stays bounded whatever the table's size. Lines that do not match the kernel's
 // format exactly are skipped and counted, never guessed at; so is a last line without its newline,
-// which may have been cut anywhere. A failed source leaves its errno in its result and the others
-// still run: whether a missing tcp6 matters (IPv6 off) is for the caller to decide.
+// which may have been cut anywhere. A socket shows once per source: the kernel resumes each read
+// at a position, so a table that changes meanwhile repeats rows (dropped and counted by inode, or
+// by five-tuple and state where the inode is 0) and may skip some (which nothing can detect).
+// A failed source leaves its errno in its result and the others still run: whether a missing
+// tcp6 matters (IPv6 off) is for the caller to decide.
 std::vector<SourceResult> ReadProcNet(const std::vector<ProcNetSource>& sources,
                                       std::vector<RawRow>& rows, size_t batch_rows = 0,
                                       const RowBatchSink& sink = nullptr);
