@@ -2,7 +2,11 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <type_traits>
 #include <functional>
 #include <memory>
@@ -20,6 +24,14 @@ namespace {
 // threads costs little, small enough that JS turns early rows into records while the kernel is
 // still producing later ones.
 constexpr size_t kBatchRows = 2048;
+
+// Batches handed over but not yet delivered to JS that a reading may have: a slow consumer makes
+// the reader wait instead of queuing the whole table a second time (4 × 2048 rows × 76 bytes).
+constexpr size_t kMaxQueuedBatches = 4;
+
+// For tests (debugTableQueue): the batches queued now, and whether a reader waits on the bound.
+std::atomic<size_t> g_queued_batches{0};
+std::atomic<bool> g_reader_waiting{false};
 
 // The first argument as an array of objects, each turned into a T by `convert`; a TypeError names
 // `what` when the shape is wrong.
@@ -141,13 +153,30 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
       : Napi::AsyncProgressQueueWorker<RawRow>(env, "portclash:readTables"),
         deferred_(Napi::Promise::Deferred::New(env)),
         read_(std::move(read)),
-        on_rows_(Napi::Persistent(on_rows)) {}
+        on_rows_(Napi::Persistent(on_rows)) {
+    napi_add_env_cleanup_hook(env, Cancel, this);
+  }
+
+  ~TableWorker() override { napi_remove_env_cleanup_hook(Env(), Cancel, this); }
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute(const ExecutionProgress& progress) override {
     std::vector<RawRow> rows;
-    auto send = [&progress](std::vector<RawRow>& batch) {
+    auto send = [this, &progress](std::vector<RawRow>& batch) {
+      {
+        std::unique_lock<std::mutex> lock(queue_mutex_);
+        while (queued_ >= kMaxQueuedBatches && !cancelled_) {
+          g_reader_waiting = true;
+          // woken by OnProgress, or by the env's teardown; the timeout only re-checks both
+          queue_changed_.wait_for(lock, std::chrono::milliseconds(100));
+        }
+        g_reader_waiting = false;
+        if (cancelled_) throw std::runtime_error("the environment is shutting down");
+        ++queued_;
+        max_queued_ = std::max(max_queued_, queued_);
+        g_queued_batches = queued_;
+      }
       progress.Send(batch.data(), batch.size());
       batch.clear();
     };
@@ -156,6 +185,12 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
   }
 
   void OnProgress(const RawRow* rows, size_t count) override {
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      if (queued_ > 0) --queued_;
+      g_queued_batches = queued_;
+    }
+    queue_changed_.notify_all();
     if (callback_error_) return;
     Napi::Env env = Env();
     try {
@@ -173,6 +208,7 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
     }
     Napi::Object reading = Napi::Object::New(Env());
     reading.Set("sources", SourceResultsToJs(Env(), results_));
+    reading.Set("maxQueuedBatches", Napi::Number::New(Env(), static_cast<double>(max_queued_)));
     deferred_.Resolve(reading);
   }
 
@@ -184,6 +220,22 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
   Napi::FunctionReference on_rows_;
   std::vector<SourceResult> results_;
   std::unique_ptr<Napi::ObjectReference> callback_error_;
+  std::mutex queue_mutex_;
+  std::condition_variable queue_changed_;
+  size_t queued_ = 0;
+  size_t max_queued_ = 0;
+  bool cancelled_ = false;
+
+  // The env is torn down (worker thread ended, process exiting): no batch will be delivered any
+  // more, so a reader waiting for room must stop.
+  static void Cancel(void* data) {
+    auto* worker = static_cast<TableWorker*>(data);
+    {
+      std::lock_guard<std::mutex> lock(worker->queue_mutex_);
+      worker->cancelled_ = true;
+    }
+    worker->queue_changed_.notify_all();
+  }
 };
 
 // The async form: (…, onRows(rows, count)) → Promise<{ sources }>.
@@ -279,6 +331,15 @@ Napi::Value DebugReadTables(const Napi::CallbackInfo& info) {
   reading.Set("count", Napi::Number::New(env, static_cast<double>(kept.size())));
   reading.Set("sources", SourceResultsToJs(env, results));
   return reading;
+}
+
+// debugTableQueue() → { queued, waiting, limit }: the progress queue of the latest async reading.
+Napi::Value DebugTableQueue(const Napi::CallbackInfo& info) {
+  Napi::Object state = Napi::Object::New(info.Env());
+  state.Set("queued", Napi::Number::New(info.Env(), static_cast<double>(g_queued_batches.load())));
+  state.Set("waiting", Napi::Boolean::New(info.Env(), g_reader_waiting.load()));
+  state.Set("limit", Napi::Number::New(info.Env(), static_cast<double>(kMaxQueuedBatches)));
+  return state;
 }
 
 // parseSockDiagReply(bytes, protocol, sequence) → { rows, count, status, errno, malformed }:
@@ -473,6 +534,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"readSockDiagSync", ReadSockDiagSync},
       {"parseSockDiagReply", ParseSockDiagReply},
       {"debugReadTables", DebugReadTables},
+      {"debugTableQueue", DebugTableQueue},
       {"listInterfaces", ListInterfacesJs},
       {"findSocketOwners", FindSocketOwnersAsync},
       {"findSocketOwnersSync", FindSocketOwnersSync},
