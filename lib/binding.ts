@@ -79,12 +79,25 @@ export interface CgroupHookCounts {
 export interface SourceReading {
   rows: number;
   malformed: number;
+  /** Rows dropped as repeats of a socket already read (a torn /proc read); absent: none counted. */
+  duplicates?: number;
   errno: number;
   syscall: string | null;
 }
 
-/** Receives rows packed back to back (layout in rows.ts), a batch at a time, in source order. */
+/**
+ * Receives rows packed back to back (layout in rows.ts), a batch at a time. Rows of one source
+ * come in the order read, but batches of different sources may interleave (the IPv4 and IPv6
+ * dumps run side by side): tell rows apart by their protocol and family, never by arrival.
+ */
 export type RowsCallback = (rows: ArrayBuffer, count: number) => void;
+
+/** What an async reading settles with: a report per source or query. */
+export interface AsyncReading {
+  sources: SourceReading[];
+  /** The most batches that waited for onRows at once; the reader pauses at debugTableQueue().limit. */
+  maxQueuedBatches?: number;
+}
 
 /** Rows of all sources or queries in one buffer, and one report for each. */
 export interface ProcNetReading {
@@ -101,16 +114,27 @@ export interface NativeBinding {
    * Reads on a worker thread and calls `onRows` on the main thread with each batch as it is
    * parsed; settles after the last batch.
    */
-  readProcNet(sources: readonly ProcNetSource[], onRows: RowsCallback): Promise<{ sources: SourceReading[] }>;
+  readProcNet(sources: readonly ProcNetSource[], onRows: RowsCallback): Promise<AsyncReading>;
   readProcNetSync(sources: readonly ProcNetSource[]): ProcNetReading;
   /**
    * The same for sock_diag dumps. A binding without them (an old build, a recorded replay)
    * answers from /proc alone.
    */
-  readSockDiag?(queries: readonly SockDiagQuery[], onRows: RowsCallback): Promise<{ sources: SourceReading[] }>;
+  readSockDiag?(queries: readonly SockDiagQuery[], onRows: RowsCallback): Promise<AsyncReading>;
   readSockDiagSync?(queries: readonly SockDiagQuery[]): ProcNetReading;
   /** Parses one datagram of a dump reply with the reader's own parser (tests, captures). */
   parseSockDiagReply?(bytes: Uint8Array, protocol: number, sequence: number): SockDiagReply;
+  /**
+   * Test seam: reads with tiny batches through a sink that throws at batch `throwAfterBatches`;
+   * `receiveBytes[i]` gives sock_diag query i a receive buffer that small (EMSGSIZE mid-dump).
+   */
+  debugReadTables?(
+    kind: 'proc' | 'sock_diag',
+    list: readonly (ProcNetSource | SockDiagQuery)[],
+    options: { batchRows?: number; throwAfterBatches?: number; receiveBytes?: readonly number[] },
+  ): ProcNetReading;
+  /** Test seam: the progress queue of the latest async reading, and its bound. */
+  debugTableQueue?(): { queued: number; waiting: boolean; limit: number };
   /** Index and name of each network interface of this namespace. */
   listInterfaces?(): { index: number; name: string }[];
   /** The /proc/<pid>/fd scan, on a worker thread or on the calling one. */

@@ -18,7 +18,9 @@ export type PortclashErrorCode =
   | 'ERR_PORT_UNKNOWN'
   | 'ERR_PROC_UNREADABLE'
   | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_USAGE';
+  | 'ERR_USAGE'
+  /** The native addon failed in a way that is no kernel errno (out of memory, an internal error). */
+  | 'ERR_NATIVE';
 
 export interface PortclashErrorDetails {
   /** The system call that failed, for kernel errors. */

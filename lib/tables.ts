@@ -27,6 +27,13 @@ export interface SourceReport {
   rows: number;
   /** Lines or messages that did not match the kernel's format and were skipped. */
   malformed: number;
+  /**
+   * /proc only: rows dropped because the socket was already read. The kernel resumes each read of
+   * a /proc/net table at a position, so a table that changes while it is read repeats sockets —
+   * and may skip some, which no reader can see: a /proc listing under churn can miss a socket.
+   * That is why sock_diag is asked first.
+   */
+  duplicates?: number;
   error: string | null;
   /**
    * TCP only: whether sockets that are bound but neither listening nor connected could be seen.
@@ -63,11 +70,11 @@ const UDP_ALL_STATES = (1 << TCP_ESTABLISHED) | (1 << TCP_CLOSE);
 export async function readTables(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): Promise<SocketTables> {
   const reading = new Reading(binding, filter, choice);
   if (reading.usesSockDiag()) {
-    const result = await binding.readSockDiag!(reading.queries(), reading.onRows);
+    const result = await fromAddon('sock_diag', () => binding.readSockDiag!(reading.queries(), reading.onRows));
     reading.afterSockDiag(result.sources);
   }
   if (reading.pending.length > 0) {
-    const result = await binding.readProcNet(reading.procSources(), reading.onRows);
+    const result = await fromAddon('/proc/net', () => binding.readProcNet(reading.procSources(), reading.onRows));
     reading.afterProc(result.sources);
   }
   return reading.result();
@@ -77,12 +84,12 @@ export async function readTables(binding: NativeBinding, filter: TableFilter, ch
 export function readTablesSync(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): SocketTables {
   const reading = new Reading(binding, filter, choice);
   if (reading.usesSockDiag()) {
-    const result = binding.readSockDiagSync!(reading.queries());
+    const result = fromAddonSync('sock_diag', () => binding.readSockDiagSync!(reading.queries()));
     reading.onRows(result.rows, result.count);
     reading.afterSockDiag(result.sources);
   }
   if (reading.pending.length > 0) {
-    const result = binding.readProcNetSync(reading.procSources());
+    const result = fromAddonSync('/proc/net', () => binding.readProcNetSync(reading.procSources()));
     reading.onRows(result.rows, result.count);
     reading.afterProc(result.sources);
   }
@@ -191,6 +198,7 @@ class Reading {
         path: table.path,
         rows: result.rows,
         malformed: result.malformed,
+        ...(result.duplicates === undefined ? {} : { duplicates: result.duplicates }),
         error,
         ...(table.protocol === IPPROTO_TCP ? { seesBoundSockets: false } : {}),
       });
@@ -200,6 +208,32 @@ class Reading {
 
   result(): SocketTables {
     return { sockets: this.sockets, sources: this.reports };
+  }
+}
+
+/**
+ * Errors the addon throws are C++ exceptions turned into plain JS errors (bad_alloc, an internal
+ * failure; kernel errnos come back as data instead): users get a PortclashError for them too.
+ */
+function nativeError(what: string, error: unknown): unknown {
+  if (error instanceof PortclashError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PortclashError('ERR_NATIVE', `the native addon failed while reading ${what}: ${message}`, { cause: error });
+}
+
+function fromAddonSync<T>(what: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw nativeError(what, error);
+  }
+}
+
+async function fromAddon<T>(what: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    throw nativeError(what, error);
   }
 }
 

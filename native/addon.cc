@@ -2,10 +2,15 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <type_traits>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +24,14 @@ namespace {
 // threads costs little, small enough that JS turns early rows into records while the kernel is
 // still producing later ones.
 constexpr size_t kBatchRows = 2048;
+
+// Batches handed over but not yet delivered to JS that a reading may have: a slow consumer makes
+// the reader wait instead of queuing the whole table a second time (4 × 2048 rows × 76 bytes).
+constexpr size_t kMaxQueuedBatches = 4;
+
+// For tests (debugTableQueue): the batches queued now, and whether a reader waits on the bound.
+std::atomic<size_t> g_queued_batches{0};
+std::atomic<bool> g_reader_waiting{false};
 
 // The first argument as an array of objects, each turned into a T by `convert`; a TypeError names
 // `what` when the shape is wrong.
@@ -100,6 +113,7 @@ Napi::Array SourceResultsToJs(Napi::Env env, const std::vector<SourceResult>& re
     Napi::Object item = FailedCallObject(env, result);
     item.Set("rows", Napi::Number::New(env, static_cast<double>(result.rows)));
     item.Set("malformed", Napi::Number::New(env, static_cast<double>(result.malformed)));
+    item.Set("duplicates", Napi::Number::New(env, static_cast<double>(result.duplicates)));
     list.Set(static_cast<uint32_t>(i), item);
   }
   return list;
@@ -139,13 +153,30 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
       : Napi::AsyncProgressQueueWorker<RawRow>(env, "portclash:readTables"),
         deferred_(Napi::Promise::Deferred::New(env)),
         read_(std::move(read)),
-        on_rows_(Napi::Persistent(on_rows)) {}
+        on_rows_(Napi::Persistent(on_rows)) {
+    napi_add_env_cleanup_hook(env, Cancel, this);
+  }
+
+  ~TableWorker() override { napi_remove_env_cleanup_hook(Env(), Cancel, this); }
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute(const ExecutionProgress& progress) override {
     std::vector<RawRow> rows;
-    auto send = [&progress](std::vector<RawRow>& batch) {
+    auto send = [this, &progress](std::vector<RawRow>& batch) {
+      {
+        std::unique_lock<std::mutex> lock(queue_mutex_);
+        while (queued_ >= kMaxQueuedBatches && !cancelled_) {
+          g_reader_waiting = true;
+          // woken by OnProgress, or by the env's teardown; the timeout only re-checks both
+          queue_changed_.wait_for(lock, std::chrono::milliseconds(100));
+        }
+        g_reader_waiting = false;
+        if (cancelled_) throw std::runtime_error("the environment is shutting down");
+        ++queued_;
+        max_queued_ = std::max(max_queued_, queued_);
+        g_queued_batches = queued_;
+      }
       progress.Send(batch.data(), batch.size());
       batch.clear();
     };
@@ -154,6 +185,12 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
   }
 
   void OnProgress(const RawRow* rows, size_t count) override {
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      if (queued_ > 0) --queued_;
+      g_queued_batches = queued_;
+    }
+    queue_changed_.notify_all();
     if (callback_error_) return;
     Napi::Env env = Env();
     try {
@@ -171,6 +208,7 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
     }
     Napi::Object reading = Napi::Object::New(Env());
     reading.Set("sources", SourceResultsToJs(Env(), results_));
+    reading.Set("maxQueuedBatches", Napi::Number::New(Env(), static_cast<double>(max_queued_)));
     deferred_.Resolve(reading);
   }
 
@@ -182,6 +220,22 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
   Napi::FunctionReference on_rows_;
   std::vector<SourceResult> results_;
   std::unique_ptr<Napi::ObjectReference> callback_error_;
+  std::mutex queue_mutex_;
+  std::condition_variable queue_changed_;
+  size_t queued_ = 0;
+  size_t max_queued_ = 0;
+  bool cancelled_ = false;
+
+  // The env is torn down (worker thread ended, process exiting): no batch will be delivered any
+  // more, so a reader waiting for room must stop.
+  static void Cancel(void* data) {
+    auto* worker = static_cast<TableWorker*>(data);
+    {
+      std::lock_guard<std::mutex> lock(worker->queue_mutex_);
+      worker->cancelled_ = true;
+    }
+    worker->queue_changed_.notify_all();
+  }
 };
 
 // The async form: (…, onRows(rows, count)) → Promise<{ sources }>.
@@ -223,6 +277,69 @@ Napi::Value ReadSockDiagSync(const Napi::CallbackInfo& info) {
 
 Napi::Value ReadSockDiagAsync(const Napi::CallbackInfo& info) {
   return ReadInBatches(info, SockDiagReader(QueriesFromJs(info)));
+}
+
+// debugReadTables(kind, list, { batchRows, throwAfterBatches, receiveBytes }) → the sync form's
+// reading: a test seam that reads 'proc' sources or 'sock_diag' queries with small batches and a
+// sink that throws a std::runtime_error at batch `throwAfterBatches` (0: never), as a failing
+// progress queue would, to show that no fd outlives the throw; receiveBytes[i] gives query i a
+// receive buffer of that size, so that its dump fails with EMSGSIZE and is abandoned.
+Napi::Value DebugReadTables(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[2].IsObject()) {
+    throw Napi::TypeError::New(env, "expected (kind, list, options)");
+  }
+  const std::string kind = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object options = info[2].As<Napi::Object>();
+  auto number = [&](const char* key) {
+    Napi::Value value = options.Get(key);
+    return value.IsNumber() ? value.As<Napi::Number>().Uint32Value() : 0u;
+  };
+  const size_t batch_rows = std::max<uint32_t>(number("batchRows"), 1);
+  const uint32_t throw_after = number("throwAfterBatches");
+  Napi::Value receive_bytes = options.Get("receiveBytes");
+  Napi::Array list = info[1].As<Napi::Array>();
+  std::vector<ProcNetSource> sources;
+  std::vector<DiagQuery> queries;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Object item = list.Get(i).As<Napi::Object>();
+    auto [protocol, family] = ProtocolAndFamily(env, item);
+    if (kind == "proc") {
+      sources.push_back({item.Get("path").As<Napi::String>().Utf8Value(), protocol, family});
+    } else {
+      queries.push_back({protocol, family, item.Get("states").As<Napi::Number>().Uint32Value(),
+                         item.Get("port").As<Napi::Number>().Int32Value()});
+      if (receive_bytes.IsArray()) {
+        Napi::Value bytes = receive_bytes.As<Napi::Array>().Get(i);
+        if (bytes.IsNumber()) queries.back().receive_bytes = bytes.As<Napi::Number>().Uint32Value();
+      }
+    }
+  }
+  TableReader read = kind == "proc" ? ProcNetReader(std::move(sources)) : SockDiagReader(std::move(queries));
+  std::vector<RawRow> kept;
+  uint32_t batches = 0;
+  RowBatchSink sink = [&](std::vector<RawRow>& batch) {
+    if (++batches == throw_after) throw std::runtime_error("the row sink failed (debugReadTables)");
+    kept.insert(kept.end(), batch.begin(), batch.end());
+    batch.clear();
+  };
+  std::vector<RawRow> rows;
+  std::vector<SourceResult> results = read(rows, batch_rows, sink);
+  kept.insert(kept.end(), rows.begin(), rows.end());
+  Napi::Object reading = Napi::Object::New(env);
+  reading.Set("rows", CopyRows(env, kept.data(), kept.size()));
+  reading.Set("count", Napi::Number::New(env, static_cast<double>(kept.size())));
+  reading.Set("sources", SourceResultsToJs(env, results));
+  return reading;
+}
+
+// debugTableQueue() → { queued, waiting, limit }: the progress queue of the latest async reading.
+Napi::Value DebugTableQueue(const Napi::CallbackInfo& info) {
+  Napi::Object state = Napi::Object::New(info.Env());
+  state.Set("queued", Napi::Number::New(info.Env(), static_cast<double>(g_queued_batches.load())));
+  state.Set("waiting", Napi::Boolean::New(info.Env(), g_reader_waiting.load()));
+  state.Set("limit", Napi::Number::New(info.Env(), static_cast<double>(kMaxQueuedBatches)));
+  return state;
 }
 
 // parseSockDiagReply(bytes, protocol, sequence) → { rows, count, status, errno, malformed }:
@@ -416,6 +533,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"readSockDiag", ReadSockDiagAsync},
       {"readSockDiagSync", ReadSockDiagSync},
       {"parseSockDiagReply", ParseSockDiagReply},
+      {"debugReadTables", DebugReadTables},
+      {"debugTableQueue", DebugTableQueue},
       {"listInterfaces", ListInterfacesJs},
       {"findSocketOwners", FindSocketOwnersAsync},
       {"findSocketOwnersSync", FindSocketOwnersSync},

@@ -1,8 +1,12 @@
 // Reads socket tables through NETLINK_SOCK_DIAG (inet_diag), as ss does: rows plus V6ONLY, device, cgroup, class id.
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <utility>
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -15,6 +19,7 @@
 #include <unistd.h>
 
 #include "sockets.h"
+#include "unique_fd.h"
 
 namespace portclash {
 namespace {
@@ -25,6 +30,9 @@ constexpr size_t kReceiveBytes = 64 * 1024;
 
 // A kernel that stops answering mid-dump is a bug, not a state to wait in forever.
 constexpr int kReceiveTimeoutSeconds = 10;
+
+// Datagrams not from the kernel that one dump tolerates before it gives up.
+constexpr size_t kMaxForeignDatagrams = 64;
 
 struct DiagRequest {
   nlmsghdr header;
@@ -192,15 +200,25 @@ int Dump(int fd, const DiagQuery& query, uint32_t sequence, std::vector<uint8_t>
   if (sent < 0) return errno;
 
   result.syscall = "recvmsg";
+  size_t foreign = 0;
   for (;;) {
     iovec vector{buffer.data(), buffer.size()};
+    sockaddr_nl sender{};
     msghdr header{};
+    header.msg_name = &sender;
+    header.msg_namelen = sizeof sender;
     header.msg_iov = &vector;
     header.msg_iovlen = 1;
     ssize_t got = recvmsg(fd, &header, 0);
     if (got < 0) {
       if (errno == EINTR) continue;
       return errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
+    }
+    // Any process with a sock_diag socket may send to our port id; only the kernel (port 0)
+    // answers a dump. Dropped, and a flood of them fails the dump rather than holding it forever.
+    if (header.msg_namelen < sizeof sender || sender.nl_family != AF_NETLINK || sender.nl_pid != 0) {
+      if (++foreign > kMaxForeignDatagrams) return EBADMSG;
+      continue;
     }
     if ((header.msg_flags & MSG_TRUNC) != 0) return EMSGSIZE;
     if (got == 0) return EBADMSG;  // the kernel closed the dump without NLMSG_DONE
@@ -219,29 +237,67 @@ int Dump(int fd, const DiagQuery& query, uint32_t sequence, std::vector<uint8_t>
 
 namespace {
 
-// Runs queries in order on one netlink socket of its own.
+// A NETLINK_SOCK_DIAG socket whose receives time out. Returns 0 or an errno (result.syscall says
+// which call failed).
+int OpenDiagSocket(UniqueFd& fd, SourceResult& result) {
+  fd.reset(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (fd.get() < 0) {
+    result.syscall = "socket";
+    return errno;
+  }
+  // Without the timeout a kernel that stops answering would hang the dump: no socket, no query.
+  timeval timeout{kReceiveTimeoutSeconds, 0};
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) {
+    result.syscall = "setsockopt";
+    int error = errno;
+    fd.reset();
+    return error;
+  }
+  return 0;
+}
+
+// Runs queries in order on a netlink socket of its own, opening a new one after a failed dump.
 void RunQueries(const std::vector<DiagQuery>& queries, const std::vector<size_t>& which,
                 std::vector<SourceResult>& results, std::vector<RawRow>& rows, size_t batch_rows,
                 const RowBatchSink& sink) {
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) {
-    for (size_t index : which) {
-      results[index].Fail("socket", errno);
-    }
-    return;
-  }
-  timeval timeout{kReceiveTimeoutSeconds, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-
-  std::vector<uint8_t> buffer(kReceiveBytes);
+  UniqueFd fd;  // held so that a throwing sink, unwinding through Dump, still closes it
+  std::vector<uint8_t> buffer;
   for (size_t index : which) {
     SourceResult& result = results[index];
-    result.error = Dump(fd, queries[index], static_cast<uint32_t>(index + 1), buffer, rows, result,
+    if (fd.get() < 0) {
+      result.error = OpenDiagSocket(fd, result);
+      if (result.error != 0) continue;
+    }
+    const DiagQuery& query = queries[index];
+    buffer.resize(query.receive_bytes > 0 ? query.receive_bytes : kReceiveBytes);
+    result.error = Dump(fd.get(), query, static_cast<uint32_t>(index + 1), buffer, rows, result,
                         batch_rows, sink);
-    if (result.error == 0) result.syscall = nullptr;
+    if (result.error == 0) {
+      result.syscall = nullptr;
+    } else {
+      // An abandoned dump goes on in the kernel, which answers EBUSY to the next one here.
+      fd.reset();
+    }
   }
-  close(fd);
 }
+
+// Joins its thread on every way out of the scope, a throw included: destroying a joinable
+// std::thread runs std::terminate, and the thread uses the caller's locals.
+class JoiningThread {
+ public:
+  template <typename Function>
+  explicit JoiningThread(Function&& function) : thread_(std::forward<Function>(function)) {}
+  ~JoiningThread() { join(); }
+  JoiningThread(const JoiningThread&) = delete;
+  JoiningThread& operator=(const JoiningThread&) = delete;
+
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -266,11 +322,29 @@ std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
     sink(batch);
   };
   std::vector<RawRow> ipv6_rows;
-  std::thread ipv6([&] {
-    RunQueries(queries, families[1], results, ipv6_rows, batch_rows, shared_sink);
-  });
-  RunQueries(queries, families[0], results, rows, batch_rows, shared_sink);
-  ipv6.join();
+  std::exception_ptr ipv6_error;  // a throw on the second thread, rethrown on this one
+  {
+    std::unique_ptr<JoiningThread> ipv6;
+    try {
+      ipv6 = std::make_unique<JoiningThread>([&] {
+        try {
+          RunQueries(queries, families[1], results, ipv6_rows, batch_rows, shared_sink);
+        } catch (...) {
+          ipv6_error = std::current_exception();
+        }
+      });
+    } catch (const std::system_error&) {
+      // No thread to be had (RLIMIT_NPROC, the threads-max of the system): slower, not wrong.
+      ipv6.reset();
+    }
+    RunQueries(queries, families[0], results, rows, batch_rows, ipv6 ? shared_sink : sink);
+    if (ipv6) {
+      ipv6->join();
+    } else {
+      RunQueries(queries, families[1], results, ipv6_rows, batch_rows, sink);
+    }
+  }
+  if (ipv6_error) std::rethrow_exception(ipv6_error);
   rows.insert(rows.end(), ipv6_rows.begin(), ipv6_rows.end());
   return results;
 }

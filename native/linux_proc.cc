@@ -1,11 +1,14 @@
-// Reads /proc/net/{tcp,tcp6,udp,udp6}: whole-file read(2), then an in-place parse into RawRow.
+// Reads /proc/net/{tcp,tcp6,udp,udp6} with read(2) in fixed-size chunks, parsing each complete line in place into RawRow.
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <unordered_set>
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "sockets.h"
+#include "unique_fd.h"
 
 namespace portclash {
 namespace {
@@ -172,6 +175,45 @@ bool IsHeader(const char* begin, const char* end) {
 // system calls. Lines are ~150 bytes, so any line longer than this is not the kernel's.
 constexpr size_t kChunkBytes = 256 * 1024;
 
+// The identity of a row with no inode (TIME_WAIT, request sockets): its five-tuple and state.
+using TupleKey = std::array<uint8_t, 37>;
+
+struct TupleHash {
+  size_t operator()(const TupleKey& key) const {
+    // Four address words, then ports and state, each mixed in by a multiply: a byte loop would
+    // double the parse time of a table full of TIME_WAIT.
+    uint64_t words[5] = {};
+    std::memcpy(words, key.data(), key.size());
+    uint64_t hash = 0;
+    for (uint64_t word : words) hash = (hash ^ word) * 0x9E3779B97F4A7C15ull;
+    return static_cast<size_t>(hash ^ (hash >> 29));
+  }
+};
+
+// Whether a row was already seen in this reading of the table. The kernel's seq_file resumes each
+// read(2) at a position, not at a socket, so a socket that moves in the hash while the table is
+// read shows twice (and one may be skipped, which no reader can see).
+class SeenRows {
+ public:
+  SeenRows() { inodes_.reserve(1024); }
+
+  bool Insert(const RawRow& row) {
+    const uint64_t inode = (static_cast<uint64_t>(row.inode_high) << 32) | row.inode_low;
+    if (inode != 0) return inodes_.insert(inode).second;
+    TupleKey key;
+    std::memcpy(key.data(), row.local_address, 16);
+    std::memcpy(key.data() + 16, row.remote_address, 16);
+    std::memcpy(key.data() + 32, &row.local_port, 2);
+    std::memcpy(key.data() + 34, &row.remote_port, 2);
+    key[36] = row.state;
+    return tuples_.insert(key).second;
+  }
+
+ private:
+  std::unordered_set<uint64_t> inodes_;
+  std::unordered_set<TupleKey, TupleHash> tuples_;
+};
+
 // Parses one table as its text arrives, keeping only an incomplete last line between chunks.
 class TableParser {
  public:
@@ -190,11 +232,14 @@ class TableParser {
         // the column header the kernel prints first
       } else if (newline != at) {
         rows_.emplace_back();
-        if (ParseLine(at, newline, source_.protocol, source_.family, &rows_.back())) {
-          ++result_.rows;
-        } else {
+        if (!ParseLine(at, newline, source_.protocol, source_.family, &rows_.back())) {
           rows_.pop_back();
           ++result_.malformed;
+        } else if (!seen_.Insert(rows_.back())) {
+          rows_.pop_back();
+          ++result_.duplicates;
+        } else {
+          ++result_.rows;
         }
       }
       first_line_ = false;
@@ -221,28 +266,27 @@ class TableParser {
   SourceResult& result_;
   bool first_line_ = true;
   bool discarding_ = false;
+  SeenRows seen_;
 };
 
 // Returns 0 or an errno; result.syscall names the call that failed.
 int ReadSource(const ProcNetSource& source, std::vector<char>& buffer, std::vector<RawRow>& rows,
                SourceResult& result, size_t batch_rows, const RowBatchSink& sink) {
   result.syscall = "open";
-  int fd;
+  UniqueFd fd;  // closed on every way out, a throwing sink included
   do {
-    fd = open(source.path.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return errno;
+    fd.reset(open(source.path.c_str(), O_RDONLY | O_CLOEXEC));
+  } while (fd.get() < 0 && errno == EINTR);
+  if (fd.get() < 0) return errno;
 
   result.syscall = "read";
   TableParser parser(source, rows, result);
   size_t used = 0;  // bytes of an incomplete line carried over at the buffer's start
   for (;;) {
-    ssize_t got = read(fd, buffer.data() + used, buffer.size() - used);
+    ssize_t got = read(fd.get(), buffer.data() + used, buffer.size() - used);
     if (got < 0) {
       if (errno == EINTR) continue;
-      int error = errno;
-      close(fd);
-      return error;
+      return errno;
     }
     if (got == 0) break;
     const char* end = buffer.data() + used + got;
@@ -256,7 +300,7 @@ int ReadSource(const ProcNetSource& source, std::vector<char>& buffer, std::vect
     }
     if (batch_rows > 0 && rows.size() >= batch_rows) sink(rows);
   }
-  close(fd);
+  fd.reset();
   parser.Finish(used > 0);
   result.syscall = nullptr;
   return 0;

@@ -71,10 +71,12 @@ struct FailedCall {
 };
 
 // What reading one source gave: rows appended to the shared table, lines skipped as malformed,
-// and the errno of a failed open/read (0 when the read succeeded).
+// rows dropped as repeats of one already read (a torn /proc read), and the errno of a failed
+// open/read (0 when the read succeeded).
 struct SourceResult : FailedCall {
   size_t rows = 0;
   size_t malformed = 0;
+  size_t duplicates = 0;
 };
 
 // Called with the rows parsed so far once there are at least `batch_rows` of them; it takes them
@@ -84,8 +86,11 @@ using RowBatchSink = std::function<void(std::vector<RawRow>& rows)>;
 // Reads each source with read(2) in fixed-size chunks and parses every complete line as it
 // arrives, so memory stays bounded whatever the table's size. Lines that do not match the kernel's
 // format exactly are skipped and counted, never guessed at; so is a last line without its newline,
-// which may have been cut anywhere. A failed source leaves its errno in its result and the others
-// still run: whether a missing tcp6 matters (IPv6 off) is for the caller to decide.
+// which may have been cut anywhere. A socket shows once per source: the kernel resumes each read
+// at a position, so a table that changes meanwhile repeats rows (dropped and counted by inode, or
+// by five-tuple and state where the inode is 0) and may skip some (which nothing can detect).
+// A failed source leaves its errno in its result and the others still run: whether a missing
+// tcp6 matters (IPv6 off) is for the caller to decide.
 std::vector<SourceResult> ReadProcNet(const std::vector<ProcNetSource>& sources,
                                       std::vector<RawRow>& rows, size_t batch_rows = 0,
                                       const RowBatchSink& sink = nullptr);
@@ -97,6 +102,7 @@ struct DiagQuery {
   uint8_t family;
   uint32_t states;
   int32_t port;
+  size_t receive_bytes = 0;  // the receive buffer; 0 for the default (tests abandon dumps with less)
 };
 
 enum class DiagStatus { kMore, kDone, kError };
@@ -106,9 +112,11 @@ enum class DiagStatus { kMore, kDone, kError };
 DiagStatus ParseDiagDatagram(const uint8_t* data, size_t length, uint32_t sequence,
                              uint8_t protocol, std::vector<RawRow>& rows, SourceResult& result);
 
-// Runs each query as a NETLINK_SOCK_DIAG dump on one netlink socket of the caller's network
-// namespace. Like ReadProcNet, a failed query leaves its errno in its result and the others run;
-// rows it produced before failing may already have been handed out.
+// Runs each query as a NETLINK_SOCK_DIAG dump on a netlink socket of the caller's network
+// namespace, one per family, and a fresh one after any failed dump: the kernel may still be in
+// the middle of that dump and would answer the next request on the socket with EBUSY. Like
+// ReadProcNet, a failed query leaves its errno in its result and the others run; rows it produced
+// before failing may already have been handed out.
 std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
                                        std::vector<RawRow>& rows, size_t batch_rows = 0,
                                        const RowBatchSink& sink = nullptr);
