@@ -47,6 +47,9 @@ export interface OwnerOptions {
   socketOptions?: boolean;
 }
 
+// Up to this many fds of one socket, finding a duplicate by looking through them beats a set.
+const FEW_FDS = 8;
+
 // Beyond this many sockets, asking for every socket fd and matching here beats a sorted lookup.
 const WANTED_LIMIT = 4096;
 
@@ -84,6 +87,10 @@ class OwnerSearch {
   private readonly wanted: number[];
   private readonly wantedSet: Set<number>;
   private readonly fdsByInode = new Map<number, { pid: number; fd: number }[]>();
+  // (pid, fd) keys of an inode's fds once there are more than a few: one socket dup'ed a million times
+  // must cost a million set lookups, not a million scans of the fds found so far (issue 10, item 2),
+  // while the usual socket with one or two fds needs no set at all
+  private readonly seenByInode = new Map<number, Set<number>>();
   private readonly deniedPids = new Set<number>();
 
   constructor(
@@ -132,9 +139,25 @@ class OwnerSearch {
       const fd = i32[base + 1]!;
       const inode = u32[base + 3]! * 2 ** 32 + u32[base + 2]!;
       if (!this.wantedSet.has(inode)) continue;
-      const fds = this.fdsByInode.get(inode) ?? [];
-      if (!fds.some((known) => known.pid === pid && known.fd === fd)) fds.push({ pid, fd });
-      this.fdsByInode.set(inode, fds);
+      const fds = this.fdsByInode.get(inode);
+      if (fds === undefined) {
+        this.fdsByInode.set(inode, [{ pid, fd }]);
+        continue;
+      }
+      // exact: pids are below 2^22 (PID_MAX_LIMIT) and fds below 2^31, so the key stays under 2^53
+      const key = pid * 2 ** 31 + fd;
+      let seen = this.seenByInode.get(inode);
+      if (seen === undefined) {
+        if (fds.length < FEW_FDS) {
+          if (!fds.some((known) => known.pid === pid && known.fd === fd)) fds.push({ pid, fd });
+          continue;
+        }
+        seen = new Set(fds.map((known) => known.pid * 2 ** 31 + known.fd));
+        this.seenByInode.set(inode, seen);
+      }
+      if (seen.has(key)) continue;
+      seen.add(key);
+      fds.push({ pid, fd });
     }
     for (const pid of scan.deniedPids) this.deniedPids.add(pid);
   }
