@@ -32,7 +32,10 @@ export interface SockDiagReply {
   malformed: number;
 }
 
-/** Which sockets to look for in /proc/<pid>/fd (null: every socket) and in which processes (null: all). */
+/**
+ * Which sockets to look for in /proc/<pid>/fd (null: every socket) and in which processes (null: all).
+ * An empty list asks for none.
+ */
 export interface OwnerQuery {
   inodes: readonly number[] | null;
   pids: readonly number[] | null;

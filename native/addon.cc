@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <functional>
@@ -248,13 +249,21 @@ Napi::Value ParseSockDiagReply(const Napi::CallbackInfo& info) {
   return reply;
 }
 
-// { inodes: number[] | null, pids: number[] | null, stopWhenFound: boolean }
-struct OwnerQuery {
-  std::vector<uint64_t> inodes;
-  std::vector<uint32_t> pids;
-  bool stop_when_found = false;
-};
+// A whole number from 0 to max (at most 2^53 - 1, where doubles stop being exact), else a RangeError
+// naming `what`: casting a negative, fractional, huge or NaN double to an integer is undefined.
+uint64_t WholeNumber(Napi::Env env, const Napi::Value& value, const char* what, double max) {
+  if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + " must be a number");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!(number >= 0 && number <= max) || number != std::floor(number)) {
+    throw Napi::RangeError::New(env, std::string(what) + " must be a whole number from 0 to " + std::to_string(static_cast<uint64_t>(max)));
+  }
+  return static_cast<uint64_t>(number);
+}
 
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+// { inodes: number[] | null, pids: number[] | null, stopWhenFound: boolean }: null (or absent) asks
+// for every socket or process, an empty list for none.
 OwnerQuery OwnerQueryFromJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -262,22 +271,20 @@ OwnerQuery OwnerQueryFromJs(const Napi::CallbackInfo& info) {
   }
   Napi::Object object = info[0].As<Napi::Object>();
   OwnerQuery query;
+  // false when the key is null or absent: every one
   auto numbers = [&](const char* key, auto& out, double max) {
     Napi::Value value = object.Get(key);
-    if (value.IsNull() || value.IsUndefined()) return;
+    if (value.IsNull() || value.IsUndefined()) return false;
     if (!value.IsArray()) throw Napi::TypeError::New(env, std::string(key) + " must be an array or null");
     Napi::Array list = value.As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); ++i) {
-      Napi::Value item = list.Get(i);
-      double number = item.IsNumber() ? item.As<Napi::Number>().DoubleValue() : -1;
-      if (!(number >= 0 && number <= max) || number != static_cast<double>(static_cast<uint64_t>(number))) {
-        throw Napi::RangeError::New(env, std::string(key) + " must hold whole numbers");
-      }
-      out.push_back(static_cast<typename std::decay_t<decltype(out)>::value_type>(number));
+      using Item = typename std::decay_t<decltype(out)>::value_type;
+      out.push_back(static_cast<Item>(WholeNumber(env, list.Get(i), key, max)));
     }
+    return true;
   };
-  numbers("inodes", query.inodes, 9007199254740991.0);
-  numbers("pids", query.pids, 4294967295.0);
+  query.every_socket = !numbers("inodes", query.inodes, kMaxSafeInteger);
+  query.every_process = !numbers("pids", query.pids, 4294967295.0);
   std::sort(query.inodes.begin(), query.inodes.end());
   query.inodes.erase(std::unique(query.inodes.begin(), query.inodes.end()), query.inodes.end());
   query.stop_when_found = object.Get("stopWhenFound").ToBoolean().Value();
@@ -303,7 +310,7 @@ Napi::Object OwnerScanToJs(Napi::Env env, const OwnerScan& scan) {
 Napi::Value FindSocketOwnersSync(const Napi::CallbackInfo& info) {
   OwnerQuery query = OwnerQueryFromJs(info);
   OwnerScan scan;
-  ScanSocketOwners(query.inodes, query.pids, query.stop_when_found, scan);
+  ScanSocketOwners(query, scan);
   return OwnerScanToJs(info.Env(), scan);
 }
 
@@ -315,7 +322,7 @@ class OwnerWorker : public Napi::AsyncWorker {
         query_(std::move(query)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
-  void Execute() override { ScanSocketOwners(query_.inodes, query_.pids, query_.stop_when_found, scan_); }
+  void Execute() override { ScanSocketOwners(query_, scan_); }
   void OnOK() override { deferred_.Resolve(OwnerScanToJs(Env(), scan_)); }
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
 
@@ -337,12 +344,10 @@ Napi::Value FindSocketOwnersAsync(const Napi::CallbackInfo& info) {
 // option a boolean or null when it could not be read.
 Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
-    throw Napi::TypeError::New(env, "expected (pid, fd, inode)");
-  }
-  SocketOptions options = ReadSocketOptions(info[0].As<Napi::Number>().Uint32Value(),
-                                            info[1].As<Napi::Number>().Int32Value(),
-                                            static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue()));
+  if (info.Length() < 3) throw Napi::TypeError::New(env, "expected (pid, fd, inode)");
+  SocketOptions options = ReadSocketOptions(static_cast<uint32_t>(WholeNumber(env, info[0], "pid", 4294967295.0)),
+                                            static_cast<int32_t>(WholeNumber(env, info[1], "fd", 2147483647.0)),
+                                            WholeNumber(env, info[2], "inode", kMaxSafeInteger));
   Napi::Object result = FailedCallObject(env, options);
   result.Set("reuseAddr", FlagOrNull(env, options.reuse_addr));
   result.Set("reusePort", FlagOrNull(env, options.reuse_port));
@@ -371,11 +376,9 @@ Napi::Value CgroupHooksJs(const Napi::CallbackInfo& info) {
 // readCgroupProcs(mountpoint, cgroupId) → { errno, syscall, text }: the cgroup's cgroup.procs.
 Napi::Value ReadCgroupProcsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
-    throw Napi::TypeError::New(env, "expected (mountpoint, cgroupId)");
-  }
-  CgroupProcs procs = ReadCgroupProcs(info[0].As<Napi::String>().Utf8Value().c_str(),
-                                      static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
+  if (info.Length() < 2 || !info[0].IsString()) throw Napi::TypeError::New(env, "expected (mountpoint, cgroupId)");
+  uint64_t id = WholeNumber(env, info[1], "cgroupId", kMaxSafeInteger);
+  CgroupProcs procs = ReadCgroupProcs(info[0].As<Napi::String>().Utf8Value().c_str(), id);
   Napi::Object result = FailedCallObject(env, procs);
   result.Set("text", Napi::String::New(env, procs.text));
   return result;

@@ -98,11 +98,11 @@ struct ProcessCursor {
 
 class OwnerScanner {
  public:
-  OwnerScanner(const std::vector<uint64_t>& wanted, OwnerScan& scan)
-      : wanted_(wanted), found_(wanted.size(), false), missing_(wanted.size()), scan_(scan),
+  // wanted: the sorted inodes to report, or nullptr for every socket
+  OwnerScanner(const std::vector<uint64_t>* wanted, OwnerScan& scan)
+      : wanted_(wanted), found_(wanted == nullptr ? 0 : wanted->size(), false), scan_(scan),
         buffer_(kDirentBytes) {}
 
-  bool AllFound() const { return !wanted_.empty() && missing_ == 0; }
   const std::vector<bool>& found() const { return found_; }
 
   // Reads the fd links of one process from where its cursor stands, until the directory ends or
@@ -163,14 +163,10 @@ class OwnerScanner {
     }
     uint64_t inode;
     if (!ParseSocketLink(link, static_cast<size_t>(length), &inode)) return;
-    if (!wanted_.empty()) {
-      auto at = std::lower_bound(wanted_.begin(), wanted_.end(), inode);
-      if (at == wanted_.end() || *at != inode) return;
-      size_t index = static_cast<size_t>(at - wanted_.begin());
-      if (!found_[index]) {
-        found_[index] = true;
-        --missing_;
-      }
+    if (wanted_ != nullptr) {
+      auto at = std::lower_bound(wanted_->begin(), wanted_->end(), inode);
+      if (at == wanted_->end() || *at != inode) return;
+      found_[static_cast<size_t>(at - wanted_->begin())] = true;
     }
     scan_.rows.push_back({cursor.pid, static_cast<int32_t>(fd), static_cast<uint32_t>(inode),
                           static_cast<uint32_t>(inode >> 32)});
@@ -181,9 +177,8 @@ class OwnerScanner {
     cursor.denied = true;
   }
 
-  const std::vector<uint64_t>& wanted_;
+  const std::vector<uint64_t>* wanted_;
   std::vector<bool> found_;
-  size_t missing_;
   OwnerScan& scan_;
   std::vector<char> buffer_;
 };
@@ -206,7 +201,7 @@ int ListPids(int proc, std::vector<uint32_t>& pids) {
 }
 
 // Reads every fd of every process, on two threads: the cost is one readlink per fd of the machine.
-void ScanEverything(int proc, const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
+void ScanEverything(int proc, const std::vector<uint64_t>* wanted, const std::vector<uint32_t>& pids,
                     OwnerScan& scan) {
   OwnerScan other;
   auto scan_share = [&](OwnerScan& into, size_t first) {
@@ -233,7 +228,7 @@ void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::ve
   std::vector<ProcessCursor> cursors[2];
   for (size_t i = 0; i < pids.size(); ++i) cursors[i % 2].push_back({pids[i]});
   OwnerScan other;
-  OwnerScanner scanners[2] = {OwnerScanner(wanted, scan), OwnerScanner(wanted, other)};
+  OwnerScanner scanners[2] = {OwnerScanner(&wanted, scan), OwnerScanner(&wanted, other)};
   auto round = [&](size_t half, size_t budget) {
     bool any = false;
     for (ProcessCursor& cursor : cursors[half]) {
@@ -261,23 +256,24 @@ void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::ve
 
 }  // namespace
 
-void ScanSocketOwners(const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
-                      bool stop_when_found, OwnerScan& scan) {
+void ScanSocketOwners(const OwnerQuery& query, OwnerScan& scan) {
+  // an empty list asks for nothing: no socket, or no process, to look at
+  if ((!query.every_socket && query.inodes.empty()) || (!query.every_process && query.pids.empty())) return;
   int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (proc < 0) {
     scan.error = errno;
     return;
   }
   std::vector<uint32_t> all;
-  if (pids.empty()) {
+  if (query.every_process) {
     scan.error = ListPids(proc, all);
   }
-  const std::vector<uint32_t>& which = pids.empty() ? all : pids;
+  const std::vector<uint32_t>& which = query.every_process ? all : query.pids;
   if (scan.error == 0) {
-    if (stop_when_found && !wanted.empty()) {
-      ScanUntilFound(proc, wanted, which, scan);
+    if (query.stop_when_found && !query.every_socket) {
+      ScanUntilFound(proc, query.inodes, which, scan);
     } else {
-      ScanEverything(proc, wanted, which, scan);
+      ScanEverything(proc, query.every_socket ? nullptr : &query.inodes, which, scan);
     }
   }
   close(proc);

@@ -135,11 +135,19 @@ struct OwnerScan {
   int error = 0;                      // /proc itself could not be read
 };
 
-// Reads the fd links of every process (or of `pids`, in that order) and reports those that are
-// sockets — every socket, or only the `wanted` inodes (sorted). With stop_when_found, the scan ends
-// after the process in which the last wanted inode was first found.
-void ScanSocketOwners(const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
-                      bool stop_when_found, OwnerScan& scan);
+// Which sockets to look for in /proc/<pid>/fd, and in which processes. An empty list means none:
+// only every_socket / every_process mean all.
+struct OwnerQuery {
+  std::vector<uint64_t> inodes;  // sorted, unique
+  bool every_socket = false;
+  std::vector<uint32_t> pids;    // read in this order
+  bool every_process = false;
+  // end the scan after the process in which the last wanted inode was first found
+  bool stop_when_found = false;
+};
+
+// Reads the fd links of the processes asked for and reports those that are sockets asked for.
+void ScanSocketOwners(const OwnerQuery& query, OwnerScan& scan);
 
 // Options of another process's socket, read from a duplicate made with pidfd_getfd (Linux ≥ 5.6,
 // ptrace rights over the owner). -1 means not read.
