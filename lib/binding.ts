@@ -119,6 +119,8 @@ export interface NativeBinding {
   /** The /proc/<pid>/fd scan, on a worker thread or on the calling one. */
   findSocketOwners?(query: OwnerQuery): Promise<OwnerScanResult>;
   findSocketOwnersSync?(query: OwnerQuery): OwnerScanResult;
+  /** Test seam: the owner scan, sync or on a worker thread, throwing when it reaches `throwAtPid`. */
+  debugFindSocketOwners?(query: OwnerQuery, throwAtPid: number, sync: boolean): OwnerScanResult | Promise<OwnerScanResult>;
   /** Reads options through a pidfd_getfd duplicate, closed at once; checks it is still `inode`. */
   readSocketOptions?(pid: number, fd: number, inode: number): SocketOptionsReading;
   /** How this process relates to the user namespace owning its network namespace. */

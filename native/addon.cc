@@ -340,6 +340,24 @@ Napi::Value FindSocketOwnersAsync(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// debugFindSocketOwners(query, throwAtPid, sync): the owner scan with a throw on reaching that pid,
+// for the tests of what a failing scan leaves behind.
+Napi::Value DebugFindSocketOwners(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  OwnerQuery query = OwnerQueryFromJs(info);
+  if (info.Length() < 3) throw Napi::TypeError::New(env, "expected (query, throwAtPid, sync)");
+  query.debug_throw_at_pid = static_cast<uint32_t>(WholeNumber(env, info[1], "throwAtPid", 4294967295.0));
+  if (info[2].ToBoolean().Value()) {
+    OwnerScan scan;
+    ScanSocketOwners(query, scan);
+    return OwnerScanToJs(env, scan);
+  }
+  auto* worker = new OwnerWorker(env, std::move(query));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 // readSocketOptions(pid, fd, inode) → { errno, syscall, reuseAddr, reusePort, ipv6Only }, each
 // option a boolean or null when it could not be read.
 Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
@@ -422,6 +440,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"listInterfaces", ListInterfacesJs},
       {"findSocketOwners", FindSocketOwnersAsync},
       {"findSocketOwnersSync", FindSocketOwnersSync},
+      {"debugFindSocketOwners", DebugFindSocketOwners},
       {"readSocketOptions", ReadSocketOptionsJs},
       {"cgroupHooks", CgroupHooksJs},
       {"readCgroupProcs", ReadCgroupProcsJs},

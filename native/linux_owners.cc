@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
 
 #include <dirent.h>
@@ -99,9 +100,9 @@ struct ProcessCursor {
 class OwnerScanner {
  public:
   // wanted: the sorted inodes to report, or nullptr for every socket
-  OwnerScanner(const std::vector<uint64_t>* wanted, OwnerScan& scan)
+  OwnerScanner(const std::vector<uint64_t>* wanted, OwnerScan& scan, uint32_t debug_throw_at_pid)
       : wanted_(wanted), found_(wanted == nullptr ? 0 : wanted->size(), false), scan_(scan),
-        buffer_(kDirentBytes) {}
+        buffer_(kDirentBytes), debug_throw_at_pid_(debug_throw_at_pid) {}
 
   const std::vector<bool>& found() const { return found_; }
 
@@ -109,6 +110,7 @@ class OwnerScanner {
   // about `budget` bytes of entries have been read. Processes that vanish are done; those whose
   // fds cannot be read are remembered, because their sockets' owners stay unknown.
   void Scan(int proc, ProcessCursor& cursor, size_t budget) {
+    if (debug_throw_at_pid_ != 0 && cursor.pid == debug_throw_at_pid_) throw std::runtime_error("debug: the scan failed");
     char path[32];
     std::snprintf(path, sizeof path, "%u/fd", cursor.pid);
     int directory = openat(proc, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -181,6 +183,7 @@ class OwnerScanner {
   std::vector<bool> found_;
   OwnerScan& scan_;
   std::vector<char> buffer_;
+  uint32_t debug_throw_at_pid_;
 };
 
 void Merge(const OwnerScan& from, OwnerScan& into) {
@@ -202,10 +205,10 @@ int ListPids(int proc, std::vector<uint32_t>& pids) {
 
 // Reads every fd of every process, on two threads: the cost is one readlink per fd of the machine.
 void ScanEverything(int proc, const std::vector<uint64_t>* wanted, const std::vector<uint32_t>& pids,
-                    OwnerScan& scan) {
+                    uint32_t debug_throw_at_pid, OwnerScan& scan) {
   OwnerScan other;
   auto scan_share = [&](OwnerScan& into, size_t first) {
-    OwnerScanner scanner(wanted, into);
+    OwnerScanner scanner(wanted, into, debug_throw_at_pid);
     for (size_t i = first; i < pids.size(); i += 2) {
       ProcessCursor cursor{pids[i]};
       scanner.Scan(proc, cursor, SIZE_MAX);
@@ -223,12 +226,13 @@ void ScanEverything(int proc, const std::vector<uint64_t>* wanted, const std::ve
 // thousands of connection fds a busy process holds. Sharers (prefork workers) hold a listener
 // at a low fd too, so they turn up in the same round.
 void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
-                    OwnerScan& scan) {
+                    uint32_t debug_throw_at_pid, OwnerScan& scan) {
   // Two threads, each with its own half of the processes; they meet at the end of every round.
   std::vector<ProcessCursor> cursors[2];
   for (size_t i = 0; i < pids.size(); ++i) cursors[i % 2].push_back({pids[i]});
   OwnerScan other;
-  OwnerScanner scanners[2] = {OwnerScanner(&wanted, scan), OwnerScanner(&wanted, other)};
+  OwnerScanner scanners[2] = {OwnerScanner(&wanted, scan, debug_throw_at_pid),
+                              OwnerScanner(&wanted, other, debug_throw_at_pid)};
   auto round = [&](size_t half, size_t budget) {
     bool any = false;
     for (ProcessCursor& cursor : cursors[half]) {
@@ -271,9 +275,9 @@ void ScanSocketOwners(const OwnerQuery& query, OwnerScan& scan) {
   const std::vector<uint32_t>& which = query.every_process ? all : query.pids;
   if (scan.error == 0) {
     if (query.stop_when_found && !query.every_socket) {
-      ScanUntilFound(proc, query.inodes, which, scan);
+      ScanUntilFound(proc, query.inodes, which, query.debug_throw_at_pid, scan);
     } else {
-      ScanEverything(proc, query.every_socket ? nullptr : &query.inodes, which, scan);
+      ScanEverything(proc, query.every_socket ? nullptr : &query.inodes, which, query.debug_throw_at_pid, scan);
     }
   }
   close(proc);

@@ -144,6 +144,8 @@ struct OwnerQuery {
   bool every_process = false;
   // end the scan after the process in which the last wanted inode was first found
   bool stop_when_found = false;
+  // test seam (debugFindSocketOwners): throw, as a failed allocation would, on reaching this pid
+  uint32_t debug_throw_at_pid = 0;
 };
 
 // Reads the fd links of the processes asked for and reports those that are sockets asked for.
