@@ -59,7 +59,7 @@ export async function findOwners(records: readonly SocketRecord[], options: Owne
   const search = new OwnerSearch(binding, records, options);
   // sockets no file holds (TIME_WAIT) need no scan: the kernel alone keeps them
   if (search.nothingToScan()) return search.result([]);
-  for (const query of search.queries()) search.add(await binding.findSocketOwners!(query));
+  for (const query of search.queries()) search.add(await scanFailure(binding.findSocketOwners!(query)));
   const recheck = search.socketsToRecheck();
   const still = recheck.length === 0 ? [] : await Promise.all(recheck.map((filter) => listSockets(filter)));
   return search.result(still.flat());
@@ -70,8 +70,35 @@ export function findOwnersSync(records: readonly SocketRecord[], options: OwnerO
   const binding = ownerBinding();
   const search = new OwnerSearch(binding, records, options);
   if (search.nothingToScan()) return search.result([]);
-  for (const query of search.queries()) search.add(binding.findSocketOwnersSync!(query));
+  for (const query of search.queries()) {
+    let scan: OwnerScanResult;
+    try {
+      scan = binding.findSocketOwnersSync!(query);
+    } catch (error) {
+      throw nativeFailure(error);
+    }
+    search.add(scan);
+  }
   return search.result(search.socketsToRecheck().flatMap((filter) => listSocketsSync(filter)));
+}
+
+/**
+ * What the addon throws is a C++ exception turned into a plain JS error (out of memory, an internal
+ * failure; kernel errnos come back as data): users get a PortclashError for it, with the code the
+ * table readers use for the same.
+ */
+function nativeFailure(error: unknown): unknown {
+  if (error instanceof PortclashError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PortclashError('ERR_NATIVE', `the native addon failed while scanning /proc for socket owners: ${message}`, { cause: error });
+}
+
+async function scanFailure(scan: Promise<OwnerScanResult>): Promise<OwnerScanResult> {
+  try {
+    return await scan;
+  } catch (error) {
+    throw nativeFailure(error);
+  }
 }
 
 function ownerBinding(): NativeBinding {

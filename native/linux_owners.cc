@@ -3,7 +3,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include <dirent.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "sockets.h"
+#include "unique_fd.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -113,8 +116,8 @@ class OwnerScanner {
     if (debug_throw_at_pid_ != 0 && cursor.pid == debug_throw_at_pid_) throw std::runtime_error("debug: the scan failed");
     char path[32];
     std::snprintf(path, sizeof path, "%u/fd", cursor.pid);
-    int directory = openat(proc, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (directory < 0) {
+    UniqueFd directory(openat(proc, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (directory.get() < 0) {
       if (errno == ENOENT || errno == ESRCH) {
         ++scan_.vanished;
       } else {
@@ -124,15 +127,14 @@ class OwnerScanner {
       return;
     }
     if (cursor.position == 0) ++scan_.processes;
-    if (cursor.position != 0 && lseek(directory, cursor.position, SEEK_SET) < 0) {
+    if (cursor.position != 0 && lseek(directory.get(), cursor.position, SEEK_SET) < 0) {
       cursor.done = true;  // the directory cannot resume: the process is going away
-      close(directory);
       return;
     }
     char link[64];
     size_t read = 0;
     while (!cursor.done && read < budget) {
-      long got = syscall(SYS_getdents64, directory, buffer_.data(),
+      long got = syscall(SYS_getdents64, directory.get(), buffer_.data(),
                          std::min(buffer_.size(), std::max<size_t>(budget - read, 256)));
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) {
@@ -144,12 +146,11 @@ class OwnerScanner {
       read += static_cast<size_t>(got);
       for (long offset = 0; offset < got;) {
         const LinuxDirent64* entry = reinterpret_cast<const LinuxDirent64*>(buffer_.data() + offset);
-        Visit(directory, entry->d_name, link, sizeof link, cursor);
+        Visit(directory.get(), entry->d_name, link, sizeof link, cursor);
         cursor.position = entry->d_off;
         offset += entry->d_reclen;
       }
     }
-    close(directory);
   }
 
  private:
@@ -203,6 +204,42 @@ int ListPids(int proc, std::vector<uint32_t>& pids) {
   });
 }
 
+// Runs `first` on the calling thread and `second` on a thread of its own, or after `first` when no
+// thread can be made (RLIMIT_NPROC, a cgroup's pids.max): slower then, never an abort. An exception
+// from either is rethrown here once both have ended; the thread is joined on every path, since
+// destroying a joinable std::thread, as unwinding past it would, calls std::terminate.
+template <typename First, typename Second>
+void RunBoth(First first, Second second) {
+  std::exception_ptr second_error;
+  auto guarded = [&] {
+    try {
+      second();
+    } catch (...) {
+      second_error = std::current_exception();
+    }
+  };
+  std::thread thread;
+  try {
+    thread = std::thread(guarded);
+  } catch (const std::system_error&) {
+    // no thread: `second` runs below, after `first`
+  }
+  struct Join {
+    std::thread& thread;
+    ~Join() {
+      if (thread.joinable()) thread.join();
+    }
+  } join{thread};
+  const bool threaded = thread.joinable();
+  first();
+  if (threaded) {
+    thread.join();
+  } else {
+    guarded();
+  }
+  if (second_error) std::rethrow_exception(second_error);
+}
+
 // Reads every fd of every process, on two threads: the cost is one readlink per fd of the machine.
 void ScanEverything(int proc, const std::vector<uint64_t>* wanted, const std::vector<uint32_t>& pids,
                     uint32_t debug_throw_at_pid, OwnerScan& scan) {
@@ -214,9 +251,7 @@ void ScanEverything(int proc, const std::vector<uint64_t>* wanted, const std::ve
       scanner.Scan(proc, cursor, SIZE_MAX);
     }
   };
-  std::thread second([&] { scan_share(other, 1); });
-  scan_share(scan, 0);
-  second.join();
+  RunBoth([&] { scan_share(scan, 0); }, [&] { scan_share(other, 1); });
   Merge(other, scan);
 }
 
@@ -245,10 +280,9 @@ void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::ve
   // Budgets double while cheap, then grow by a fixed step: a socket deep in one process's fds then
   // costs every busy process about as many reads as its depth, not twice that.
   for (size_t budget = kFirstRoundBytes; ; budget = std::min(budget * 2, kRoundStepBytes)) {
+    bool first_any = false;
     bool second_any = false;
-    std::thread second([&] { second_any = round(1, budget); });
-    bool first_any = round(0, budget);
-    second.join();
+    RunBoth([&] { first_any = round(0, budget); }, [&] { second_any = round(1, budget); });
     bool all_found = true;
     for (size_t i = 0; i < wanted.size() && all_found; ++i) {
       all_found = scanners[0].found()[i] || scanners[1].found()[i];
@@ -263,65 +297,60 @@ void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::ve
 void ScanSocketOwners(const OwnerQuery& query, OwnerScan& scan) {
   // an empty list asks for nothing: no socket, or no process, to look at
   if ((!query.every_socket && query.inodes.empty()) || (!query.every_process && query.pids.empty())) return;
-  int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (proc < 0) {
+  UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (proc.get() < 0) {
     scan.error = errno;
     return;
   }
   std::vector<uint32_t> all;
   if (query.every_process) {
-    scan.error = ListPids(proc, all);
+    scan.error = ListPids(proc.get(), all);
+    if (scan.error != 0) return;
   }
   const std::vector<uint32_t>& which = query.every_process ? all : query.pids;
-  if (scan.error == 0) {
-    if (query.stop_when_found && !query.every_socket) {
-      ScanUntilFound(proc, query.inodes, which, query.debug_throw_at_pid, scan);
-    } else {
-      ScanEverything(proc, query.every_socket ? nullptr : &query.inodes, which, query.debug_throw_at_pid, scan);
-    }
+  if (query.stop_when_found && !query.every_socket) {
+    ScanUntilFound(proc.get(), query.inodes, which, query.debug_throw_at_pid, scan);
+  } else {
+    ScanEverything(proc.get(), query.every_socket ? nullptr : &query.inodes, which, query.debug_throw_at_pid, scan);
   }
-  close(proc);
 }
 
 SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode) {
   SocketOptions options;
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (pidfd.get() < 0) {
     options.Fail("pidfd_open", errno);
     return options;
   }
-  int copy = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
-  int getfd_error = errno;
-  close(pidfd);
-  if (copy < 0) {
-    options.Fail("pidfd_getfd", getfd_error);
+  UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
+  if (copy.get() < 0) {
+    options.Fail("pidfd_getfd", errno);
     return options;
   }
+  pidfd.reset();
 
   // The fd number may have been closed and reused since the scan: read only the socket asked about.
   struct stat status;
-  if (fstat(copy, &status) != 0 || !S_ISSOCK(status.st_mode) ||
+  if (fstat(copy.get(), &status) != 0 || !S_ISSOCK(status.st_mode) ||
       static_cast<uint64_t>(status.st_ino) != expected_inode) {
-    close(copy);
     options.Fail("fstat", ESTALE);
     return options;
   }
 
   int value = 0;
   socklen_t length = sizeof value;
-  if (getsockopt(copy, SOL_SOCKET, SO_REUSEADDR, &value, &length) == 0) options.reuse_addr = value != 0;
+  if (getsockopt(copy.get(), SOL_SOCKET, SO_REUSEADDR, &value, &length) == 0) options.reuse_addr = value != 0;
   length = sizeof value;
-  if (getsockopt(copy, SOL_SOCKET, SO_REUSEPORT, &value, &length) == 0) options.reuse_port = value != 0;
+  if (getsockopt(copy.get(), SOL_SOCKET, SO_REUSEPORT, &value, &length) == 0) options.reuse_port = value != 0;
   sockaddr_storage address;
   socklen_t address_length = sizeof address;
   length = sizeof value;
-  if (getsockname(copy, reinterpret_cast<sockaddr*>(&address), &address_length) == 0 &&
+  if (getsockname(copy.get(), reinterpret_cast<sockaddr*>(&address), &address_length) == 0 &&
       address.ss_family == AF_INET6 &&
-      getsockopt(copy, IPPROTO_IPV6, IPV6_V6ONLY, &value, &length) == 0) {
+      getsockopt(copy.get(), IPPROTO_IPV6, IPV6_V6ONLY, &value, &length) == 0) {
     options.ipv6_only = value != 0;
   }
-  close(copy);  // the duplicate only; the owner's socket is untouched
-  return options;
+  return options;  // closes the duplicate only; the owner's socket is untouched
 }
 
 long ClockTicksPerSecond() { return sysconf(_SC_CLK_TCK); }
