@@ -121,8 +121,13 @@ export interface NativeBinding {
   findSocketOwnersSync?(query: OwnerQuery): OwnerScanResult;
   /** Test seam: the owner scan, sync or on a worker thread, throwing when it reaches `throwAtPid`. */
   debugFindSocketOwners?(query: OwnerQuery, throwAtPid: number, sync: boolean): OwnerScanResult | Promise<OwnerScanResult>;
-  /** Reads options through a pidfd_getfd duplicate, closed at once; checks it is still `inode`. */
+  /**
+   * Reads options through a pidfd_getfd duplicate, checked to be still `inode`, and closed on a
+   * thread of the addon's own, since that close may be the socket's last and wait out its SO_LINGER.
+   */
   readSocketOptions?(pid: number, fd: number, inode: number): SocketOptionsReading;
+  /** Test seam: after each pidfd_getfd, write a byte to `fd` and await one (-1: off). */
+  debugPauseAfterGetfd?(fd: number): void;
   /** How this process relates to the user namespace owning its network namespace. */
   netnsOwnerRelation?(): 'same' | 'owner' | 'none' | 'unknown';
   /** BPF_PROG_QUERY on a cgroup v2 directory (needs CAP_NET_ADMIN). */

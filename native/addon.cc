@@ -389,6 +389,14 @@ Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// debugPauseAfterGetfd(fd): see DebugPauseAfterGetfd; -1 turns it off.
+Napi::Value DebugPauseAfterGetfdJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "expected (fd)");
+  DebugPauseAfterGetfd(info[0].As<Napi::Number>().Int32Value());
+  return env.Undefined();
+}
+
 // cgroupHooks(cgroupPath) → { errno, syscall, sockCreate, inet4Bind, inet6Bind, inet4PostBind,
 // inet6PostBind }, each count null when it could not be read.
 Napi::Value CgroupHooksJs(const Napi::CallbackInfo& info) {
@@ -458,6 +466,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"findSocketOwnersSync", FindSocketOwnersSync},
       {"debugFindSocketOwners", DebugFindSocketOwners},
       {"readSocketOptions", ReadSocketOptionsJs},
+      {"debugPauseAfterGetfd", DebugPauseAfterGetfdJs},
       {"cgroupHooks", CgroupHooksJs},
       {"readCgroupProcs", ReadCgroupProcsJs},
       {"netnsOwnerRelation", NetnsOwnerRelationJs},

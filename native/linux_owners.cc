@@ -1,6 +1,10 @@
 // Which processes hold which sockets: /proc/<pid>/fd links read in place, and socket options via pidfd.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -11,6 +15,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -315,8 +321,102 @@ void ScanSocketOwners(const OwnerQuery& query, OwnerScan& scan) {
   }
 }
 
+namespace {
+
+// The last close of a socket runs its protocol's close, and a TCP socket with SO_LINGER and unsent
+// data waits out the linger there: seconds, set by another process. A duplicate of another
+// process's socket is the last reference when its owner closes it meanwhile, so duplicates are
+// closed here, on threads of their own, never on the caller's (issue 10, item 3). Threads start
+// when first needed and live as long as the process; a few, so that one lingering close does not
+// hold up the close of the next socket, whose port its owner may be waiting to bind again.
+class Closer {
+ public:
+  // Never destroyed: its detached threads may still be closing when static destructors run.
+  static Closer& Get() {
+    static Closer* closer = new Closer;
+    return *closer;
+  }
+
+  // Whether a thread is there to close duplicates; starts the first if none is.
+  bool Ready() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return threads_ > 0 || StartLocked();
+  }
+
+  // Queues `fd` to be closed on a closer thread. Callers check Ready() before they make a
+  // duplicate, so there is one; should queueing itself fail (out of memory), this thread closes it.
+  void Close(UniqueFd fd) noexcept {
+    try {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(fd.get());
+      fd.release();
+      if (idle_ < queue_.size() && threads_ < kMaxThreads) StartLocked();
+    } catch (...) {
+      return;  // fd, still held, closes here
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  static constexpr size_t kMaxThreads = 4;
+
+  bool StartLocked() {
+    try {
+      std::thread(&Closer::Run, this).detach();
+    } catch (const std::system_error&) {
+      return false;  // the thread limit: an existing closer, if any, takes the work
+    }
+    ++threads_;
+    ++idle_;
+    return true;
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "portclash-close");
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return !queue_.empty(); });
+      int fd = queue_.front();
+      queue_.pop_front();
+      --idle_;
+      lock.unlock();
+      close(fd);
+      lock.lock();
+      ++idle_;
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<int> queue_;
+  size_t threads_ = 0;
+  size_t idle_ = 0;
+};
+
+// Test seam (debugPauseAfterGetfd): a socket on which, after each pidfd_getfd, a byte is written and
+// one awaited (10 s at most), so that a test can have the owner close its fd in between.
+std::atomic<int> pause_after_getfd{-1};
+
+void PauseAfterGetfd() {
+  int fd = pause_after_getfd.load();
+  if (fd < 0) return;
+  char byte = 'd';
+  if (write(fd, &byte, 1) != 1) return;
+  pollfd wait{fd, POLLIN, 0};
+  if (poll(&wait, 1, 10000) == 1) (void)!read(fd, &byte, 1);
+}
+
+}  // namespace
+
+void DebugPauseAfterGetfd(int fd) { pause_after_getfd.store(fd); }
+
 SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode) {
   SocketOptions options;
+  // without a thread to close the duplicate on, the caller could wait out another process's linger
+  if (!Closer::Get().Ready()) {
+    options.Fail("pthread_create", EAGAIN);
+    return options;
+  }
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   if (pidfd.get() < 0) {
     options.Fail("pidfd_open", errno);
@@ -328,6 +428,12 @@ SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inod
     return options;
   }
   pidfd.reset();
+  // on every path out, the duplicate goes to the closer: it may be the last reference now
+  struct HandOff {
+    UniqueFd& fd;
+    ~HandOff() { Closer::Get().Close(std::move(fd)); }
+  } hand_off{copy};
+  PauseAfterGetfd();
 
   // The fd number may have been closed and reused since the scan: read only the socket asked about.
   struct stat status;
@@ -337,20 +443,21 @@ SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inod
     return options;
   }
 
+  // Reads only, each of a field the kernel reads without the socket lock (sk_getsockopt,
+  // do_ipv6_getsockopt): nothing the owner is doing with its socket can make them wait. SO_DOMAIN
+  // says the family, where getsockname would run the cgroup getsockname hooks under lock_sock.
   int value = 0;
   socklen_t length = sizeof value;
   if (getsockopt(copy.get(), SOL_SOCKET, SO_REUSEADDR, &value, &length) == 0) options.reuse_addr = value != 0;
   length = sizeof value;
   if (getsockopt(copy.get(), SOL_SOCKET, SO_REUSEPORT, &value, &length) == 0) options.reuse_port = value != 0;
-  sockaddr_storage address;
-  socklen_t address_length = sizeof address;
-  length = sizeof value;
-  if (getsockname(copy.get(), reinterpret_cast<sockaddr*>(&address), &address_length) == 0 &&
-      address.ss_family == AF_INET6 &&
-      getsockopt(copy.get(), IPPROTO_IPV6, IPV6_V6ONLY, &value, &length) == 0) {
-    options.ipv6_only = value != 0;
+  int family = 0;
+  length = sizeof family;
+  if (getsockopt(copy.get(), SOL_SOCKET, SO_DOMAIN, &family, &length) == 0 && family == AF_INET6) {
+    length = sizeof value;
+    if (getsockopt(copy.get(), IPPROTO_IPV6, IPV6_V6ONLY, &value, &length) == 0) options.ipv6_only = value != 0;
   }
-  return options;  // closes the duplicate only; the owner's socket is untouched
+  return options;
 }
 
 long ClockTicksPerSecond() { return sysconf(_SC_CLK_TCK); }

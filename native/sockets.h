@@ -159,7 +159,13 @@ struct SocketOptions : FailedCall {
   int ipv6_only = -1;
 };
 
+// The duplicate is closed on a thread of its own ("portclash-close"), never the caller's: should the
+// owner close its fd meanwhile, that close is the socket's last and may wait out its SO_LINGER.
+// Without such a thread (the thread limit) nothing is duplicated: error EAGAIN, "pthread_create".
 SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode);
+
+// Test seam: after each pidfd_getfd, write a byte to `fd` and await one (fd -1: off).
+void DebugPauseAfterGetfd(int fd);
 
 long ClockTicksPerSecond();
 
