@@ -53,6 +53,8 @@ export interface OwnerScanResult {
   vanished: number;
   /** An errno when /proc itself could not be read, else 0. */
   errno: number;
+  /** cancelOwnerScans() or the environment's teardown stopped the scan: the rows are incomplete. */
+  cancelled?: boolean;
 }
 
 /** SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY of another process's socket; null when not read. */
@@ -119,6 +121,8 @@ export interface NativeBinding {
   /** The /proc/<pid>/fd scan, on a worker thread or on the calling one. */
   findSocketOwners?(query: OwnerQuery): Promise<OwnerScanResult>;
   findSocketOwnersSync?(query: OwnerQuery): OwnerScanResult;
+  /** Stops every findSocketOwners scan of this thread's environment in flight; returns how many. */
+  cancelOwnerScans?(): number;
   /** Test seam: the owner scan, sync or on a worker thread, throwing when it reaches `throwAtPid`. */
   debugFindSocketOwners?(query: OwnerQuery, throwAtPid: number, sync: boolean): OwnerScanResult | Promise<OwnerScanResult>;
   /**

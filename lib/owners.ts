@@ -59,6 +59,7 @@ export async function findOwners(records: readonly SocketRecord[], options: Owne
   const search = new OwnerSearch(binding, records, options);
   // sockets no file holds (TIME_WAIT) need no scan: the kernel alone keeps them
   if (search.nothingToScan()) return search.result([]);
+  cancelScansOnExit(binding);
   for (const query of search.queries()) search.add(await scanFailure(binding.findSocketOwners!(query)));
   const recheck = search.socketsToRecheck();
   const still = recheck.length === 0 ? [] : await Promise.all(recheck.map((filter) => listSockets(filter)));
@@ -99,6 +100,18 @@ async function scanFailure(scan: Promise<OwnerScanResult>): Promise<OwnerScanRes
   } catch (error) {
     throw nativeFailure(error);
   }
+}
+
+const exitHooked = new WeakSet<NativeBinding>();
+
+/**
+ * process.exit() waits for libuv's pool threads, and so for a scan in flight on one of them, which
+ * nothing else can stop (issue 10, item 7): on 'exit', the addon tells its scans to end.
+ */
+function cancelScansOnExit(binding: NativeBinding): void {
+  if (binding.cancelOwnerScans === undefined || exitHooked.has(binding)) return;
+  exitHooked.add(binding);
+  process.once('exit', () => binding.cancelOwnerScans?.());
 }
 
 function ownerBinding(): NativeBinding {
@@ -156,6 +169,10 @@ class OwnerSearch {
   add(scan: OwnerScanResult): void {
     if (scan.errno !== 0) {
       throw new PortclashError('ERR_PROC_UNREADABLE', `cannot read /proc to find socket owners (errno ${scan.errno})`);
+    }
+    if (scan.cancelled === true) {
+      // Node's own code for an operation stopped before it ended
+      throw new PortclashError('ABORT_ERR', 'the owner scan was cancelled (the process or thread is exiting)');
     }
     // OwnerRow (native/sockets.h): pid u32, fd i32, inode low u32, inode high u32, machine order
     const u32 = new Uint32Array(scan.rows, 0, scan.count * 4);

@@ -7,6 +7,8 @@
 #include <type_traits>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <atomic>
 #include <string>
 #include <utility>
 #include <vector>
@@ -303,6 +305,7 @@ Napi::Object OwnerScanToJs(Napi::Env env, const OwnerScan& scan) {
   result.Set("processes", Napi::Number::New(env, scan.processes));
   result.Set("vanished", Napi::Number::New(env, scan.vanished));
   result.Set("errno", Napi::Number::New(env, scan.error));
+  result.Set("cancelled", Napi::Boolean::New(env, scan.cancelled));
   return result;
 }
 
@@ -333,23 +336,60 @@ Napi::Value FindSocketOwnersSync(const Napi::CallbackInfo& info) {
   return OwnerScanToJs(info.Env(), ScanSync(info.Env(), OwnerQueryFromJs(info)));
 }
 
+// The scans in flight, per Node environment (the main thread and each worker thread): ended when
+// JS asks (cancelOwnerScans, on process.exit()) or the environment is torn down, since nothing else
+// could stop them and exit waits for libuv's pool threads.
+std::mutex scans_mutex;
+std::vector<std::pair<napi_env, std::atomic<bool>*>> scans_in_flight;
+
 class OwnerWorker : public Napi::AsyncWorker {
  public:
   OwnerWorker(Napi::Env env, OwnerQuery query)
       : Napi::AsyncWorker(env, "portclash:findSocketOwners"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        query_(std::move(query)) {}
+        query_(std::move(query)),
+        env_(env) {
+    query_.cancel = &cancel_;
+    std::lock_guard<std::mutex> lock(scans_mutex);
+    scans_in_flight.emplace_back(env_, &cancel_);
+    napi_add_env_cleanup_hook(env_, Cancel, &cancel_);
+  }
+
+  ~OwnerWorker() override {
+    napi_remove_env_cleanup_hook(env_, Cancel, &cancel_);
+    std::lock_guard<std::mutex> lock(scans_mutex);
+    auto at = std::find(scans_in_flight.begin(), scans_in_flight.end(), std::make_pair(env_, &cancel_));
+    if (at != scans_in_flight.end()) scans_in_flight.erase(at);
+  }
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
   void Execute() override { ScanSocketOwners(query_, scan_); }
   void OnOK() override { deferred_.Resolve(OwnerScanToJs(Env(), scan_)); }
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
 
+  static void Cancel(void* flag) { static_cast<std::atomic<bool>*>(flag)->store(true); }
+
  private:
   Napi::Promise::Deferred deferred_;
   OwnerQuery query_;
   OwnerScan scan_;
+  napi_env env_;
+  std::atomic<bool> cancel_{false};
 };
+
+// cancelOwnerScans() → how many scans of this environment were told to stop; each then resolves
+// at once with `cancelled: true` and the rows found so far.
+Napi::Value CancelOwnerScans(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  size_t count = 0;
+  std::lock_guard<std::mutex> lock(scans_mutex);
+  for (auto& [owner, flag] : scans_in_flight) {
+    if (owner != env) continue;
+    flag->store(true);
+    ++count;
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(count));
+}
 
 // findSocketOwners(query) → Promise of the same, scanned on a libuv pool thread.
 Napi::Value FindSocketOwnersAsync(const Napi::CallbackInfo& info) {
@@ -465,6 +505,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"findSocketOwners", FindSocketOwnersAsync},
       {"findSocketOwnersSync", FindSocketOwnersSync},
       {"debugFindSocketOwners", DebugFindSocketOwners},
+      {"cancelOwnerScans", CancelOwnerScans},
       {"readSocketOptions", ReadSocketOptionsJs},
       {"debugPauseAfterGetfd", DebugPauseAfterGetfdJs},
       {"cgroupHooks", CgroupHooksJs},

@@ -109,9 +109,16 @@ struct ProcessCursor {
 class OwnerScanner {
  public:
   // wanted: the sorted inodes to report, or nullptr for every socket
-  OwnerScanner(const std::vector<uint64_t>* wanted, OwnerScan& scan, uint32_t debug_throw_at_pid)
+  OwnerScanner(const std::vector<uint64_t>* wanted, OwnerScan& scan, const OwnerQuery& query)
       : wanted_(wanted), found_(wanted == nullptr ? 0 : wanted->size(), false), scan_(scan),
-        buffer_(kDirentBytes), debug_throw_at_pid_(debug_throw_at_pid) {}
+        buffer_(kDirentBytes), debug_throw_at_pid_(query.debug_throw_at_pid), cancel_(query.cancel) {}
+
+  // Checked per process and per batch of entries: a process can hold a million fds.
+  bool Cancelled() {
+    if (cancel_ == nullptr || !cancel_->load(std::memory_order_relaxed)) return false;
+    scan_.cancelled = true;
+    return true;
+  }
 
   const std::vector<bool>& found() const { return found_; }
 
@@ -140,6 +147,10 @@ class OwnerScanner {
     char link[64];
     size_t read = 0;
     while (!cursor.done && read < budget) {
+      if (Cancelled()) {
+        cursor.done = true;
+        break;
+      }
       long got = syscall(SYS_getdents64, directory.get(), buffer_.data(),
                          std::min(buffer_.size(), std::max<size_t>(budget - read, 256)));
       if (got < 0 && errno == EINTR) continue;
@@ -191,6 +202,7 @@ class OwnerScanner {
   OwnerScan& scan_;
   std::vector<char> buffer_;
   uint32_t debug_throw_at_pid_;
+  const std::atomic<bool>* cancel_;
 };
 
 void Merge(const OwnerScan& from, OwnerScan& into) {
@@ -198,6 +210,7 @@ void Merge(const OwnerScan& from, OwnerScan& into) {
   into.denied_pids.insert(into.denied_pids.end(), from.denied_pids.begin(), from.denied_pids.end());
   into.processes += from.processes;
   into.vanished += from.vanished;
+  into.cancelled = into.cancelled || from.cancelled;
 }
 
 // Every pid under /proc, ascending.
@@ -248,11 +261,11 @@ void RunBoth(First first, Second second) {
 
 // Reads every fd of every process, on two threads: the cost is one readlink per fd of the machine.
 void ScanEverything(int proc, const std::vector<uint64_t>* wanted, const std::vector<uint32_t>& pids,
-                    uint32_t debug_throw_at_pid, OwnerScan& scan) {
+                    const OwnerQuery& query, OwnerScan& scan) {
   OwnerScan other;
   auto scan_share = [&](OwnerScan& into, size_t first) {
-    OwnerScanner scanner(wanted, into, debug_throw_at_pid);
-    for (size_t i = first; i < pids.size(); i += 2) {
+    OwnerScanner scanner(wanted, into, query);
+    for (size_t i = first; i < pids.size() && !scanner.Cancelled(); i += 2) {
       ProcessCursor cursor{pids[i]};
       scanner.Scan(proc, cursor, SIZE_MAX);
     }
@@ -267,16 +280,16 @@ void ScanEverything(int proc, const std::vector<uint64_t>* wanted, const std::ve
 // thousands of connection fds a busy process holds. Sharers (prefork workers) hold a listener
 // at a low fd too, so they turn up in the same round.
 void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
-                    uint32_t debug_throw_at_pid, OwnerScan& scan) {
+                    const OwnerQuery& query, OwnerScan& scan) {
   // Two threads, each with its own half of the processes; they meet at the end of every round.
   std::vector<ProcessCursor> cursors[2];
   for (size_t i = 0; i < pids.size(); ++i) cursors[i % 2].push_back({pids[i]});
   OwnerScan other;
-  OwnerScanner scanners[2] = {OwnerScanner(&wanted, scan, debug_throw_at_pid),
-                              OwnerScanner(&wanted, other, debug_throw_at_pid)};
+  OwnerScanner scanners[2] = {OwnerScanner(&wanted, scan, query), OwnerScanner(&wanted, other, query)};
   auto round = [&](size_t half, size_t budget) {
     bool any = false;
     for (ProcessCursor& cursor : cursors[half]) {
+      if (scanners[half].Cancelled()) return false;
       if (cursor.done) continue;
       scanners[half].Scan(proc, cursor, budget);
       any = true;
@@ -293,7 +306,7 @@ void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::ve
     for (size_t i = 0; i < wanted.size() && all_found; ++i) {
       all_found = scanners[0].found()[i] || scanners[1].found()[i];
     }
-    if (all_found || (!first_any && !second_any)) break;
+    if (all_found || (!first_any && !second_any) || scan.cancelled || other.cancelled) break;
   }
   Merge(other, scan);
 }
@@ -315,9 +328,9 @@ void ScanSocketOwners(const OwnerQuery& query, OwnerScan& scan) {
   }
   const std::vector<uint32_t>& which = query.every_process ? all : query.pids;
   if (query.stop_when_found && !query.every_socket) {
-    ScanUntilFound(proc.get(), query.inodes, which, query.debug_throw_at_pid, scan);
+    ScanUntilFound(proc.get(), query.inodes, which, query, scan);
   } else {
-    ScanEverything(proc.get(), query.every_socket ? nullptr : &query.inodes, which, query.debug_throw_at_pid, scan);
+    ScanEverything(proc.get(), query.every_socket ? nullptr : &query.inodes, which, query, scan);
   }
 }
 

@@ -1,6 +1,7 @@
 // The raw socket row and the per-OS readers. Plain C++: no N-API here, no meaning either.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -133,6 +134,7 @@ struct OwnerScan {
   uint32_t processes = 0;             // processes whose fds were read
   uint32_t vanished = 0;              // processes that exited before their fds could be read
   int error = 0;                      // /proc itself could not be read
+  bool cancelled = false;             // OwnerQuery::cancel stopped it: rows are incomplete
 };
 
 // Which sockets to look for in /proc/<pid>/fd, and in which processes. An empty list means none:
@@ -146,6 +148,8 @@ struct OwnerQuery {
   bool stop_when_found = false;
   // test seam (debugFindSocketOwners): throw, as a failed allocation would, on reaching this pid
   uint32_t debug_throw_at_pid = 0;
+  // when it turns true, the scan stops at its next process, round or batch of fd entries
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Reads the fd links of the processes asked for and reports those that are sockets asked for.
