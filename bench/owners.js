@@ -1,5 +1,7 @@
 // Who holds port P: portclash's owner scan against ss -p, lsof, fuser and the npm packages people use.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import findProcess from 'find-process';
@@ -72,4 +74,30 @@ export async function benchListingWithOwners({ runs = 5 } = {}) {
     ['ss -tuanp (process)', medianMs(() => spawnSync('ss', ['-tuanp'], { maxBuffer: 1 << 30 }), { runs })],
   ];
   printTable(`every socket with its owners (${count} sockets)`, rows, 'ss -tuanp (process)');
+}
+
+/**
+ * One listener behind many fds (dup2, as a server that hands one socket to many places does): the
+ * owner matching must stay linear in the fds found (issue 10, item 2), against ss -ltnp.
+ */
+export async function benchDupOwners({ counts = [10_000, 20_000, 40_000], runs = 5 } = {}) {
+  const hostile = fileURLToPath(new URL('../test/helpers/hostile.py', import.meta.url));
+  const rows = [];
+  for (const count of counts) {
+    const child = spawn('python3', [hostile, 'dups', String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    try {
+      const [line] = await once(createInterface({ input: child.stdout }), 'line');
+      const { port, inode } = JSON.parse(line);
+      const sockets = (await listSockets({ port, protocol: 'tcp' })).filter((socket) => socket.inode === inode);
+      let owners = 0;
+      rows.push([`findOwners, ${count} fds of one listener, scan: 'all'`, await medianMsAsync(async () => {
+        owners = (await findOwners(sockets, { scan: 'all' }))[0].owners.length;
+      }, { runs, warmup: 1 }), `${owners} owners`]);
+      rows.push([`ss -ltnpH 'sport = :P', ${count} fds (process)`, medianMs(() => spawnSync('ss', ['-ltnpH', `sport = :${port}`], { maxBuffer: 1 << 30 }), { runs, warmup: 1 })]);
+    } finally {
+      child.stdin.end();
+      await once(child, 'exit');
+    }
+  }
+  printTable('one listener behind many fds', rows, `findOwners, ${counts[0]} fds of one listener, scan: 'all'`);
 }

@@ -10,7 +10,7 @@ import { benchCrossing } from './crossing.js';
 import { measureFloor } from './floor.js';
 import { listSocketsJs } from './js-parser.js';
 import { startLoad } from './load.js';
-import { benchListingWithOwners, benchOwners } from './owners.js';
+import { benchDupOwners, benchListingWithOwners, benchOwners } from './owners.js';
 import { measurePeers } from './peers.js';
 import { benchPredict } from './predict.js';
 import { medianMs, medianMsAsync, printTable } from './stats.js';
@@ -120,6 +120,7 @@ async function benchScale(scale, load) {
     const [first, deep] = [alone[0], alone[Math.floor(alone.length / 2)]];
     await benchOwners(first.localPort, deep.localPort, holder);
     await benchListingWithOwners();
+    await benchDupOwners();
     await benchPredict(deep.localPort, first.localPort);
   }
 }

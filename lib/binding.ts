@@ -32,7 +32,10 @@ export interface SockDiagReply {
   malformed: number;
 }
 
-/** Which sockets to look for in /proc/<pid>/fd (null: every socket) and in which processes (null: all). */
+/**
+ * Which sockets to look for in /proc/<pid>/fd (null: every socket) and in which processes (null: all).
+ * An empty list asks for none.
+ */
 export interface OwnerQuery {
   inodes: readonly number[] | null;
   pids: readonly number[] | null;
@@ -50,6 +53,8 @@ export interface OwnerScanResult {
   vanished: number;
   /** An errno when /proc itself could not be read, else 0. */
   errno: number;
+  /** cancelOwnerScans() or the environment's teardown stopped the scan: the rows are incomplete. */
+  cancelled?: boolean;
 }
 
 /** SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY of another process's socket; null when not read. */
@@ -140,8 +145,17 @@ export interface NativeBinding {
   /** The /proc/<pid>/fd scan, on a worker thread or on the calling one. */
   findSocketOwners?(query: OwnerQuery): Promise<OwnerScanResult>;
   findSocketOwnersSync?(query: OwnerQuery): OwnerScanResult;
-  /** Reads options through a pidfd_getfd duplicate, closed at once; checks it is still `inode`. */
+  /** Stops every findSocketOwners scan of this thread's environment in flight; returns how many. */
+  cancelOwnerScans?(): number;
+  /** Test seam: the owner scan, sync or on a worker thread, throwing when it reaches `throwAtPid`. */
+  debugFindSocketOwners?(query: OwnerQuery, throwAtPid: number, sync: boolean): OwnerScanResult | Promise<OwnerScanResult>;
+  /**
+   * Reads options through a pidfd_getfd duplicate, checked to be still `inode`, and closed on a
+   * thread of the addon's own, since that close may be the socket's last and wait out its SO_LINGER.
+   */
   readSocketOptions?(pid: number, fd: number, inode: number): SocketOptionsReading;
+  /** Test seam: after each pidfd_getfd, write a byte to `fd` and await one (-1: off). */
+  debugPauseAfterGetfd?(fd: number): void;
   /** How this process relates to the user namespace owning its network namespace. */
   netnsOwnerRelation?(): 'same' | 'owner' | 'none' | 'unknown';
   /** BPF_PROG_QUERY on a cgroup v2 directory (needs CAP_NET_ADMIN). */

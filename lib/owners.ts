@@ -54,6 +54,9 @@ export interface OwnerOptions {
   socketOptions?: boolean;
 }
 
+// Up to this many fds of one socket, finding a duplicate by looking through them beats a set.
+const FEW_FDS = 8;
+
 // Beyond this many sockets, asking for every socket fd and matching here beats a sorted lookup.
 const WANTED_LIMIT = 4096;
 
@@ -63,7 +66,8 @@ export async function findOwners(records: readonly SocketRecord[], options: Owne
   const search = new OwnerSearch(binding, records, options);
   // sockets no file holds (TIME_WAIT) need no scan: the kernel alone keeps them
   if (search.nothingToScan()) return search.result([]);
-  for (const query of search.queries()) search.add(await binding.findSocketOwners!(query));
+  cancelScansOnExit(binding);
+  for (const query of search.queries()) search.add(await scanFailure(binding.findSocketOwners!(query)));
   const recheck = search.socketsToRecheck();
   const still = recheck.length === 0 ? [] : await Promise.all(recheck.map((filter) => listSockets(filter)));
   return search.result(still.flat());
@@ -74,8 +78,47 @@ export function findOwnersSync(records: readonly SocketRecord[], options: OwnerO
   const binding = ownerBinding();
   const search = new OwnerSearch(binding, records, options);
   if (search.nothingToScan()) return search.result([]);
-  for (const query of search.queries()) search.add(binding.findSocketOwnersSync!(query));
+  for (const query of search.queries()) {
+    let scan: OwnerScanResult;
+    try {
+      scan = binding.findSocketOwnersSync!(query);
+    } catch (error) {
+      throw nativeFailure(error);
+    }
+    search.add(scan);
+  }
   return search.result(search.socketsToRecheck().flatMap((filter) => listSocketsSync(filter)));
+}
+
+/**
+ * What the addon throws is a C++ exception turned into a plain JS error (out of memory, an internal
+ * failure; kernel errnos come back as data): users get a PortclashError for it, with the code the
+ * table readers use for the same.
+ */
+function nativeFailure(error: unknown): unknown {
+  if (error instanceof PortclashError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PortclashError('ERR_NATIVE', `the native addon failed while scanning /proc for socket owners: ${message}`, { cause: error });
+}
+
+async function scanFailure(scan: Promise<OwnerScanResult>): Promise<OwnerScanResult> {
+  try {
+    return await scan;
+  } catch (error) {
+    throw nativeFailure(error);
+  }
+}
+
+const exitHooked = new WeakSet<NativeBinding>();
+
+/**
+ * process.exit() waits for libuv's pool threads, and so for a scan in flight on one of them, which
+ * nothing else can stop (issue 10, item 7): on 'exit', the addon tells its scans to end.
+ */
+function cancelScansOnExit(binding: NativeBinding): void {
+  if (binding.cancelOwnerScans === undefined || exitHooked.has(binding)) return;
+  exitHooked.add(binding);
+  process.once('exit', () => binding.cancelOwnerScans?.());
 }
 
 function ownerBinding(): NativeBinding {
@@ -91,6 +134,10 @@ class OwnerSearch {
   private readonly wanted: number[];
   private readonly wantedSet: Set<number>;
   private readonly fdsByInode = new Map<number, { pid: number; fd: number }[]>();
+  // (pid, fd) keys of an inode's fds once there are more than a few: one socket dup'ed a million times
+  // must cost a million set lookups, not a million scans of the fds found so far (issue 10, item 2),
+  // while the usual socket with one or two fds needs no set at all
+  private readonly seenByInode = new Map<number, Set<number>>();
   private readonly deniedPids = new Set<number>();
 
   constructor(
@@ -130,6 +177,10 @@ class OwnerSearch {
     if (scan.errno !== 0) {
       throw new PortclashError('ERR_PROC_UNREADABLE', `cannot read /proc to find socket owners (errno ${scan.errno})`);
     }
+    if (scan.cancelled === true) {
+      // Node's own code for an operation stopped before it ended
+      throw new PortclashError('ABORT_ERR', 'the owner scan was cancelled (the process or thread is exiting)');
+    }
     // OwnerRow (native/sockets.h): pid u32, fd i32, inode low u32, inode high u32, machine order
     const u32 = new Uint32Array(scan.rows, 0, scan.count * 4);
     const i32 = new Int32Array(scan.rows, 0, scan.count * 4);
@@ -139,9 +190,25 @@ class OwnerSearch {
       const fd = i32[base + 1]!;
       const inode = u32[base + 3]! * 2 ** 32 + u32[base + 2]!;
       if (!this.wantedSet.has(inode)) continue;
-      const fds = this.fdsByInode.get(inode) ?? [];
-      if (!fds.some((known) => known.pid === pid && known.fd === fd)) fds.push({ pid, fd });
-      this.fdsByInode.set(inode, fds);
+      const fds = this.fdsByInode.get(inode);
+      if (fds === undefined) {
+        this.fdsByInode.set(inode, [{ pid, fd }]);
+        continue;
+      }
+      // exact: pids are below 2^22 (PID_MAX_LIMIT) and fds below 2^31, so the key stays under 2^53
+      const key = pid * 2 ** 31 + fd;
+      let seen = this.seenByInode.get(inode);
+      if (seen === undefined) {
+        if (fds.length < FEW_FDS) {
+          if (!fds.some((known) => known.pid === pid && known.fd === fd)) fds.push({ pid, fd });
+          continue;
+        }
+        seen = new Set(fds.map((known) => known.pid * 2 ** 31 + known.fd));
+        this.seenByInode.set(inode, seen);
+      }
+      if (seen.has(key)) continue;
+      seen.add(key);
+      fds.push({ pid, fd });
     }
     for (const pid of scan.deniedPids) this.deniedPids.add(pid);
   }

@@ -4,14 +4,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
-#include <mutex>
-#include <type_traits>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -365,13 +366,21 @@ Napi::Value ParseSockDiagReply(const Napi::CallbackInfo& info) {
   return reply;
 }
 
-// { inodes: number[] | null, pids: number[] | null, stopWhenFound: boolean }
-struct OwnerQuery {
-  std::vector<uint64_t> inodes;
-  std::vector<uint32_t> pids;
-  bool stop_when_found = false;
-};
+// A whole number from 0 to max (at most 2^53 - 1, where doubles stop being exact), else a RangeError
+// naming `what`: casting a negative, fractional, huge or NaN double to an integer is undefined.
+uint64_t WholeNumber(Napi::Env env, const Napi::Value& value, const char* what, double max) {
+  if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + " must be a number");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!(number >= 0 && number <= max) || number != std::floor(number)) {
+    throw Napi::RangeError::New(env, std::string(what) + " must be a whole number from 0 to " + std::to_string(static_cast<uint64_t>(max)));
+  }
+  return static_cast<uint64_t>(number);
+}
 
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+// { inodes: number[] | null, pids: number[] | null, stopWhenFound: boolean }: null (or absent) asks
+// for every socket or process, an empty list for none.
 OwnerQuery OwnerQueryFromJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -379,22 +388,20 @@ OwnerQuery OwnerQueryFromJs(const Napi::CallbackInfo& info) {
   }
   Napi::Object object = info[0].As<Napi::Object>();
   OwnerQuery query;
+  // false when the key is null or absent: every one
   auto numbers = [&](const char* key, auto& out, double max) {
     Napi::Value value = object.Get(key);
-    if (value.IsNull() || value.IsUndefined()) return;
+    if (value.IsNull() || value.IsUndefined()) return false;
     if (!value.IsArray()) throw Napi::TypeError::New(env, std::string(key) + " must be an array or null");
     Napi::Array list = value.As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); ++i) {
-      Napi::Value item = list.Get(i);
-      double number = item.IsNumber() ? item.As<Napi::Number>().DoubleValue() : -1;
-      if (!(number >= 0 && number <= max) || number != static_cast<double>(static_cast<uint64_t>(number))) {
-        throw Napi::RangeError::New(env, std::string(key) + " must hold whole numbers");
-      }
-      out.push_back(static_cast<typename std::decay_t<decltype(out)>::value_type>(number));
+      using Item = typename std::decay_t<decltype(out)>::value_type;
+      out.push_back(static_cast<Item>(WholeNumber(env, list.Get(i), key, max)));
     }
+    return true;
   };
-  numbers("inodes", query.inodes, 9007199254740991.0);
-  numbers("pids", query.pids, 4294967295.0);
+  query.every_socket = !numbers("inodes", query.inodes, kMaxSafeInteger);
+  query.every_process = !numbers("pids", query.pids, 4294967295.0);
   std::sort(query.inodes.begin(), query.inodes.end());
   query.inodes.erase(std::unique(query.inodes.begin(), query.inodes.end()), query.inodes.end());
   query.stop_when_found = object.Get("stopWhenFound").ToBoolean().Value();
@@ -413,34 +420,91 @@ Napi::Object OwnerScanToJs(Napi::Env env, const OwnerScan& scan) {
   result.Set("processes", Napi::Number::New(env, scan.processes));
   result.Set("vanished", Napi::Number::New(env, scan.vanished));
   result.Set("errno", Napi::Number::New(env, scan.error));
+  result.Set("cancelled", Napi::Boolean::New(env, scan.cancelled));
   return result;
+}
+
+// Runs a native call on the JS thread with every C++ exception turned into a JS error: one that
+// escaped the export would reach std::terminate and abort Node. (The async worker does the same.)
+template <typename Call>
+auto CatchNative(Napi::Env env, Call call) -> decltype(call()) {
+  try {
+    return call();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw Napi::Error::New(env, error.what());
+  }
+}
+
+// The scan on the calling thread.
+OwnerScan ScanSync(Napi::Env env, const OwnerQuery& query) {
+  return CatchNative(env, [&] {
+    OwnerScan scan;
+    ScanSocketOwners(query, scan);
+    return scan;
+  });
 }
 
 // findSocketOwnersSync(query) → { rows, count, deniedPids, processes, vanished, errno }
 Napi::Value FindSocketOwnersSync(const Napi::CallbackInfo& info) {
-  OwnerQuery query = OwnerQueryFromJs(info);
-  OwnerScan scan;
-  ScanSocketOwners(query.inodes, query.pids, query.stop_when_found, scan);
-  return OwnerScanToJs(info.Env(), scan);
+  return OwnerScanToJs(info.Env(), ScanSync(info.Env(), OwnerQueryFromJs(info)));
 }
+
+// The scans in flight, per Node environment (the main thread and each worker thread): ended when
+// JS asks (cancelOwnerScans, on process.exit()) or the environment is torn down, since nothing else
+// could stop them and exit waits for libuv's pool threads.
+std::mutex scans_mutex;
+std::vector<std::pair<napi_env, std::atomic<bool>*>> scans_in_flight;
 
 class OwnerWorker : public Napi::AsyncWorker {
  public:
   OwnerWorker(Napi::Env env, OwnerQuery query)
       : Napi::AsyncWorker(env, "portclash:findSocketOwners"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        query_(std::move(query)) {}
+        query_(std::move(query)),
+        env_(env) {
+    query_.cancel = &cancel_;
+    std::lock_guard<std::mutex> lock(scans_mutex);
+    scans_in_flight.emplace_back(env_, &cancel_);
+    napi_add_env_cleanup_hook(env_, Cancel, &cancel_);
+  }
+
+  ~OwnerWorker() override {
+    napi_remove_env_cleanup_hook(env_, Cancel, &cancel_);
+    std::lock_guard<std::mutex> lock(scans_mutex);
+    auto at = std::find(scans_in_flight.begin(), scans_in_flight.end(), std::make_pair(env_, &cancel_));
+    if (at != scans_in_flight.end()) scans_in_flight.erase(at);
+  }
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
-  void Execute() override { ScanSocketOwners(query_.inodes, query_.pids, query_.stop_when_found, scan_); }
+  void Execute() override { ScanSocketOwners(query_, scan_); }
   void OnOK() override { deferred_.Resolve(OwnerScanToJs(Env(), scan_)); }
   void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+  static void Cancel(void* flag) { static_cast<std::atomic<bool>*>(flag)->store(true); }
 
  private:
   Napi::Promise::Deferred deferred_;
   OwnerQuery query_;
   OwnerScan scan_;
+  napi_env env_;
+  std::atomic<bool> cancel_{false};
 };
+
+// cancelOwnerScans() → how many scans of this environment were told to stop; each then resolves
+// at once with `cancelled: true` and the rows found so far.
+Napi::Value CancelOwnerScans(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  size_t count = 0;
+  std::lock_guard<std::mutex> lock(scans_mutex);
+  for (auto& [owner, flag] : scans_in_flight) {
+    if (owner != env) continue;
+    flag->store(true);
+    ++count;
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(count));
+}
 
 // findSocketOwners(query) → Promise of the same, scanned on a libuv pool thread.
 Napi::Value FindSocketOwnersAsync(const Napi::CallbackInfo& info) {
@@ -450,21 +514,42 @@ Napi::Value FindSocketOwnersAsync(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// debugFindSocketOwners(query, throwAtPid, sync): the owner scan with a throw on reaching that pid,
+// for the tests of what a failing scan leaves behind.
+Napi::Value DebugFindSocketOwners(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  OwnerQuery query = OwnerQueryFromJs(info);
+  if (info.Length() < 3) throw Napi::TypeError::New(env, "expected (query, throwAtPid, sync)");
+  query.debug_throw_at_pid = static_cast<uint32_t>(WholeNumber(env, info[1], "throwAtPid", 4294967295.0));
+  if (info[2].ToBoolean().Value()) return OwnerScanToJs(env, ScanSync(env, query));
+  auto* worker = new OwnerWorker(env, std::move(query));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 // readSocketOptions(pid, fd, inode) → { errno, syscall, reuseAddr, reusePort, ipv6Only }, each
 // option a boolean or null when it could not be read.
 Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
-    throw Napi::TypeError::New(env, "expected (pid, fd, inode)");
-  }
-  SocketOptions options = ReadSocketOptions(info[0].As<Napi::Number>().Uint32Value(),
-                                            info[1].As<Napi::Number>().Int32Value(),
-                                            static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue()));
+  if (info.Length() < 3) throw Napi::TypeError::New(env, "expected (pid, fd, inode)");
+  uint32_t pid = static_cast<uint32_t>(WholeNumber(env, info[0], "pid", 4294967295.0));
+  int32_t fd = static_cast<int32_t>(WholeNumber(env, info[1], "fd", 2147483647.0));
+  uint64_t inode = WholeNumber(env, info[2], "inode", kMaxSafeInteger);
+  SocketOptions options = CatchNative(env, [&] { return ReadSocketOptions(pid, fd, inode); });
   Napi::Object result = FailedCallObject(env, options);
   result.Set("reuseAddr", FlagOrNull(env, options.reuse_addr));
   result.Set("reusePort", FlagOrNull(env, options.reuse_port));
   result.Set("ipv6Only", FlagOrNull(env, options.ipv6_only));
   return result;
+}
+
+// debugPauseAfterGetfd(fd): see DebugPauseAfterGetfd; -1 turns it off.
+Napi::Value DebugPauseAfterGetfdJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "expected (fd)");
+  DebugPauseAfterGetfd(info[0].As<Napi::Number>().Int32Value());
+  return env.Undefined();
 }
 
 // cgroupHooks(cgroupPath) → { errno, syscall, sockCreate, inet4Bind, inet6Bind, inet4PostBind,
@@ -488,11 +573,9 @@ Napi::Value CgroupHooksJs(const Napi::CallbackInfo& info) {
 // readCgroupProcs(mountpoint, cgroupId) → { errno, syscall, text }: the cgroup's cgroup.procs.
 Napi::Value ReadCgroupProcsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
-    throw Napi::TypeError::New(env, "expected (mountpoint, cgroupId)");
-  }
-  CgroupProcs procs = ReadCgroupProcs(info[0].As<Napi::String>().Utf8Value().c_str(),
-                                      static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue()));
+  if (info.Length() < 2 || !info[0].IsString()) throw Napi::TypeError::New(env, "expected (mountpoint, cgroupId)");
+  uint64_t id = WholeNumber(env, info[1], "cgroupId", kMaxSafeInteger);
+  CgroupProcs procs = ReadCgroupProcs(info[0].As<Napi::String>().Utf8Value().c_str(), id);
   Napi::Object result = FailedCallObject(env, procs);
   result.Set("text", Napi::String::New(env, procs.text));
   return result;
@@ -538,7 +621,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"listInterfaces", ListInterfacesJs},
       {"findSocketOwners", FindSocketOwnersAsync},
       {"findSocketOwnersSync", FindSocketOwnersSync},
+      {"debugFindSocketOwners", DebugFindSocketOwners},
+      {"cancelOwnerScans", CancelOwnerScans},
       {"readSocketOptions", ReadSocketOptionsJs},
+      {"debugPauseAfterGetfd", DebugPauseAfterGetfdJs},
       {"cgroupHooks", CgroupHooksJs},
       {"readCgroupProcs", ReadCgroupProcsJs},
       {"netnsOwnerRelation", NetnsOwnerRelationJs},

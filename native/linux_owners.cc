@@ -1,19 +1,29 @@
 // Which processes hold which sockets: /proc/<pid>/fd links read in place, and socket options via pidfd.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sockets.h"
+#include "unique_fd.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -98,21 +108,29 @@ struct ProcessCursor {
 
 class OwnerScanner {
  public:
-  OwnerScanner(const std::vector<uint64_t>& wanted, OwnerScan& scan)
-      : wanted_(wanted), found_(wanted.size(), false), missing_(wanted.size()), scan_(scan),
-        buffer_(kDirentBytes) {}
+  // wanted: the sorted inodes to report, or nullptr for every socket
+  OwnerScanner(const std::vector<uint64_t>* wanted, OwnerScan& scan, const OwnerQuery& query)
+      : wanted_(wanted), found_(wanted == nullptr ? 0 : wanted->size(), false), scan_(scan),
+        buffer_(kDirentBytes), debug_throw_at_pid_(query.debug_throw_at_pid), cancel_(query.cancel) {}
 
-  bool AllFound() const { return !wanted_.empty() && missing_ == 0; }
+  // Checked per process and per batch of entries: a process can hold a million fds.
+  bool Cancelled() {
+    if (cancel_ == nullptr || !cancel_->load(std::memory_order_relaxed)) return false;
+    scan_.cancelled = true;
+    return true;
+  }
+
   const std::vector<bool>& found() const { return found_; }
 
   // Reads the fd links of one process from where its cursor stands, until the directory ends or
   // about `budget` bytes of entries have been read. Processes that vanish are done; those whose
   // fds cannot be read are remembered, because their sockets' owners stay unknown.
   void Scan(int proc, ProcessCursor& cursor, size_t budget) {
+    if (debug_throw_at_pid_ != 0 && cursor.pid == debug_throw_at_pid_) throw std::runtime_error("debug: the scan failed");
     char path[32];
     std::snprintf(path, sizeof path, "%u/fd", cursor.pid);
-    int directory = openat(proc, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (directory < 0) {
+    UniqueFd directory(openat(proc, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (directory.get() < 0) {
       if (errno == ENOENT || errno == ESRCH) {
         ++scan_.vanished;
       } else {
@@ -122,15 +140,18 @@ class OwnerScanner {
       return;
     }
     if (cursor.position == 0) ++scan_.processes;
-    if (cursor.position != 0 && lseek(directory, cursor.position, SEEK_SET) < 0) {
+    if (cursor.position != 0 && lseek(directory.get(), cursor.position, SEEK_SET) < 0) {
       cursor.done = true;  // the directory cannot resume: the process is going away
-      close(directory);
       return;
     }
     char link[64];
     size_t read = 0;
     while (!cursor.done && read < budget) {
-      long got = syscall(SYS_getdents64, directory, buffer_.data(),
+      if (Cancelled()) {
+        cursor.done = true;
+        break;
+      }
+      long got = syscall(SYS_getdents64, directory.get(), buffer_.data(),
                          std::min(buffer_.size(), std::max<size_t>(budget - read, 256)));
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) {
@@ -142,12 +163,11 @@ class OwnerScanner {
       read += static_cast<size_t>(got);
       for (long offset = 0; offset < got;) {
         const LinuxDirent64* entry = reinterpret_cast<const LinuxDirent64*>(buffer_.data() + offset);
-        Visit(directory, entry->d_name, link, sizeof link, cursor);
+        Visit(directory.get(), entry->d_name, link, sizeof link, cursor);
         cursor.position = entry->d_off;
         offset += entry->d_reclen;
       }
     }
-    close(directory);
   }
 
  private:
@@ -163,14 +183,10 @@ class OwnerScanner {
     }
     uint64_t inode;
     if (!ParseSocketLink(link, static_cast<size_t>(length), &inode)) return;
-    if (!wanted_.empty()) {
-      auto at = std::lower_bound(wanted_.begin(), wanted_.end(), inode);
-      if (at == wanted_.end() || *at != inode) return;
-      size_t index = static_cast<size_t>(at - wanted_.begin());
-      if (!found_[index]) {
-        found_[index] = true;
-        --missing_;
-      }
+    if (wanted_ != nullptr) {
+      auto at = std::lower_bound(wanted_->begin(), wanted_->end(), inode);
+      if (at == wanted_->end() || *at != inode) return;
+      found_[static_cast<size_t>(at - wanted_->begin())] = true;
     }
     scan_.rows.push_back({cursor.pid, static_cast<int32_t>(fd), static_cast<uint32_t>(inode),
                           static_cast<uint32_t>(inode >> 32)});
@@ -181,11 +197,12 @@ class OwnerScanner {
     cursor.denied = true;
   }
 
-  const std::vector<uint64_t>& wanted_;
+  const std::vector<uint64_t>* wanted_;
   std::vector<bool> found_;
-  size_t missing_;
   OwnerScan& scan_;
   std::vector<char> buffer_;
+  uint32_t debug_throw_at_pid_;
+  const std::atomic<bool>* cancel_;
 };
 
 void Merge(const OwnerScan& from, OwnerScan& into) {
@@ -193,6 +210,7 @@ void Merge(const OwnerScan& from, OwnerScan& into) {
   into.denied_pids.insert(into.denied_pids.end(), from.denied_pids.begin(), from.denied_pids.end());
   into.processes += from.processes;
   into.vanished += from.vanished;
+  into.cancelled = into.cancelled || from.cancelled;
 }
 
 // Every pid under /proc, ascending.
@@ -205,20 +223,54 @@ int ListPids(int proc, std::vector<uint32_t>& pids) {
   });
 }
 
+// Runs `first` on the calling thread and `second` on a thread of its own, or after `first` when no
+// thread can be made (RLIMIT_NPROC, a cgroup's pids.max): slower then, never an abort. An exception
+// from either is rethrown here once both have ended; the thread is joined on every path, since
+// destroying a joinable std::thread, as unwinding past it would, calls std::terminate.
+template <typename First, typename Second>
+void RunBoth(First first, Second second) {
+  std::exception_ptr second_error;
+  auto guarded = [&] {
+    try {
+      second();
+    } catch (...) {
+      second_error = std::current_exception();
+    }
+  };
+  std::thread thread;
+  try {
+    thread = std::thread(guarded);
+  } catch (const std::system_error&) {
+    // no thread: `second` runs below, after `first`
+  }
+  struct Join {
+    std::thread& thread;
+    ~Join() {
+      if (thread.joinable()) thread.join();
+    }
+  } join{thread};
+  const bool threaded = thread.joinable();
+  first();
+  if (threaded) {
+    thread.join();
+  } else {
+    guarded();
+  }
+  if (second_error) std::rethrow_exception(second_error);
+}
+
 // Reads every fd of every process, on two threads: the cost is one readlink per fd of the machine.
-void ScanEverything(int proc, const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
-                    OwnerScan& scan) {
+void ScanEverything(int proc, const std::vector<uint64_t>* wanted, const std::vector<uint32_t>& pids,
+                    const OwnerQuery& query, OwnerScan& scan) {
   OwnerScan other;
   auto scan_share = [&](OwnerScan& into, size_t first) {
-    OwnerScanner scanner(wanted, into);
-    for (size_t i = first; i < pids.size(); i += 2) {
+    OwnerScanner scanner(wanted, into, query);
+    for (size_t i = first; i < pids.size() && !scanner.Cancelled(); i += 2) {
       ProcessCursor cursor{pids[i]};
       scanner.Scan(proc, cursor, SIZE_MAX);
     }
   };
-  std::thread second([&] { scan_share(other, 1); });
-  scan_share(scan, 0);
-  second.join();
+  RunBoth([&] { scan_share(scan, 0); }, [&] { scan_share(other, 1); });
   Merge(other, scan);
 }
 
@@ -228,15 +280,16 @@ void ScanEverything(int proc, const std::vector<uint64_t>& wanted, const std::ve
 // thousands of connection fds a busy process holds. Sharers (prefork workers) hold a listener
 // at a low fd too, so they turn up in the same round.
 void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
-                    OwnerScan& scan) {
+                    const OwnerQuery& query, OwnerScan& scan) {
   // Two threads, each with its own half of the processes; they meet at the end of every round.
   std::vector<ProcessCursor> cursors[2];
   for (size_t i = 0; i < pids.size(); ++i) cursors[i % 2].push_back({pids[i]});
   OwnerScan other;
-  OwnerScanner scanners[2] = {OwnerScanner(wanted, scan), OwnerScanner(wanted, other)};
+  OwnerScanner scanners[2] = {OwnerScanner(&wanted, scan, query), OwnerScanner(&wanted, other, query)};
   auto round = [&](size_t half, size_t budget) {
     bool any = false;
     for (ProcessCursor& cursor : cursors[half]) {
+      if (scanners[half].Cancelled()) return false;
       if (cursor.done) continue;
       scanners[half].Scan(proc, cursor, budget);
       any = true;
@@ -246,81 +299,177 @@ void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::ve
   // Budgets double while cheap, then grow by a fixed step: a socket deep in one process's fds then
   // costs every busy process about as many reads as its depth, not twice that.
   for (size_t budget = kFirstRoundBytes; ; budget = std::min(budget * 2, kRoundStepBytes)) {
+    bool first_any = false;
     bool second_any = false;
-    std::thread second([&] { second_any = round(1, budget); });
-    bool first_any = round(0, budget);
-    second.join();
+    RunBoth([&] { first_any = round(0, budget); }, [&] { second_any = round(1, budget); });
     bool all_found = true;
     for (size_t i = 0; i < wanted.size() && all_found; ++i) {
       all_found = scanners[0].found()[i] || scanners[1].found()[i];
     }
-    if (all_found || (!first_any && !second_any)) break;
+    if (all_found || (!first_any && !second_any) || scan.cancelled || other.cancelled) break;
   }
   Merge(other, scan);
 }
 
 }  // namespace
 
-void ScanSocketOwners(const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
-                      bool stop_when_found, OwnerScan& scan) {
-  int proc = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (proc < 0) {
+void ScanSocketOwners(const OwnerQuery& query, OwnerScan& scan) {
+  // an empty list asks for nothing: no socket, or no process, to look at
+  if ((!query.every_socket && query.inodes.empty()) || (!query.every_process && query.pids.empty())) return;
+  UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (proc.get() < 0) {
     scan.error = errno;
     return;
   }
   std::vector<uint32_t> all;
-  if (pids.empty()) {
-    scan.error = ListPids(proc, all);
+  if (query.every_process) {
+    scan.error = ListPids(proc.get(), all);
+    if (scan.error != 0) return;
   }
-  const std::vector<uint32_t>& which = pids.empty() ? all : pids;
-  if (scan.error == 0) {
-    if (stop_when_found && !wanted.empty()) {
-      ScanUntilFound(proc, wanted, which, scan);
-    } else {
-      ScanEverything(proc, wanted, which, scan);
+  const std::vector<uint32_t>& which = query.every_process ? all : query.pids;
+  if (query.stop_when_found && !query.every_socket) {
+    ScanUntilFound(proc.get(), query.inodes, which, query, scan);
+  } else {
+    ScanEverything(proc.get(), query.every_socket ? nullptr : &query.inodes, which, query, scan);
+  }
+}
+
+namespace {
+
+// The last close of a socket runs its protocol's close, and a TCP socket with SO_LINGER and unsent
+// data waits out the linger there: seconds, set by another process. A duplicate of another
+// process's socket is the last reference when its owner closes it meanwhile, so duplicates are
+// closed here, on threads of their own, never on the caller's (issue 10, item 3). Threads start
+// when first needed and live as long as the process; a few, so that one lingering close does not
+// hold up the close of the next socket, whose port its owner may be waiting to bind again.
+class Closer {
+ public:
+  // Never destroyed: its detached threads may still be closing when static destructors run.
+  static Closer& Get() {
+    static Closer* closer = new Closer;
+    return *closer;
+  }
+
+  // Whether a thread is there to close duplicates; starts the first if none is.
+  bool Ready() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return threads_ > 0 || StartLocked();
+  }
+
+  // Queues `fd` to be closed on a closer thread. Callers check Ready() before they make a
+  // duplicate, so there is one; should queueing itself fail (out of memory), this thread closes it.
+  void Close(UniqueFd fd) noexcept {
+    try {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(fd.get());
+      fd.release();
+      if (idle_ < queue_.size() && threads_ < kMaxThreads) StartLocked();
+    } catch (...) {
+      return;  // fd, still held, closes here
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  static constexpr size_t kMaxThreads = 4;
+
+  bool StartLocked() {
+    try {
+      std::thread(&Closer::Run, this).detach();
+    } catch (const std::system_error&) {
+      return false;  // the thread limit: an existing closer, if any, takes the work
+    }
+    ++threads_;
+    ++idle_;
+    return true;
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "portclash-close");
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return !queue_.empty(); });
+      int fd = queue_.front();
+      queue_.pop_front();
+      --idle_;
+      lock.unlock();
+      close(fd);
+      lock.lock();
+      ++idle_;
     }
   }
-  close(proc);
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<int> queue_;
+  size_t threads_ = 0;
+  size_t idle_ = 0;
+};
+
+// Test seam (debugPauseAfterGetfd): a socket on which, after each pidfd_getfd, a byte is written and
+// one awaited (10 s at most), so that a test can have the owner close its fd in between.
+std::atomic<int> pause_after_getfd{-1};
+
+void PauseAfterGetfd() {
+  int fd = pause_after_getfd.load();
+  if (fd < 0) return;
+  char byte = 'd';
+  if (write(fd, &byte, 1) != 1) return;
+  pollfd wait{fd, POLLIN, 0};
+  if (poll(&wait, 1, 10000) == 1) (void)!read(fd, &byte, 1);
 }
+
+}  // namespace
+
+void DebugPauseAfterGetfd(int fd) { pause_after_getfd.store(fd); }
 
 SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode) {
   SocketOptions options;
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
+  // without a thread to close the duplicate on, the caller could wait out another process's linger
+  if (!Closer::Get().Ready()) {
+    options.Fail("pthread_create", EAGAIN);
+    return options;
+  }
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (pidfd.get() < 0) {
     options.Fail("pidfd_open", errno);
     return options;
   }
-  int copy = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
-  int getfd_error = errno;
-  close(pidfd);
-  if (copy < 0) {
-    options.Fail("pidfd_getfd", getfd_error);
+  UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
+  if (copy.get() < 0) {
+    options.Fail("pidfd_getfd", errno);
     return options;
   }
+  pidfd.reset();
+  // on every path out, the duplicate goes to the closer: it may be the last reference now
+  struct HandOff {
+    UniqueFd& fd;
+    ~HandOff() { Closer::Get().Close(std::move(fd)); }
+  } hand_off{copy};
+  PauseAfterGetfd();
 
   // The fd number may have been closed and reused since the scan: read only the socket asked about.
   struct stat status;
-  if (fstat(copy, &status) != 0 || !S_ISSOCK(status.st_mode) ||
+  if (fstat(copy.get(), &status) != 0 || !S_ISSOCK(status.st_mode) ||
       static_cast<uint64_t>(status.st_ino) != expected_inode) {
-    close(copy);
     options.Fail("fstat", ESTALE);
     return options;
   }
 
+  // Reads only, each of a field the kernel reads without the socket lock (sk_getsockopt,
+  // do_ipv6_getsockopt): nothing the owner is doing with its socket can make them wait. SO_DOMAIN
+  // says the family, where getsockname would run the cgroup getsockname hooks under lock_sock.
   int value = 0;
   socklen_t length = sizeof value;
-  if (getsockopt(copy, SOL_SOCKET, SO_REUSEADDR, &value, &length) == 0) options.reuse_addr = value != 0;
+  if (getsockopt(copy.get(), SOL_SOCKET, SO_REUSEADDR, &value, &length) == 0) options.reuse_addr = value != 0;
   length = sizeof value;
-  if (getsockopt(copy, SOL_SOCKET, SO_REUSEPORT, &value, &length) == 0) options.reuse_port = value != 0;
-  sockaddr_storage address;
-  socklen_t address_length = sizeof address;
-  length = sizeof value;
-  if (getsockname(copy, reinterpret_cast<sockaddr*>(&address), &address_length) == 0 &&
-      address.ss_family == AF_INET6 &&
-      getsockopt(copy, IPPROTO_IPV6, IPV6_V6ONLY, &value, &length) == 0) {
-    options.ipv6_only = value != 0;
+  if (getsockopt(copy.get(), SOL_SOCKET, SO_REUSEPORT, &value, &length) == 0) options.reuse_port = value != 0;
+  int family = 0;
+  length = sizeof family;
+  if (getsockopt(copy.get(), SOL_SOCKET, SO_DOMAIN, &family, &length) == 0 && family == AF_INET6) {
+    length = sizeof value;
+    if (getsockopt(copy.get(), IPPROTO_IPV6, IPV6_V6ONLY, &value, &length) == 0) options.ipv6_only = value != 0;
   }
-  close(copy);  // the duplicate only; the owner's socket is untouched
   return options;
 }
 

@@ -1,6 +1,7 @@
 // The raw socket row and the per-OS readers. Plain C++: no N-API here, no meaning either.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -144,13 +145,26 @@ struct OwnerScan {
   uint32_t processes = 0;             // processes whose fds were read
   uint32_t vanished = 0;              // processes that exited before their fds could be read
   int error = 0;                      // /proc itself could not be read
+  bool cancelled = false;             // OwnerQuery::cancel stopped it: rows are incomplete
 };
 
-// Reads the fd links of every process (or of `pids`, in that order) and reports those that are
-// sockets — every socket, or only the `wanted` inodes (sorted). With stop_when_found, the scan ends
-// after the process in which the last wanted inode was first found.
-void ScanSocketOwners(const std::vector<uint64_t>& wanted, const std::vector<uint32_t>& pids,
-                      bool stop_when_found, OwnerScan& scan);
+// Which sockets to look for in /proc/<pid>/fd, and in which processes. An empty list means none:
+// only every_socket / every_process mean all.
+struct OwnerQuery {
+  std::vector<uint64_t> inodes;  // sorted, unique
+  bool every_socket = false;
+  std::vector<uint32_t> pids;    // read in this order
+  bool every_process = false;
+  // end the scan after the process in which the last wanted inode was first found
+  bool stop_when_found = false;
+  // test seam (debugFindSocketOwners): throw, as a failed allocation would, on reaching this pid
+  uint32_t debug_throw_at_pid = 0;
+  // when it turns true, the scan stops at its next process, round or batch of fd entries
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Reads the fd links of the processes asked for and reports those that are sockets asked for.
+void ScanSocketOwners(const OwnerQuery& query, OwnerScan& scan);
 
 // Options of another process's socket, read from a duplicate made with pidfd_getfd (Linux ≥ 5.6,
 // ptrace rights over the owner). -1 means not read.
@@ -160,7 +174,13 @@ struct SocketOptions : FailedCall {
   int ipv6_only = -1;
 };
 
+// The duplicate is closed on a thread of its own ("portclash-close"), never the caller's: should the
+// owner close its fd meanwhile, that close is the socket's last and may wait out its SO_LINGER.
+// Without such a thread (the thread limit) nothing is duplicated: error EAGAIN, "pthread_create".
 SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode);
+
+// Test seam: after each pidfd_getfd, write a byte to `fd` and await one (fd -1: off).
+void DebugPauseAfterGetfd(int fd);
 
 long ClockTicksPerSecond();
 

@@ -1,0 +1,48 @@
+// The addon's owner and option calls refuse numbers they cannot take exactly, and an empty list asks for nothing.
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { getBinding } from '../lib/binding.js';
+import { fdOf, inodeOf, SocketPool } from './helpers/sockets.js';
+
+describe.runIf(process.platform === 'linux')('owner queries', () => {
+  const pool = new SocketPool();
+  afterEach(() => pool.closeAll());
+
+  it('reads no socket for inodes: [] and no process for pids: [], every one for null', async () => {
+    const binding = getBinding();
+    const server = await pool.listen('127.0.0.1');
+    const mine = { inodes: [inodeOf(server)], pids: [process.pid], stopWhenFound: false };
+    // the listener is there to be found: the queries below find nothing because they ask for nothing
+    expect(binding.findSocketOwnersSync!(mine).count).toBe(1);
+    expect(binding.findSocketOwnersSync!({ ...mine, pids: null }).count).toBe(1);
+    expect(binding.findSocketOwnersSync!({ ...mine, inodes: null }).count).toBeGreaterThanOrEqual(1);
+    for (const query of [
+      { ...mine, inodes: [] },
+      { ...mine, inodes: [], pids: null },
+      { ...mine, pids: [] },
+      { ...mine, pids: [], inodes: null },
+      { ...mine, pids: [], stopWhenFound: true },
+    ]) {
+      expect(binding.findSocketOwnersSync!(query)).toMatchObject({ count: 0, processes: 0, errno: 0 });
+      expect(await binding.findSocketOwners!(query)).toMatchObject({ count: 0, processes: 0, errno: 0 });
+    }
+  });
+
+  it('throws a RangeError for a pid, fd, inode or cgroup id that is negative, fractional, too large or NaN', async () => {
+    const binding = getBinding();
+    const server = await pool.listen('127.0.0.1');
+    const [pid, fd, inode] = [process.pid, fdOf(server), inodeOf(server)];
+    expect(binding.readSocketOptions!(pid, fd, inode)).toMatchObject({ errno: 0 });
+    const bad = [-1, 1.5, Number.NaN, Infinity, 2 ** 53, 2 ** 64];
+    for (const number of bad) {
+      expect(() => binding.readSocketOptions!(pid, fd, number), `inode ${number}`).toThrow(RangeError);
+      expect(() => binding.readSocketOptions!(number, fd, inode), `pid ${number}`).toThrow(RangeError);
+      expect(() => binding.readSocketOptions!(pid, number, inode), `fd ${number}`).toThrow(RangeError);
+      expect(() => binding.readCgroupProcs!('/sys/fs/cgroup', number), `cgroup id ${number}`).toThrow(RangeError);
+      expect(() => binding.findSocketOwnersSync!({ inodes: [number], pids: null, stopWhenFound: false }), `inodes [${number}]`).toThrow(RangeError);
+      expect(() => binding.findSocketOwnersSync!({ inodes: null, pids: [number], stopWhenFound: false }), `pids [${number}]`).toThrow(RangeError);
+    }
+    // the largest exact values are taken: the inode is simply not this socket's
+    expect(binding.readSocketOptions!(pid, fd, 2 ** 53 - 1)).toMatchObject({ errno: expect.any(Number), reuseAddr: null });
+  });
+});

@@ -1,0 +1,92 @@
+// Reading another process's socket options never waits out that socket's SO_LINGER on the caller's thread.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { resolveAddonPath } from '../lib/binding.js';
+import { holdLinger, type HostileProcess, type LingerReport } from './helpers/hostile.js';
+
+// The child reads the options with the addon's test seam on fd 3: after pidfd_getfd it writes a
+// byte there and waits for one, while the test has the owner close its fd. Its duplicate is then the
+// socket's last reference, and closing it runs the lingering TCP close (data the peer never reads).
+// Right after the call returns it looks at the kernel's table: while that close still waits, the
+// socket keeps its inode there; once the close is over, the orphaned socket shows inode 0.
+const childScript = (report: LingerReport) => `
+import { createRequire } from 'node:module';
+import { readdirSync, readFileSync } from 'node:fs';
+const require = createRequire(import.meta.url);
+const addon = require(${JSON.stringify(resolveAddonPath())});
+const inTable = () => readFileSync('/proc/net/tcp', 'utf8').split('\\n').slice(1).some((line) => line.trim().split(/\\s+/)[9] === '${report.inode}');
+const closers = () => readdirSync('/proc/self/task').flatMap((tid) => {
+  try {
+    const comm = readFileSync('/proc/self/task/' + tid + '/comm', 'utf8').trim();
+    return comm === 'portclash-close' ? [readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').split(') ')[1][0]] : [];
+  } catch { return []; }
+});
+addon.debugPauseAfterGetfd(3);
+const options = addon.readSocketOptions(${report.pid}, ${report.fd}, ${report.inode});
+const lingeringAfterCall = inTable();
+const closerStates = closers();
+addon.debugPauseAfterGetfd(-1);
+let timerFired = false;
+setTimeout(() => (timerFired = true), 0);
+await new Promise((resolve) => setImmediate(resolve));
+const lingeringAfterTimer = inTable();
+// the close does end, on the closer thread: the linger is 5 s; bounded, in case it never does
+let closedLater = false;
+for (let turn = 0; turn < 300 && !closedLater; turn++) {
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  closedLater = !inTable();
+}
+process.stdout.write(JSON.stringify({ options, lingeringAfterCall, closerStates, timerFired, lingeringAfterTimer, closedLater }));
+process.exit(0);
+`;
+
+describe.runIf(process.platform === 'linux' && process.getuid?.() === 0)('readSocketOptions and a lingering close', () => {
+  const holders: HostileProcess<unknown>[] = [];
+  afterEach(async () => {
+    for (const holder of holders.splice(0)) await holder.close();
+  });
+
+  it('returns while the last close of the duplicate still waits out SO_LINGER, on a closer thread', async () => {
+    const holder = await holdLinger(5);
+    holders.push(holder);
+    const child = spawn(process.execPath, ['--input-type=module', '-e', childScript(holder.report)], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    const guard = setTimeout(() => child.kill('SIGKILL'), 40_000);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const seam = child.stdio[3] as Readable & Writable;
+    const exited = once(child, 'exit');
+    try {
+      // the child has its duplicate: the owner closes its own fd, then the child goes on
+      const [byte] = (await Promise.race([once(seam, 'data'), exited.then(() => [null])])) as [Buffer | null];
+      expect(byte?.toString(), stderr).toBe('d');
+      holder.send('close');
+      expect(await holder.nextLine()).toBe('closed');
+      seam.write('g');
+      const [code] = (await exited) as [number | null];
+      expect(code, stderr).toBe(0);
+    } finally {
+      clearTimeout(guard);
+    }
+    const result = JSON.parse(stdout) as {
+      options: { errno: number; reuseAddr: boolean | null; reusePort: boolean | null; ipv6Only: boolean | null };
+      lingeringAfterCall: boolean;
+      closerStates: string[];
+      timerFired: boolean;
+      lingeringAfterTimer: boolean;
+      closedLater: boolean;
+    };
+    expect(result.options).toMatchObject({ errno: 0, reuseAddr: false, reusePort: false, ipv6Only: null });
+    // the call returned before the close was over: the event loop turned meanwhile
+    expect(result.lingeringAfterCall).toBe(true);
+    expect(result.timerFired).toBe(true);
+    expect(result.lingeringAfterTimer).toBe(true);
+    // ... because a closer thread is the one waiting (S: sleeping in the kernel)
+    expect(result.closerStates).toContain('S');
+    expect(result.closedLater).toBe(true);
+  }, 60_000);
+});
