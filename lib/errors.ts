@@ -20,7 +20,9 @@ export type PortclashErrorCode =
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_USAGE'
   /** The native addon failed in a way that is no kernel errno (out of memory, an internal error). */
-  | 'ERR_NATIVE';
+  | 'ERR_NATIVE'
+  /** The work was cancelled because the process or thread is exiting (Node's own code for it). */
+  | 'ABORT_ERR';
 
 export interface PortclashErrorDetails {
   /** The system call that failed, for kernel errors. */
@@ -50,4 +52,32 @@ const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number])
 /** `ENOENT` for 2: the name Node's errors use for a kernel errno. */
 export function errnoName(errno: number): string {
   return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+}
+
+/**
+ * Errors the addon throws are C++ exceptions turned into plain JS errors (bad_alloc, an internal
+ * failure; kernel errnos come back as data instead): users get a PortclashError for them too.
+ * `doing` says what the addon was at: `reading sock_diag`.
+ */
+export function nativeError(doing: string, error: unknown): unknown {
+  if (error instanceof PortclashError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new PortclashError('ERR_NATIVE', `the native addon failed while ${doing}: ${message}`, { cause: error });
+}
+
+/** Calls into the addon, turning what it throws into a PortclashError (nativeError). */
+export function fromAddonSync<T>(doing: string, call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw nativeError(doing, error);
+  }
+}
+
+export async function fromAddon<T>(doing: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw nativeError(doing, error);
+  }
 }

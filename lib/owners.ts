@@ -1,10 +1,9 @@
 // Which processes hold which sockets: the /proc/<pid>/fd scan, process facts, and why an owner is unknown.
 import { readdirSync, readlinkSync } from 'node:fs';
-import { getSystemErrorName } from 'node:util';
 
 import { getBinding, type NativeBinding, type OwnerQuery, type OwnerScanResult } from './binding.js';
 import { processesOfCgroups } from './cgroupfs.js';
-import { PortclashError } from './errors.js';
+import { errnoName, fromAddon, fromAddonSync, PortclashError } from './errors.js';
 import { readProcessInfo, type ProcessInfo } from './processes.js';
 import { parseMountinfo, readText } from './procfs.js';
 import type { SocketRecord } from './records.js';
@@ -57,6 +56,8 @@ export interface OwnerOptions {
 // Up to this many fds of one socket, finding a duplicate by looking through them beats a set.
 const FEW_FDS = 8;
 
+const SCANNING = 'scanning /proc for socket owners';
+
 // Beyond this many sockets, asking for every socket fd and matching here beats a sorted lookup.
 const WANTED_LIMIT = 4096;
 
@@ -67,7 +68,7 @@ export async function findOwners(records: readonly SocketRecord[], options: Owne
   // sockets no file holds (TIME_WAIT) need no scan: the kernel alone keeps them
   if (search.nothingToScan()) return search.result([]);
   cancelScansOnExit(binding);
-  for (const query of search.queries()) search.add(await scanFailure(binding.findSocketOwners!(query)));
+  for (const query of search.queries()) search.add(await fromAddon(SCANNING, () => binding.findSocketOwners!(query)));
   const recheck = search.socketsToRecheck();
   const still = recheck.length === 0 ? [] : await Promise.all(recheck.map((filter) => listSockets(filter)));
   return search.result(still.flat());
@@ -78,35 +79,8 @@ export function findOwnersSync(records: readonly SocketRecord[], options: OwnerO
   const binding = ownerBinding();
   const search = new OwnerSearch(binding, records, options);
   if (search.nothingToScan()) return search.result([]);
-  for (const query of search.queries()) {
-    let scan: OwnerScanResult;
-    try {
-      scan = binding.findSocketOwnersSync!(query);
-    } catch (error) {
-      throw nativeFailure(error);
-    }
-    search.add(scan);
-  }
+  for (const query of search.queries()) search.add(fromAddonSync(SCANNING, () => binding.findSocketOwnersSync!(query)));
   return search.result(search.socketsToRecheck().flatMap((filter) => listSocketsSync(filter)));
-}
-
-/**
- * What the addon throws is a C++ exception turned into a plain JS error (out of memory, an internal
- * failure; kernel errnos come back as data): users get a PortclashError for it, with the code the
- * table readers use for the same.
- */
-function nativeFailure(error: unknown): unknown {
-  if (error instanceof PortclashError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new PortclashError('ERR_NATIVE', `the native addon failed while scanning /proc for socket owners: ${message}`, { cause: error });
-}
-
-async function scanFailure(scan: Promise<OwnerScanResult>): Promise<OwnerScanResult> {
-  try {
-    return await scan;
-  } catch (error) {
-    throw nativeFailure(error);
-  }
 }
 
 const exitHooked = new WeakSet<NativeBinding>();
@@ -284,7 +258,7 @@ class OwnerSearch {
     const options = this.binding.readSocketOptions?.(owner.pid, owner.fd, owned.inode);
     if (options === undefined) return;
     if (options.errno !== 0) {
-      const name = getSystemErrorName(-options.errno);
+      const name = errnoName(options.errno);
       const rights = name === 'EPERM' || name === 'EACCES' ? ': reading them needs ptrace rights over its owner' : '';
       owned.optionsUnread = `${options.syscall ?? 'reading them'} failed with ${name}${rights}`;
       return;

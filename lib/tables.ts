@@ -2,7 +2,7 @@
 import { release } from 'node:os';
 
 import type { NativeBinding, ProcNetSource, RowsCallback, SockDiagQuery, SourceReading } from './binding.js';
-import { errnoName, PortclashError } from './errors.js';
+import { errnoName, fromAddon, fromAddonSync, PortclashError } from './errors.js';
 import { familyName, isListening, protocolName, RecordMaker, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, type Family, type Protocol, type SocketRecord, type SocketSource } from './records.js';
 import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from './rows.js';
 
@@ -70,11 +70,11 @@ const UDP_ALL_STATES = (1 << TCP_ESTABLISHED) | (1 << TCP_CLOSE);
 export async function readTables(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): Promise<SocketTables> {
   const reading = new Reading(binding, filter, choice);
   if (reading.usesSockDiag()) {
-    const result = await fromAddon('sock_diag', () => binding.readSockDiag!(reading.queries(), reading.onRows));
+    const result = await fromAddon('reading sock_diag', () => binding.readSockDiag!(reading.queries(), reading.onRows));
     reading.afterSockDiag(result.sources);
   }
   if (reading.pending.length > 0) {
-    const result = await fromAddon('/proc/net', () => binding.readProcNet(reading.procSources(), reading.onRows));
+    const result = await fromAddon('reading /proc/net', () => binding.readProcNet(reading.procSources(), reading.onRows));
     reading.afterProc(result.sources);
   }
   return reading.result();
@@ -84,12 +84,12 @@ export async function readTables(binding: NativeBinding, filter: TableFilter, ch
 export function readTablesSync(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): SocketTables {
   const reading = new Reading(binding, filter, choice);
   if (reading.usesSockDiag()) {
-    const result = fromAddonSync('sock_diag', () => binding.readSockDiagSync!(reading.queries()));
+    const result = fromAddonSync('reading sock_diag', () => binding.readSockDiagSync!(reading.queries()));
     reading.onRows(result.rows, result.count);
     reading.afterSockDiag(result.sources);
   }
   if (reading.pending.length > 0) {
-    const result = fromAddonSync('/proc/net', () => binding.readProcNetSync(reading.procSources()));
+    const result = fromAddonSync('reading /proc/net', () => binding.readProcNetSync(reading.procSources()));
     reading.onRows(result.rows, result.count);
     reading.afterProc(result.sources);
   }
@@ -208,32 +208,6 @@ class Reading {
 
   result(): SocketTables {
     return { sockets: this.sockets, sources: this.reports };
-  }
-}
-
-/**
- * Errors the addon throws are C++ exceptions turned into plain JS errors (bad_alloc, an internal
- * failure; kernel errnos come back as data instead): users get a PortclashError for them too.
- */
-function nativeError(what: string, error: unknown): unknown {
-  if (error instanceof PortclashError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new PortclashError('ERR_NATIVE', `the native addon failed while reading ${what}: ${message}`, { cause: error });
-}
-
-function fromAddonSync<T>(what: string, read: () => T): T {
-  try {
-    return read();
-  } catch (error) {
-    throw nativeError(what, error);
-  }
-}
-
-async function fromAddon<T>(what: string, read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (error) {
-    throw nativeError(what, error);
   }
 }
 
