@@ -3,6 +3,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { compileHelper, createNetns, holdSockets, runCommand, type Holder, type Netns, type SocketSpec } from './helpers/holders.js';
+import { unusedPort } from './helpers/sockets.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('helpers.test: tests of namespaces and of other users need root and are skipped');
@@ -139,6 +140,17 @@ describe.runIf(process.platform === 'linux')('hold_sockets.py', () => {
   it.runIf(isRoot && unprivilegedPortStart() > 1)('reports EACCES for a privileged port when it is not root', async () => {
     const holder = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', port: 1 }], { user: 'nobody' });
     expect(holder.sockets[0]).toMatchObject({ error: 'EACCES', syscall: 'bind' });
+  });
+});
+
+describe.runIf(process.platform === 'linux')('unusedPort', () => {
+  it('gives a port that binds for real in TCP and UDP, without SO_REUSEADDR, on every address', async () => {
+    const port = await unusedPort();
+    const holder = await hold([
+      { protocol: 'tcp', family: 6, address: '::', port, ipv6Only: false },
+      { protocol: 'udp', family: 6, address: '::', port, ipv6Only: false },
+    ]);
+    expect(holder.sockets.map((socket) => ('error' in socket ? `${socket.syscall} ${socket.error}` : socket.localPort))).toEqual([port, port]);
   });
 });
 

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 
 import { listSockets, type SocketRecord } from '../../lib/index.js';
+import { runCommand } from './holders.js';
 
 type Closable = net.Server | net.Socket | dgram.Socket;
 
@@ -94,6 +95,8 @@ export class SocketPool {
       const sockets = await listSockets({ port });
       // the other end of a connection the test made on this port is the test's too
       const held = this.inodes();
+      // the listing must show what the test made, or `every` below would pass on a listing that shows nothing
+      if (!sockets.some(isMine)) throw new Error(`listSockets({ port: ${port} }) does not show ${what} the test just made`);
       if (sockets.every((socket) => isMine(socket) || (socket.inode !== 0 && held.has(socket.inode)))) return made;
       shared.push(port);
       await this.closeAll([...this.open].filter((socket) => !before.has(socket)));
@@ -177,20 +180,53 @@ export function inodeOf(socket: Closable): number {
 }
 
 /**
- * A port nothing on this machine uses right now, found by asking, not by binding. It lies outside the
- * ephemeral range, where no port 0 bind and no connect() of another test or program can land on it a
- * moment later, and is picked at random, so that test files running side by side ask about
- * different ones (one of them may really bind it).
+ * Tries real binds of each candidate port, in order, without SO_REUSEADDR or SO_REUSEPORT, on the
+ * dual-stack wildcard `::` in TCP and in UDP, closing each socket at once; prints the first port both
+ * binds got. Such a bind conflicts with every socket on that port and protocol, in any state, family
+ * or address (a TIME_WAIT and a bound-only socket included), so success means nothing holds the port.
+ * A bound socket that never connected leaves nothing behind when closed.
+ */
+const PROBE_PORTS = `
+import json, socket, sys
+for port in json.loads(sys.argv[1]):
+    free = True
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        probe = socket.socket(socket.AF_INET6, kind)
+        try:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            probe.bind(('::', port))
+        except OSError:
+            free = False
+        finally:
+            probe.close()
+        if not free:
+            break
+    if free:
+        print(port)
+        break
+`;
+
+/**
+ * A port nothing on this machine uses right now, found by really binding it (see PROBE_PORTS), not by
+ * asking the library under test, which could miss a socket and so make a free-port test pass on a port
+ * that is not free. It lies outside the ephemeral range, where no port 0 bind and no connect() of
+ * another test or program can land on it a moment later, and is picked at random, so that test files
+ * running side by side ask about different ones. The probe closes its sockets before returning: a test
+ * that asks whether the port is free needs it unbound.
  */
 export async function unusedPort(): Promise<number> {
   const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number, number];
-  const used = new Set((await listSockets()).map((socket) => socket.localPort));
   const between = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, index) => from + index);
+  const shuffled = (ports: number[]) => ports.map((port) => [Math.random(), port] as const).sort((a, b) => a[0] - b[0]).map(([, port]) => port);
   // Above the range first, where fewer services live than in the registered ports below it; a range
-  // that covers every unprivileged port leaves only ports inside it.
-  for (const candidates of [between(high + 1, 65535), between(1024, low - 1), between(1024, 65535)]) {
-    const free = candidates.filter((port) => !used.has(port));
-    if (free.length > 0) return free[Math.floor(Math.random() * free.length)]!;
+  // that covers every unprivileged port leaves only ports inside it. 200 tries bound the probe.
+  let candidates = [...shuffled(between(high + 1, 65535)), ...shuffled(between(1024, low - 1))];
+  if (candidates.length === 0) candidates = shuffled(between(1024, 65535));
+  candidates = candidates.slice(0, 200);
+  const probe = await runCommand('python3', ['-c', PROBE_PORTS, JSON.stringify(candidates)]);
+  const port = Number(probe.stdout.trim());
+  if (probe.code !== 0 || !Number.isInteger(port) || port === 0) {
+    throw new Error(`no port of ${candidates.length} tried could be bound in TCP and UDP (exit ${probe.code}): ${probe.stderr.trim()}`);
   }
-  throw new Error('no unused port on this machine');
+  return port;
 }
