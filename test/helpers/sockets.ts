@@ -104,6 +104,18 @@ export class SocketPool {
     throw new Error(`found no port for ${what} that nothing else uses; shared: ${shared.join(', ')}`);
   }
 
+  /**
+   * A UDP socket on `port` (a number a TCP socket of the test got), on `host`. Another program may
+   * hold that UDP port already, so that is an error naming it, not a retry on another port.
+   */
+  async udpOn(port: number, host: string): Promise<dgram.Socket> {
+    const socket = this.track(dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4'));
+    const failed = new Promise<never>((_, reject) => socket.once('error', (error) => reject(new Error(`UDP ${host}:${port} is taken: ${error.message}`))));
+    socket.bind(port, host);
+    await Promise.race([once(socket, 'listening'), failed]);
+    return socket;
+  }
+
   async udp(type: 'udp4' | 'udp6', host: string): Promise<dgram.Socket> {
     const socket = this.track(dgram.createSocket(type));
     socket.bind(0, host);
