@@ -271,7 +271,8 @@ describe.runIf(process.platform === 'linux')('portclash who', () => {
   afterEach(() => pool.closeAll());
 
   it('names the process holding a port, exit 0', async () => {
-    const server = await pool.listen('::');
+    // alone on its port: who reads the options of every socket on it, and must meet only the test's
+    const server = await pool.listenAlone('::');
     const port = portOf(server);
     const human = await runCli(['who', String(port)]);
     expect(human).toMatchObject({ code: 0, stderr: '' });
@@ -300,7 +301,7 @@ describe.runIf(process.platform === 'linux')('portclash who', () => {
   });
 
   it('adds owners to list with --owners', async () => {
-    const server = await pool.listen('127.0.0.1');
+    const server = await pool.listenAlone('127.0.0.1');
     const result = await runCli(['list', '--owners', '--port', String(portOf(server))]);
     expect(result.stdout.split('\n')[0]).toMatch(/UID\s+Process$/);
     expect(result.stdout).toContain(`[${process.pid}]`);

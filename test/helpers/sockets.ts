@@ -18,10 +18,12 @@ export class SocketPool {
     return socket;
   }
 
-  async listen(host: string, options: { ipv6Only?: boolean } = {}): Promise<net.Server> {
+  /** A listener on `host`, on port 0 (the kernel chooses) unless `port` says otherwise. */
+  async listen(host: string, options: { ipv6Only?: boolean; port?: number } = {}): Promise<net.Server> {
     const server = this.track(net.createServer((peer) => this.track(peer)));
-    server.listen({ port: 0, host, ipv6Only: options.ipv6Only ?? false });
-    await once(server, 'listening');
+    const failed = new Promise<never>((_, reject) => server.once('error', reject));
+    server.listen({ port: options.port ?? 0, host, ipv6Only: options.ipv6Only ?? false });
+    await Promise.race([once(server, 'listening'), failed]);
     return server;
   }
 
@@ -200,20 +202,20 @@ export function inodeOf(socket: Closable): number {
  */
 const PROBE_PORTS = `
 import json, socket, sys
-for port in json.loads(sys.argv[1]):
-    free = True
+def binds(port):
     for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         probe = socket.socket(socket.AF_INET6, kind)
         try:
             probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             probe.bind(('::', port))
         except OSError:
-            free = False
+            return False
         finally:
             probe.close()
-        if not free:
-            break
-    if free:
+    return True
+run = int(sys.argv[2])
+for port in json.loads(sys.argv[1]):
+    if port + run - 1 <= 65535 and all(binds(port + offset) for offset in range(run)):
         print(port)
         break
 `;
@@ -226,16 +228,24 @@ for port in json.loads(sys.argv[1]):
  * running side by side ask about different ones. The probe closes its sockets before returning: a test
  * that asks whether the port is free needs it unbound.
  */
-export async function unusedPort(): Promise<number> {
+export async function unusedPort(options: { privileged?: boolean; run?: number } = {}): Promise<number> {
   const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number, number];
   const between = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, index) => from + index);
   const shuffled = (ports: number[]) => ports.map((port) => [Math.random(), port] as const).sort((a, b) => a[0] - b[0]).map(([, port]) => port);
-  // Above the range first, where fewer services live than in the registered ports below it; a range
-  // that covers every unprivileged port leaves only ports inside it. 200 tries bound the probe.
-  let candidates = [...shuffled(between(high + 1, 65535)), ...shuffled(between(1024, low - 1))];
-  if (candidates.length === 0) candidates = shuffled(between(1024, 65535));
+  let candidates: number[];
+  if (options.privileged === true) {
+    // only a caller with CAP_NET_BIND_SERVICE can tell a free low port from EACCES by binding it
+    if (process.getuid?.() !== 0) throw new Error('unusedPort({ privileged: true }) binds ports below 1024 and needs root');
+    candidates = shuffled(between(1, 1023));
+  } else {
+    // Above the range first, where fewer services live than in the registered ports below it; a range
+    // that covers every unprivileged port leaves only ports inside it.
+    candidates = [...shuffled(between(high + 1, 65535)), ...shuffled(between(1024, low - 1))];
+    if (candidates.length === 0) candidates = shuffled(between(1024, 65535));
+  }
+  // 200 tries bound the probe; `run` asks for that many free ports in a row, from the one returned
   candidates = candidates.slice(0, 200);
-  const probe = await runCommand('python3', ['-c', PROBE_PORTS, JSON.stringify(candidates)]);
+  const probe = await runCommand('python3', ['-c', PROBE_PORTS, JSON.stringify(candidates), String(options.run ?? 1)]);
   const port = Number(probe.stdout.trim());
   if (probe.code !== 0 || !Number.isInteger(port) || port === 0) {
     throw new Error(`no port of ${candidates.length} tried could be bound in TCP and UDP (exit ${probe.code}): ${probe.stderr.trim()}`);
