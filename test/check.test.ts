@@ -12,8 +12,8 @@ import { waitFor } from './helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 const cgroup2 = hasCgroup2();
+// As root nothing skips: without a cgroup v2 hierarchy the cgroup-BPF tests fail, naming what is missing.
 if (!isRoot) console.warn('check.test: tests with cgroup-BPF programs and namespaces need root and are skipped');
-else if (!cgroup2) console.warn('check.test: no cgroup v2 hierarchy is mounted here; the cgroup-BPF tests are skipped');
 
 describe.runIf(process.platform === 'linux')('portclash check', () => {
   const pool = new SocketPool();
@@ -210,7 +210,7 @@ describe.runIf(process.platform === 'linux')('assertPortsFree', () => {
   });
 });
 
-describe.runIf(process.platform === 'linux' && isRoot && cgroup2)('portclash check under cgroup-BPF programs', () => {
+describe.runIf(process.platform === 'linux' && isRoot)('portclash check under cgroup-BPF programs', () => {
   // listen() on the port in argv[1]; prints "listening" or the error's code
   const LISTEN = `require('node:net').createServer().on('error', (e) => { console.log(e.code); process.exit(1); })
     .listen(Number(process.argv[1]), '127.0.0.1', () => { console.log('listening'); process.exit(0); })`;
