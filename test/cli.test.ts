@@ -77,6 +77,9 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
     expect(none).toMatchObject({ code: 0, stdout: 'No sockets match.\n' });
     const udpOnly = await runCli(['list', '--udp', '--json', '--port', String(portOf(server))]);
     expect(JSON.parse(udpOnly.stdout)).toEqual([]);
+    // and the same question in TCP finds the listener: the empty answers above are the filters' doing
+    const tcpOnly = await runCli(['list', '--tcp', '--listening', '--json', '--port', String(portOf(server))]);
+    expect((JSON.parse(tcpOnly.stdout) as SocketRecord[]).map((socket) => socket.inode)).toEqual([inodeOf(server)]);
   });
 
   it('agrees with ss -tuanH on every socket this test made', async () => {

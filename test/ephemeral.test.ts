@@ -3,11 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { buildReport } from '../lib/ephemeral.js';
 import type { SocketRecord } from '../lib/records.js';
-import { runCli } from './helpers/cli.js';
-import { createNetns, type Netns } from './helpers/holders.js';
+import { CLI, runCli } from './helpers/cli.js';
+import { createNetns, holdSockets, type Holder, type Netns } from './helpers/holders.js';
 
 const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('ephemeral.test: the exhaustion scenario needs root (a network namespace) and is skipped');
+if (!isRoot) console.warn('ephemeral.test: the exhaustion scenario and the service-name commands need root (a network namespace) and are skipped');
 
 const tcp = (localPort: number, remotePort: number, state: SocketRecord['state'], remoteAddress = '127.0.0.1'): SocketRecord => ({
   protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort, remoteAddress, remotePort, state, uid: 0, inode: 1, source: 'sock_diag',
@@ -93,22 +93,71 @@ describe.runIf(process.platform === 'linux' && isRoot)('ephemeral ports in a nam
   });
 });
 
-describe.runIf(process.platform === 'linux')('portclash info and service names', () => {
+describe.runIf(process.platform === 'linux' && isRoot)('portclash info and service names, in a namespace with holders of its own', () => {
+  // The well-known ports asked about here are the host's: there other processes hold them, and asking
+  // would read their sockets. In a namespace the test made, the only holders are the test's.
+  let netns: Netns | undefined;
+  let holder: Holder | undefined;
+  afterEach(async () => {
+    await holder?.close();
+    await netns?.close();
+    holder = netns = undefined;
+  });
+
+  async function withHolders(): Promise<{ netns: Netns; holder: Holder }> {
+    netns = await createNetns();
+    holder = await holdSockets(
+      [
+        { protocol: 'tcp', family: 4, address: '0.0.0.0', port: 22, listen: true },
+        { protocol: 'tcp', family: 6, address: '::', port: 80, ipv6Only: false, listen: true },
+        { protocol: 'udp', family: 4, address: '127.0.0.1', port: 53 },
+        { protocol: 'tcp', family: 4, address: '127.0.0.1', port: 8080, listen: true },
+      ],
+      { netns: netns.path },
+    );
+    holder.sockets.forEach((_socket, index) => holder!.socket(index)); // throws naming any that failed
+    return { netns, holder };
+  }
+
+  const cli = (inside: Netns, args: string[]) => inside.runNode([CLI, ...args]);
+
   it('describes a port by number or service name', async () => {
-    const byName = await runCli(['info', 'ssh', '--json']);
-    expect(byName.code).toBe(0);
+    const { netns, holder } = await withHolders();
+    const byName = await cli(netns, ['info', 'ssh', '--json']);
+    expect(byName).toMatchObject({ code: 0, stderr: '' });
     const info = JSON.parse(byName.stdout);
     expect(info).toMatchObject({ port: 22, service: 'ssh', class: { class: 'well-known' }, bsdClass: 'privileged', ephemeral: { inRange: false } });
     expect(info.services[0]).toMatchObject({ name: 'ssh', port: 22, protocol: 'tcp' });
-    expect(info.prediction).toMatchObject({ port: 22, protocol: 'tcp' });
-    const human = await runCli(['info', '22']);
+    expect(info.prediction).toMatchObject({
+      port: 22,
+      protocol: 'tcp',
+      verdict: 'in-use',
+      errno: 'EADDRINUSE',
+      conflicts: [expect.objectContaining({ localAddress: '0.0.0.0', localPort: 22, state: 'LISTEN', inode: holder.socket(0).inode, owner: expect.objectContaining({ pid: holder.pid }) })],
+    });
+    const human = await cli(netns, ['info', '22']);
     expect(human.stdout).toMatch(/^Port 22 — ssh\n {2}services: {3}ssh 22\/tcp/);
+    expect(human.stdout).toContain(`(pid ${holder.pid}`);
   });
 
   it('takes service names wherever a port goes, and refuses unknown ones with exit 2', async () => {
-    expect(JSON.parse((await runCli(['check', 'http', '--json'])).stdout)).toMatchObject({ port: 80, protocol: 'tcp' });
-    expect((await runCli(['list', '--port', 'http-alt'])).code).toBe(0);
-    expect((await runCli(['who', 'domain/udp'])).code).toBeLessThan(2);
+    const { netns, holder } = await withHolders();
+    const http = await cli(netns, ['check', 'http', '--json']);
+    expect(http.code).toBe(1);
+    expect(JSON.parse(http.stdout)).toMatchObject({
+      port: 80,
+      protocol: 'tcp',
+      verdict: 'in-use',
+      conflicts: [expect.objectContaining({ localAddress: '::', localPort: 80, inode: holder.socket(1).inode, owner: expect.objectContaining({ pid: holder.pid }) })],
+    });
+    const httpAlt = await cli(netns, ['list', '--json', '--port', 'http-alt']);
+    expect(httpAlt.code).toBe(0);
+    expect(JSON.parse(httpAlt.stdout)).toEqual([expect.objectContaining({ localAddress: '127.0.0.1', localPort: 8080, state: 'LISTEN', inode: holder.socket(3).inode })]);
+    const domain = await cli(netns, ['who', '--json', 'domain/udp']);
+    expect(domain).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(domain.stdout)).toEqual([
+      expect.objectContaining({ protocol: 'udp', localAddress: '127.0.0.1', localPort: 53, inode: holder.socket(2).inode, owner: expect.objectContaining({ pid: holder.pid }) }),
+    ]);
     const unknown = await runCli(['check', 'no-such-service']);
     expect(unknown).toMatchObject({ code: 2, stdout: '' });
     expect(unknown.stderr).toMatch(/^portclash: ERR_UNKNOWN_SERVICE: no tcp service named 'no-such-service'/);

@@ -3,6 +3,7 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { compileHelper, createNetns, holdSockets, runCommand, type Holder, type Netns, type SocketSpec } from './helpers/holders.js';
+import { unusedPort } from './helpers/sockets.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('helpers.test: tests of namespaces and of other users need root and are skipped');
@@ -52,15 +53,6 @@ function ssLocalAddresses(output: string): string[] {
 }
 
 const TCP_LISTEN = 0x0a;
-
-/** Ports below this need CAP_NET_BIND_SERVICE; some containers set it to 0. */
-function unprivilegedPortStart(): number {
-  try {
-    return Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
-  } catch {
-    return 1024; // not Linux, or a kernel older than 4.11: the fixed historical limit
-  }
-}
 
 describe.runIf(process.platform === 'linux')('hold_sockets.py', () => {
   it('holds a bound, not listening TCP socket that only its fd shows', async () => {
@@ -136,9 +128,25 @@ describe.runIf(process.platform === 'linux')('hold_sockets.py', () => {
     expect(rows.find((row) => row.inode === dropAfter.socket(0).inode)?.uid).toBe(0);
   });
 
-  it.runIf(isRoot && unprivilegedPortStart() > 1)('reports EACCES for a privileged port when it is not root', async () => {
-    const holder = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', port: 1 }], { user: 'nobody' });
+  it.runIf(isRoot)('reports EACCES for a privileged port when it is not root', async () => {
+    // in a namespace of the test's own, where ip_unprivileged_port_start (per namespace) is the default,
+    // whatever this host or container set it to
+    const netns = await createNetns();
+    opened.push(netns);
+    expect(await netns.run('sysctl', ['-q', '-w', 'net.ipv4.ip_unprivileged_port_start=1024'])).toMatchObject({ code: 0, stderr: '' });
+    const holder = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', port: 1 }], { user: 'nobody', netns: netns.path });
     expect(holder.sockets[0]).toMatchObject({ error: 'EACCES', syscall: 'bind' });
+  });
+});
+
+describe.runIf(process.platform === 'linux')('unusedPort', () => {
+  it('gives a port that binds for real in TCP and UDP, without SO_REUSEADDR, on every address', async () => {
+    const port = await unusedPort();
+    const holder = await hold([
+      { protocol: 'tcp', family: 6, address: '::', port, ipv6Only: false },
+      { protocol: 'udp', family: 6, address: '::', port, ipv6Only: false },
+    ]);
+    expect(holder.sockets.map((socket) => ('error' in socket ? `${socket.syscall} ${socket.error}` : socket.localPort))).toEqual([port, port]);
   });
 });
 

@@ -1,12 +1,13 @@
 // Process facts from /proc: against processes this test starts, and against a fixture tree with odd and missing files.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { parseCgroupFile } from '../lib/cgroups.js';
+import { createChildCgroup, ownCgroupPath, type ChildCgroup } from './helpers/cgroup.js';
+
 import { parseCmdline, parseStartTicks, readProcessInfo } from '../lib/processes.js';
 import { setPasswdPath } from '../lib/users.js';
 
@@ -20,6 +21,7 @@ function statusText(uids: string): string {
 }
 
 const BOOT_TIME = 1_700_000_000;
+const isRoot = process.getuid?.() === 0;
 
 describe('parseStartTicks', () => {
   it.each([
@@ -183,10 +185,11 @@ describe('readProcessInfo on a fixture tree', () => {
 describe.runIf(process.platform === 'linux')('readProcessInfo on real processes', () => {
   const children: ChildProcess[] = [];
 
-  /** Starts `node -e script` and resolves once it has printed `ready`, so its exec is done. */
-  async function startNode(script: string): Promise<{ child: ChildProcess; spawnedAt: number; readyAt: number }> {
+  /** Starts `node -e script` (in `cgroup`, if given) and resolves once it has printed `ready`, so its exec is done. */
+  async function startNode(script: string, cgroup?: ChildCgroup): Promise<{ child: ChildProcess; spawnedAt: number; readyAt: number }> {
     const spawnedAt = Date.now();
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const argv = cgroup === undefined ? { command: process.execPath, args: ['-e', script] } : cgroup.wrap(process.execPath, ['-e', script]);
+    const child = spawn(argv.command, argv.args, { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     let output = '';
     child.stdout!.setEncoding('utf8');
@@ -201,6 +204,8 @@ describe.runIf(process.platform === 'linux')('readProcessInfo on real processes'
     return { child, spawnedAt, readyAt: Date.now() };
   }
 
+  const cgroups: ChildCgroup[] = [];
+
   afterEach(async () => {
     for (const child of children.splice(0)) {
       if (child.exitCode !== null || child.signalCode !== null) continue;
@@ -208,11 +213,17 @@ describe.runIf(process.platform === 'linux')('readProcessInfo on real processes'
       child.kill('SIGKILL');
       await exited;
     }
+    for (const cgroup of cgroups.splice(0)) cgroup.remove();
   });
 
   it('reads a child it started: argv, name, user, start time, service', async () => {
     const script = "process.stdout.write('ready\\n'); setInterval(() => {}, 1000)";
-    const { child, spawnedAt, readyAt } = await startNode(script);
+    // As root, the child runs in a cgroup the test made and named like a systemd unit, so the expected
+    // service is known without parsing anything; otherwise it is its parent's, from the v2 line read here.
+    const unit = `portclash-proc-${process.pid}.scope`;
+    const cgroup = isRoot ? createChildCgroup(unit) : undefined;
+    if (cgroup !== undefined) cgroups.push(cgroup);
+    const { child, spawnedAt, readyAt } = await startNode(script, cgroup);
     const info = readProcessInfo(child.pid!);
     expect(info).not.toBeNull();
     expect(info!.pid).toBe(child.pid);
@@ -225,8 +236,11 @@ describe.runIf(process.platform === 'linux')('readProcessInfo on real processes'
     // btime is whole seconds, so a start time may read up to a second early
     expect(info!.startTime!.getTime()).toBeGreaterThanOrEqual(spawnedAt - 2000);
     expect(info!.startTime!.getTime()).toBeLessThanOrEqual(readyAt + 2000);
-    // a child starts in its parent's cgroup
-    expect(info!.service).toEqual(parseCgroupFile(readFileSync('/proc/self/cgroup', 'utf8')));
+    const own = ownCgroupPath();
+    const ownUnit = own.split('/').filter((part) => /\.(service|scope)$/.test(part)).at(-1);
+    expect(info!.service).toEqual(
+      cgroup !== undefined ? { cgroup: join(own, unit), unit } : { cgroup: own, ...(ownUnit === undefined ? {} : { unit: ownUnit }) },
+    );
   });
 
   it('reads the title a process gave itself, without the padding after it', async () => {

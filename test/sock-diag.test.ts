@@ -48,14 +48,18 @@ describe.runIf(process.platform === 'linux')('sock_diag', () => {
         state: 'BOUND', uid: holder.uid, inode: held.inode, source: 'sock_diag',
       }),
     ]);
-    expect(sources.filter((source) => source.protocol === 'tcp').every((source) => source.seesBoundSockets === true)).toBe(true);
+    const tcpSources = sources.filter((source) => source.protocol === 'tcp');
+    expect(tcpSources.map((source) => source.family)).toEqual(['IPv4', 'IPv6']);
+    expect(tcpSources.every((source) => source.seesBoundSockets === true)).toBe(true);
 
     // neither /proc/net/tcp nor a listening-only question sees it, and the reports say so
     const fromProc = await readSocketTables({ port: held.localPort, protocol: 'tcp' }, { source: 'proc' });
     expect(ours(fromProc)).toEqual([]);
+    expect(fromProc.sources).toHaveLength(2);
     expect(fromProc.sources.every((source) => source.seesBoundSockets === false)).toBe(true);
     const listening = await readSocketTables({ port: held.localPort, protocol: 'tcp', listening: true });
     expect(ours(listening)).toEqual([]);
+    expect(listening.sources).toHaveLength(2);
     expect(listening.sources.every((source) => source.seesBoundSockets === false)).toBe(true);
   });
 

@@ -46,9 +46,16 @@ export function wrapInCgroup(directory: string, command: string, args: readonly 
 
 let created = 0;
 
-/** A new cgroup under this process's own (needs root). */
-export function createChildCgroup(): ChildCgroup {
-  const directory = join(ownCgroupDirectory(), `portclash-test-${process.pid}-${++created}`);
+/** This process's cgroup v2 path, from the `0::` line of /proc/self/cgroup, parsed here and not by lib/. */
+export function ownCgroupPath(): string {
+  const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((entry) => entry.startsWith('0::'));
+  if (line === undefined) throw new Error('no cgroup v2 line in /proc/self/cgroup');
+  return line.slice(3);
+}
+
+/** A new cgroup under this process's own (needs root), named `name` or portclash-test-<pid>-<n>. */
+export function createChildCgroup(name = `portclash-test-${process.pid}-${++created}`): ChildCgroup {
+  const directory = join(ownCgroupDirectory(), name);
   mkdirSync(directory);
   return {
     directory,

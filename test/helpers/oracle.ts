@@ -5,14 +5,22 @@ import type { BindErrno, BindRequest, Prediction, Verdict } from '../../lib/pred
 import { holdSockets, runCommand, type Netns, type SocketSpec } from './holders.js';
 
 const DIST_INDEX = pathToFileURL(fileURLToPath(new URL('../../dist/index.js', import.meta.url))).href;
+const DIST_FACTS = pathToFileURL(fileURLToPath(new URL('../../dist/facts.js', import.meta.url))).href;
 
 /** Who binds (and predicts): uid 0, or nobody (65534), which lacks CAP_NET_BIND_SERVICE and ptrace rights. */
 export type Runner = 'root' | 'nobody';
 
-/** What a real bind()+listen() did: nothing failed (errno null), or the call that failed and its errno name. */
+/** The uid `nobody` runs as on both sides: setpriv for the prediction, hold_sockets.py for the real bind. */
+export const NOBODY_UID = 65534;
+
+/**
+ * What a real bind()+listen() did: nothing failed (errno null), or the call that failed and its errno
+ * name; and the uid the binding process ran as.
+ */
 export interface RealOutcome {
   errno: string | null;
   syscall: string | null;
+  uid: number;
 }
 
 export type Agreement = 'agree' | 'unknown' | 'DISAGREE';
@@ -48,34 +56,44 @@ export function requestToSpec(request: BindRequest): SocketSpec {
 
 /** The argv prefix that enters the namespace and, for nobody, drops to uid/gid 65534 with no groups and no capabilities. */
 function enter(netns: Netns, runner: Runner): string[] {
-  const drop = runner === 'nobody' ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  const drop = runner === 'nobody' ? ['setpriv', `--reuid=${NOBODY_UID}`, `--regid=${NOBODY_UID}`, '--clear-groups'] : [];
   return [`--net=${netns.path}`, ...drop];
 }
 
-/** Runs predictBind(request) from the built dist/ in a fresh Node inside the namespace, as `runner`. */
-export async function predictInNetns(netns: Netns, request: BindRequest, runner: Runner, options?: { owners?: boolean }): Promise<Prediction> {
+/**
+ * Runs predictBind(request) from the built dist/ in a fresh Node inside the namespace, as `runner`;
+ * also returns the uid the prediction took for the new socket's (the system facts' fsuid).
+ */
+export async function predictInNetns(
+  netns: Netns,
+  request: BindRequest,
+  runner: Runner,
+  options?: { owners?: boolean },
+): Promise<{ prediction: Prediction; uid: number }> {
   const script = `
     const library = await import(${JSON.stringify(DIST_INDEX)});
-    if (typeof library.predictBind !== 'function') {
-      process.stderr.write('dist/index.js does not export predictBind: run npm run build:ts');
+    const facts = await import(${JSON.stringify(DIST_FACTS)});
+    if (typeof library.predictBind !== 'function' || typeof facts.readSystemFacts !== 'function') {
+      process.stderr.write('dist/ lacks predictBind or readSystemFacts: run npm run build:ts');
       process.exit(3);
     }
     const prediction = await library.predictBind(${JSON.stringify(request)}, ${JSON.stringify(options ?? {})});
-    process.stdout.write(JSON.stringify(prediction));`;
+    process.stdout.write(JSON.stringify({ prediction, uid: facts.readSystemFacts().uid }));`;
   const result = await runCommand('nsenter', [...enter(netns, runner), process.execPath, '--input-type=module', '-e', script], {
     timeoutMs: 15_000,
   });
   if (result.code !== 0) {
     throw new Error(`predictBind(${JSON.stringify(request)}) as ${runner} failed (exit ${result.code ?? result.signal}): ${result.stderr.trim()}`);
   }
-  let prediction: unknown;
+  let printed: { prediction?: unknown; uid?: unknown };
   try {
-    prediction = JSON.parse(result.stdout);
+    printed = JSON.parse(result.stdout) as typeof printed;
   } catch {
     throw new Error(`predictBind printed something that is not JSON: ${result.stdout}`);
   }
-  if (!isPrediction(prediction)) throw new Error(`predictBind returned an unexpected shape: ${result.stdout}`);
-  return prediction;
+  const { prediction, uid } = printed;
+  if (!isPrediction(prediction) || typeof uid !== 'number') throw new Error(`predictBind returned an unexpected shape: ${result.stdout}`);
+  return { prediction, uid };
 }
 
 /** Really binds (and listens, per the request) as `runner` inside the namespace, and closes at once. */
@@ -84,7 +102,7 @@ export async function bindForReal(netns: Netns, request: BindRequest, runner: Ru
   await holder.close();
   const held = holder.sockets[0];
   if (held === undefined) throw new Error('the holder reported no socket');
-  return 'error' in held ? { errno: held.error, syscall: held.syscall } : { errno: null, syscall: null };
+  return 'error' in held ? { errno: held.error, syscall: held.syscall, uid: holder.uid } : { errno: null, syscall: null, uid: holder.uid };
 }
 
 /** A confident verdict agrees when the real call did exactly that: same success or failure, same errno. */

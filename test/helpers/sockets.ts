@@ -5,6 +5,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 
 import { listSockets, type SocketRecord } from '../../lib/index.js';
+import { runCommand } from './holders.js';
 
 type Closable = net.Server | net.Socket | dgram.Socket;
 
@@ -17,10 +18,12 @@ export class SocketPool {
     return socket;
   }
 
-  async listen(host: string, options: { ipv6Only?: boolean } = {}): Promise<net.Server> {
+  /** A listener on `host`, on port 0 (the kernel chooses) unless `port` says otherwise. */
+  async listen(host: string, options: { ipv6Only?: boolean; port?: number } = {}): Promise<net.Server> {
     const server = this.track(net.createServer((peer) => this.track(peer)));
-    server.listen({ port: 0, host, ipv6Only: options.ipv6Only ?? false });
-    await once(server, 'listening');
+    const failed = new Promise<never>((_, reject) => server.once('error', reject));
+    server.listen({ port: options.port ?? 0, host, ipv6Only: options.ipv6Only ?? false });
+    await Promise.race([once(server, 'listening'), failed]);
     return server;
   }
 
@@ -94,11 +97,25 @@ export class SocketPool {
       const sockets = await listSockets({ port });
       // the other end of a connection the test made on this port is the test's too
       const held = this.inodes();
+      // the listing must show what the test made, or `every` below would pass on a listing that shows nothing
+      if (!sockets.some(isMine)) throw new Error(`listSockets({ port: ${port} }) does not show ${what} the test just made`);
       if (sockets.every((socket) => isMine(socket) || (socket.inode !== 0 && held.has(socket.inode)))) return made;
       shared.push(port);
       await this.closeAll([...this.open].filter((socket) => !before.has(socket)));
     }
     throw new Error(`found no port for ${what} that nothing else uses; shared: ${shared.join(', ')}`);
+  }
+
+  /**
+   * A UDP socket on `port` (a number a TCP socket of the test got), on `host`. Another program may
+   * hold that UDP port already, so that is an error naming it, not a retry on another port.
+   */
+  async udpOn(port: number, host: string): Promise<dgram.Socket> {
+    const socket = this.track(dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4'));
+    const failed = new Promise<never>((_, reject) => socket.once('error', (error) => reject(new Error(`UDP ${host}:${port} is taken: ${error.message}`))));
+    socket.bind(port, host);
+    await Promise.race([once(socket, 'listening'), failed]);
+    return socket;
   }
 
   async udp(type: 'udp4' | 'udp6', host: string): Promise<dgram.Socket> {
@@ -177,20 +194,61 @@ export function inodeOf(socket: Closable): number {
 }
 
 /**
- * A port nothing on this machine uses right now, found by asking, not by binding. It lies outside the
- * ephemeral range, where no port 0 bind and no connect() of another test or program can land on it a
- * moment later, and is picked at random, so that test files running side by side ask about
- * different ones (one of them may really bind it).
+ * Tries real binds of each candidate port, in order, without SO_REUSEADDR or SO_REUSEPORT, on the
+ * dual-stack wildcard `::` in TCP and in UDP, closing each socket at once; prints the first port both
+ * binds got. Such a bind conflicts with every socket on that port and protocol, in any state, family
+ * or address (a TIME_WAIT and a bound-only socket included), so success means nothing holds the port.
+ * A bound socket that never connected leaves nothing behind when closed.
  */
-export async function unusedPort(): Promise<number> {
+const PROBE_PORTS = `
+import json, socket, sys
+def binds(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        probe = socket.socket(socket.AF_INET6, kind)
+        try:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            probe.bind(('::', port))
+        except OSError:
+            return False
+        finally:
+            probe.close()
+    return True
+run = int(sys.argv[2])
+for port in json.loads(sys.argv[1]):
+    if port + run - 1 <= 65535 and all(binds(port + offset) for offset in range(run)):
+        print(port)
+        break
+`;
+
+/**
+ * A port nothing on this machine uses right now, found by really binding it (see PROBE_PORTS), not by
+ * asking the library under test, which could miss a socket and so make a free-port test pass on a port
+ * that is not free. It lies outside the ephemeral range, where no port 0 bind and no connect() of
+ * another test or program can land on it a moment later, and is picked at random, so that test files
+ * running side by side ask about different ones. The probe closes its sockets before returning: a test
+ * that asks whether the port is free needs it unbound.
+ */
+export async function unusedPort(options: { privileged?: boolean; run?: number } = {}): Promise<number> {
   const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number, number];
-  const used = new Set((await listSockets()).map((socket) => socket.localPort));
   const between = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, index) => from + index);
-  // Above the range first, where fewer services live than in the registered ports below it; a range
-  // that covers every unprivileged port leaves only ports inside it.
-  for (const candidates of [between(high + 1, 65535), between(1024, low - 1), between(1024, 65535)]) {
-    const free = candidates.filter((port) => !used.has(port));
-    if (free.length > 0) return free[Math.floor(Math.random() * free.length)]!;
+  const shuffled = (ports: number[]) => ports.map((port) => [Math.random(), port] as const).sort((a, b) => a[0] - b[0]).map(([, port]) => port);
+  let candidates: number[];
+  if (options.privileged === true) {
+    // only a caller with CAP_NET_BIND_SERVICE can tell a free low port from EACCES by binding it
+    if (process.getuid?.() !== 0) throw new Error('unusedPort({ privileged: true }) binds ports below 1024 and needs root');
+    candidates = shuffled(between(1, 1023));
+  } else {
+    // Above the range first, where fewer services live than in the registered ports below it; a range
+    // that covers every unprivileged port leaves only ports inside it.
+    candidates = [...shuffled(between(high + 1, 65535)), ...shuffled(between(1024, low - 1))];
+    if (candidates.length === 0) candidates = shuffled(between(1024, 65535));
   }
-  throw new Error('no unused port on this machine');
+  // 200 tries bound the probe; `run` asks for that many free ports in a row, from the one returned
+  candidates = candidates.slice(0, 200);
+  const probe = await runCommand('python3', ['-c', PROBE_PORTS, JSON.stringify(candidates), String(options.run ?? 1)]);
+  const port = Number(probe.stdout.trim());
+  if (probe.code !== 0 || !Number.isInteger(port) || port === 0) {
+    throw new Error(`no port of ${candidates.length} tried could be bound in TCP and UDP (exit ${probe.code}): ${probe.stderr.trim()}`);
+  }
+  return port;
 }
