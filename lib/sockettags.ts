@@ -11,8 +11,9 @@ import { parseMountinfo, readText } from './procfs.js';
  */
 export interface SocketTagFacts {
   /**
-   * Cgroups of each controller (/proc/cgroups `num_cgroups`); null when the kernel has no such
-   * controller (then nothing tags sockets with it), undefined when /proc/cgroups cannot be read.
+   * Cgroups of each controller in its v1 hierarchy (/proc/cgroups `num_cgroups`), 1 where it is in
+   * none; null when the kernel has no such controller (then nothing tags sockets with it), undefined
+   * when /proc/cgroups cannot be read.
    */
   netClsCgroups: number | null | undefined;
   netPrioCgroups: number | null | undefined;
@@ -77,14 +78,20 @@ export function whyReadingRetags(socket: TaggedSocket, facts: SocketTagFacts): s
   return null;
 }
 
-/** /proc/cgroups: `#subsys_name hierarchy num_cgroups enabled` → name → num_cgroups; undefined when unreadable. */
+/**
+ * /proc/cgroups: `#subsys_name hierarchy num_cgroups enabled` → name → cgroups of that controller;
+ * undefined when unreadable. A controller in no v1 hierarchy (hierarchy 0) counts 1: net_cls and
+ * net_prio cannot be enabled on cgroup v2 (they have no dfl_cftypes), so every process is in their
+ * root there, whatever `num_cgroups` says: kernels without the 2024 fix "cgroup: Fix /proc/cgroups
+ * count for v2" print the number of every cgroup v2 cgroup for them.
+ */
 export function parseCgroupCounts(text: string | null): Map<string, number> | undefined {
   if (text === null) return undefined;
   const counts = new Map<string, number>();
   for (const line of text.split('\n')) {
     const [name, hierarchy, cgroups, enabled] = line.split('\t');
     if (name === undefined || name.startsWith('#') || enabled === undefined || hierarchy === undefined) continue;
-    const count = Number(cgroups);
+    const count = hierarchy === '0' ? 1 : Number(cgroups);
     // a disabled controller (cgroup_disable=) tags nothing
     if (Number.isInteger(count) && enabled.trim() === '1') counts.set(name, count);
   }

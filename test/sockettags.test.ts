@@ -39,6 +39,14 @@ describe('parseCgroupCounts', () => {
     ]);
   });
 
+  it('counts a controller in no v1 hierarchy as its root alone, whatever older kernels print', () => {
+    // kernels without the 2024 fix print, for hierarchy-0 controllers, the number of every cgroup v2 cgroup
+    const text = '#subsys_name\thierarchy\tnum_cgroups\tenabled\nnet_cls\t0\t85\t1\nnet_prio\t0\t85\t1\nmemory\t0\t85\t1\n';
+    const counts = parseCgroupCounts(text)!;
+    expect(counts.get('net_cls')).toBe(1);
+    expect(counts.get('net_prio')).toBe(1);
+  });
+
   it('says undefined when the file cannot be read', () => {
     expect(parseCgroupCounts(null)).toBeUndefined();
   });
