@@ -53,7 +53,7 @@ export interface OwnerScanResult {
   vanished: number;
   /** An errno when /proc itself could not be read, else 0. */
   errno: number;
-  /** cancelOwnerScans() or the environment's teardown stopped the scan: the rows are incomplete. */
+  /** cancelInFlight() or the environment's teardown stopped the scan: the rows are incomplete. */
   cancelled?: boolean;
 }
 
@@ -145,8 +145,11 @@ export interface NativeBinding {
   /** The /proc/<pid>/fd scan, on a worker thread or on the calling one. */
   findSocketOwners?(query: OwnerQuery): Promise<OwnerScanResult>;
   findSocketOwnersSync?(query: OwnerQuery): OwnerScanResult;
-  /** Stops every findSocketOwners scan of this thread's environment in flight; returns how many. */
-  cancelOwnerScans?(): number;
+  /**
+   * Stops every owner scan and table reading of this thread's environment in flight; returns how
+   * many. Called on process 'exit', which otherwise waits for them (see getBinding).
+   */
+  cancelInFlight?(): number;
   /** Test seam: the owner scan, sync or on a worker thread, throwing when it reaches `throwAtPid`. */
   debugFindSocketOwners?(query: OwnerQuery, throwAtPid: number, sync: boolean): OwnerScanResult | Promise<OwnerScanResult>;
   /**
@@ -177,6 +180,19 @@ let current: NativeBinding | null = null;
 export function getBinding(): NativeBinding {
   current ??= loadAddon();
   return current;
+}
+
+const exitHooked = new WeakSet<NativeBinding>();
+
+/**
+ * process.exit() waits for libuv's pool threads, and so for an owner scan in flight there, or a
+ * table reading waiting for JS to take its batches, which JS will never do again: on 'exit', the
+ * addon tells them to stop (a worker thread's teardown does the same through env cleanup hooks).
+ */
+function cancelInFlightOnExit(binding: NativeBinding): void {
+  if (binding.cancelInFlight === undefined || exitHooked.has(binding)) return;
+  exitHooked.add(binding);
+  process.once('exit', () => binding.cancelInFlight?.());
 }
 
 /**
@@ -213,7 +229,9 @@ function loadAddon(): NativeBinding {
 
 function requireAddon(load: () => unknown): NativeBinding {
   try {
-    return load() as NativeBinding;
+    const addon = load() as NativeBinding;
+    cancelInFlightOnExit(addon);
+    return addon;
   } catch (error) {
     const target = `${process.platform}-${process.arch}, Node-API ${process.versions.napi}, Node ${process.version}`;
     throw new PortclashError(

@@ -67,7 +67,6 @@ export async function findOwners(records: readonly SocketRecord[], options: Owne
   const search = new OwnerSearch(binding, records, options);
   // sockets no file holds (TIME_WAIT) need no scan: the kernel alone keeps them
   if (search.nothingToScan()) return search.result([]);
-  cancelScansOnExit(binding);
   for (const query of search.queries()) search.add(await fromAddon(SCANNING, () => binding.findSocketOwners!(query)));
   const recheck = search.socketsToRecheck();
   const still = recheck.length === 0 ? [] : await Promise.all(recheck.map((filter) => listSockets(filter)));
@@ -81,18 +80,6 @@ export function findOwnersSync(records: readonly SocketRecord[], options: OwnerO
   if (search.nothingToScan()) return search.result([]);
   for (const query of search.queries()) search.add(fromAddonSync(SCANNING, () => binding.findSocketOwnersSync!(query)));
   return search.result(search.socketsToRecheck().flatMap((filter) => listSocketsSync(filter)));
-}
-
-const exitHooked = new WeakSet<NativeBinding>();
-
-/**
- * process.exit() waits for libuv's pool threads, and so for a scan in flight on one of them, which
- * nothing else can stop (issue 10, item 7): on 'exit', the addon tells its scans to end.
- */
-function cancelScansOnExit(binding: NativeBinding): void {
-  if (binding.cancelOwnerScans === undefined || exitHooked.has(binding)) return;
-  exitHooked.add(binding);
-  process.once('exit', () => binding.cancelOwnerScans?.());
 }
 
 function ownerBinding(): NativeBinding {

@@ -145,6 +145,52 @@ Napi::Value ReadAll(Napi::Env env, const TableReader& read) {
   return reading;
 }
 
+// The native work in flight on libuv's pool, per Node environment (the main thread and each worker
+// thread), with the function that stops it. process.exit() runs no env cleanup hook before it joins
+// the pool's threads, so without this a scan or a reader waiting for room would hold the exit back;
+// JS calls cancelInFlight() on 'exit', and the cleanup hooks cover a worker thread's teardown.
+class InFlight {
+ public:
+  using Stop = void (*)(void* work);
+
+  InFlight(napi_env env, Stop stop, void* work) : env_(env), stop_(stop), work_(work) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    all_.push_back(this);
+    napi_add_env_cleanup_hook(env_, stop_, work_);
+  }
+
+  ~InFlight() {
+    napi_remove_env_cleanup_hook(env_, stop_, work_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    all_.erase(std::find(all_.begin(), all_.end(), this));
+  }
+
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+  // Stops every piece of work of `env`; returns how many there were.
+  static size_t StopAll(napi_env env) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t count = 0;
+    for (InFlight* work : all_) {
+      if (work->env_ != env) continue;
+      work->stop_(work->work_);
+      ++count;
+    }
+    return count;
+  }
+
+ private:
+  napi_env env_;
+  Stop stop_;
+  void* work_;
+  static std::mutex mutex_;
+  static std::vector<InFlight*> all_;
+};
+
+std::mutex InFlight::mutex_;
+std::vector<InFlight*> InFlight::all_;
+
 // Reads on a libuv pool thread and hands rows over in batches as they are parsed, so that a
 // server calling this before it starts keeps its event loop, and JS work overlaps the kernel's.
 // node-addon-api runs OnOK only after every queued OnProgress, so the promise settles last.
@@ -154,11 +200,8 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
       : Napi::AsyncProgressQueueWorker<RawRow>(env, "portclash:readTables"),
         deferred_(Napi::Promise::Deferred::New(env)),
         read_(std::move(read)),
-        on_rows_(Napi::Persistent(on_rows)) {
-    napi_add_env_cleanup_hook(env, Cancel, this);
-  }
-
-  ~TableWorker() override { napi_remove_env_cleanup_hook(Env(), Cancel, this); }
+        on_rows_(Napi::Persistent(on_rows)),
+        in_flight_(env, Cancel, this) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
@@ -173,7 +216,7 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
           queue_changed_.wait_for(lock, std::chrono::milliseconds(100));
         }
         g_reader_waiting = false;
-        if (cancelled_) throw std::runtime_error("the environment is shutting down");
+        if (cancelled_) throw std::runtime_error("the reading was cancelled: the process or thread is exiting");
         ++queued_;
         max_queued_ = std::max(max_queued_, queued_);
         g_queued_batches = queued_;
@@ -226,9 +269,10 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
   size_t queued_ = 0;
   size_t max_queued_ = 0;
   bool cancelled_ = false;
+  InFlight in_flight_;  // last: registered once the rest exists, gone before it
 
-  // The env is torn down (worker thread ended, process exiting): no batch will be delivered any
-  // more, so a reader waiting for room must stop.
+  // The process is exiting or the env is torn down: no batch will be delivered any more, so a
+  // reader waiting for room must stop.
   static void Cancel(void* data) {
     auto* worker = static_cast<TableWorker*>(data);
     {
@@ -451,30 +495,14 @@ Napi::Value FindSocketOwnersSync(const Napi::CallbackInfo& info) {
   return OwnerScanToJs(info.Env(), ScanSync(info.Env(), OwnerQueryFromJs(info)));
 }
 
-// The scans in flight, per Node environment (the main thread and each worker thread): ended when
-// JS asks (cancelOwnerScans, on process.exit()) or the environment is torn down, since nothing else
-// could stop them and exit waits for libuv's pool threads.
-std::mutex scans_mutex;
-std::vector<std::pair<napi_env, std::atomic<bool>*>> scans_in_flight;
-
 class OwnerWorker : public Napi::AsyncWorker {
  public:
   OwnerWorker(Napi::Env env, OwnerQuery query)
       : Napi::AsyncWorker(env, "portclash:findSocketOwners"),
         deferred_(Napi::Promise::Deferred::New(env)),
         query_(std::move(query)),
-        env_(env) {
+        in_flight_(env, Cancel, &cancel_) {
     query_.cancel = &cancel_;
-    std::lock_guard<std::mutex> lock(scans_mutex);
-    scans_in_flight.emplace_back(env_, &cancel_);
-    napi_add_env_cleanup_hook(env_, Cancel, &cancel_);
-  }
-
-  ~OwnerWorker() override {
-    napi_remove_env_cleanup_hook(env_, Cancel, &cancel_);
-    std::lock_guard<std::mutex> lock(scans_mutex);
-    auto at = std::find(scans_in_flight.begin(), scans_in_flight.end(), std::make_pair(env_, &cancel_));
-    if (at != scans_in_flight.end()) scans_in_flight.erase(at);
   }
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
@@ -488,22 +516,14 @@ class OwnerWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   OwnerQuery query_;
   OwnerScan scan_;
-  napi_env env_;
   std::atomic<bool> cancel_{false};
+  InFlight in_flight_;  // after cancel_, which it points at
 };
 
-// cancelOwnerScans() → how many scans of this environment were told to stop; each then resolves
-// at once with `cancelled: true` and the rows found so far.
-Napi::Value CancelOwnerScans(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  size_t count = 0;
-  std::lock_guard<std::mutex> lock(scans_mutex);
-  for (auto& [owner, flag] : scans_in_flight) {
-    if (owner != env) continue;
-    flag->store(true);
-    ++count;
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(count));
+// cancelInFlight() → how many owner scans and table readings of this environment were told to
+// stop: a scan then resolves at once with `cancelled: true`, a reading rejects.
+Napi::Value CancelInFlight(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(InFlight::StopAll(info.Env())));
 }
 
 // findSocketOwners(query) → Promise of the same, scanned on a libuv pool thread.
@@ -622,7 +642,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"findSocketOwners", FindSocketOwnersAsync},
       {"findSocketOwnersSync", FindSocketOwnersSync},
       {"debugFindSocketOwners", DebugFindSocketOwners},
-      {"cancelOwnerScans", CancelOwnerScans},
+      {"cancelInFlight", CancelInFlight},
       {"readSocketOptions", ReadSocketOptionsJs},
       {"debugPauseAfterGetfd", DebugPauseAfterGetfdJs},
       {"cgroupHooks", CgroupHooksJs},

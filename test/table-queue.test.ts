@@ -1,11 +1,16 @@
-// The queue between the reader thread and a slow onRows: bounded, so a slow consumer never holds the table twice.
+// The queue between the reader thread and a slow onRows: bounded, so a slow consumer never holds the table twice,
+// and a reader waiting at the bound never holds process.exit() back.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { getBinding } from '../lib/binding.js';
 import { RowTable } from '../lib/rows.js';
+import { runCommand } from './helpers/holders.js';
+
+const DIST_BINDING = fileURLToPath(new URL('../dist/binding.js', import.meta.url));
 
 const scratch = mkdtempSync(join(tmpdir(), 'portclash-queue-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -45,5 +50,30 @@ describe.runIf(process.platform === 'linux')('the batches waiting for a slow onR
     expect(delivered).toBe(lines);
     expect(reading.maxQueuedBatches).toBeLessThanOrEqual(limit);
     expect(sawWaiting).toBe(true);
+  });
+
+  it('do not hold process.exit() back while the reader waits at the bound', async () => {
+    const path = join(scratch, 'tcp-exit');
+    writeFileSync(path, HEADER + Array.from({ length: 40_000 }, (_, i) => LINE.replace('INODE', String(i + 1))).join(''));
+    // The child exits from its first onRows, once the reader is waiting for room that JS will never
+    // make: exit joins libuv's pool threads, so without a cancel the reader's thread keeps it alive.
+    const script = `
+      const { getBinding } = await import(${JSON.stringify(DIST_BINDING)});
+      const binding = getBinding();
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      binding.readProcNet([{ path: ${JSON.stringify(path)}, protocol: 6, family: 4 }], () => {
+        let waiting = false;
+        for (let attempt = 0; attempt < 5000 && !waiting; attempt++) {
+          waiting = binding.debugTableQueue().waiting;
+          if (!waiting) Atomics.wait(pause, 0, 0, 1);
+        }
+        process.stdout.write(waiting ? 'waiting' : 'never-waiting');
+        process.exit(0);
+      }).catch(() => {});
+    `;
+    // the timeout only ends a child that hangs, which is the failure
+    const run = await runCommand(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 15_000 });
+    expect(run.stdout).toBe('waiting');
+    expect(run.code).toBe(0);
   });
 });
