@@ -375,7 +375,10 @@ class Closer {
 
   bool StartLocked() {
     try {
-      std::thread(&Closer::Run, this).detach();
+      std::thread thread(&Closer::Run, this);
+      // named here, not in Run, so that the name is there as soon as the thread is (tests count them)
+      pthread_setname_np(thread.native_handle(), "portclash-close");
+      thread.detach();
     } catch (const std::system_error&) {
       return false;  // the thread limit: an existing closer, if any, takes the work
     }
@@ -385,7 +388,6 @@ class Closer {
   }
 
   void Run() {
-    pthread_setname_np(pthread_self(), "portclash-close");
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
       wake_.wait(lock, [this] { return !queue_.empty(); });
