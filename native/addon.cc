@@ -53,15 +53,23 @@ std::vector<T> ObjectsFromJs(const Napi::CallbackInfo& info, const char* what, C
   return items;
 }
 
+// A whole number from 0 to max (at most 2^53 - 1, where doubles stop being exact), else a RangeError
+// naming `what`: casting a negative, fractional, huge or NaN double to an integer is undefined.
+uint64_t WholeNumber(Napi::Env env, const Napi::Value& value, const char* what, double max) {
+  if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + " must be a number");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!(number >= 0 && number <= max) || number != std::floor(number)) {
+    throw Napi::RangeError::New(env, std::string(what) + " must be a whole number from 0 to " + std::to_string(static_cast<uint64_t>(max)));
+  }
+  return static_cast<uint64_t>(number);
+}
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
 // A protocol and family pair, checked: 6 or 17, and 4 or 6.
 std::pair<uint8_t, uint8_t> ProtocolAndFamily(Napi::Env env, const Napi::Object& object) {
-  Napi::Value protocol = object.Get("protocol");
-  Napi::Value family = object.Get("family");
-  if (!protocol.IsNumber() || !family.IsNumber()) {
-    throw Napi::TypeError::New(env, "protocol and family must be numbers");
-  }
-  uint32_t protocol_number = protocol.As<Napi::Number>().Uint32Value();
-  uint32_t family_number = family.As<Napi::Number>().Uint32Value();
+  uint64_t protocol_number = WholeNumber(env, object.Get("protocol"), "protocol", 255);
+  uint64_t family_number = WholeNumber(env, object.Get("family"), "family", 255);
   if ((protocol_number != kProtocolTcp && protocol_number != kProtocolUdp) ||
       (family_number != 4 && family_number != 6)) {
     throw Napi::RangeError::New(env, "protocol must be 6 or 17 and family 4 or 6");
@@ -82,15 +90,13 @@ std::vector<ProcNetSource> SourcesFromJs(const Napi::CallbackInfo& info) {
 // [{ protocol, family, states, port }] → queries; port -1 means any.
 std::vector<DiagQuery> QueriesFromJs(const Napi::CallbackInfo& info) {
   return ObjectsFromJs<DiagQuery>(info, "{ protocol, family, states, port }", [](Napi::Env env, const Napi::Object& query) {
-    Napi::Value states = query.Get("states");
+    uint32_t states = static_cast<uint32_t>(WholeNumber(env, query.Get("states"), "states", 4294967295.0));
     Napi::Value port = query.Get("port");
-    if (!states.IsNumber() || !port.IsNumber()) {
-      throw Napi::TypeError::New(env, "a query needs states and port (numbers)");
-    }
     auto [protocol, family] = ProtocolAndFamily(env, query);
-    int32_t port_number = port.As<Napi::Number>().Int32Value();
-    if (port_number < -1 || port_number > 65535) throw Napi::RangeError::New(env, "port must be -1 to 65535");
-    return DiagQuery{protocol, family, states.As<Napi::Number>().Uint32Value(), port_number};
+    // -1 is any port; Int32Value would wrap 4294967376 to 80
+    bool any = port.IsNumber() && port.As<Napi::Number>().DoubleValue() == -1;
+    int32_t port_number = any ? -1 : static_cast<int32_t>(WholeNumber(env, port, "port (or -1 for any)", 65535));
+    return DiagQuery{protocol, family, states, port_number};
   });
 }
 
@@ -356,7 +362,7 @@ Napi::Value DebugReadTables(const Napi::CallbackInfo& info) {
                          item.Get("port").As<Napi::Number>().Int32Value()});
       if (receive_bytes.IsArray()) {
         Napi::Value bytes = receive_bytes.As<Napi::Array>().Get(i);
-        if (bytes.IsNumber()) queries.back().receive_bytes = bytes.As<Napi::Number>().Uint32Value();
+        if (bytes.IsNumber()) queries.back().receive_bytes = static_cast<uint32_t>(WholeNumber(env, bytes, "receiveBytes", 1 << 30));
       }
     }
   }
@@ -410,18 +416,6 @@ Napi::Value ParseSockDiagReply(const Napi::CallbackInfo& info) {
   return reply;
 }
 
-// A whole number from 0 to max (at most 2^53 - 1, where doubles stop being exact), else a RangeError
-// naming `what`: casting a negative, fractional, huge or NaN double to an integer is undefined.
-uint64_t WholeNumber(Napi::Env env, const Napi::Value& value, const char* what, double max) {
-  if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(what) + " must be a number");
-  double number = value.As<Napi::Number>().DoubleValue();
-  if (!(number >= 0 && number <= max) || number != std::floor(number)) {
-    throw Napi::RangeError::New(env, std::string(what) + " must be a whole number from 0 to " + std::to_string(static_cast<uint64_t>(max)));
-  }
-  return static_cast<uint64_t>(number);
-}
-
-constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 // { inodes: number[] | null, pids: number[] | null, stopWhenFound: boolean }: null (or absent) asks
 // for every socket or process, an empty list for none.

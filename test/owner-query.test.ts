@@ -45,4 +45,20 @@ describe.runIf(process.platform === 'linux')('owner queries', () => {
     // the largest exact values are taken: the inode is simply not this socket's
     expect(binding.readSocketOptions!(pid, fd, 2 ** 53 - 1)).toMatchObject({ errno: expect.any(Number), reuseAddr: null });
   });
+
+  it('throws a RangeError for a table query whose port, protocol, family or states would wrap', () => {
+    const binding = getBinding();
+    const query = { protocol: 6 as const, family: 4 as const, states: 1 << 10, port: -1 };
+    expect(binding.readSockDiagSync!([query]).sources[0]).toMatchObject({ errno: 0 });
+    // Int32Value/Uint32Value would have taken 2^32 + 80 as port 80, and 2^32 + 6 as TCP
+    for (const port of [2 ** 32 + 80, 65536, -2, 1.5, Number.NaN]) {
+      expect(() => binding.readSockDiagSync!([{ ...query, port }]), `port ${port}`).toThrow(RangeError);
+    }
+    for (const protocol of [2 ** 32 + 6, -1, 6.5]) {
+      expect(() => binding.readSockDiagSync!([{ ...query, protocol: protocol as 6 }]), `protocol ${protocol}`).toThrow(RangeError);
+      expect(() => binding.readProcNetSync([{ path: '/proc/net/tcp', protocol: protocol as 6, family: 4 }]), `protocol ${protocol}`).toThrow(RangeError);
+    }
+    expect(() => binding.readSockDiagSync!([{ ...query, family: (2 ** 32 + 4) as 4 }])).toThrow(RangeError);
+    expect(() => binding.readSockDiagSync!([{ ...query, states: 2 ** 32 }])).toThrow(RangeError);
+  });
 });
