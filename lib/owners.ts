@@ -245,15 +245,25 @@ class OwnerSearch {
     const options = this.binding.readSocketOptions?.(owner.pid, owner.fd, owned.inode);
     if (options === undefined) return;
     if (options.errno !== 0) {
-      const name = errnoName(options.errno);
-      const rights = name === 'EPERM' || name === 'EACCES' ? ': reading them needs ptrace rights over its owner' : '';
-      owned.optionsUnread = `${options.syscall ?? 'reading them'} failed with ${name}${rights}`;
+      owned.optionsUnread = whyNotRead(options.syscall, options.errno);
       return;
     }
     if (options.reuseAddr !== null) owned.reuseAddr = options.reuseAddr;
     if (options.reusePort !== null) owned.reusePort = options.reusePort;
     if (options.ipv6Only !== null && owned.family === 'IPv6') owned.ipv6Only = options.ipv6Only;
   }
+}
+
+/** Why readSocketOptions read nothing, from the call that failed. */
+function whyNotRead(syscall: string | null, errno: number): string {
+  const name = errnoName(errno);
+  if (syscall === 'closer thread') {
+    return "no thread of portclash's is free to close the duplicate on (each may be waiting out another socket's SO_LINGER, or none could be started), and closing it on this thread could wait out this one's";
+  }
+  if (name === 'ESTALE') return 'its owner closed that fd, or put another file there, since the scan';
+  if (name === 'ESRCH') return 'its owner exited since the scan';
+  const rights = name === 'EPERM' || name === 'EACCES' ? ': reading them needs ptrace rights over its owner' : '';
+  return `${syscall ?? 'reading them'} failed with ${name}${rights}`;
 }
 
 /** A copy of the record with its owners; field by field, which is several times faster than a spread. */

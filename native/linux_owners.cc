@@ -340,8 +340,10 @@ namespace {
 // data waits out the linger there: seconds, set by another process. A duplicate of another
 // process's socket is the last reference when its owner closes it meanwhile, so duplicates are
 // closed here, on threads of their own, never on the caller's (issue 10, item 3). Threads start
-// when first needed and live as long as the process; a few, so that one lingering close does not
-// hold up the close of the next socket, whose port its owner may be waiting to bind again.
+// when first needed and live as long as the process. A duplicate is made only once a thread is
+// reserved for it, idle or new, so that it never waits in a queue behind another socket's
+// lingering close while its owner waits to bind the port again; with all of them busy, portclash
+// reads no options until one is free.
 class Closer {
  public:
   // Never destroyed: its detached threads may still be closing when static destructors run.
@@ -350,22 +352,29 @@ class Closer {
     return *closer;
   }
 
-  // Whether a thread is there to close duplicates; starts the first if none is.
-  bool Ready() {
+  // Sets aside an idle closer thread for one duplicate, starting one if none is idle; false when
+  // all kMaxThreads are busy or no thread can be started.
+  bool Reserve() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return threads_ > 0 || StartLocked();
+    if (idle_ == queued_ + reserved_ && (threads_ == kMaxThreads || !StartLocked())) return false;
+    ++reserved_;
+    return true;
   }
 
-  // Queues `fd` to be closed on a closer thread. Callers check Ready() before they make a
-  // duplicate, so there is one; should queueing itself fail (out of memory), this thread closes it.
-  void Close(UniqueFd fd) noexcept {
-    try {
+  // Gives back a reservation no duplicate came of.
+  void Release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --reserved_;
+  }
+
+  // Hands `fd` to the thread reserved for it. The queue is a fixed ring (a reserved thread is idle
+  // for each entry, so at most kMaxThreads wait): nothing here allocates, so nothing fails.
+  void Close(UniqueFd fd) {
+    {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(fd.get());
-      fd.release();
-      if (idle_ < queue_.size() && threads_ < kMaxThreads) StartLocked();
-    } catch (...) {
-      return;  // fd, still held, closes here
+      queue_[(head_ + queued_) % kMaxThreads] = fd.release();
+      ++queued_;
+      --reserved_;
     }
     wake_.notify_one();
   }
@@ -380,7 +389,7 @@ class Closer {
       pthread_setname_np(thread.native_handle(), "portclash-close");
       thread.detach();
     } catch (const std::system_error&) {
-      return false;  // the thread limit: an existing closer, if any, takes the work
+      return false;  // the thread limit
     }
     ++threads_;
     ++idle_;
@@ -390,9 +399,10 @@ class Closer {
   void Run() {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-      wake_.wait(lock, [this] { return !queue_.empty(); });
-      int fd = queue_.front();
-      queue_.pop_front();
+      wake_.wait(lock, [this] { return queued_ > 0; });
+      int fd = queue_[head_];
+      head_ = (head_ + 1) % kMaxThreads;
+      --queued_;
       --idle_;
       lock.unlock();
       close(fd);
@@ -403,10 +413,23 @@ class Closer {
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<int> queue_;
+  int queue_[kMaxThreads] = {};
+  size_t head_ = 0;
+  size_t queued_ = 0;    // duplicates handed over, not yet taken by a thread
+  size_t reserved_ = 0;  // threads promised to duplicates being read
   size_t threads_ = 0;
-  size_t idle_ = 0;
+  size_t idle_ = 0;      // always at least queued_ + reserved_
 };
+
+// Whether fd `fd` of the process `pid` is, as far as its link says, the socket `inode`.
+bool LinkIsSocket(uint32_t pid, int32_t fd, uint64_t inode) {
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/%u/fd/%d", pid, fd);
+  char link[64];
+  ssize_t length = readlink(path, link, sizeof link);
+  uint64_t found;
+  return length > 0 && ParseSocketLink(link, static_cast<size_t>(length), &found) && found == inode;
+}
 
 // Test seam (debugPauseAfterGetfd): a socket on which, after each pidfd_getfd, a byte is written and
 // one awaited (10 s at most), so that a test can have the owner close its fd in between.
@@ -428,13 +451,26 @@ void DebugPauseAfterGetfd(int fd) { pause_after_getfd.store(fd); }
 SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode) {
   SocketOptions options;
   // without a thread to close the duplicate on, the caller could wait out another process's linger
-  if (!Closer::Get().Ready()) {
-    options.Fail("pthread_create", EAGAIN);
+  if (!Closer::Get().Reserve()) {
+    options.Fail("closer thread", EAGAIN);
     return options;
   }
+  struct Reservation {
+    bool held = true;
+    ~Reservation() {
+      if (held) Closer::Get().Release();
+    }
+  } reservation;
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   if (pidfd.get() < 0) {
     options.Fail("pidfd_open", errno);
+    return options;
+  }
+  // The fd number may have been closed and reused since the scan, for a socket the caller's checks
+  // never saw; receiving that one would re-tag it. Looking again here narrows that window to the
+  // next two system calls (the fstat below still catches what slips through, but only after).
+  if (!LinkIsSocket(pid, fd, expected_inode)) {
+    options.Fail("readlink", ESTALE);
     return options;
   }
   UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
@@ -443,7 +479,8 @@ SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inod
     return options;
   }
   pidfd.reset();
-  // on every path out, the duplicate goes to the closer: it may be the last reference now
+  // on every path out, the duplicate goes to the closer reserved for it: it may be the last reference
+  reservation.held = false;
   struct HandOff {
     UniqueFd& fd;
     ~HandOff() { Closer::Get().Close(std::move(fd)); }

@@ -1,4 +1,5 @@
 // The addon's owner and option calls refuse numbers they cannot take exactly, and an empty list asks for nothing.
+import { constants } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding } from '../lib/binding.js';
@@ -60,5 +61,13 @@ describe.runIf(process.platform === 'linux')('owner queries', () => {
     }
     expect(() => binding.readSockDiagSync!([{ ...query, family: (2 ** 32 + 4) as 4 }])).toThrow(RangeError);
     expect(() => binding.readSockDiagSync!([{ ...query, states: 2 ** 32 }])).toThrow(RangeError);
+  });
+
+  it('does not duplicate an fd whose link no longer names the socket asked about', async () => {
+    const binding = getBinding();
+    const server = await pool.listen('127.0.0.1');
+    // another inode than the fd's: the check before pidfd_getfd refuses, so nothing is received
+    const reading = binding.readSocketOptions!(process.pid, fdOf(server), inodeOf(server) + 1);
+    expect(reading).toMatchObject({ syscall: 'readlink', errno: constants.errno.ESTALE, reuseAddr: null, reusePort: null });
   });
 });
