@@ -49,6 +49,11 @@ export interface OwnerScanResult {
   count: number;
   /** Processes whose fds could not be read (EACCES, EPERM), so their sockets' owners stay unknown. */
   deniedPids: number[];
+  /**
+   * Processes that exited before or while their fds were read (ENOENT, ESRCH): their sockets closed
+   * with them. Absent from bindings that only count them.
+   */
+  vanishedPids?: number[];
   processes: number;
   vanished: number;
   /** An errno when /proc itself could not be read, else 0. */

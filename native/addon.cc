@@ -417,6 +417,11 @@ Napi::Object OwnerScanToJs(Napi::Env env, const OwnerScan& scan) {
     denied.Set(static_cast<uint32_t>(i), Napi::Number::New(env, scan.denied_pids[i]));
   }
   result.Set("deniedPids", denied);
+  Napi::Array vanished = Napi::Array::New(env, scan.vanished_pids.size());
+  for (size_t i = 0; i < scan.vanished_pids.size(); ++i) {
+    vanished.Set(static_cast<uint32_t>(i), Napi::Number::New(env, scan.vanished_pids[i]));
+  }
+  result.Set("vanishedPids", vanished);
   result.Set("processes", Napi::Number::New(env, scan.processes));
   result.Set("vanished", Napi::Number::New(env, scan.vanished));
   result.Set("errno", Napi::Number::New(env, scan.error));
@@ -446,7 +451,7 @@ OwnerScan ScanSync(Napi::Env env, const OwnerQuery& query) {
   });
 }
 
-// findSocketOwnersSync(query) → { rows, count, deniedPids, processes, vanished, errno }
+// findSocketOwnersSync(query) → { rows, count, deniedPids, vanishedPids, processes, vanished, errno, cancelled }
 Napi::Value FindSocketOwnersSync(const Napi::CallbackInfo& info) {
   return OwnerScanToJs(info.Env(), ScanSync(info.Env(), OwnerQueryFromJs(info)));
 }

@@ -132,7 +132,7 @@ class OwnerScanner {
     UniqueFd directory(openat(proc, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (directory.get() < 0) {
       if (errno == ENOENT || errno == ESRCH) {
-        ++scan_.vanished;
+        Vanish(cursor);
       } else {
         Deny(cursor);
       }
@@ -155,8 +155,13 @@ class OwnerScanner {
                          std::min(buffer_.size(), std::max<size_t>(budget - read, 256)));
       if (got < 0 && errno == EINTR) continue;
       if (got <= 0) {
-        // A process that exits mid-scan ends its directory with ENOENT or ESRCH: nothing lost.
-        if (got < 0 && errno != ENOENT && errno != ESRCH) Deny(cursor);
+        // A process reaped mid-scan ends its directory with ENOENT or ESRCH (a zombie's simply
+        // ends, its fds closed): what was read stays, nothing was denied.
+        if (got < 0 && (errno == ENOENT || errno == ESRCH)) {
+          Vanish(cursor);
+        } else if (got < 0) {
+          Deny(cursor);
+        }
         cursor.done = true;
         break;
       }
@@ -192,6 +197,11 @@ class OwnerScanner {
                           static_cast<uint32_t>(inode >> 32)});
   }
 
+  void Vanish(const ProcessCursor& cursor) {
+    ++scan_.vanished;
+    scan_.vanished_pids.push_back(cursor.pid);
+  }
+
   void Deny(ProcessCursor& cursor) {
     if (!cursor.denied) scan_.denied_pids.push_back(cursor.pid);
     cursor.denied = true;
@@ -208,6 +218,7 @@ class OwnerScanner {
 void Merge(const OwnerScan& from, OwnerScan& into) {
   into.rows.insert(into.rows.end(), from.rows.begin(), from.rows.end());
   into.denied_pids.insert(into.denied_pids.end(), from.denied_pids.begin(), from.denied_pids.end());
+  into.vanished_pids.insert(into.vanished_pids.end(), from.vanished_pids.begin(), from.vanished_pids.end());
   into.processes += from.processes;
   into.vanished += from.vanished;
   into.cancelled = into.cancelled || from.cancelled;

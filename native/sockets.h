@@ -141,11 +141,12 @@ static_assert(sizeof(OwnerRow) == 16, "OwnerRow is shared with lib/owners.ts");
 
 struct OwnerScan {
   std::vector<OwnerRow> rows;
-  std::vector<uint32_t> denied_pids;  // /proc/<pid>/fd could not be read (EACCES, EPERM)
-  uint32_t processes = 0;             // processes whose fds were read
-  uint32_t vanished = 0;              // processes that exited before their fds could be read
-  int error = 0;                      // /proc itself could not be read
-  bool cancelled = false;             // OwnerQuery::cancel stopped it: rows are incomplete
+  std::vector<uint32_t> denied_pids;    // /proc/<pid>/fd could not be read (EACCES, EPERM)
+  uint32_t processes = 0;               // processes whose fds were read
+  std::vector<uint32_t> vanished_pids;  // exited before or while their fds were read (ENOENT, ESRCH)
+  uint32_t vanished = 0;                // how many: vanished_pids.size()
+  int error = 0;                        // /proc itself could not be read
+  bool cancelled = false;               // OwnerQuery::cancel stopped it: rows are incomplete
 };
 
 // Which sockets to look for in /proc/<pid>/fd, and in which processes. An empty list means none:
