@@ -161,6 +161,11 @@ export interface NativeBinding {
   readSocketOptions?(pid: number, fd: number, inode: number): SocketOptionsReading;
   /** Test seam: after each pidfd_getfd, write a byte to `fd` and await one (-1: off). */
   debugPauseAfterGetfd?(fd: number): void;
+  /**
+   * Test seam: once, when the owner scan reaches `pid` (0: off), write a byte to `fd` ('o' before it
+   * opens /proc/<pid>/fd, 'b' after the first batch of entries read there) and await one (10 s at most).
+   */
+  debugPauseScan?(fd: number, pid: number, where: 'open' | 'batch'): void;
   /** How this process relates to the user namespace owning its network namespace. */
   netnsOwnerRelation?(): 'same' | 'owner' | 'none' | 'unknown';
   /** BPF_PROG_QUERY on a cgroup v2 directory (needs CAP_NET_ADMIN). */

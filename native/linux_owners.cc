@@ -98,6 +98,26 @@ bool ParseSocketLink(const char* link, size_t length, uint64_t* inode) {
   return true;
 }
 
+// Test seam (debugPauseScan): the scan stops once, at one pid, before it opens that process's fd
+// directory or after it has read the first batch of its entries, writes a byte ('o' or 'b') to a
+// socket and awaits one (10 s at most), so that a test can have that process exit right then. Off
+// (pid 0), it costs one relaxed load per process and per batch.
+std::atomic<uint32_t> scan_pause_pid{0};
+std::atomic<int> scan_pause_fd{-1};
+std::atomic<ScanPausePoint> scan_pause_point{ScanPausePoint::kBeforeOpen};
+
+void PauseScan(uint32_t pid, ScanPausePoint point) {
+  uint32_t armed = scan_pause_pid.load(std::memory_order_relaxed);
+  if (armed == 0 || armed != pid || scan_pause_point.load() != point) return;
+  // once: the other scan thread, or a later round, never meets it again
+  if (!scan_pause_pid.compare_exchange_strong(armed, 0)) return;
+  int fd = scan_pause_fd.load();
+  char byte = point == ScanPausePoint::kBeforeOpen ? 'o' : 'b';
+  if (write(fd, &byte, 1) != 1) return;
+  pollfd wait{fd, POLLIN, 0};
+  if (poll(&wait, 1, 10000) == 1) (void)!read(fd, &byte, 1);
+}
+
 // Where the scan of one process's fd directory stands.
 struct ProcessCursor {
   uint32_t pid;
@@ -127,6 +147,7 @@ class OwnerScanner {
   // fds cannot be read are remembered, because their sockets' owners stay unknown.
   void Scan(int proc, ProcessCursor& cursor, size_t budget) {
     if (debug_throw_at_pid_ != 0 && cursor.pid == debug_throw_at_pid_) throw std::runtime_error("debug: the scan failed");
+    PauseScan(cursor.pid, ScanPausePoint::kBeforeOpen);
     char path[32];
     std::snprintf(path, sizeof path, "%u/fd", cursor.pid);
     UniqueFd directory(openat(proc, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -172,6 +193,7 @@ class OwnerScanner {
         cursor.position = entry->d_off;
         offset += entry->d_reclen;
       }
+      PauseScan(cursor.pid, ScanPausePoint::kAfterBatch);
     }
   }
 
@@ -433,6 +455,12 @@ void PauseAfterGetfd() {
 }  // namespace
 
 void DebugPauseAfterGetfd(int fd) { pause_after_getfd.store(fd); }
+
+void DebugPauseScan(int fd, uint32_t pid, ScanPausePoint point) {
+  scan_pause_fd.store(fd);
+  scan_pause_point.store(point);
+  scan_pause_pid.store(pid);
+}
 
 SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode) {
   SocketOptions options;

@@ -183,6 +183,11 @@ SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inod
 // Test seam: after each pidfd_getfd, write a byte to `fd` and await one (fd -1: off).
 void DebugPauseAfterGetfd(int fd);
 
+// Test seam: once, when the owner scan reaches `pid` (0: off), write a byte to `fd` ('o' before it
+// opens /proc/<pid>/fd, 'b' after the first batch of entries it read there) and await one.
+enum class ScanPausePoint { kBeforeOpen, kAfterBatch };
+void DebugPauseScan(int fd, uint32_t pid, ScanPausePoint point);
+
 long ClockTicksPerSecond();
 
 // How this process relates to the user namespace owning its network namespace, which is where
