@@ -49,6 +49,11 @@ export interface OwnerScanResult {
   count: number;
   /** Processes whose fds could not be read (EACCES, EPERM), so their sockets' owners stay unknown. */
   deniedPids: number[];
+  /**
+   * Processes that exited before or while their fds were read (ENOENT, ESRCH): their sockets closed
+   * with them. Absent from bindings that only count them.
+   */
+  vanishedPids?: number[];
   processes: number;
   vanished: number;
   /** An errno when /proc itself could not be read, else 0. */
@@ -159,6 +164,11 @@ export interface NativeBinding {
   readSocketOptions?(pid: number, fd: number, inode: number): SocketOptionsReading;
   /** Test seam: after each pidfd_getfd, write a byte to `fd` and await one (-1: off). */
   debugPauseAfterGetfd?(fd: number): void;
+  /**
+   * Test seam: once, when the owner scan reaches `pid` (0: off), write a byte to `fd` ('o' before it
+   * opens /proc/<pid>/fd, 'b' after the first batch of entries read there) and await one (10 s at most).
+   */
+  debugPauseScan?(fd: number, pid: number, where: 'open' | 'batch'): void;
   /** How this process relates to the user namespace owning its network namespace. */
   netnsOwnerRelation?(): 'same' | 'owner' | 'none' | 'unknown';
   /** BPF_PROG_QUERY on a cgroup v2 directory (needs CAP_NET_ADMIN). */

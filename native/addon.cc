@@ -455,6 +455,11 @@ Napi::Object OwnerScanToJs(Napi::Env env, const OwnerScan& scan) {
     denied.Set(static_cast<uint32_t>(i), Napi::Number::New(env, scan.denied_pids[i]));
   }
   result.Set("deniedPids", denied);
+  Napi::Array vanished = Napi::Array::New(env, scan.vanished_pids.size());
+  for (size_t i = 0; i < scan.vanished_pids.size(); ++i) {
+    vanished.Set(static_cast<uint32_t>(i), Napi::Number::New(env, scan.vanished_pids[i]));
+  }
+  result.Set("vanishedPids", vanished);
   result.Set("processes", Napi::Number::New(env, scan.processes));
   result.Set("vanished", Napi::Number::New(env, scan.vanished));
   result.Set("errno", Napi::Number::New(env, scan.error));
@@ -484,7 +489,7 @@ OwnerScan ScanSync(Napi::Env env, const OwnerQuery& query) {
   });
 }
 
-// findSocketOwnersSync(query) → { rows, count, deniedPids, processes, vanished, errno }
+// findSocketOwnersSync(query) → { rows, count, deniedPids, vanishedPids, processes, vanished, errno, cancelled }
 Napi::Value FindSocketOwnersSync(const Napi::CallbackInfo& info) {
   return OwnerScanToJs(info.Env(), ScanSync(info.Env(), OwnerQueryFromJs(info)));
 }
@@ -566,6 +571,20 @@ Napi::Value DebugPauseAfterGetfdJs(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// debugPauseScan(fd, pid, 'open' | 'batch'): see DebugPauseScan; pid 0 turns it off.
+Napi::Value DebugPauseScanJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[2].IsString()) {
+    throw Napi::TypeError::New(env, "expected (fd, pid, 'open' | 'batch')");
+  }
+  const std::string where = info[2].As<Napi::String>().Utf8Value();
+  if (where != "open" && where != "batch") throw Napi::RangeError::New(env, "where must be 'open' or 'batch'");
+  uint32_t pid = static_cast<uint32_t>(WholeNumber(env, info[1], "pid", 4294967295.0));
+  DebugPauseScan(info[0].As<Napi::Number>().Int32Value(), pid,
+                 where == "open" ? ScanPausePoint::kBeforeOpen : ScanPausePoint::kAfterBatch);
+  return env.Undefined();
+}
+
 // cgroupHooks(cgroupPath) → { errno, syscall, sockCreate, inet4Bind, inet6Bind, inet4PostBind,
 // inet6PostBind }, each count null when it could not be read.
 Napi::Value CgroupHooksJs(const Napi::CallbackInfo& info) {
@@ -639,6 +658,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"cancelInFlight", CancelInFlight},
       {"readSocketOptions", ReadSocketOptionsJs},
       {"debugPauseAfterGetfd", DebugPauseAfterGetfdJs},
+      {"debugPauseScan", DebugPauseScanJs},
       {"cgroupHooks", CgroupHooksJs},
       {"readCgroupProcs", ReadCgroupProcsJs},
       {"netnsOwnerRelation", NetnsOwnerRelationJs},

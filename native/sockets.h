@@ -141,11 +141,12 @@ static_assert(sizeof(OwnerRow) == 16, "OwnerRow is shared with lib/owners.ts");
 
 struct OwnerScan {
   std::vector<OwnerRow> rows;
-  std::vector<uint32_t> denied_pids;  // /proc/<pid>/fd could not be read (EACCES, EPERM)
-  uint32_t processes = 0;             // processes whose fds were read
-  uint32_t vanished = 0;              // processes that exited before their fds could be read
-  int error = 0;                      // /proc itself could not be read
-  bool cancelled = false;             // OwnerQuery::cancel stopped it: rows are incomplete
+  std::vector<uint32_t> denied_pids;    // /proc/<pid>/fd could not be read (EACCES, EPERM)
+  uint32_t processes = 0;               // processes whose fds were read
+  std::vector<uint32_t> vanished_pids;  // exited before or while their fds were read (ENOENT, ESRCH)
+  uint32_t vanished = 0;                // how many: vanished_pids.size()
+  int error = 0;                        // /proc itself could not be read
+  bool cancelled = false;               // OwnerQuery::cancel stopped it: rows are incomplete
 };
 
 // Which sockets to look for in /proc/<pid>/fd, and in which processes. An empty list means none:
@@ -181,6 +182,11 @@ SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inod
 
 // Test seam: after each pidfd_getfd, write a byte to `fd` and await one (fd -1: off).
 void DebugPauseAfterGetfd(int fd);
+
+// Test seam: once, when the owner scan reaches `pid` (0: off), write a byte to `fd` ('o' before it
+// opens /proc/<pid>/fd, 'b' after the first batch of entries it read there) and await one.
+enum class ScanPausePoint { kBeforeOpen, kAfterBatch };
+void DebugPauseScan(int fd, uint32_t pid, ScanPausePoint point);
 
 long ClockTicksPerSecond();
 

@@ -5,6 +5,11 @@
 #   RLIMIT_NOFILE allows in this process, the rest in forked children. Prints {"pid", "inode", "port",
 #   "holders": [{"pid", "fds": [fd, ...], "range": [first, last]}]}, every listed fd and every fd of each
 #   range referring to the listener; holds until stdin's EOF, the children until this process ends.
+# Usage: python3 hostile.py deep <count>
+#   Two TCP listeners on 127.0.0.1, port 0, in this one process: `low` at its own fd and dup2'ed onto
+#   <count> more, and `high` moved to the fd after the last dup, so that a reader of /proc/<pid>/fd meets
+#   it only after every dup (the kernel lists fds in ascending order). Prints {"pid", "low": {"fd",
+#   "inode", "port", "range": [first, last]}, "high": {"fd", "inode", "port"}}; holds until stdin's EOF.
 # Usage: python3 hostile.py linger <seconds>
 #   A loopback connection to a listener of its own whose accepted end has SO_LINGER {1, seconds} and a
 #   full send queue the peer (held, never read) cannot take, so that the last close of that socket
@@ -74,6 +79,33 @@ def hold_dups(count):
         os.waitpid(holder['pid'], 0)
 
 
+def hold_deep(count):
+    low = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    low.bind(('127.0.0.1', 0))
+    low.listen(8)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    first = max(low.fileno() + 1, 64)
+    last = first + count - 1
+    if last + 1 >= hard:
+        raise SystemExit(f'RLIMIT_NOFILE {hard} leaves no room for {count} dups in one process')
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    for target in range(first, last + 1):
+        os.dup2(low.fileno(), target, inheritable=False)
+    high = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    high.bind(('127.0.0.1', 0))
+    high.listen(8)
+    high_fd = last + 1
+    os.dup2(high.fileno(), high_fd, inheritable=False)
+    port = high.getsockname()[1]
+    high.close()  # the listener lives on through high_fd alone
+    report({
+        'pid': os.getpid(),
+        'low': {'fd': low.fileno(), 'inode': os.fstat(low.fileno()).st_ino, 'port': low.getsockname()[1], 'range': [first, last]},
+        'high': {'fd': high_fd, 'inode': os.fstat(high_fd).st_ino, 'port': port},
+    })
+    sys.stdin.read()
+
+
 def hold_linger(seconds):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(('127.0.0.1', 0))
@@ -106,11 +138,13 @@ def hold_linger(seconds):
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ('dups', 'linger'):
-        sys.stderr.write('usage: hostile.py dups <count> | linger <seconds>\n')
+    if len(sys.argv) != 3 or sys.argv[1] not in ('dups', 'deep', 'linger'):
+        sys.stderr.write('usage: hostile.py dups <count> | deep <count> | linger <seconds>\n')
         raise SystemExit(2)
     if sys.argv[1] == 'dups':
         hold_dups(int(sys.argv[2]))
+    elif sys.argv[1] == 'deep':
+        hold_deep(int(sys.argv[2]))
     else:
         hold_linger(int(sys.argv[2]))
 

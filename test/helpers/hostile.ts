@@ -1,4 +1,4 @@
-// Starts hostile.py's holders (one socket behind many fds, a lingering close) and talks to them, for tests.
+// Starts hostile.py's holders (one socket behind many fds, a deep fd list, a lingering close) and talks to them, for tests.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -12,6 +12,8 @@ export interface HostileProcess<Report> {
   /** The next line it prints, parsed; rejects after timeoutMs or when it exits first. */
   nextLine(timeoutMs?: number): Promise<unknown>;
   send(line: string): void;
+  /** SIGKILL to its pid; resolves once Node has reaped it (its 'exit'), so /proc/<pid> is gone. */
+  kill(): Promise<void>;
   /** Ends its stdin and awaits its exit; SIGKILL to its pid after a timeout. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -24,6 +26,14 @@ export interface DupsReport {
   holders: { pid: number; fds: number[]; range: [number, number] }[];
 }
 
+export interface DeepReport {
+  pid: number;
+  /** A listener at `fd`, and at every fd of `range`. */
+  low: { fd: number; inode: number; port: number; range: [number, number] };
+  /** A listener at the one fd after `low.range`: the last entry of /proc/<pid>/fd. */
+  high: { fd: number; inode: number; port: number };
+}
+
 export interface LingerReport {
   pid: number;
   fd: number;
@@ -34,6 +44,11 @@ export interface LingerReport {
 /** One listener held through `count` dups (and the original fd of each holder process). */
 export function holdDups(count: number): Promise<HostileProcess<DupsReport>> {
   return start<DupsReport>(['dups', String(count)], 60_000);
+}
+
+/** Two listeners in one process, `high` listed after `count` fds of `low`. */
+export function holdDeep(count: number): Promise<HostileProcess<DeepReport>> {
+  return start<DeepReport>(['deep', String(count)], 10_000);
 }
 
 /** A connection whose last close waits out SO_LINGER {1, seconds}; send('close') closes the holder's fd. */
@@ -88,7 +103,13 @@ async function start<Report>(args: string[], timeoutMs: number): Promise<Hostile
     await close();
     throw error;
   }
-  return { report, nextLine, send: (line) => child.stdin.write(`${line}\n`), close };
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  };
+  return { report, nextLine, send: (line) => child.stdin.write(`${line}\n`), kill, close };
 }
 
 async function endChild(child: ChildProcessWithoutNullStreams, timeoutMs = 10_000): Promise<void> {
