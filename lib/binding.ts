@@ -158,8 +158,10 @@ export interface NativeBinding {
   /** Test seam: the owner scan, sync or on a worker thread, throwing when it reaches `throwAtPid`. */
   debugFindSocketOwners?(query: OwnerQuery, throwAtPid: number, sync: boolean): OwnerScanResult | Promise<OwnerScanResult>;
   /**
-   * Reads options through a pidfd_getfd duplicate, checked to be still `inode`, and closed on a
-   * thread of the addon's own, since that close may be the socket's last and wait out its SO_LINGER.
+   * Reads options through a pidfd_getfd duplicate, checked to be still `inode`, made, read and
+   * closed on a thread of the addon's own with an fd table of its own: the duplicate never shows in
+   * this process's /proc/<pid>/fd, and its close, which may be the socket's last and wait out its
+   * SO_LINGER, never runs on the caller's thread.
    */
   readSocketOptions?(pid: number, fd: number, inode: number): SocketOptionsReading;
   /** Test seam: after each pidfd_getfd, write a byte to `fd` and await one (-1: off). */

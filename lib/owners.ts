@@ -257,9 +257,10 @@ class OwnerSearch {
 /** Why readSocketOptions read nothing, from the call that failed. */
 function whyNotRead(syscall: string | null, errno: number): string {
   const name = errnoName(errno);
-  if (syscall === 'closer thread') {
-    return "no thread of portclash's is free to close the duplicate on (each may be waiting out another socket's SO_LINGER, or none could be started), and closing it on this thread could wait out this one's";
+  if (syscall === 'reader thread') {
+    return "no thread of portclash's is free to read it on (each may be waiting out another socket's SO_LINGER, or none could be started), and closing the duplicate on this thread could wait out this one's";
   }
+  if (syscall === 'close_range') return `a thread with an fd table of its own, where the duplicate would stay out of sight, cannot be made here (close_range: ${name}; Linux 5.9 or later has it)`;
   if (name === 'ESTALE') return 'its owner closed that fd, or put another file there, since the scan';
   if (name === 'ESRCH') return 'its owner exited since the scan';
   const rights = name === 'EPERM' || name === 'EACCES' ? ': reading them needs ptrace rights over its owner' : '';

@@ -3,7 +3,6 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <cstdio>
 #include <cstring>
@@ -369,91 +368,6 @@ void ScanSocketOwners(const OwnerQuery& query, OwnerScan& scan) {
 
 namespace {
 
-// The last close of a socket runs its protocol's close, and a TCP socket with SO_LINGER and unsent
-// data waits out the linger there: seconds, set by another process. A duplicate of another
-// process's socket is the last reference when its owner closes it meanwhile, so duplicates are
-// closed here, on threads of their own, never on the caller's (issue 10, item 3). Threads start
-// when first needed and live as long as the process. A duplicate is made only once a thread is
-// reserved for it, idle or new, so that it never waits in a queue behind another socket's
-// lingering close while its owner waits to bind the port again; with all of them busy, portclash
-// reads no options until one is free.
-class Closer {
- public:
-  // Never destroyed: its detached threads may still be closing when static destructors run.
-  static Closer& Get() {
-    static Closer* closer = new Closer;
-    return *closer;
-  }
-
-  // Sets aside an idle closer thread for one duplicate, starting one if none is idle; false when
-  // all kMaxThreads are busy or no thread can be started.
-  bool Reserve() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (idle_ == queued_ + reserved_ && (threads_ == kMaxThreads || !StartLocked())) return false;
-    ++reserved_;
-    return true;
-  }
-
-  // Gives back a reservation no duplicate came of.
-  void Release() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    --reserved_;
-  }
-
-  // Hands `fd` to the thread reserved for it. The queue is a fixed ring (a reserved thread is idle
-  // for each entry, so at most kMaxThreads wait): nothing here allocates, so nothing fails.
-  void Close(UniqueFd fd) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      queue_[(head_ + queued_) % kMaxThreads] = fd.release();
-      ++queued_;
-      --reserved_;
-    }
-    wake_.notify_one();
-  }
-
- private:
-  static constexpr size_t kMaxThreads = 4;
-
-  bool StartLocked() {
-    try {
-      std::thread thread(&Closer::Run, this);
-      // named here, not in Run, so that the name is there as soon as the thread is (tests count them)
-      pthread_setname_np(thread.native_handle(), "portclash-close");
-      thread.detach();
-    } catch (const std::system_error&) {
-      return false;  // the thread limit
-    }
-    ++threads_;
-    ++idle_;
-    return true;
-  }
-
-  void Run() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [this] { return queued_ > 0; });
-      int fd = queue_[head_];
-      head_ = (head_ + 1) % kMaxThreads;
-      --queued_;
-      --idle_;
-      lock.unlock();
-      close(fd);
-      lock.lock();
-      ++idle_;
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  int queue_[kMaxThreads] = {};
-  size_t head_ = 0;
-  size_t queued_ = 0;    // duplicates handed over, not yet taken by a thread
-  size_t reserved_ = 0;  // threads promised to duplicates being read
-  size_t threads_ = 0;
-  size_t idle_ = 0;      // always at least queued_ + reserved_
-};
-
 // Whether fd `fd` of the process `pid` is, as far as its link says, the socket `inode`.
 bool LinkIsSocket(uint32_t pid, int32_t fd, uint64_t inode) {
   char path[48];
@@ -487,19 +401,11 @@ void DebugPauseScan(int fd, uint32_t pid, ScanPausePoint point) {
   scan_pause_pid.store(pid);
 }
 
-SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode) {
+namespace {
+
+// Reads the options of `pid`'s fd `fd` through a duplicate left in `copy`, for the caller to close.
+SocketOptions ReadThroughDuplicate(uint32_t pid, int32_t fd, uint64_t expected_inode, UniqueFd& copy) {
   SocketOptions options;
-  // without a thread to close the duplicate on, the caller could wait out another process's linger
-  if (!Closer::Get().Reserve()) {
-    options.Fail("closer thread", EAGAIN);
-    return options;
-  }
-  struct Reservation {
-    bool held = true;
-    ~Reservation() {
-      if (held) Closer::Get().Release();
-    }
-  } reservation;
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   if (pidfd.get() < 0) {
     options.Fail("pidfd_open", errno);
@@ -512,18 +418,12 @@ SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inod
     options.Fail("readlink", ESTALE);
     return options;
   }
-  UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
+  copy.reset(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
   if (copy.get() < 0) {
     options.Fail("pidfd_getfd", errno);
     return options;
   }
   pidfd.reset();
-  // on every path out, the duplicate goes to the closer reserved for it: it may be the last reference
-  reservation.held = false;
-  struct HandOff {
-    UniqueFd& fd;
-    ~HandOff() { Closer::Get().Close(std::move(fd)); }
-  } hand_off{copy};
   PauseAfterGetfd();
 
   // The fd number may have been closed and reused since the scan: read only the socket asked about.
@@ -549,6 +449,116 @@ SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inod
     if (getsockopt(copy.get(), IPPROTO_IPV6, IPV6_V6ONLY, &value, &length) == 0) options.ipv6_only = value != 0;
   }
   return options;
+}
+
+// Another process's socket options are read on threads of the addon's own, each with a file
+// descriptor table of its own (close_range CLOSE_RANGE_UNSHARE, which copies no fd into it):
+// - the duplicate never appears in this process's /proc/<pid>/fd, where an owner scan (this
+//   process's next one, ss -p, lsof) would name this process as a holder of the socket;
+// - its close, which is the socket's last when the owner closed its fd meanwhile and then waits out
+//   the owner's SO_LINGER (seconds), runs there, never on the caller's thread (issue 10, item 3).
+// A caller waits only for the read itself, on a thread set aside for it before anything is
+// duplicated: with all kMaxThreads of them busy in lingering closes, or none startable, nothing is
+// read. Threads start when first needed and live as long as the process.
+class OptionReaders {
+ public:
+  // Never destroyed: its detached threads may still be closing when static destructors run.
+  static OptionReaders& Get() {
+    static OptionReaders* readers = new OptionReaders;
+    return *readers;
+  }
+
+  SocketOptions Read(uint32_t pid, int32_t fd, uint64_t inode) {
+    Request request{pid, fd, inode, {}};
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (idle_ == 0 && (threads_ == kMaxThreads || !StartLocked())) {
+      request.options.Fail("reader thread", EAGAIN);
+      return request.options;
+    }
+    --idle_;
+    // a queued request always has an idle thread set aside, so the ring never holds more than kMaxThreads
+    queue_[(head_ + queued_) % kMaxThreads] = &request;
+    ++queued_;
+    wake_.notify_one();
+    // the read does not block (no socket lock, see below), so neither does this wait
+    done_.wait(lock, [&request] { return request.done; });
+    return request.options;
+  }
+
+ private:
+  struct Request {
+    uint32_t pid;
+    int32_t fd;
+    uint64_t inode;
+    SocketOptions options;
+    bool done = false;
+  };
+
+  static constexpr size_t kMaxThreads = 4;
+
+  bool StartLocked() {
+    try {
+      std::thread thread(&OptionReaders::Run, this);
+      // named here, not in Run, so that the name is there as soon as the thread is (tests count them)
+      pthread_setname_np(thread.native_handle(), "portclash-opts");
+      thread.detach();
+    } catch (const std::system_error&) {
+      return false;  // the thread limit
+    }
+    ++threads_;
+    ++idle_;
+    return true;
+  }
+
+  void Run() {
+    int unshared = FdTableOfItsOwn();
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [this] { return queued_ > 0; });
+      Request* request = queue_[head_];
+      head_ = (head_ + 1) % kMaxThreads;
+      --queued_;
+      lock.unlock();
+      UniqueFd copy;
+      if (unshared != 0) {
+        request->options.Fail("close_range", unshared);
+      } else {
+        request->options = ReadThroughDuplicate(request->pid, request->fd, request->inode, copy);
+      }
+      lock.lock();
+      request->done = true;  // the request belongs to its caller again from here on
+      done_.notify_all();
+      lock.unlock();
+      copy.reset();  // perhaps the socket's last close, lingering
+      lock.lock();
+      ++idle_;
+    }
+  }
+
+  // Gives this thread an empty fd table of its own (Linux ≥ 5.9); 0 or an errno. A test seam's fd
+  // (debugPauseAfterGetfd, set before the first read) is kept: the range below it is closed after.
+  static int FdTableOfItsOwn() {
+    int keep = pause_after_getfd.load();
+    unsigned first = keep < 0 ? 0 : static_cast<unsigned>(keep) + 1;
+    if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_UNSHARE) != 0) return errno;
+    if (keep > 0) syscall(SYS_close_range, 0U, static_cast<unsigned>(keep) - 1, 0U);
+    return 0;
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  Request* queue_[kMaxThreads] = {};
+  size_t head_ = 0;
+  size_t queued_ = 0;
+  size_t threads_ = 0;
+  size_t idle_ = 0;  // threads neither reading nor closing, less those set aside for queued requests
+};
+
+}  // namespace
+
+SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode) {
+  return OptionReaders::Get().Read(pid, fd, expected_inode);
 }
 
 long ClockTicksPerSecond() { return sysconf(_SC_CLK_TCK); }

@@ -175,12 +175,16 @@ struct SocketOptions : FailedCall {
   int ipv6_only = -1;
 };
 
-// The duplicate is closed on a thread of its own ("portclash-close"), never the caller's: should the
-// owner close its fd meanwhile, that close is the socket's last and may wait out its SO_LINGER.
-// Without such a thread (the thread limit) nothing is duplicated: error EAGAIN, "pthread_create".
+// The duplicate is made, read and closed on a thread of the addon's own ("portclash-opts"), whose
+// fd table is its own: it never shows in this process's /proc/<pid>/fd, and its close, the
+// socket's last should the owner close its fd meanwhile, may wait out SO_LINGER there, never on
+// the caller's thread. With no such thread free (all in lingering closes, or the thread limit)
+// nothing is duplicated: error EAGAIN, syscall "reader thread". Needs close_range's
+// CLOSE_RANGE_UNSHARE (Linux ≥ 5.9): elsewhere error ENOSYS or EINVAL, syscall "close_range".
 SocketOptions ReadSocketOptions(uint32_t pid, int32_t fd, uint64_t expected_inode);
 
-// Test seam: after each pidfd_getfd, write a byte to `fd` and await one (fd -1: off).
+// Test seam: after each pidfd_getfd, write a byte to `fd` and await one (fd -1: off). Set it before
+// the first ReadSocketOptions: the reader threads' fd tables keep that fd from when they start.
 void DebugPauseAfterGetfd(int fd);
 
 // Test seam: once, when the owner scan reaches `pid` (0: off), write a byte to `fd` ('o' before it

@@ -30,7 +30,7 @@ describe.runIf(process.platform === 'linux')('a worker thread that read socket o
         worker.on('message', (reading) => (read = reading));
         worker.on('exit', () => {
           const mapped = readFileSync('/proc/self/maps', 'utf8').includes(${JSON.stringify(resolveAddonPath())});
-          const closers = readdirSync('/proc/self/task').filter((task) => readFileSync('/proc/self/task/' + task + '/comm', 'utf8').trim() === 'portclash-close').length;
+          const closers = readdirSync('/proc/self/task').filter((task) => readFileSync('/proc/self/task/' + task + '/comm', 'utf8').trim() === 'portclash-opts').length;
           process.stdout.write(JSON.stringify({ read, mapped, closers }));
           process.exit(0);
         });

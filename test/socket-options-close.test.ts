@@ -1,6 +1,7 @@
 // Reading another process's socket options never waits out that socket's SO_LINGER on the caller's thread.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readlinkSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -21,13 +22,22 @@ const inTable = () => readFileSync('/proc/net/tcp', 'utf8').split('\\n').slice(1
 const closers = () => readdirSync('/proc/self/task').flatMap((tid) => {
   try {
     const comm = readFileSync('/proc/self/task/' + tid + '/comm', 'utf8').trim();
-    return comm === 'portclash-close' ? [readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').split(') ')[1][0]] : [];
+    return comm === 'portclash-opts' ? [readFileSync('/proc/self/task/' + tid + '/stat', 'utf8').split(') ')[1][0]] : [];
   } catch { return []; }
 });
 addon.debugPauseAfterGetfd(3);
 const options = addon.readSocketOptions(${report.pid}, ${report.fd}, ${report.inode});
 const lingeringAfterCall = inTable();
-const closerStates = closers();
+// the duplicate, still open on its reader thread, is in no fd table an owner scan reads: not even
+// this process's own next scan names this process a holder
+const selfAsOwner = addon.findSocketOwnersSync({ inodes: [${report.inode}], pids: [process.pid], stopWhenFound: false }).count;
+// the reader thread goes from handing back the options to its close: wait (bounded) to see it asleep there
+const pause = new Int32Array(new SharedArrayBuffer(4));
+let closerStates = closers();
+for (let turn = 0; turn < 2000 && !closerStates.includes('S'); turn++) {
+  Atomics.wait(pause, 0, 0, 1);
+  closerStates = closers();
+}
 addon.debugPauseAfterGetfd(-1);
 let timerFired = false;
 setTimeout(() => (timerFired = true), 0);
@@ -39,7 +49,7 @@ for (let turn = 0; turn < 300 && !closedLater; turn++) {
   await new Promise((resolve) => setTimeout(resolve, 50));
   closedLater = !inTable();
 }
-process.stdout.write(JSON.stringify({ options, lingeringAfterCall, closerStates, timerFired, lingeringAfterTimer, closedLater }));
+process.stdout.write(JSON.stringify({ options, lingeringAfterCall, selfAsOwner, closerStates, timerFired, lingeringAfterTimer, closedLater }));
 process.exit(0);
 `;
 
@@ -64,6 +74,17 @@ describe.runIf(process.platform === 'linux' && process.getuid?.() === 0)('readSo
       // the child has its duplicate: the owner closes its own fd, then the child goes on
       const [byte] = (await Promise.race([once(seam, 'data'), exited.then(() => [null])])) as [Buffer | null];
       expect(byte?.toString(), stderr).toBe('d');
+      // the child holds its duplicate now, yet /proc/<child>/fd, which ss -p, lsof and owner scans
+      // read, shows no fd of that socket
+      const links = readdirSync(`/proc/${child.pid}/fd`).map((fd) => {
+        try {
+          return readlinkSync(`/proc/${child.pid}/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      });
+      expect(links.length).toBeGreaterThan(3);
+      expect(links).not.toContain(`socket:[${holder.report.inode}]`);
       holder.send('close');
       expect(await holder.nextLine()).toBe('closed');
       seam.write('g');
@@ -75,6 +96,7 @@ describe.runIf(process.platform === 'linux' && process.getuid?.() === 0)('readSo
     const result = JSON.parse(stdout) as {
       options: { errno: number; reuseAddr: boolean | null; reusePort: boolean | null; ipv6Only: boolean | null };
       lingeringAfterCall: boolean;
+      selfAsOwner: number;
       closerStates: string[];
       timerFired: boolean;
       lingeringAfterTimer: boolean;
@@ -83,6 +105,7 @@ describe.runIf(process.platform === 'linux' && process.getuid?.() === 0)('readSo
     expect(result.options).toMatchObject({ errno: 0, reuseAddr: false, reusePort: false, ipv6Only: null });
     // the call returned before the close was over: the event loop turned meanwhile
     expect(result.lingeringAfterCall).toBe(true);
+    expect(result.selfAsOwner).toBe(0);
     expect(result.timerFired).toBe(true);
     expect(result.lingeringAfterTimer).toBe(true);
     // ... because a closer thread is the one waiting (S: sleeping in the kernel)
