@@ -8,7 +8,8 @@ import { readProcessInfo, type ProcessInfo } from './processes.js';
 import { parseMountinfo, readText } from './procfs.js';
 import type { SocketRecord } from './records.js';
 import { listSockets, listSocketsSync } from './sockets.js';
-import { readSocketTagFacts, whyReadingRetags, type SocketTagFacts } from './sockettags.js';
+import { GetsockoptProgramCounter, whyOptionsStayUnread } from './sockopthooks.js';
+import { readSocketTagFacts, type SocketTagFacts } from './sockettags.js';
 
 /**
  * Why no owner could be named: `kernel` — no process holds the socket through a file (TIME_WAIT,
@@ -35,7 +36,8 @@ export interface OwnedSocket extends SocketRecord {
   reusePort?: boolean;
   /**
    * Why the options were asked for but not read: the duplicate would re-tag the socket (see
-   * sockettags.ts), or pidfd_getfd was refused.
+   * sockettags.ts), getsockopt() would run cgroup-BPF programs of the socket's cgroup or they
+   * cannot be counted (sockopthooks.ts), or pidfd_getfd was refused.
    */
   optionsUnread?: string;
 }
@@ -215,6 +217,8 @@ class OwnerSearch {
     const present = new Set(stillThere.map((record) => record.inode));
     const facts = new Map<number, ProcessInfo | null>();
     const tags = this.options.socketOptions === true ? readSocketTagFacts() : null;
+    // one count per cgroup for the whole search, made only for sockets that get that far
+    const programs = new GetsockoptProgramCounter(this.binding);
     const clockTicksPerSecond = this.binding.clockTicksPerSecond ?? 100;
     const processInfo = (pid: number) => {
       if (!facts.has(pid)) facts.set(pid, readProcessInfo(pid, { clockTicksPerSecond }));
@@ -231,7 +235,7 @@ class OwnerSearch {
       if (owners.length === 0) {
         owned.ownerUnknown = this.unknownReason(record, present);
       } else if (this.options.socketOptions === true) {
-        this.readOptions(owned, owners[0]!, tags!);
+        this.readOptions(owned, owners[0]!, tags!, programs);
       }
       return owned;
     });
@@ -246,13 +250,14 @@ class OwnerSearch {
   }
 
   /**
-   * Reads the options through a duplicate of the owner's fd, unless the duplicate would change
-   * the socket: then they stay unknown, and `optionsUnread` says why.
+   * Reads the options through a duplicate of the owner's fd, unless the duplicate or the read
+   * could change the socket, wait on it or be misled: then they stay unknown, and `optionsUnread`
+   * says why.
    */
-  private readOptions(owned: OwnedSocket, owner: SocketOwner, tags: SocketTagFacts): void {
-    const retags = whyReadingRetags(owned, tags);
-    if (retags !== null) {
-      owned.optionsUnread = retags;
+  private readOptions(owned: OwnedSocket, owner: SocketOwner, tags: SocketTagFacts, programs: GetsockoptProgramCounter): void {
+    const unread = whyOptionsStayUnread(owned, tags, programs);
+    if (unread !== null) {
+      owned.optionsUnread = unread;
       return;
     }
     const options = this.binding.readSocketOptions?.(owner.pid, owner.fd, owned.inode);
