@@ -31,9 +31,12 @@ export interface ReadableSocket extends TaggedSocket {
  */
 export class GetsockoptProgramCounter {
   private readonly counts = new Map<number, GetsockoptPrograms>();
-  private mountpoint: string | null | undefined;
 
-  constructor(private readonly binding: NativeBinding = getBinding()) {}
+  /** `mountpoint`: the cgroup v2 hierarchy's top, null for none; read from mountinfo when first needed. */
+  constructor(
+    private readonly binding: Pick<NativeBinding, 'cgroupGetsockoptHooks' | 'cgroupGetsockoptHooksAt'> = getBinding(),
+    private mountpoint?: string | null,
+  ) {}
 
   count(cgroupId: number): GetsockoptPrograms {
     let counted = this.counts.get(cgroupId);
@@ -45,7 +48,8 @@ export class GetsockoptProgramCounter {
   }
 
   private countNow(cgroupId: number): GetsockoptPrograms {
-    this.mountpoint ??= cgroup2Mountpoint(readText('/proc/self/mountinfo') ?? '');
+    // null is an answer (no cgroup v2 here), read once like the rest
+    if (this.mountpoint === undefined) this.mountpoint = cgroup2Mountpoint(readText('/proc/self/mountinfo') ?? '');
     const mountpoint = this.mountpoint;
     if (mountpoint === null) return { count: null, syscall: null, errno: null };
     const byId = this.binding.cgroupGetsockoptHooks;
