@@ -1,7 +1,7 @@
 // Which processes hold which sockets: the /proc/<pid>/fd scan, process facts, and why an owner is unknown.
 import { readdirSync, readlinkSync } from 'node:fs';
 
-import { getBinding, type NativeBinding, type OwnerQuery, type OwnerScanResult } from './binding.js';
+import { getBinding, type NativeBinding, type OwnerQuery, type OwnerScanResult, type SocketOptionsReading } from './binding.js';
 import { processesOfCgroups } from './cgroupfs.js';
 import { errnoName, fromAddon, fromAddonSync, PortclashError } from './errors.js';
 import { readProcessInfo, type ProcessInfo } from './processes.js';
@@ -54,6 +54,9 @@ export interface OwnerOptions {
   /** Also read SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY of each owned socket (needs ptrace rights). */
   socketOptions?: boolean;
 }
+
+// Owners whose fd is tried in turn when the one before was closed since the scan.
+const OWNERS_TO_TRY = 4;
 
 // Up to this many fds of one socket, finding a duplicate by looking through them beats a set.
 const FEW_FDS = 8;
@@ -235,7 +238,7 @@ class OwnerSearch {
       if (owners.length === 0) {
         owned.ownerUnknown = this.unknownReason(record, present);
       } else if (this.options.socketOptions === true) {
-        this.readOptions(owned, owners[0]!, tags!, programs);
+        this.readOptions(owned, owners, tags!, programs);
       }
       return owned;
     });
@@ -254,13 +257,22 @@ class OwnerSearch {
    * could change the socket, wait on it or be misled: then they stay unknown, and `optionsUnread`
    * says why.
    */
-  private readOptions(owned: OwnedSocket, owner: SocketOwner, tags: SocketTagFacts, programs: GetsockoptProgramCounter): void {
+  private readOptions(owned: OwnedSocket, owners: readonly SocketOwner[], tags: SocketTagFacts, programs: GetsockoptProgramCounter): void {
     const unread = whyOptionsStayUnread(owned, tags, programs);
     if (unread !== null) {
       owned.optionsUnread = unread;
       return;
     }
-    const options = this.binding.readSocketOptions?.(owner.pid, owner.fd, owned.inode);
+    // An fd closed since the scan (EBADF), or reused for another file (ESTALE), leaves the socket
+    // with its other holders: among them, this process's own duplicate from a read just before,
+    // seen by the scan on its way to the closer thread. A few more owners are tried, not all of a
+    // prefork server's thousand.
+    let options: SocketOptionsReading | undefined;
+    for (const owner of owners.slice(0, OWNERS_TO_TRY)) {
+      options = this.binding.readSocketOptions?.(owner.pid, owner.fd, owned.inode);
+      const gone = options !== undefined && ((options.syscall === 'pidfd_getfd' && errnoName(options.errno) === 'EBADF') || (options.syscall === 'fstat' && errnoName(options.errno) === 'ESTALE'));
+      if (!gone) break;
+    }
     if (options === undefined) return;
     if (options.errno !== 0) {
       const name = errnoName(options.errno);
