@@ -85,6 +85,13 @@ export interface CgroupHookCounts {
   inet6PostBind: number | null;
 }
 
+/** How many cgroup-BPF programs of one kind run; `count` null where not counted, `errno` says why. */
+export interface ProgramCountReading {
+  errno: number;
+  syscall: string | null;
+  count: number | null;
+}
+
 /** What reading one source or query gave. `errno` is 0 when the read succeeded. */
 export interface SourceReading {
   rows: number;
@@ -177,6 +184,14 @@ export interface NativeBinding {
   cgroupHooks?(cgroupPath: string): CgroupHookCounts;
   /** cgroup.procs of the cgroup v2 with this id, opened by file handle (needs CAP_DAC_READ_SEARCH). */
   readCgroupProcs?(mountpoint: string, cgroupId: number): { errno: number; syscall: string | null; text: string };
+  /**
+   * The cgroup-BPF getsockopt programs that run for sockets of the cgroup v2 with this id, its
+   * ancestors' included; opened by file handle (needs CAP_DAC_READ_SEARCH), counted with
+   * BPF_PROG_QUERY (needs CAP_NET_ADMIN).
+   */
+  cgroupGetsockoptHooks?(mountpoint: string, cgroupId: number): ProgramCountReading;
+  /** The same for the cgroup v2 directory at this path, for a caller who cannot open by handle. */
+  cgroupGetsockoptHooksAt?(cgroupPath: string): ProgramCountReading;
   /** sysconf(_SC_CLK_TCK), the unit of process start times in /proc/<pid>/stat. */
   clockTicksPerSecond?: number;
 }

@@ -45,7 +45,7 @@ const knownDirectories = new Map<number, string>();
 const WALK_LIMIT = 20_000;
 
 /** The directories of cgroup v2 ids under `root`, the hierarchy's top, by id; ids not found are left out. */
-function findCgroupDirectories(root: string, ids: ReadonlySet<number>): Map<number, string> {
+export function findCgroupDirectories(root: string, ids: ReadonlySet<number>): Map<number, string> {
   const found = new Map<number, string>();
   const missing = new Set<number>();
   for (const id of ids) {
@@ -102,7 +102,7 @@ function parsePids(text: string): number[] {
   return text.split('\n').filter(Boolean).map(Number);
 }
 
-function inodeOf(path: string): number | null {
+export function inodeOf(path: string): number | null {
   try {
     return statSync(path, { throwIfNoEntry: false })?.ino ?? null;
   } catch {

@@ -1,14 +1,15 @@
 // Which processes hold which sockets: the /proc/<pid>/fd scan, process facts, and why an owner is unknown.
 import { readdirSync, readlinkSync } from 'node:fs';
 
-import { getBinding, type NativeBinding, type OwnerQuery, type OwnerScanResult } from './binding.js';
+import { getBinding, type NativeBinding, type OwnerQuery, type OwnerScanResult, type SocketOptionsReading } from './binding.js';
 import { processesOfCgroups } from './cgroupfs.js';
 import { errnoName, fromAddon, fromAddonSync, PortclashError } from './errors.js';
 import { readProcessInfo, type ProcessInfo } from './processes.js';
 import { parseMountinfo, readText } from './procfs.js';
 import type { SocketRecord } from './records.js';
 import { listSockets, listSocketsSync } from './sockets.js';
-import { readSocketTagFacts, whyReadingRetags, type SocketTagFacts } from './sockettags.js';
+import { GetsockoptProgramCounter, whyOptionsStayUnread } from './sockopthooks.js';
+import { readSocketTagFacts, type SocketTagFacts } from './sockettags.js';
 
 /**
  * Why no owner could be named: `kernel` — no process holds the socket through a file (TIME_WAIT,
@@ -35,7 +36,8 @@ export interface OwnedSocket extends SocketRecord {
   reusePort?: boolean;
   /**
    * Why the options were asked for but not read: the duplicate would re-tag the socket (see
-   * sockettags.ts), or pidfd_getfd was refused.
+   * sockettags.ts), getsockopt() would run cgroup-BPF programs of the socket's cgroup or they
+   * cannot be counted (sockopthooks.ts), or pidfd_getfd was refused.
    */
   optionsUnread?: string;
 }
@@ -52,6 +54,9 @@ export interface OwnerOptions {
   /** Also read SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY of each owned socket (needs ptrace rights). */
   socketOptions?: boolean;
 }
+
+// Owners whose fd is tried in turn when the one before was closed since the scan.
+const OWNERS_TO_TRY = 4;
 
 // Up to this many fds of one socket, finding a duplicate by looking through them beats a set.
 const FEW_FDS = 8;
@@ -202,6 +207,8 @@ class OwnerSearch {
     const present = new Set(stillThere.map((record) => record.inode));
     const facts = new Map<number, ProcessInfo | null>();
     const tags = this.options.socketOptions === true ? readSocketTagFacts() : null;
+    // one count per cgroup for the whole search, made only for sockets that get that far
+    const programs = new GetsockoptProgramCounter(this.binding);
     const clockTicksPerSecond = this.binding.clockTicksPerSecond ?? 100;
     const processInfo = (pid: number) => {
       if (!facts.has(pid)) facts.set(pid, readProcessInfo(pid, { clockTicksPerSecond }));
@@ -218,7 +225,7 @@ class OwnerSearch {
       if (owners.length === 0) {
         owned.ownerUnknown = this.unknownReason(record, present);
       } else if (this.options.socketOptions === true) {
-        this.readOptions(owned, owners[0]!, tags!);
+        this.readOptions(owned, owners, tags!, programs);
       }
       return owned;
     });
@@ -233,16 +240,26 @@ class OwnerSearch {
   }
 
   /**
-   * Reads the options through a duplicate of the owner's fd, unless the duplicate would change
-   * the socket: then they stay unknown, and `optionsUnread` says why.
+   * Reads the options through a duplicate of the owner's fd, unless the duplicate or the read
+   * could change the socket, wait on it or be misled: then they stay unknown, and `optionsUnread`
+   * says why.
    */
-  private readOptions(owned: OwnedSocket, owner: SocketOwner, tags: SocketTagFacts): void {
-    const retags = whyReadingRetags(owned, tags);
-    if (retags !== null) {
-      owned.optionsUnread = retags;
+  private readOptions(owned: OwnedSocket, owners: readonly SocketOwner[], tags: SocketTagFacts, programs: GetsockoptProgramCounter): void {
+    const unread = whyOptionsStayUnread(owned, tags, programs);
+    if (unread !== null) {
+      owned.optionsUnread = unread;
       return;
     }
-    const options = this.binding.readSocketOptions?.(owner.pid, owner.fd, owned.inode);
+    // An fd closed since the scan (EBADF), or reused for another file (ESTALE), leaves the socket
+    // with its other holders: among them, this process's own duplicate from a read just before,
+    // seen by the scan on its way to the closer thread. A few more owners are tried, not all of a
+    // prefork server's thousand.
+    let options: SocketOptionsReading | undefined;
+    for (const owner of owners.slice(0, OWNERS_TO_TRY)) {
+      options = this.binding.readSocketOptions?.(owner.pid, owner.fd, owned.inode);
+      const gone = options !== undefined && ((options.syscall === 'pidfd_getfd' && errnoName(options.errno) === 'EBADF') || (options.syscall === 'fstat' && errnoName(options.errno) === 'ESTALE'));
+      if (!gone) break;
+    }
     if (options === undefined) return;
     if (options.errno !== 0) {
       owned.optionsUnread = whyNotRead(options.syscall, options.errno);

@@ -614,6 +614,29 @@ Napi::Value ReadCgroupProcsJs(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// { errno, syscall, count }: count null when it could not be read.
+Napi::Object ProgramCountToJs(Napi::Env env, const ProgramCount& counted) {
+  Napi::Object result = FailedCallObject(env, counted);
+  result.Set("count", counted.count < 0 ? env.Null() : Napi::Number::New(env, static_cast<double>(counted.count)));
+  return result;
+}
+
+// cgroupGetsockoptHooks(mountpoint, cgroupId) → { errno, syscall, count }: the getsockopt programs
+// that run for sockets of the cgroup v2 with this id, opened by file handle.
+Napi::Value CgroupGetsockoptHooksJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString()) throw Napi::TypeError::New(env, "expected (mountpoint, cgroupId)");
+  uint64_t id = WholeNumber(env, info[1], "cgroupId", kMaxSafeInteger);
+  return ProgramCountToJs(env, CountGetsockoptProgramsById(info[0].As<Napi::String>().Utf8Value().c_str(), id));
+}
+
+// cgroupGetsockoptHooksAt(cgroupPath) → the same, for the cgroup v2 directory at that path.
+Napi::Value CgroupGetsockoptHooksAtJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "expected (cgroupPath)");
+  return ProgramCountToJs(env, CountGetsockoptProgramsAt(info[0].As<Napi::String>().Utf8Value().c_str()));
+}
+
 // 'same' | 'owner' | 'none' | 'unknown'
 Napi::Value NetnsOwnerRelationJs(const Napi::CallbackInfo& info) {
   switch (NetnsOwnerRelation()) {
@@ -661,6 +684,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"debugPauseScan", DebugPauseScanJs},
       {"cgroupHooks", CgroupHooksJs},
       {"readCgroupProcs", ReadCgroupProcsJs},
+      {"cgroupGetsockoptHooks", CgroupGetsockoptHooksJs},
+      {"cgroupGetsockoptHooksAt", CgroupGetsockoptHooksAtJs},
       {"netnsOwnerRelation", NetnsOwnerRelationJs},
   };
   for (const auto& [name, function] : functions) exports.Set(name, Napi::Function::New(env, function, name));

@@ -219,4 +219,17 @@ struct CgroupProcs : FailedCall {
 };
 CgroupProcs ReadCgroupProcs(const char* mountpoint, uint64_t id);
 
+// The cgroup-BPF programs that run on getsockopt() of a socket made in one cgroup v2, its
+// ancestors' included (BPF_F_QUERY_EFFECTIVE, BPF_CGROUP_GETSOCKOPT). The kernel runs the programs
+// of the socket's cgroup, not the caller's, under the socket's lock, and lets them rewrite the
+// value read. count is -1 when not counted; error/syscall say why (EPERM without CAP_NET_ADMIN, or
+// from open_by_handle_at without CAP_DAC_READ_SEARCH; ESTALE once the cgroup is gone).
+struct ProgramCount : FailedCall {
+  long count = -1;
+};
+// by the cgroup's id, as sock_diag reports a socket's, opened by file handle under `mountpoint`
+ProgramCount CountGetsockoptProgramsById(const char* mountpoint, uint64_t id);
+// by the cgroup's directory, for callers who cannot open by handle
+ProgramCount CountGetsockoptProgramsAt(const char* cgroup_path);
+
 }  // namespace portclash

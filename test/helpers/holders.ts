@@ -126,7 +126,7 @@ export interface Netns {
   close(): Promise<void>;
 }
 
-type HelperName = 'no_netlink' | 'bind_hook';
+type HelperName = 'no_netlink' | 'bind_hook' | 'getsockopt_hook';
 
 const compiled = new Map<HelperName, string>();
 
