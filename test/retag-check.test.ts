@@ -3,15 +3,12 @@
 // Each test mounts a v1 net_cls or net_prio hierarchy in a private mount namespace, which makes
 // that hierarchy exist for the whole machine while it runs; so these files run on their own,
 // after the others (vitest.config.ts), where no other test's check can meet it.
-import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { cgroupCount, mountV1Hierarchy, type V1Hierarchy } from './helpers/cgroup-v1.js';
-import { CLI } from './helpers/cli.js';
-import { createNetns, holdSockets, runCommand, type Holder, type Netns } from './helpers/holders.js';
+import { checkTraced } from './helpers/cli.js';
+import { createNetns, holdSockets, type Holder, type Netns } from './helpers/holders.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('retag-check.test.ts: skipped, mounting cgroup v1 hierarchies and entering namespaces needs root');
@@ -25,24 +22,6 @@ async function classIdOf(netns: Netns, inode: number): Promise<number> {
   const match = line === undefined ? null : /\bclass_id:(0x[\da-f]+|\d+)/.exec(line);
   if (match === null) throw new Error(`ss shows no class_id for inode ${inode}:\n${listing.stdout}`);
   return Number(match[1]);
-}
-
-interface Checked {
-  verdict: string;
-  assumptions: string[];
-  /** How many pidfd_getfd calls the check made, counted by strace. */
-  getfdCalls: number;
-}
-
-/** `portclash check … --json` inside the namespace, under strace, which counts the duplicates it makes. */
-async function checkTraced(netns: Netns, args: readonly string[]): Promise<Checked> {
-  const trace = join(tmpdir(), `portclash-trace-${process.pid}-${Date.now()}`);
-  const result = await netns.run('strace', ['-f', '-qq', '-e', 'trace=pidfd_getfd', '-o', trace, process.execPath, CLI, 'check', ...args, '--json'], { timeoutMs: 20_000 });
-  const traced = readFileSync(trace, 'utf8');
-  await runCommand('rm', ['-f', trace]);
-  if (result.stdout.trim() === '') throw new Error(`check printed nothing: ${result.stderr}`);
-  const prediction = JSON.parse(result.stdout) as { verdict: string; assumptions: string[] };
-  return { ...prediction, getfdCalls: traced.split('\n').filter((line) => line.includes('pidfd_getfd(')).length };
 }
 
 describe.runIf(process.platform === 'linux' && isRoot)('check leaves the tags of the sockets it reads as they were', () => {

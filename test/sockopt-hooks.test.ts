@@ -1,7 +1,4 @@
 // check never reads the options of a socket whose cgroup runs getsockopt programs: they would run under its lock and could rewrite the answer.
-import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -9,7 +6,7 @@ import type { ProgramCountReading } from '../lib/binding.js';
 import { GetsockoptProgramCounter, whyGetsockoptProgramsBar, whyOptionsStayUnread } from '../lib/sockopthooks.js';
 import type { SocketTagFacts } from '../lib/sockettags.js';
 import { createChildCgroup, hasCgroup2, type ChildCgroup } from './helpers/cgroup.js';
-import { CLI } from './helpers/cli.js';
+import { checkTraced } from './helpers/cli.js';
 import { compileHelper, createNetns, holdSockets, runCommand, type Holder, type Netns } from './helpers/holders.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -92,25 +89,6 @@ describe('whyOptionsStayUnread', () => {
     expect(whyOptionsStayUnread({ source: 'sock_diag', classId: 0, cgroupId: 7 }, untagged, programs)).toContain('no cgroup v2 hierarchy is mounted');
   });
 });
-
-interface Checked {
-  verdict: string;
-  reason: string;
-  assumptions: string[];
-  /** How many pidfd_getfd calls the check made, counted by strace. */
-  getfdCalls: number;
-}
-
-/** `portclash check … --json` inside the namespace, under strace, which counts the duplicates it makes. */
-async function checkTraced(netns: Netns, args: readonly string[]): Promise<Checked> {
-  const trace = join(tmpdir(), `portclash-trace-${process.pid}-${Date.now()}`);
-  const result = await netns.run('strace', ['-f', '-qq', '-e', 'trace=pidfd_getfd', '-o', trace, process.execPath, CLI, 'check', ...args, '--json'], { timeoutMs: 20_000 });
-  const traced = readFileSync(trace, 'utf8');
-  await runCommand('rm', ['-f', trace]);
-  if (result.stdout.trim() === '') throw new Error(`check printed nothing: ${result.stderr}`);
-  const prediction = JSON.parse(result.stdout) as { verdict: string; reason: string; assumptions: string[] };
-  return { ...prediction, getfdCalls: traced.split('\n').filter((line) => line.includes('pidfd_getfd(')).length };
-}
 
 describe.runIf(process.platform === 'linux' && isRoot)('check and a getsockopt program in the socket owner\'s cgroup', () => {
   let netns: Netns;
