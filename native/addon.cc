@@ -151,6 +151,18 @@ Napi::Value ReadAll(Napi::Env env, const TableReader& read) {
   return reading;
 }
 
+// Runs a completion callback of pool work. An ending worker thread's environment completes its
+// pool work inside its teardown, where making objects or settling a promise throws (nothing can
+// run JS there any more): nobody is left to tell, so the throw ends here instead of in
+// std::terminate. NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS covers node-addon-api's own rethrow.
+template <typename Complete>
+void WhileAlive(Complete complete) {
+  try {
+    complete();
+  } catch (const Napi::Error&) {
+  }
+}
+
 // The native work in flight on libuv's pool, per Node environment (the main thread and each worker
 // thread), with the function that stops it. process.exit() runs no env cleanup hook before it joins
 // the pool's threads, so without this a scan or a reader waiting for room would hold the exit back;
@@ -247,22 +259,26 @@ class TableWorker : public Napi::AsyncProgressQueueWorker<RawRow> {
       on_rows_.Call({CopyRows(env, rows, count), Napi::Number::New(env, static_cast<double>(count))});
     } catch (const Napi::Error& error) {
       // A throwing callback ends the reading's use, not the process: reject with its error.
-      callback_error_ = std::make_unique<Napi::ObjectReference>(Napi::Persistent(error.Value()));
+      WhileAlive([&] { callback_error_ = std::make_unique<Napi::ObjectReference>(Napi::Persistent(error.Value())); });
     }
   }
 
   void OnOK() override {
-    if (callback_error_) {
-      deferred_.Reject(callback_error_->Value());
-      return;
-    }
-    Napi::Object reading = Napi::Object::New(Env());
-    reading.Set("sources", SourceResultsToJs(Env(), results_));
-    reading.Set("maxQueuedBatches", Napi::Number::New(Env(), static_cast<double>(max_queued_)));
-    deferred_.Resolve(reading);
+    WhileAlive([this] {
+      if (callback_error_) {
+        deferred_.Reject(callback_error_->Value());
+        return;
+      }
+      Napi::Object reading = Napi::Object::New(Env());
+      reading.Set("sources", SourceResultsToJs(Env(), results_));
+      reading.Set("maxQueuedBatches", Napi::Number::New(Env(), static_cast<double>(max_queued_)));
+      deferred_.Resolve(reading);
+    });
   }
 
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+  void OnError(const Napi::Error& error) override {
+    WhileAlive([&] { deferred_.Reject(error.Value()); });
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
@@ -506,8 +522,12 @@ class OwnerWorker : public Napi::AsyncWorker {
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
   void Execute() override { ScanSocketOwners(query_, scan_); }
-  void OnOK() override { deferred_.Resolve(OwnerScanToJs(Env(), scan_)); }
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+  void OnOK() override {
+    WhileAlive([this] { deferred_.Resolve(OwnerScanToJs(Env(), scan_)); });
+  }
+  void OnError(const Napi::Error& error) override {
+    WhileAlive([&] { deferred_.Reject(error.Value()); });
+  }
 
   static void Cancel(void* flag) { static_cast<std::atomic<bool>*>(flag)->store(true); }
 

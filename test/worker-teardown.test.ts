@@ -1,0 +1,49 @@
+// A worker thread ended while its readings and owner scans are in flight: the process lives on.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { runCommand } from './helpers/holders.js';
+
+const DIST_BINDING = fileURLToPath(new URL('../dist/binding.js', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'portclash-teardown-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+const LINE = '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 INODE 1 0000000000000000 100 0 0 10 0\n';
+
+describe.runIf(process.platform === 'linux')('a worker thread ended with native work in flight', () => {
+  // Node completes the work of an ending thread's environment inside its teardown, where resolving
+  // a promise throws: unguarded, that throw ends in std::terminate and takes the process down.
+  it.each(['terminate', 'exit'] as const)('leaves the process alive (worker %s)', async (how) => {
+    const path = join(scratch, `tcp-${how}`);
+    writeFileSync(path, HEADER + Array.from({ length: 40_000 }, (_, i) => LINE.replace('INODE', String(i + 1))).join(''));
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const code = \`
+        const { parentPort } = require('node:worker_threads');
+        import(${JSON.stringify(DIST_BINDING)}).then(({ getBinding }) => {
+          const binding = getBinding();
+          binding.readProcNet([{ path: ${JSON.stringify(path)}, protocol: 6, family: 4 }], () => {}).catch(() => {});
+          binding.findSocketOwners({ inodes: null, pids: null, stopWhenFound: false }).catch(() => {});
+          parentPort.postMessage('started');
+          if (${JSON.stringify(how)} === 'exit') process.exit(0);
+        });
+      \`;
+      (async () => {
+        for (let round = 0; round < 5; round++) {
+          const worker = new Worker(code, { eval: true });
+          await new Promise((resolve) => worker.once('message', resolve));
+          if (${JSON.stringify(how)} === 'terminate') await worker.terminate();
+          else await new Promise((resolve) => worker.once('exit', resolve));
+        }
+        process.stdout.write('survived');
+      })();
+    `;
+    const run = await runCommand(process.execPath, ['-e', script], { timeoutMs: 60_000 });
+    expect(run.stderr).not.toContain('terminate called');
+    expect({ code: run.code, signal: run.signal, stdout: run.stdout }).toEqual({ code: 0, signal: null, stdout: 'survived' });
+  });
+});
