@@ -1,5 +1,6 @@
 // The only place that loads the native addon (node-gyp-build), and the seam to replace it.
 import { createRequire } from 'node:module';
+import { isMainThread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
 import { PortclashError } from './errors.js';
@@ -158,10 +159,11 @@ export interface NativeBinding {
   findSocketOwners?(query: OwnerQuery): Promise<OwnerScanResult>;
   findSocketOwnersSync?(query: OwnerQuery): OwnerScanResult;
   /**
-   * Stops every owner scan and table reading of this thread's environment in flight; returns how
-   * many. Called on process 'exit', which otherwise waits for them (see getBinding).
+   * Stops every owner scan and table reading in flight of this thread's environment, or of every
+   * thread's with `everywhere`; returns how many. Called on process 'exit', which otherwise waits
+   * for them (see cancelInFlightOnExit).
    */
-  cancelInFlight?(): number;
+  cancelInFlight?(everywhere?: boolean): number;
   /** Test seam: the owner scan, sync or on a worker thread, throwing when it reaches `throwAtPid`. */
   debugFindSocketOwners?(query: OwnerQuery, throwAtPid: number, sync: boolean): OwnerScanResult | Promise<OwnerScanResult>;
   /**
@@ -214,12 +216,14 @@ const exitHooked = new WeakSet<NativeBinding>();
 /**
  * process.exit() waits for libuv's pool threads, and so for an owner scan in flight there, or a
  * table reading waiting for JS to take its batches, which JS will never do again: on 'exit', the
- * addon tells them to stop (a worker thread's teardown does the same through env cleanup hooks).
+ * addon tells them to stop — on the main thread, every thread's, since the worker threads end next
+ * and each waits for its pool work. A worker's terminate() from another thread runs no 'exit' in
+ * it: it waits for the scan or reading in flight, each bounded (a scan of every fd, one dump).
  */
 function cancelInFlightOnExit(binding: NativeBinding): void {
   if (binding.cancelInFlight === undefined || exitHooked.has(binding)) return;
   exitHooked.add(binding);
-  process.once('exit', () => binding.cancelInFlight?.());
+  process.once('exit', () => binding.cancelInFlight?.(isMainThread));
 }
 
 /**

@@ -165,8 +165,11 @@ void WhileAlive(Complete complete) {
 
 // The native work in flight on libuv's pool, per Node environment (the main thread and each worker
 // thread), with the function that stops it. process.exit() runs no env cleanup hook before it joins
-// the pool's threads, so without this a scan or a reader waiting for room would hold the exit back;
-// JS calls cancelInFlight() on 'exit', and the cleanup hooks cover a worker thread's teardown.
+// the pool's threads, so without this a scan or a reader waiting for room would hold the exit back:
+// JS calls cancelInFlight() on 'exit', for its own environment, or, on the main thread, for every
+// one (the workers are ended next, and an environment's teardown waits for its pool work first).
+// The cleanup hooks run only after that wait, so they stop nothing that is running; they are kept
+// for work that has not started.
 class InFlight {
  public:
   using Stop = void (*)(void* work);
@@ -186,12 +189,12 @@ class InFlight {
   InFlight(const InFlight&) = delete;
   InFlight& operator=(const InFlight&) = delete;
 
-  // Stops every piece of work of `env`; returns how many there were.
+  // Stops every piece of work of `env`, or of every environment when `env` is null; returns how many.
   static size_t StopAll(napi_env env) {
     std::lock_guard<std::mutex> lock(mutex_);
     size_t count = 0;
     for (InFlight* work : all_) {
-      if (work->env_ != env) continue;
+      if (env != nullptr && work->env_ != env) continue;
       work->stop_(work->work_);
       ++count;
     }
@@ -539,10 +542,12 @@ class OwnerWorker : public Napi::AsyncWorker {
   InFlight in_flight_;  // after cancel_, which it points at
 };
 
-// cancelInFlight() → how many owner scans and table readings of this environment were told to
-// stop: a scan then resolves at once with `cancelled: true`, a reading rejects.
+// cancelInFlight(everywhere) → how many owner scans and table readings of this environment (of
+// every environment with `everywhere`) were told to stop: a scan then resolves at once with
+// `cancelled: true`, a reading rejects.
 Napi::Value CancelInFlight(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(InFlight::StopAll(info.Env())));
+  bool everywhere = info.Length() > 0 && info[0].ToBoolean().Value();
+  return Napi::Number::New(info.Env(), static_cast<double>(InFlight::StopAll(everywhere ? nullptr : static_cast<napi_env>(info.Env()))));
 }
 
 // findSocketOwners(query) → Promise of the same, scanned on a libuv pool thread.

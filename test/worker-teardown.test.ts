@@ -46,4 +46,39 @@ describe.runIf(process.platform === 'linux')('a worker thread ended with native 
     expect(run.stderr).not.toContain('terminate called');
     expect({ code: run.code, signal: run.signal, stdout: run.stdout }).toEqual({ code: 0, signal: null, stdout: 'survived' });
   });
+
+  it('does not hold the main thread\'s process.exit() back with a worker\'s reading waiting at its bound', async () => {
+    const path = join(scratch, 'tcp-main-exit');
+    writeFileSync(path, HEADER + Array.from({ length: 40_000 }, (_, i) => LINE.replace('INODE', String(i + 1))).join(''));
+    // The worker starts a reading and then never turns its event loop, so the reader stops at the
+    // queue's bound; the main thread then exits, which ends the worker, whose teardown waits for
+    // that reading: only the main thread's 'exit' can stop it.
+    const script = `
+      const { Worker } = require('node:worker_threads');
+      const code = \`
+        const { parentPort } = require('node:worker_threads');
+        import(${JSON.stringify(DIST_BINDING)}).then(({ getBinding }) => {
+          getBinding().readProcNet([{ path: ${JSON.stringify(path)}, protocol: 6, family: 4 }], () => {}).catch(() => {});
+          parentPort.postMessage('started');
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
+        });
+      \`;
+      import(${JSON.stringify(DIST_BINDING)}).then(({ getBinding }) => {
+        const binding = getBinding();
+        const worker = new Worker(code, { eval: true });
+        worker.once('message', () => {
+          let waiting = false;
+          for (let attempt = 0; attempt < 5000 && !waiting; attempt++) {
+            waiting = binding.debugTableQueue().waiting;
+            if (!waiting) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+          }
+          process.stdout.write(waiting ? 'waiting' : 'never-waiting');
+          process.exit(0);
+        });
+      });
+    `;
+    // the timeout only ends a child that hangs, which is the failure
+    const run = await runCommand(process.execPath, ['-e', script], { timeoutMs: 20_000 });
+    expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 0, stdout: 'waiting' });
+  });
 });
