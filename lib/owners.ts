@@ -250,15 +250,13 @@ class OwnerSearch {
       owned.optionsUnread = unread;
       return;
     }
-    // An fd closed since the scan (EBADF), or reused for another file (ESTALE), leaves the socket
-    // with its other holders: among them, this process's own duplicate from a read just before,
-    // seen by the scan on its way to the closer thread. A few more owners are tried, not all of a
-    // prefork server's thousand.
+    // An owner that exited since the scan (ESRCH), or an fd it closed (EBADF) or reused for another
+    // file (ESTALE, seen by the link check or by fstat), leaves the socket with its other holders:
+    // a prefork server's workers. A few more owners are tried, not all of a thousand.
     let options: SocketOptionsReading | undefined;
     for (const owner of owners.slice(0, OWNERS_TO_TRY)) {
       options = this.binding.readSocketOptions?.(owner.pid, owner.fd, owned.inode);
-      const gone = options !== undefined && ((options.syscall === 'pidfd_getfd' && errnoName(options.errno) === 'EBADF') || (options.syscall === 'fstat' && errnoName(options.errno) === 'ESTALE'));
-      if (!gone) break;
+      if (options === undefined || !ownerGone(options)) break;
     }
     if (options === undefined) return;
     if (options.errno !== 0) {
@@ -271,13 +269,22 @@ class OwnerSearch {
   }
 }
 
+/** Whether a read failed only because this owner no longer holds the socket through that fd. */
+function ownerGone(options: SocketOptionsReading): boolean {
+  const name = errnoName(options.errno);
+  return (name === 'ESRCH' && options.syscall === 'pidfd_open') || (name === 'EBADF' && options.syscall === 'pidfd_getfd') || name === 'ESTALE';
+}
+
 /** Why readSocketOptions read nothing, from the call that failed. */
 function whyNotRead(syscall: string | null, errno: number): string {
   const name = errnoName(errno);
   if (syscall === 'reader thread') {
     return "no thread of portclash's is free to read it on (each may be waiting out another socket's SO_LINGER, or none could be started), and closing the duplicate on this thread could wait out this one's";
   }
-  if (syscall === 'close_range') return `a thread with an fd table of its own, where the duplicate would stay out of sight, cannot be made here (close_range: ${name}; Linux 5.9 or later has it)`;
+  if (syscall === 'close_range') {
+    const why = name === 'ENOSYS' || name === 'EINVAL' ? 'Linux 5.9 or later has it' : 'a seccomp filter may refuse it';
+    return `a thread with an fd table of its own, where the duplicate would stay out of sight, cannot be made here (close_range failed with ${name}: ${why})`;
+  }
   if (name === 'ESTALE') return 'its owner closed that fd, or put another file there, since the scan';
   if (name === 'ESRCH') return 'its owner exited since the scan';
   const rights = name === 'EPERM' || name === 'EACCES' ? ': reading them needs ptrace rights over its owner' : '';

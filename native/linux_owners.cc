@@ -368,23 +368,28 @@ void ScanSocketOwners(const OwnerQuery& query, OwnerScan& scan) {
 
 namespace {
 
-// Whether fd `fd` of the process `pid` is, as far as its link says, the socket `inode`.
-bool LinkIsSocket(uint32_t pid, int32_t fd, uint64_t inode) {
+// 0 when fd `fd` of the process `pid` is, as far as its link says, the socket `inode`; ESTALE when
+// it is another file or none (closed), or the errno of the readlink (EACCES: no ptrace rights now).
+int LinkIsSocket(uint32_t pid, int32_t fd, uint64_t inode) {
   char path[48];
   std::snprintf(path, sizeof path, "/proc/%u/fd/%d", pid, fd);
   char link[64];
   ssize_t length = readlink(path, link, sizeof link);
+  if (length < 0) return errno == ENOENT ? ESTALE : errno;
   uint64_t found;
-  return length > 0 && ParseSocketLink(link, static_cast<size_t>(length), &found) && found == inode;
+  return ParseSocketLink(link, static_cast<size_t>(length), &found) && found == inode ? 0 : ESTALE;
 }
 
 // Test seam (debugPauseAfterGetfd): a socket on which, after each pidfd_getfd, a byte is written and
 // one awaited (10 s at most), so that a test can have the owner close its fd in between.
 std::atomic<int> pause_after_getfd{-1};
+// The seam's fd as this reader thread's own fd table kept it when the thread started: another
+// number set later would name some other file there (the duplicate, even).
+thread_local int kept_pause_fd = -1;
 
 void PauseAfterGetfd() {
   int fd = pause_after_getfd.load();
-  if (fd < 0) return;
+  if (fd < 0 || fd != kept_pause_fd) return;
   char byte = 'd';
   if (write(fd, &byte, 1) != 1) return;
   pollfd wait{fd, POLLIN, 0};
@@ -414,8 +419,8 @@ SocketOptions ReadThroughDuplicate(uint32_t pid, int32_t fd, uint64_t expected_i
   // The fd number may have been closed and reused since the scan, for a socket the caller's checks
   // never saw; receiving that one would re-tag it. Looking again here narrows that window to the
   // next two system calls (the fstat below still catches what slips through, but only after).
-  if (!LinkIsSocket(pid, fd, expected_inode)) {
-    options.Fail("readlink", ESTALE);
+  if (int error = LinkIsSocket(pid, fd, expected_inode); error != 0) {
+    options.Fail("readlink", error);
     return options;
   }
   copy.reset(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
@@ -482,7 +487,8 @@ class OptionReaders {
     // a queued request always has an idle thread set aside, so the ring never holds more than kMaxThreads
     queue_[(head_ + queued_) % kMaxThreads] = &request;
     ++queued_;
-    wake_.notify_one();
+    // notify_all, not _one: a handful of threads, and no lost wake-up to ever leave a caller waiting
+    wake_.notify_all();
     // the read does not block (no socket lock, see below), so neither does this wait
     done_.wait(lock, [&request] { return request.done; });
     return request.options;
@@ -523,6 +529,9 @@ class OptionReaders {
       --queued_;
       lock.unlock();
       UniqueFd copy;
+      // a thread whose fd table is still shared reads nothing; it tries again for each request,
+      // since EPERM (a seccomp filter) or ENOMEM may pass, unlike ENOSYS or EINVAL (Linux < 5.9)
+      if (unshared != 0) unshared = FdTableOfItsOwn();
       if (unshared != 0) {
         request->options.Fail("close_range", unshared);
       } else {
@@ -542,9 +551,10 @@ class OptionReaders {
   // (debugPauseAfterGetfd, set before the first read) is kept: the range below it is closed after.
   static int FdTableOfItsOwn() {
     int keep = pause_after_getfd.load();
+    kept_pause_fd = keep;
     unsigned first = keep < 0 ? 0 : static_cast<unsigned>(keep) + 1;
     if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_UNSHARE) != 0) return errno;
-    if (keep > 0) syscall(SYS_close_range, 0U, static_cast<unsigned>(keep) - 1, 0U);
+    if (keep > 0 && syscall(SYS_close_range, 0U, static_cast<unsigned>(keep) - 1, 0U) != 0) return errno;
     return 0;
   }
 
