@@ -2,8 +2,10 @@
 import { constants } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { getBinding } from '../lib/binding.js';
-import { fdOf, inodeOf, SocketPool } from './helpers/sockets.js';
+import { getBinding, setBinding, type OwnerScanResult } from '../lib/binding.js';
+import { findOwners } from '../lib/owners.js';
+import { listSockets } from '../lib/sockets.js';
+import { fdOf, inodeOf, portOf, SocketPool } from './helpers/sockets.js';
 
 describe.runIf(process.platform === 'linux')('owner queries', () => {
   const pool = new SocketPool();
@@ -69,5 +71,35 @@ describe.runIf(process.platform === 'linux')('owner queries', () => {
     // another inode than the fd's: the check before pidfd_getfd refuses, so nothing is received
     const reading = binding.readSocketOptions!(process.pid, fdOf(server), inodeOf(server) + 1);
     expect(reading).toMatchObject({ syscall: 'readlink', errno: constants.errno.ESTALE, reuseAddr: null, reusePort: null });
+  });
+
+  it('reads the options through the next owner when the first let its fd go since the scan', async () => {
+    const real = getBinding();
+    const server = await pool.listen('127.0.0.1');
+    const [fd, inode] = [fdOf(server), inodeOf(server)];
+    const [record] = (await listSockets({ protocol: 'tcp', port: portOf(server), listening: true })).filter((socket) => socket.inode === inode);
+    expect(record).toBeDefined();
+    // The scan reports, first, an owner fd that is no longer open: as if that holder closed it
+    // between the scan and the read. The real socket's own fd comes second.
+    const gone = 1_000_000;
+    const withGoneOwner = (scan: OwnerScanResult): OwnerScanResult => {
+      const rows = new Uint32Array(scan.count * 4 + 4);
+      rows.set([process.pid, gone, inode % 2 ** 32, Math.floor(inode / 2 ** 32)]);
+      rows.set(new Uint32Array(scan.rows, 0, scan.count * 4), 4);
+      return { ...scan, rows: rows.buffer, count: scan.count + 1 };
+    };
+    setBinding({
+      ...real,
+      findSocketOwners: async (query) => withGoneOwner(await real.findSocketOwners!(query)),
+      findSocketOwnersSync: (query) => withGoneOwner(real.findSocketOwnersSync!(query)),
+    });
+    try {
+      const [owned] = await findOwners([record!], { socketOptions: true });
+      expect(owned!.owners.map((owner) => owner.fd)).toEqual([gone, fd]);
+      expect(owned!.optionsUnread).toBeUndefined();
+      expect(owned!.reuseAddr).toBe(true); // libuv sets it on every TCP socket
+    } finally {
+      setBinding(null);
+    }
   });
 });
