@@ -6,15 +6,6 @@ import { PortclashError } from '../errors.js';
 type Options = NonNullable<ParseArgsConfig['options']>;
 type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>>;
 
-/** Exit codes scripts can rely on; commands add their own meaning to 1 (and `check` to 3). */
-export const EXIT = {
-  ok: 0,
-  negative: 1,
-  usage: 2,
-  unknown: 3,
-  failure: 4,
-} as const;
-
 export const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const satisfies Options;
 
 export function parseCommandArgs<O extends Options>(args: string[], options: O, allowPositionals = false): Parsed<O> {

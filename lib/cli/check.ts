@@ -1,13 +1,11 @@
 // `portclash check <port>…`: will bind()+listen() succeed? One line (or JSON object) per port.
-import { formatEndpoint } from '../address.js';
 import { PortclashError } from '../errors.js';
-import type { OwnedSocket } from '../owners.js';
 import { parsePort } from '../ports.js';
 import { predictBinds, VERDICT_SEVERITY } from '../predict/index.js';
 import type { BindRequest, Prediction } from '../predict/types.js';
-import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
-import { shorten } from './owners.js';
-import type { CommandIO } from './run.js';
+import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { dependsOn, describePrediction } from './format.js';
+import { EXIT, type CommandIO } from './io.js';
 
 export const CHECK_HELP = `Usage: portclash check <port|service|from-to>... [--host <addr>] [--udp] [--reuse-addr|--no-reuse-addr]
                        [--reuse-port] [--ipv6-only] [--no-listen] [--json]
@@ -97,31 +95,4 @@ function expandPorts(text: string): (number | string)[] {
 /** Under the line: what an unknown depends on, then the warnings. */
 function details(prediction: Prediction): string[] {
   return [...dependsOn(prediction), ...prediction.warnings.map((warning) => `  warning: ${warning}`)];
-}
-
-/** For an unknown verdict, a line for each fact it depends on. */
-export function dependsOn(prediction: Prediction): string[] {
-  return prediction.verdict === 'unknown' ? prediction.assumptions.map((assumption) => `  depends on: ${assumption}`) : [];
-}
-
-const VERDICT_WORDS = { free: 'free', 'in-use': 'in use', denied: 'denied', unavailable: 'unavailable', unknown: 'unknown' } as const;
-
-/** `3000/tcp in use — node server.js (pid 4121, user deploy) listens on *:3000` */
-export function describePrediction(prediction: Prediction): string {
-  const label = `${prediction.port}/${prediction.protocol}`;
-  const errno = prediction.errno === null || prediction.verdict === 'in-use' ? '' : ` (${prediction.errno})`;
-  const first = prediction.conflicts[0];
-  if (prediction.verdict === 'in-use' && first !== undefined && 'owner' in first && first.owner !== null) {
-    return `${label} in use — ${holder(first)}`;
-  }
-  return `${label} ${VERDICT_WORDS[prediction.verdict]}${errno} — ${prediction.reason}`;
-}
-
-function holder(socket: OwnedSocket): string {
-  const owner = socket.owner!;
-  const facts = [`pid ${owner.pid}`, ...(owner.user === null ? [] : [`user ${owner.user}`])];
-  const wildcard = socket.localAddress === '0.0.0.0' || socket.localAddress === '::';
-  const endpoint = wildcard ? `*:${socket.localPort}` : formatEndpoint(socket.family, socket.localAddress, socket.localPort);
-  const verb = socket.state === 'LISTEN' ? 'listens on' : socket.protocol === 'udp' && socket.state === 'UNCONNECTED' ? 'is bound to' : `holds (${socket.state})`;
-  return `${shorten(owner.command)} (${facts.join(', ')}) ${verb} ${endpoint}`;
 }

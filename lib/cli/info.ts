@@ -1,5 +1,4 @@
-// `portclash info <port|service>` and `portclash ephemeral`: what a port means here, and outgoing port use.
-import { ephemeralReport, type EphemeralReport } from '../ephemeral.js';
+// `portclash info <port|service>`: what a port means here — services, class, ephemeral range, holders, bind prediction.
 import { PortclashError } from '../errors.js';
 import { findOwners } from '../owners.js';
 import { predictBind } from '../predict/index.js';
@@ -7,10 +6,9 @@ import { isServiceWarning } from '../predict/warnings.js';
 import { bsdClass, inRanges, portClass, readEphemeralRange, readReservedPorts } from '../ranges.js';
 import { getServicesByPort, parsePortOrService } from '../services.js';
 import { listSockets } from '../sockets.js';
-import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
-import { dependsOn, describePrediction } from './check.js';
-import { describeOwner, describeSocket } from './owners.js';
-import type { CommandIO } from './run.js';
+import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { dependsOn, describeOwner, describePrediction, describeSocket } from './format.js';
+import { EXIT, type CommandIO } from './io.js';
 
 export const INFO_HELP = `Usage: portclash info <port|service> [--json]
 
@@ -23,19 +21,6 @@ Options:
   -h, --help   show this help
 
 Exit status: 0, 2 usage error, 4 the tables could not be read.
-`;
-
-export const EPHEMERAL_HELP = `Usage: portclash ephemeral [--json]
-
-The ephemeral port range (net.ipv4.ip_local_port_range), the reserved ports, how many outgoing TCP
-connections use it, and for each destination (local address, remote address and port) how close it
-is to running out: connect() fails with EADDRNOTAVAIL when a destination has used every port.
-
-Options:
-      --json   one JSON object
-  -h, --help   show this help
-
-Exit status: 0, 1 a destination is close to exhaustion, 2 usage error, 4 the tables could not be read.
 `;
 
 const OPTIONS = { ...HELP_OPTION, json: { type: 'boolean' } } as const;
@@ -81,39 +66,4 @@ export async function runInfo(args: string[], io: CommandIO): Promise<number> {
   ];
   io.stdout(`${lines.join('\n')}\n`);
   return EXIT.ok;
-}
-
-export async function runEphemeral(args: string[], io: CommandIO): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, OPTIONS, true);
-  if (values.help === true) {
-    io.stdout(EPHEMERAL_HELP);
-    return EXIT.ok;
-  }
-  if (positionals.length !== 0) throw new PortclashError('ERR_USAGE', 'ephemeral takes no arguments');
-  const report = await ephemeralReport();
-  io.stdout(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatEphemeral(report));
-  return report.warnings.length > 0 ? EXIT.negative : EXIT.ok;
-}
-
-// Destinations shown in the human report; --json has them all.
-const SHOWN = 10;
-
-function formatEphemeral(report: EphemeralReport): string {
-  const { range } = report;
-  const reserved = report.reserved.length === 0 ? 'none' : report.reserved.map(([low, high]) => (low === high ? `${low}` : `${low}-${high}`)).join(',');
-  const lines = [
-    `Ephemeral range: ${range.low}–${range.high} (${range.size} ports); reserved: ${reserved}; held by bind() inside it: ${report.boundInRange}`,
-    `Outgoing TCP connections on ephemeral ports: ${report.outgoing} (${report.timeWait} in TIME_WAIT)`,
-  ];
-  if (report.destinations.length > 0) {
-    lines.push('Busiest destinations (each has the whole range to itself):');
-    for (const destination of report.destinations.slice(0, SHOWN)) {
-      lines.push(
-        `  ${destination.localAddress} → ${destination.remoteAddress}:${destination.remotePort}  ${destination.connections} of ${destination.available} ports (${(destination.usage * 100).toFixed(destination.usage < 0.01 ? 2 : 0)}%), ${destination.timeWait} in TIME_WAIT`,
-      );
-    }
-    if (report.destinations.length > SHOWN) lines.push(`  … and ${report.destinations.length - SHOWN} more (--json lists them all)`);
-  }
-  lines.push(...report.warnings.map((warning) => `warning: ${warning}`));
-  return `${lines.join('\n')}\n`;
 }

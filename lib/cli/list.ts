@@ -3,11 +3,10 @@ import { readSocketTables, type SocketFilter } from '../sockets.js';
 import { findOwners, type OwnedSocket } from '../owners.js';
 import type { SocketRecord } from '../records.js';
 import { parsePortOrService } from '../services.js';
-import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
-import { ownerColumn, protocolLabel } from './owners.js';
+import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { formatTable, ownerColumn, protocolLabel } from './format.js';
 import { formatEndpoint } from '../address.js';
-import { formatTable } from './table.js';
-import type { CommandIO } from './run.js';
+import { EXIT, type CommandIO } from './io.js';
 
 export const LIST_HELP = `Usage: portclash list [--tcp] [--udp] [--listening] [--port N] [--owners] [--json]
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `portclash` executable: wires the command line to this process's streams and exit code.
-import { EXIT } from './args.js';
+import { EXIT } from './io.js';
 import { runCli } from './run.js';
 
 // `portclash list | head` closes the pipe early; that is the reader's choice, not an error.

@@ -2,17 +2,12 @@
 import { readFileSync } from 'node:fs';
 
 import { PortclashError } from '../errors.js';
-import { EXIT } from './args.js';
+import { EXIT, type CommandIO } from './io.js';
 import { CHECK_HELP, runCheck } from './check.js';
-import { EPHEMERAL_HELP, INFO_HELP, runEphemeral, runInfo } from './info.js';
+import { EPHEMERAL_HELP, runEphemeral } from './ephemeral.js';
+import { INFO_HELP, runInfo } from './info.js';
 import { LIST_HELP, runList } from './list.js';
 import { runWho, WHO_HELP } from './who.js';
-
-/** Where a command writes; tests pass their own. */
-export interface CommandIO {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
 
 const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO): Promise<number> }> = {
   check: { help: CHECK_HELP, run: runCheck },

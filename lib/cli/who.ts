@@ -3,9 +3,9 @@ import { PortclashError } from '../errors.js';
 import { findOwners, type OwnedSocket, type OwnerUnknownReason } from '../owners.js';
 import { parsePortOrService } from '../services.js';
 import { listSockets } from '../sockets.js';
-import { EXIT, HELP_OPTION, parseCommandArgs } from './args.js';
-import { describeOwner, describeSocket } from './owners.js';
-import type { CommandIO } from './run.js';
+import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { describeOwner, describeSocket } from './format.js';
+import { EXIT, type CommandIO } from './io.js';
 
 export const WHO_HELP = `Usage: portclash who <port|service>[/tcp|/udp] [--all] [--json]
 

@@ -1,7 +1,8 @@
-// How owners read for people: "node server.js (pid 4121, user deploy, since 10:02, nginx.service)".
-import type { OwnedSocket, SocketOwner } from '../owners.js';
-import type { SocketRecord } from '../records.js';
+// How results read for people, for every command: owners, sockets, predictions, and aligned tables.
 import { formatEndpoint } from '../address.js';
+import type { OwnedSocket, SocketOwner } from '../owners.js';
+import type { Prediction } from '../predict/types.js';
+import type { SocketRecord } from '../records.js';
 
 /** One line describing a process. */
 export function describeOwner(owner: SocketOwner): string {
@@ -58,3 +59,43 @@ function formatSince(start: Date, now = new Date()): string {
   const sameDay = start.toDateString() === now.toDateString();
   return sameDay ? time : `${start.getFullYear()}-${pad(start.getMonth() + 1)}-${pad(start.getDate())} ${time}`;
 }
+
+/** For an unknown verdict, a line for each fact it depends on. */
+export function dependsOn(prediction: Prediction): string[] {
+  return prediction.verdict === 'unknown' ? prediction.assumptions.map((assumption) => `  depends on: ${assumption}`) : [];
+}
+
+const VERDICT_WORDS = { free: 'free', 'in-use': 'in use', denied: 'denied', unavailable: 'unavailable', unknown: 'unknown' } as const;
+
+/** `3000/tcp in use — node server.js (pid 4121, user deploy) listens on *:3000` */
+export function describePrediction(prediction: Prediction): string {
+  const label = `${prediction.port}/${prediction.protocol}`;
+  const errno = prediction.errno === null || prediction.verdict === 'in-use' ? '' : ` (${prediction.errno})`;
+  const first = prediction.conflicts[0];
+  if (prediction.verdict === 'in-use' && first !== undefined && 'owner' in first && first.owner !== null) {
+    return `${label} in use — ${holder(first)}`;
+  }
+  return `${label} ${VERDICT_WORDS[prediction.verdict]}${errno} — ${prediction.reason}`;
+}
+
+function holder(socket: OwnedSocket): string {
+  const owner = socket.owner!;
+  const facts = [`pid ${owner.pid}`, ...(owner.user === null ? [] : [`user ${owner.user}`])];
+  const wildcard = socket.localAddress === '0.0.0.0' || socket.localAddress === '::';
+  const endpoint = wildcard ? `*:${socket.localPort}` : formatEndpoint(socket.family, socket.localAddress, socket.localPort);
+  const verb = socket.state === 'LISTEN' ? 'listens on' : socket.protocol === 'udp' && socket.state === 'UNCONNECTED' ? 'is bound to' : `holds (${socket.state})`;
+  return `${shorten(owner.command)} (${facts.join(', ')}) ${verb} ${endpoint}`;
+}
+
+/** Aligned plain-text tables for people: columns padded to their widest cell. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) =>
+    rows.reduce((widest, row) => Math.max(widest, (row[column] ?? '').length), title.length),
+  );
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+      .join('  ');
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+

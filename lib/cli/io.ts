@@ -1,0 +1,16 @@
+// What every command writes to and returns: its output streams, and the exit codes scripts rely on.
+
+/** Where a command writes; tests pass their own. */
+export interface CommandIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+/** Exit codes scripts can rely on; commands add their own meaning to 1 (and `check` to 3). */
+export const EXIT = {
+  ok: 0,
+  negative: 1,
+  usage: 2,
+  unknown: 3,
+  failure: 4,
+} as const;
