@@ -51,7 +51,10 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
   const { sockets, sources } = await readSocketTables(filter);
   for (const source of sources) {
     if (source.malformed > 0) {
-      io.stderr(`portclash: warning: skipped ${source.malformed} malformed line(s) in ${source.path}\n`);
+      // a /proc table has a path; a sock_diag dump is named by what it asked for
+      const where = source.path ?? `the sock_diag dump of ${source.protocol} ${source.family}`;
+      const what = source.source === 'proc' ? 'line(s)' : 'message(s)';
+      io.stderr(`portclash: warning: skipped ${source.malformed} malformed ${what} in ${where}\n`);
     }
   }
   sockets.sort(compareSockets);
