@@ -24,6 +24,9 @@ export type PortclashErrorCode =
   /** The work was cancelled because the process or thread is exiting (Node's own code for it). */
   | 'ABORT_ERR';
 
+/** A kernel errno's name, as Node's own errors carry it: `EACCES`, `ENOENT`. */
+export type ErrnoCode = `E${Uppercase<string>}`;
+
 export interface PortclashErrorDetails {
   /** The system call that failed, for kernel errors. */
   syscall?: string;
@@ -35,11 +38,11 @@ export interface PortclashErrorDetails {
 
 export class PortclashError extends Error {
   override readonly name = 'PortclashError';
-  readonly code: PortclashErrorCode | string;
+  readonly code: PortclashErrorCode | ErrnoCode;
   readonly syscall?: string;
   readonly path?: string;
 
-  constructor(code: PortclashErrorCode | string, message: string, details: PortclashErrorDetails = {}) {
+  constructor(code: PortclashErrorCode | ErrnoCode, message: string, details: PortclashErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
     if (details.syscall !== undefined) this.syscall = details.syscall;
@@ -50,8 +53,8 @@ export class PortclashError extends Error {
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
 
 /** `ENOENT` for 2: the name Node's errors use for a kernel errno. */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+export function errnoName(errno: number): ErrnoCode {
+  return (ERRNO_NAMES.get(errno) ?? `E${errno}`) as ErrnoCode;
 }
 
 /**

@@ -1,5 +1,5 @@
 // The public API of portclash.
-export { PortclashError, type PortclashErrorCode } from './errors.js';
+export { PortclashError, type ErrnoCode, type PortclashErrorCode } from './errors.js';
 export {
   setBinding,
   type NativeBinding,
@@ -32,7 +32,7 @@ export {
 } from './owners.js';
 export type { ProcessInfo } from './processes.js';
 export type { ContainerInfo, ServiceInfo } from './cgroups.js';
-export { assertPortsFree, predictBind, predictBinds, type AssertOptions, type PredictOptions } from './predict/index.js';
+export { assertPortsFree, PortNotFreeError, predictBind, predictBinds, type AssertOptions, type PredictOptions } from './predict/index.js';
 export type { BindErrno, BindRequest, Prediction, Verdict } from './predict/types.js';
 export { readSystemFacts, type SystemFacts } from './facts.js';
 export { ephemeralReport, type DestinationUsage, type EphemeralReport } from './ephemeral.js';

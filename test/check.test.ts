@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { assertPortsFree, listSockets, predictBind, type Prediction } from '../lib/index.js';
+import { assertPortsFree, listSockets, PortclashError, PortNotFreeError, predictBind, type Prediction } from '../lib/index.js';
 import { createChildCgroup, hasCgroup2 } from './helpers/cgroup.js';
 import { CLI, runCli } from './helpers/cli.js';
 import { compileHelper, createNetns, holdSockets, runCommand } from './helpers/holders.js';
@@ -198,6 +198,9 @@ describe.runIf(process.platform === 'linux')('assertPortsFree', () => {
       code: 'ERR_PORT_IN_USE',
       prediction: { port: portOf(server), verdict: 'in-use', errno: 'EADDRINUSE' },
     });
+    const error = await assertPortsFree([portOf(server)]).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(PortNotFreeError);
+    expect(error).toBeInstanceOf(PortclashError);
   });
 
   it('predicts what server.listen(port) then really does', async () => {

@@ -209,8 +209,19 @@ export interface AssertOptions {
   failOnUnknown?: boolean;
 }
 
+/** What assertPortsFree throws: a PortclashError that carries the prediction that failed. */
+export class PortNotFreeError extends PortclashError {
+  declare readonly code: 'ERR_PORT_IN_USE' | 'ERR_PORT_DENIED' | 'ERR_ADDRESS_UNAVAILABLE' | 'ERR_PORT_UNKNOWN';
+  readonly prediction: Prediction;
+
+  constructor(code: PortNotFreeError['code'], prediction: Prediction) {
+    super(code, `${prediction.port}/${prediction.protocol} on ${prediction.host}: ${prediction.verdict} — ${prediction.reason}`);
+    this.prediction = prediction;
+  }
+}
+
 /**
- * One call at the top of a server: throws a PortclashError (ERR_PORT_IN_USE, ERR_PORT_DENIED,
+ * One call at the top of a server: throws a PortNotFreeError (ERR_PORT_IN_USE, ERR_PORT_DENIED,
  * ERR_ADDRESS_UNAVAILABLE, or ERR_PORT_UNKNOWN with failOnUnknown) carrying the prediction when
  * a bind would fail; resolves with every prediction otherwise.
  */
@@ -223,10 +234,7 @@ export async function assertPortsFree(requests: readonly (number | BindRequest)[
       : prediction.verdict === 'unavailable' ? 'ERR_ADDRESS_UNAVAILABLE'
       : prediction.verdict === 'unknown' && options.failOnUnknown === true ? 'ERR_PORT_UNKNOWN'
       : null;
-    if (code !== null) {
-      const error = new PortclashError(code, `${prediction.port}/${prediction.protocol} on ${prediction.host}: ${prediction.verdict} — ${prediction.reason}`);
-      throw Object.assign(error, { prediction });
-    }
+    if (code !== null) throw new PortNotFreeError(code, prediction);
   }
   return predictions;
 }
