@@ -141,7 +141,7 @@ class OwnerSearch {
 
   add(scan: OwnerScanResult): void {
     if (scan.errno !== 0) {
-      throw new PortclashError('ERR_PROC_UNREADABLE', `cannot read /proc to find socket owners (errno ${scan.errno})`);
+      throw new PortclashError('ERR_PROC_UNREADABLE', `cannot read /proc to find socket owners: ${errnoName(scan.errno)}`, { path: '/proc' });
     }
     if (scan.cancelled === true) {
       // Node's own code for an operation stopped before it ended
