@@ -1,16 +1,5 @@
-// The public API of portclash.
+// The public API of portclash: only what users call. The addon seam is in portclash/testing.
 export { PortclashError, type ErrnoCode, type PortclashErrorCode } from './errors.js';
-export {
-  setBinding,
-  type NativeBinding,
-  type ProcNetReading,
-  type ProcNetSource,
-  type RowsCallback,
-  type SockDiagQuery,
-  type SockDiagReply,
-  type SourceReading,
-} from './binding.js';
-export { packRows, type RawRow } from './rows.js';
 export type { Family, Protocol, SocketRecord, SocketSource, SocketState, TcpState, UdpState } from './records.js';
 export { parsePort } from './ports.js';
 export {

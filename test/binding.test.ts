@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding, resolveAddonPath, setBinding, type NativeBinding, type ProcNetReading, type ProcNetSource } from '../lib/binding.js';
-import { listSockets, listSocketsSync, packRows, readSocketTables, readSocketTablesSync, type RawRow } from '../lib/index.js';
+import { listSockets, listSocketsSync, readSocketTables, readSocketTablesSync } from '../lib/index.js';
+import { packRows, type RawRow } from '../lib/testing.js';
 import { ROW_LAYOUT_VERSION, ROW_SIZE } from '../lib/rows.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
