@@ -1,4 +1,4 @@
-// The bind rules as pure functions, row by row from ../shared/bind-rules.md (kernel 6.18 results).
+// The bind rules as pure functions, row by row from docs/bind-rules.md (kernel 6.18 results).
 import { describe, expect, it } from 'vitest';
 
 import type { SystemFacts } from '../lib/facts.js';

@@ -20,7 +20,7 @@ export interface PredictOptions {
   owners?: boolean;
 }
 
-/** Will bind() (and listen(), for TCP) with these options succeed? See README: verdicts. */
+/** Will bind() (and listen(), for TCP) with these options succeed? See docs/cli.md: verdicts. */
 export async function predictBind(given: BindRequest, options: PredictOptions = {}): Promise<Prediction> {
   const request = await withHostAddress(given);
   // The kernel's first answer needs only the port: ask for it, and read the facts while it works.

@@ -1,6 +1,6 @@
 // Linux's bind() and listen() rules as pure functions: a request, the sockets on its port, facts → verdict.
 // Sources: net/ipv4/af_inet.c __inet_bind, net/ipv6/af_inet6.c __inet6_bind, inet_connection_sock.c
-// inet_bind_conflict, net/ipv4/udp.c udp_lib_lport_inuse; checked case by case in ../shared/bind-rules.md
+// inet_bind_conflict, net/ipv4/udp.c udp_lib_lport_inuse; checked case by case in docs/bind-rules.md
 // and by the differential oracle in test/oracle.test.ts.
 import { formatEndpoint, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../address.js';
 import { inPrefix, ipv4Number, type SystemFacts } from '../facts.js';
