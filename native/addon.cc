@@ -17,6 +17,11 @@
 #include <vector>
 
 #include "sockets.h"
+#if defined(__linux__)
+#include "linux.h"
+#else
+#error "portclash has native readers for Linux only so far: binding.gyp builds none elsewhere"
+#endif
 
 namespace portclash {
 namespace {

@@ -8,7 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sockets.h"
+#include "linux.h"
 #include "unique_fd.h"
 
 namespace portclash {

@@ -18,7 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "sockets.h"
+#include "linux.h"
 #include "unique_fd.h"
 
 namespace portclash {

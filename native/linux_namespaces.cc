@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sockets.h"
+#include "linux.h"
 
 namespace portclash {
 namespace {

@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "sockets.h"
+#include "linux.h"
 #include "unique_fd.h"
 
 #ifndef SYS_pidfd_open

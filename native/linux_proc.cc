@@ -7,7 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "sockets.h"
+#include "linux.h"
 #include "unique_fd.h"
 
 namespace portclash {
