@@ -1,12 +1,7 @@
 // Reads socket tables through NETLINK_SOCK_DIAG (inet_diag), as ss does: rows plus V6ONLY, device, cgroup, class id.
 #include <cerrno>
 #include <cstring>
-#include <exception>
-#include <memory>
 #include <mutex>
-#include <system_error>
-#include <thread>
-#include <utility>
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -19,6 +14,7 @@
 #include <unistd.h>
 
 #include "linux.h"
+#include "run_both.h"
 #include "unique_fd.h"
 
 namespace portclash {
@@ -281,23 +277,6 @@ void RunQueries(const std::vector<DiagQuery>& queries, const std::vector<size_t>
   }
 }
 
-// Joins its thread on every way out of the scope, a throw included: destroying a joinable
-// std::thread runs std::terminate, and the thread uses the caller's locals.
-class JoiningThread {
- public:
-  template <typename Function>
-  explicit JoiningThread(Function&& function) : thread_(std::forward<Function>(function)) {}
-  ~JoiningThread() { join(); }
-  JoiningThread(const JoiningThread&) = delete;
-  JoiningThread& operator=(const JoiningThread&) = delete;
-
-  void join() {
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -322,29 +301,9 @@ std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
     sink(batch);
   };
   std::vector<RawRow> ipv6_rows;
-  std::exception_ptr ipv6_error;  // a throw on the second thread, rethrown on this one
-  {
-    std::unique_ptr<JoiningThread> ipv6;
-    try {
-      ipv6 = std::make_unique<JoiningThread>([&] {
-        try {
-          RunQueries(queries, families[1], results, ipv6_rows, batch_rows, shared_sink);
-        } catch (...) {
-          ipv6_error = std::current_exception();
-        }
-      });
-    } catch (const std::system_error&) {
-      // No thread to be had (RLIMIT_NPROC, the threads-max of the system): slower, not wrong.
-      ipv6.reset();
-    }
-    RunQueries(queries, families[0], results, rows, batch_rows, ipv6 ? shared_sink : sink);
-    if (ipv6) {
-      ipv6->join();
-    } else {
-      RunQueries(queries, families[1], results, ipv6_rows, batch_rows, sink);
-    }
-  }
-  if (ipv6_error) std::rethrow_exception(ipv6_error);
+  // without a second thread (RLIMIT_NPROC, the system's threads-max) the families run in turn
+  RunBoth([&] { RunQueries(queries, families[0], results, rows, batch_rows, shared_sink); },
+          [&] { RunQueries(queries, families[1], results, ipv6_rows, batch_rows, shared_sink); });
   rows.insert(rows.end(), ipv6_rows.begin(), ipv6_rows.end());
   return results;
 }

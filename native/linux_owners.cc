@@ -6,7 +6,6 @@
 #include <mutex>
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "linux.h"
+#include "run_both.h"
 #include "unique_fd.h"
 
 #ifndef SYS_pidfd_open
@@ -253,42 +253,6 @@ int ListPids(int proc, std::vector<uint32_t>& pids) {
     if (ParseDecimal(name, &pid) && pid <= UINT32_MAX) pids.push_back(static_cast<uint32_t>(pid));
     return true;
   });
-}
-
-// Runs `first` on the calling thread and `second` on a thread of its own, or after `first` when no
-// thread can be made (RLIMIT_NPROC, a cgroup's pids.max): slower then, never an abort. An exception
-// from either is rethrown here once both have ended; the thread is joined on every path, since
-// destroying a joinable std::thread, as unwinding past it would, calls std::terminate.
-template <typename First, typename Second>
-void RunBoth(First first, Second second) {
-  std::exception_ptr second_error;
-  auto guarded = [&] {
-    try {
-      second();
-    } catch (...) {
-      second_error = std::current_exception();
-    }
-  };
-  std::thread thread;
-  try {
-    thread = std::thread(guarded);
-  } catch (const std::system_error&) {
-    // no thread: `second` runs below, after `first`
-  }
-  struct Join {
-    std::thread& thread;
-    ~Join() {
-      if (thread.joinable()) thread.join();
-    }
-  } join{thread};
-  const bool threaded = thread.joinable();
-  first();
-  if (threaded) {
-    thread.join();
-  } else {
-    guarded();
-  }
-  if (second_error) std::rethrow_exception(second_error);
 }
 
 // Reads every fd of every process, on two threads: the cost is one readlink per fd of the machine.
