@@ -27,14 +27,18 @@ long CountPrograms(int cgroup, bpf_attach_type type) {
   return attr.query.prog_cnt;
 }
 
+// A directory opened by its path; an fd of -1, with the failed call in `failed`, when it cannot be.
+UniqueFd OpenDirectory(const char* path, FailedCall& failed) {
+  UniqueFd directory(open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (directory.get() < 0) failed.Fail("open", errno);
+  return directory;
+}
+
 // The directory of the cgroup v2 whose id is `id`, opened by file handle under the cgroup2
 // `mountpoint`; an fd of -1, with the failed call in `failed`, when it cannot be.
 UniqueFd OpenCgroupById(const char* mountpoint, uint64_t id, FailedCall& failed) {
-  UniqueFd mount(open(mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (mount.get() < 0) {
-    failed.Fail("open", errno);
-    return mount;
-  }
+  UniqueFd mount = OpenDirectory(mountpoint, failed);
+  if (mount.get() < 0) return mount;
   // cgroupfs (kernfs) encodes a directory's file handle as its 64-bit id, FILEID_KERNFS
   constexpr int kFileIdKernfs = 0xfe;
   struct {
@@ -63,11 +67,8 @@ ProgramCount CountGetsockoptPrograms(const UniqueFd& cgroup) {
 
 CgroupHooks QueryCgroupHooks(const char* cgroup_path) {
   CgroupHooks hooks;
-  UniqueFd cgroup(open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (cgroup.get() < 0) {
-    hooks.Fail("open", errno);
-    return hooks;
-  }
+  UniqueFd cgroup = OpenDirectory(cgroup_path, hooks);
+  if (cgroup.get() < 0) return hooks;
   const bpf_attach_type types[] = {BPF_CGROUP_INET_SOCK_CREATE, BPF_CGROUP_INET4_BIND,
                                    BPF_CGROUP_INET6_BIND, BPF_CGROUP_INET4_POST_BIND,
                                    BPF_CGROUP_INET6_POST_BIND};
@@ -116,11 +117,8 @@ ProgramCount CountGetsockoptProgramsById(const char* mountpoint, uint64_t id) {
 
 ProgramCount CountGetsockoptProgramsAt(const char* cgroup_path) {
   ProgramCount counted;
-  UniqueFd cgroup(open(cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (cgroup.get() < 0) {
-    counted.Fail("open", errno);
-    return counted;
-  }
+  UniqueFd cgroup = OpenDirectory(cgroup_path, counted);
+  if (cgroup.get() < 0) return counted;
   return CountGetsockoptPrograms(cgroup);
 }
 
