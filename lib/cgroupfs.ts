@@ -44,7 +44,7 @@ const knownDirectories = new Map<number, string>();
 // Hosts with thousands of cgroups (Kubernetes nodes) exist; a walk stops after this many directories.
 const WALK_LIMIT = 20_000;
 
-/** The directories of cgroup v2 ids under `root`, the hierarchy's top, by id; ids not found are left out. */
+/** The directories of cgroup v2 ids under `root`, the hierarchy's top (its own id included), by id; ids not found are left out. */
 export function findCgroupDirectories(root: string, ids: ReadonlySet<number>): Map<number, string> {
   const found = new Map<number, string>();
   const missing = new Set<number>();
@@ -57,7 +57,7 @@ export function findCgroupDirectories(root: string, ids: ReadonlySet<number>): M
   const queue = [root];
   for (let next = 0; next < queue.length && next < WALK_LIMIT && missing.size > 0; next++) {
     const directory = queue[next]!;
-    const id = next === 0 ? null : inodeOf(directory);
+    const id = inodeOf(directory);
     if (id !== null && missing.delete(id)) {
       found.set(id, directory);
       knownDirectories.set(id, directory);
@@ -102,7 +102,7 @@ function parsePids(text: string): number[] {
   return text.split('\n').filter(Boolean).map(Number);
 }
 
-export function inodeOf(path: string): number | null {
+function inodeOf(path: string): number | null {
   try {
     return statSync(path, { throwIfNoEntry: false })?.ino ?? null;
   } catch {

@@ -60,8 +60,7 @@ export function whyReadingRetags(socket: TaggedSocket, facts: SocketTagFacts): s
   }
   if (facts.netClsCgroups !== null) {
     if (socket.classId === undefined) {
-      const unseen = socket.source === 'proc' ? 'only /proc answered, and it does not show it' : 'the kernel did not report it';
-      return `its net_cls classid cannot be seen (${unseen}), and ${duplicating} it to this process's`;
+      return `its net_cls classid cannot be seen (${whyUnseen(socket)}), and ${duplicating} it to this process's`;
     }
     if (socket.classId !== 0) {
       return `it reports net_cls class id ${hex(socket.classId)} (its classid, or its SO_PRIORITY), and ${duplicating} its classid to this process's`;
@@ -76,6 +75,11 @@ export function whyReadingRetags(socket: TaggedSocket, facts: SocketTagFacts): s
     return `net_prio has ${facts.netPrioCgroups} cgroups, and ${duplicating} its net_prio index, which no interface shows, to this process's`;
   }
   return null;
+}
+
+/** Why sock_diag's facts of a socket are missing: which source answered for it says. */
+export function whyUnseen(socket: TaggedSocket): string {
+  return socket.source === 'proc' ? 'only /proc answered, and it does not show it' : 'the kernel did not report it';
 }
 
 /**

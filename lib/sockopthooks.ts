@@ -2,10 +2,10 @@
 import { constants } from 'node:os';
 
 import { getBinding, type NativeBinding } from './binding.js';
-import { cgroup2Mountpoint, findCgroupDirectories, inodeOf } from './cgroupfs.js';
+import { cgroup2Mountpoint, findCgroupDirectories } from './cgroupfs.js';
 import { errnoName } from './errors.js';
 import { readText } from './procfs.js';
-import { whyReadingRetags, type SocketTagFacts, type TaggedSocket } from './sockettags.js';
+import { whyReadingRetags, whyUnseen, type SocketTagFacts, type TaggedSocket } from './sockettags.js';
 
 /**
  * getsockopt() runs the cgroup-BPF BPF_CGROUP_GETSOCKOPT programs of the socket's cgroup v2, not
@@ -58,7 +58,7 @@ export class GetsockoptProgramCounter {
     let reading = byId(mountpoint, cgroupId);
     // without CAP_DAC_READ_SEARCH, the directory of that id, found by a walk of the hierarchy
     if (reading.syscall === 'open_by_handle_at' && reading.errno === constants.errno.EPERM) {
-      const directory = inodeOf(mountpoint) === cgroupId ? mountpoint : findCgroupDirectories(mountpoint, new Set([cgroupId])).get(cgroupId);
+      const directory = findCgroupDirectories(mountpoint, new Set([cgroupId])).get(cgroupId);
       if (directory !== undefined) reading = atPath(directory);
     }
     if (reading.count !== null) return { count: reading.count };
@@ -77,8 +77,7 @@ export function whyOptionsStayUnread(socket: ReadableSocket, tags: SocketTagFact
   const retags = whyReadingRetags(socket, tags);
   if (retags !== null) return retags;
   if (socket.cgroupId === undefined) {
-    const unseen = socket.source === 'proc' ? 'only /proc answered, and it does not show it' : 'the kernel did not report it';
-    return `its cgroup v2 cannot be seen (${unseen}), so whether getsockopt() on it would run cgroup-BPF programs of its cgroup cannot be told`;
+    return `its cgroup v2 cannot be seen (${whyUnseen(socket)}), so whether getsockopt() on it would run cgroup-BPF programs of its cgroup cannot be told`;
   }
   return whyGetsockoptProgramsBar(socket.cgroupId, programs.count(socket.cgroupId));
 }
