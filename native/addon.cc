@@ -491,31 +491,17 @@ Napi::Object OwnerScanToJs(Napi::Env env, const OwnerScan& scan) {
   return result;
 }
 
-// Runs a native call on the JS thread with every C++ exception turned into a JS error: one that
-// escaped the export would reach std::terminate and abort Node. (The async worker does the same.)
-template <typename Call>
-auto CatchNative(Napi::Env env, Call call) -> decltype(call()) {
-  try {
-    return call();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& error) {
-    throw Napi::Error::New(env, error.what());
-  }
-}
-
-// The scan on the calling thread.
-OwnerScan ScanSync(Napi::Env env, const OwnerQuery& query) {
-  return CatchNative(env, [&] {
-    OwnerScan scan;
-    ScanSocketOwners(query, scan);
-    return scan;
-  });
+// The scan on the calling thread. A C++ exception from it reaches JS as an error, not
+// std::terminate: NODE_ADDON_API_CPP_EXCEPTIONS_ALL (binding.gyp) converts it at every export.
+OwnerScan ScanSync(const OwnerQuery& query) {
+  OwnerScan scan;
+  ScanSocketOwners(query, scan);
+  return scan;
 }
 
 // findSocketOwnersSync(query) → { rows, count, deniedPids, vanishedPids, processes, vanished, errno, cancelled }
 Napi::Value FindSocketOwnersSync(const Napi::CallbackInfo& info) {
-  return OwnerScanToJs(info.Env(), ScanSync(info.Env(), OwnerQueryFromJs(info)));
+  return OwnerScanToJs(info.Env(), ScanSync(OwnerQueryFromJs(info)));
 }
 
 class OwnerWorker : public Napi::AsyncWorker {
@@ -570,7 +556,7 @@ Napi::Value DebugFindSocketOwners(const Napi::CallbackInfo& info) {
   OwnerQuery query = OwnerQueryFromJs(info);
   if (info.Length() < 3) throw Napi::TypeError::New(env, "expected (query, throwAtPid, sync)");
   query.debug_throw_at_pid = static_cast<uint32_t>(WholeNumber(env, info[1], "throwAtPid", 4294967295.0));
-  if (info[2].ToBoolean().Value()) return OwnerScanToJs(env, ScanSync(env, query));
+  if (info[2].ToBoolean().Value()) return OwnerScanToJs(env, ScanSync(query));
   auto* worker = new OwnerWorker(env, std::move(query));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
@@ -585,7 +571,7 @@ Napi::Value ReadSocketOptionsJs(const Napi::CallbackInfo& info) {
   uint32_t pid = static_cast<uint32_t>(WholeNumber(env, info[0], "pid", 4294967295.0));
   int32_t fd = static_cast<int32_t>(WholeNumber(env, info[1], "fd", 2147483647.0));
   uint64_t inode = WholeNumber(env, info[2], "inode", kMaxSafeInteger);
-  SocketOptions options = CatchNative(env, [&] { return ReadSocketOptions(pid, fd, inode); });
+  SocketOptions options = ReadSocketOptions(pid, fd, inode);
   Napi::Object result = FailedCallObject(env, options);
   result.Set("reuseAddr", FlagOrNull(env, options.reuse_addr));
   result.Set("reusePort", FlagOrNull(env, options.reuse_port));
