@@ -105,16 +105,19 @@ std::atomic<uint32_t> scan_pause_pid{0};
 std::atomic<int> scan_pause_fd{-1};
 std::atomic<ScanPausePoint> scan_pause_point{ScanPausePoint::kBeforeOpen};
 
+// The test seams' handshake: writes `byte` to the test's socket, then awaits its answer (10 s at most).
+void Handshake(int fd, char byte) {
+  if (write(fd, &byte, 1) != 1) return;
+  pollfd wait{fd, POLLIN, 0};
+  if (poll(&wait, 1, 10000) == 1) (void)!read(fd, &byte, 1);
+}
+
 void PauseScan(uint32_t pid, ScanPausePoint point) {
   uint32_t armed = scan_pause_pid.load(std::memory_order_relaxed);
   if (armed == 0 || armed != pid || scan_pause_point.load() != point) return;
   // once: the other scan thread, or a later round, never meets it again
   if (!scan_pause_pid.compare_exchange_strong(armed, 0)) return;
-  int fd = scan_pause_fd.load();
-  char byte = point == ScanPausePoint::kBeforeOpen ? 'o' : 'b';
-  if (write(fd, &byte, 1) != 1) return;
-  pollfd wait{fd, POLLIN, 0};
-  if (poll(&wait, 1, 10000) == 1) (void)!read(fd, &byte, 1);
+  Handshake(scan_pause_fd.load(), point == ScanPausePoint::kBeforeOpen ? 'o' : 'b');
 }
 
 // Where the scan of one process's fd directory stands.
@@ -354,10 +357,7 @@ thread_local int kept_pause_fd = -1;
 void PauseAfterGetfd() {
   int fd = pause_after_getfd.load();
   if (fd < 0 || fd != kept_pause_fd) return;
-  char byte = 'd';
-  if (write(fd, &byte, 1) != 1) return;
-  pollfd wait{fd, POLLIN, 0};
-  if (poll(&wait, 1, 10000) == 1) (void)!read(fd, &byte, 1);
+  Handshake(fd, 'd');
 }
 
 }  // namespace
