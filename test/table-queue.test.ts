@@ -9,21 +9,20 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { getBinding } from '../lib/binding.js';
 import { RowTable } from '../lib/rows.js';
 import { runCommand } from './helpers/holders.js';
+import { listenerTable } from './helpers/proc-text.js';
 
 const DIST_BINDING = fileURLToPath(new URL('../dist/binding.js', import.meta.url));
 
 const scratch = mkdtempSync(join(tmpdir(), 'portclash-queue-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
-const LINE = '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 INODE 1 0000000000000000 100 0 0 10 0\n';
 
 describe.runIf(process.platform === 'linux')('the batches waiting for a slow onRows', () => {
   it('never exceed the bound, and every row still arrives', async () => {
     const binding = getBinding();
     const lines = 40_000; // 20 batches of 2048 rows
     const path = join(scratch, 'tcp');
-    writeFileSync(path, HEADER + Array.from({ length: lines }, (_, i) => LINE.replace('INODE', String(i + 1))).join(''));
+    writeFileSync(path, listenerTable(lines));
     const { limit } = binding.debugTableQueue!();
     let delivered = 0;
     let first = true;
@@ -54,7 +53,7 @@ describe.runIf(process.platform === 'linux')('the batches waiting for a slow onR
 
   it('do not hold process.exit() back while the reader waits at the bound', async () => {
     const path = join(scratch, 'tcp-exit');
-    writeFileSync(path, HEADER + Array.from({ length: 40_000 }, (_, i) => LINE.replace('INODE', String(i + 1))).join(''));
+    writeFileSync(path, listenerTable(40_000));
     // The child exits from its first onRows, once the reader is waiting for room that JS will never
     // make: exit joins libuv's pool threads, so without a cancel the reader's thread keeps it alive.
     const script = `

@@ -6,20 +6,19 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { runCommand } from './helpers/holders.js';
+import { listenerTable } from './helpers/proc-text.js';
 
 const DIST_BINDING = fileURLToPath(new URL('../dist/binding.js', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'portclash-teardown-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
-const LINE = '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 INODE 1 0000000000000000 100 0 0 10 0\n';
 
 describe.runIf(process.platform === 'linux')('a worker thread ended with native work in flight', () => {
   // Node completes the work of an ending thread's environment inside its teardown, where resolving
   // a promise throws: unguarded, that throw ends in std::terminate and takes the process down.
   it.each(['terminate', 'exit'] as const)('leaves the process alive (worker %s)', async (how) => {
     const path = join(scratch, `tcp-${how}`);
-    writeFileSync(path, HEADER + Array.from({ length: 40_000 }, (_, i) => LINE.replace('INODE', String(i + 1))).join(''));
+    writeFileSync(path, listenerTable(40_000));
     const script = `
       const { Worker } = require('node:worker_threads');
       const code = \`
@@ -49,7 +48,7 @@ describe.runIf(process.platform === 'linux')('a worker thread ended with native 
 
   it('does not hold the main thread\'s process.exit() back with a worker\'s reading waiting at its bound', async () => {
     const path = join(scratch, 'tcp-main-exit');
-    writeFileSync(path, HEADER + Array.from({ length: 40_000 }, (_, i) => LINE.replace('INODE', String(i + 1))).join(''));
+    writeFileSync(path, listenerTable(40_000));
     // The worker starts a reading and then never turns its event loop, so the reader stops at the
     // queue's bound; the main thread then exits, which ends the worker, whose teardown waits for
     // that reading: only the main thread's 'exit' can stop it.
