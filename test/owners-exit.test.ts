@@ -1,13 +1,10 @@
 // An owner scan that meets a process exiting under it: held at that process by a test seam while it is killed and reaped.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { holdSockets, type Holder } from './helpers/holders.js';
-import { holdDeep, type DeepReport, type HostileProcess } from './helpers/hostile.js';
+import { holdDeep, spawnSeamChild, type DeepReport, type HostileProcess } from './helpers/hostile.js';
 
 const DIST_INDEX = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const DIST_BINDING = fileURLToPath(new URL('../dist/binding.js', import.meta.url));
@@ -93,15 +90,8 @@ describe.runIf(process.platform === 'linux')('a process exiting while the owner 
     const survivor = survivorHolder.socket(0);
     const { report } = victim;
 
-    const child = spawn(process.execPath, ['--input-type=module', '-e', scannerScript(report, { port: survivor.localPort, inode: survivor.inode }, where, scan)], {
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-    });
-    const guard = setTimeout(() => child.kill('SIGKILL'), 40_000);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const seam = child.stdio[3] as Readable & Writable;
+    const child = spawnSeamChild(scannerScript(report, { port: survivor.localPort, inode: survivor.inode }, where, scan));
+    const { seam, exited } = child;
     let pauses = '';
     const paused = new Promise<void>((resolve) => {
       seam.on('data', (chunk: Buffer) => {
@@ -109,24 +99,23 @@ describe.runIf(process.platform === 'linux')('a process exiting while the owner 
         resolve();
       });
     });
-    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     try {
       // the scan waits at the victim: kill it, and go on only once it is reaped
       await Promise.race([paused, exited]);
-      expect(pauses, stderr).toBe(where === 'open' ? 'o' : 'b');
+      expect(pauses, child.stderr()).toBe(where === 'open' ? 'o' : 'b');
       await victim.kill();
       expect(existsSync(`/proc/${report.pid}`)).toBe(false);
       seam.write('g');
       const [code, signal] = await exited;
-      expect({ code, signal }, stderr).toEqual({ code: 0, signal: null });
+      expect({ code, signal }, child.stderr()).toEqual({ code: 0, signal: null });
     } finally {
-      clearTimeout(guard);
+      child.dispose();
     }
-    expect(stderr).toBe('');
+    expect(child.stderr()).toBe('');
     // the scan stopped there once, and only there
     expect(pauses).toHaveLength(1);
 
-    const result = JSON.parse(stdout) as ScannerReport;
+    const result = JSON.parse(child.stdout()) as ScannerReport;
     expect(result.listed).toBe(4);
     for (const recorded of result.scans) {
       expect(recorded).toMatchObject({ errno: 0, cancelled: false });

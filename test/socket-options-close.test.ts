@@ -1,12 +1,10 @@
 // Reading another process's socket options never waits out that socket's SO_LINGER on the caller's thread.
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { resolveAddonPath } from '../lib/binding.js';
-import { holdLinger, type HostileProcess, type LingerReport } from './helpers/hostile.js';
+import { holdLinger, spawnSeamChild, type HostileProcess, type LingerReport } from './helpers/hostile.js';
 
 // The child reads the options with the addon's test seam on fd 3: after pidfd_getfd it writes a
 // byte there and waits for one, while the test has the owner close its fd. Its duplicate is then the
@@ -62,18 +60,12 @@ describe.runIf(process.platform === 'linux' && process.getuid?.() === 0)('readSo
   it('returns while the last close of the duplicate still waits out SO_LINGER, on a closer thread', async () => {
     const holder = await holdLinger(5);
     holders.push(holder);
-    const child = spawn(process.execPath, ['--input-type=module', '-e', childScript(holder.report)], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
-    const guard = setTimeout(() => child.kill('SIGKILL'), 40_000);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const seam = child.stdio[3] as Readable & Writable;
-    const exited = once(child, 'exit');
+    const child = spawnSeamChild(childScript(holder.report));
+    const { seam, exited } = child;
     try {
       // the child has its duplicate: the owner closes its own fd, then the child goes on
       const [byte] = (await Promise.race([once(seam, 'data'), exited.then(() => [null])])) as [Buffer | null];
-      expect(byte?.toString(), stderr).toBe('d');
+      expect(byte?.toString(), child.stderr()).toBe('d');
       // the child holds its duplicate now, yet /proc/<child>/fd, which ss -p, lsof and owner scans
       // read, shows no fd of that socket
       const links = readdirSync(`/proc/${child.pid}/fd`).map((fd) => {
@@ -88,12 +80,12 @@ describe.runIf(process.platform === 'linux' && process.getuid?.() === 0)('readSo
       holder.send('close');
       expect(await holder.nextLine()).toBe('closed');
       seam.write('g');
-      const [code] = (await exited) as [number | null];
-      expect(code, stderr).toBe(0);
+      const [code] = await exited;
+      expect(code, child.stderr()).toBe(0);
     } finally {
-      clearTimeout(guard);
+      child.dispose();
     }
-    const result = JSON.parse(stdout) as {
+    const result = JSON.parse(child.stdout()) as {
       options: { errno: number; reuseAddr: boolean | null; reusePort: boolean | null; ipv6Only: boolean | null };
       lingeringAfterCall: boolean;
       selfAsOwner: number;

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 const HOSTILE = fileURLToPath(new URL('./hostile.py', import.meta.url));
@@ -122,4 +123,35 @@ async function endChild(child: ChildProcessWithoutNullStreams, timeoutMs = 10_00
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A Node child running a test script, with a socket to the addon's test seams on its fd 3. */
+export interface SeamChild {
+  pid: number;
+  /** fd 3 of the child: the seam writes its pause byte there and awaits the answer. */
+  seam: Readable & Writable;
+  /** Settles with the exit code and signal; a guard kills the child after `guardMs`. */
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+  stdout(): string;
+  stderr(): string;
+  /** Clears the guard; call once the child has exited. */
+  dispose(): void;
+}
+
+/** Runs `script` as an ES module in a child Node process, fd 3 a socket to the test. */
+export function spawnSeamChild(script: string, guardMs = 40_000): SeamChild {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  const guard = setTimeout(() => child.kill('SIGKILL'), guardMs);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return {
+    pid: child.pid!,
+    seam: child.stdio[3] as Readable & Writable,
+    exited: once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    dispose: () => clearTimeout(guard),
+  };
 }
