@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 import { getBinding } from '../dist/binding.js';
+import { LINUX_ROWS } from '../dist/linux/states.js';
 import { RecordMaker } from '../dist/records.js';
 import { RowTable } from '../dist/rows.js';
 import { medianMs, printTable } from './stats.js';
@@ -57,7 +58,7 @@ export function benchCrossing({ count = 100_000 } = {}) {
   const packedRecords = () => {
     const reading = packed();
     const table = new RowTable(reading.rows, reading.count);
-    const maker = new RecordMaker();
+    const maker = new RecordMaker(LINUX_ROWS);
     const records = new Array(table.count);
     for (let row = 0; row < table.count; row++) records[row] = maker.make(table, row);
     return records;

@@ -5,7 +5,7 @@ import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { readOwnCgroup } from '../dist/cgroupfs.js';
+import { readOwnCgroup } from '../dist/linux/cgroupfs.js';
 
 const child = fileURLToPath(new URL('./load-child.js', import.meta.url));
 const SOCKETS_PER_PROCESS = 12_000;

@@ -198,8 +198,6 @@ export interface NativeBinding {
   clockTicksPerSecond?: number;
 }
 
-const SUPPORTED_PLATFORMS: readonly NodeJS.Platform[] = ['linux'];
-
 const packageRoot = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
 
@@ -247,12 +245,6 @@ export function resolveAddonPath(): string {
 }
 
 function loadAddon(): NativeBinding {
-  if (!SUPPORTED_PLATFORMS.includes(process.platform)) {
-    throw new PortclashError(
-      'ERR_UNSUPPORTED_PLATFORM',
-      `portclash reads the socket tables of Linux; ${process.platform} has no backend yet.`,
-    );
-  }
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
   const addon = requireAddon(() => nodeGypBuild(packageRoot));
   return checkLayout(addon, resolveAddonPath());

@@ -10,7 +10,7 @@ export {
   type ListOptions,
   type SocketFilter,
 } from './sockets.js';
-export type { SocketTables, SourceChoice, SourceReport } from './tables.js';
+export type { SocketTables, SourceChoice, SourceReport, SystemFacts } from './platform.js';
 export {
   findOwners,
   findOwnersSync,
@@ -18,12 +18,13 @@ export {
   type OwnerOptions,
   type OwnerUnknownReason,
   type SocketOwner,
+  type ContainerInfo,
+  type ProcessInfo,
+  type ServiceInfo,
 } from './owners.js';
-export type { ProcessInfo } from './processes.js';
-export type { ContainerInfo, ServiceInfo } from './cgroups.js';
 export { assertPortsFree, PortNotFreeError, predictBind, predictBinds, type AssertOptions, type PredictOptions } from './predict/index.js';
 export type { BindErrno, BindRequest, Prediction, Verdict } from './predict/types.js';
-export { readSystemFacts, type SystemFacts } from './facts.js';
+export { readEphemeralRange, readReservedPorts, readSystemFacts } from './system.js';
 export { ephemeralReport, type DestinationUsage, type EphemeralReport } from './ephemeral.js';
-export { bsdClass, portClass, readEphemeralRange, readReservedPorts, type PortClass } from './ranges.js';
+export { bsdClass, portClass, type EphemeralRange, type PortClass, type PortRange } from './ranges.js';
 export { getServiceByName, getServiceByPort, getServicesByPort, parsePortOrService, type ServiceEntry, type ServiceLookup } from './services.js';

@@ -1,16 +1,6 @@
-// Raw rows → SocketRecord: protocol and family names, address text, the kernel's state names.
+// Raw rows → SocketRecord: protocol and family names, address text; what state codes mean is each OS's.
 import { formatIPv4, formatIPv6 } from './address.js';
-import {
-  IPPROTO_TCP,
-  LOCAL,
-  REMOTE,
-  ROW_CGROUP_KNOWN,
-  ROW_FROM_SOCK_DIAG,
-  ROW_V6ONLY,
-  ROW_V6ONLY_KNOWN,
-  type AddressEnd,
-  type RowTable,
-} from './rows.js';
+import { IPPROTO_TCP, LOCAL, REMOTE, ROW_CGROUP_KNOWN, ROW_V6ONLY, ROW_V6ONLY_KNOWN, type AddressEnd, type RowTable } from './rows.js';
 
 export type Protocol = 'tcp' | 'udp';
 export type Family = 'IPv4' | 'IPv6';
@@ -57,6 +47,11 @@ export interface SocketRecord {
   uid: number;
   /** The socket's inode (`socket:[inode]` in /proc/<pid>/fd); 0 when no file holds it (TIME_WAIT). */
   inode: number;
+  /**
+   * No process holds the socket, so none can be named: the kernel alone keeps it (TIME_WAIT, a
+   * connection request, a socket closed while its data drains).
+   */
+  kernelOnly: boolean;
   source: SocketSource;
   /**
    * IPV6_V6ONLY of an IPv6 socket in LISTEN, BOUND or unconnected UDP (sock_diag only): true when
@@ -77,26 +72,6 @@ export interface SocketRecord {
   classId?: number;
 }
 
-const TCP_STATES: readonly (TcpState | undefined)[] = [
-  undefined,
-  'ESTABLISHED',
-  'SYN_SENT',
-  'SYN_RECV',
-  'FIN_WAIT1',
-  'FIN_WAIT2',
-  'TIME_WAIT',
-  'CLOSE',
-  'CLOSE_WAIT',
-  'LAST_ACK',
-  'LISTEN',
-  'CLOSING',
-  'NEW_SYN_RECV',
-];
-
-export const TCP_ESTABLISHED = 1;
-export const TCP_CLOSE = 7;
-export const TCP_LISTEN = 10;
-
 /** The name of an IPPROTO_* number of a row. */
 export function protocolName(protocol: number): Protocol {
   return protocol === IPPROTO_TCP ? 'tcp' : 'udp';
@@ -107,24 +82,14 @@ export function familyName(family: number): Family {
   return family === 6 ? 'IPv6' : 'IPv4';
 }
 
-export function stateName(protocol: number, code: number, fromSockDiag: boolean): SocketState {
-  if (protocol === IPPROTO_TCP) {
-    // sock_diag reports bound-but-inactive sockets (TCPF_BOUND_INACTIVE) with TCP_CLOSE
-    if (code === TCP_CLOSE && fromSockDiag) return 'BOUND';
-    return TCP_STATES[code] ?? 'UNKNOWN';
-  }
-  // UDP reuses the TCP codes: TCP_CLOSE until connect(), TCP_ESTABLISHED after.
-  if (code === TCP_CLOSE) return 'UNCONNECTED';
-  if (code === TCP_ESTABLISHED) return 'ESTABLISHED';
-  return 'UNKNOWN';
-}
-
 /**
- * Whether a row accepts new peers: a TCP socket in LISTEN, or a UDP socket with no fixed peer
- * (what `ss -l` shows for UDP).
+ * What one OS's rows mean beyond their numbers: the names of its state codes, which interface
+ * answered, and whether a process can hold the socket at all. Each OS has one (lib/<os>/states.ts).
  */
-export function isListening(protocol: number, code: number): boolean {
-  return protocol === IPPROTO_TCP ? code === TCP_LISTEN : code === TCP_CLOSE;
+export interface RowMeaning {
+  state(table: RowTable, row: number): SocketState;
+  source(table: RowTable, row: number): SocketSource;
+  kernelOnly(table: RowTable, row: number): boolean;
 }
 
 /**
@@ -135,24 +100,26 @@ export class RecordMaker {
   private readonly ipv4Texts = new Map<number, string>();
 
   /** `interfaceName` names a bound device's index; it is asked only for bound sockets. */
-  constructor(private readonly interfaceName: (index: number) => string | undefined = () => undefined) {}
+  constructor(
+    private readonly meaning: RowMeaning,
+    private readonly interfaceName: (index: number) => string | undefined = () => undefined,
+  ) {}
 
   make(table: RowTable, row: number): SocketRecord {
-    const protocol = table.protocol(row);
     const ipv6 = table.family(row) === 6;
     const flags = table.flags(row);
-    const fromSockDiag = (flags & ROW_FROM_SOCK_DIAG) !== 0;
     const record: SocketRecord = {
-      protocol: protocolName(protocol),
+      protocol: protocolName(table.protocol(row)),
       family: ipv6 ? 'IPv6' : 'IPv4',
       localAddress: ipv6 ? this.ipv6Text(table, row, LOCAL) : this.ipv4Text(table, row, LOCAL, 0),
       localPort: table.localPort(row),
       remoteAddress: ipv6 ? this.ipv6Text(table, row, REMOTE) : this.ipv4Text(table, row, REMOTE, 0),
       remotePort: table.remotePort(row),
-      state: stateName(protocol, table.state(row), fromSockDiag),
+      state: this.meaning.state(table, row),
       uid: table.uid(row),
       inode: table.inode(row),
-      source: fromSockDiag ? 'sock_diag' : 'proc',
+      kernelOnly: this.meaning.kernelOnly(table, row),
+      source: this.meaning.source(table, row),
     };
     if ((flags & ROW_V6ONLY_KNOWN) !== 0) record.ipv6Only = (flags & ROW_V6ONLY) !== 0;
     const deviceIndex = table.interfaceIndex(row);

@@ -1,8 +1,8 @@
 // The services database (/etc/services): names for port numbers, with getservbyname/getservbyport's meaning.
 import { readFileSync } from 'node:fs';
-import { win32 } from 'node:path';
 
 import { PortclashError } from './errors.js';
+import { platform } from './platform.js';
 import { parsePort } from './ports.js';
 
 export interface ServiceEntry {
@@ -84,10 +84,7 @@ function parseServiceLine(line: string): ServiceEntry | null {
 
 /** Where the C library reads services: /etc/services, or the same format under SystemRoot on Windows. */
 export function defaultServicesPath(): string {
-  if (process.platform === 'win32') {
-    return win32.join(process.env.SystemRoot ?? 'C:\\Windows', 'System32', 'drivers', 'etc', 'services');
-  }
-  return '/etc/services';
+  return platform().servicesPath();
 }
 
 interface ServicesTable {

@@ -1,9 +1,8 @@
 // listSockets: the public way to read the kernel's socket tables, with its filter checked here.
-import { getBinding } from './binding.js';
 import { PortclashError } from './errors.js';
+import { platform, type SocketTables, type SourceChoice, type TableFilter } from './platform.js';
 import type { Family, Protocol, SocketRecord } from './records.js';
 import { parsePortOrService } from './services.js';
-import { readTables, readTablesSync, type SocketTables, type SourceChoice, type TableFilter } from './tables.js';
 
 export interface SocketFilter {
   protocol?: Protocol;
@@ -16,9 +15,9 @@ export interface SocketFilter {
 
 export interface ListOptions {
   /**
-   * Which kernel interface answers. `auto` (the default) asks sock_diag and falls back to
-   * /proc/net table by table where sock_diag is unavailable (module missing, seccomp, EPERM);
-   * the others insist on one, for diagnosis and tests.
+   * Which kernel interface answers. `auto` (the default) lets the OS choose: on Linux it asks
+   * sock_diag and falls back to /proc/net table by table where sock_diag is unavailable (module
+   * missing, seccomp, EPERM). The others insist on one, for diagnosis and tests.
    */
   source?: SourceChoice;
 }
@@ -35,11 +34,11 @@ export function listSocketsSync(filter: SocketFilter = {}, options: ListOptions 
 
 /** listSockets with a report per table and source: rows, malformed input skipped, errors. */
 export async function readSocketTables(filter: SocketFilter = {}, options: ListOptions = {}): Promise<SocketTables> {
-  return readTables(getBinding(), checkFilter(filter), checkSource(options));
+  return platform().readTables(checkFilter(filter), checkSource(options));
 }
 
 export function readSocketTablesSync(filter: SocketFilter = {}, options: ListOptions = {}): SocketTables {
-  return readTablesSync(getBinding(), checkFilter(filter), checkSource(options));
+  return platform().readTablesSync(checkFilter(filter), checkSource(options));
 }
 
 function checkFilter(filter: SocketFilter): TableFilter {
@@ -67,8 +66,10 @@ function checkFilter(filter: SocketFilter): TableFilter {
 
 function checkSource(options: ListOptions): SourceChoice {
   const source = options.source ?? 'auto';
-  if (source !== 'auto' && source !== 'sock_diag' && source !== 'proc') {
-    throw new PortclashError('ERR_INVALID_ARGUMENT', `source must be 'auto', 'sock_diag' or 'proc', got ${JSON.stringify(source)}`);
+  const { sources } = platform();
+  if (source !== 'auto' && !sources.includes(source)) {
+    const choices = ['auto', ...sources].map((choice) => `'${choice}'`);
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `source must be ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}, got ${JSON.stringify(source)}`);
   }
   return source;
 }

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding, resolveAddonPath, setBinding, type NativeBinding, type ProcNetReading, type ProcNetSource } from '../lib/binding.js';
 import { listSockets, listSocketsSync, readSocketTables, readSocketTablesSync } from '../lib/index.js';
+import { choosePlatform } from '../lib/platform.js';
 import { packRows, type RawRow } from '../lib/testing.js';
 import { ROW_LAYOUT_VERSION, ROW_SIZE } from '../lib/rows.js';
 
@@ -66,10 +67,10 @@ describe('a replaced binding', () => {
     setBinding(recordedBinding(RECORDED));
     const all = await listSockets();
     expect(all).toEqual([
-      { protocol: 'tcp', family: 'IPv4', localAddress: '0.0.0.0', localPort: 22, remoteAddress: '0.0.0.0', remotePort: 0, state: 'LISTEN', uid: 0, inode: 100, source: 'proc' },
-      { protocol: 'tcp', family: 'IPv4', localAddress: '10.0.0.1', localPort: 5000, remoteAddress: '10.0.0.2', remotePort: 80, state: 'UNKNOWN', uid: 0, inode: 0, source: 'proc' },
-      { protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: 3000, remoteAddress: '::ffff:127.0.0.1', remotePort: 40000, state: 'ESTABLISHED', uid: 1000, inode: 2 ** 40 + 7, source: 'proc' },
-      { protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.53', localPort: 53, remoteAddress: '0.0.0.0', remotePort: 0, state: 'UNCONNECTED', uid: 101, inode: 300, source: 'proc' },
+      { protocol: 'tcp', family: 'IPv4', localAddress: '0.0.0.0', localPort: 22, remoteAddress: '0.0.0.0', remotePort: 0, state: 'LISTEN', uid: 0, inode: 100, kernelOnly: false, source: 'proc' },
+      { protocol: 'tcp', family: 'IPv4', localAddress: '10.0.0.1', localPort: 5000, remoteAddress: '10.0.0.2', remotePort: 80, state: 'UNKNOWN', uid: 0, inode: 0, kernelOnly: true, source: 'proc' },
+      { protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: 3000, remoteAddress: '::ffff:127.0.0.1', remotePort: 40000, state: 'ESTABLISHED', uid: 1000, inode: 2 ** 40 + 7, kernelOnly: false, source: 'proc' },
+      { protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.53', localPort: 53, remoteAddress: '0.0.0.0', remotePort: 0, state: 'UNCONNECTED', uid: 101, inode: 300, kernelOnly: false, source: 'proc' },
     ]);
     expect(listSocketsSync({ listening: true }).map((socket) => socket.localPort)).toEqual([22, 53]);
     expect(listSocketsSync({ protocol: 'udp' }).map((socket) => socket.localPort)).toEqual([53]);
@@ -128,14 +129,8 @@ describe('a replaced binding', () => {
 
 describe('platforms without a backend', () => {
   it('throw ERR_UNSUPPORTED_PLATFORM', () => {
-    const real = Object.getOwnPropertyDescriptor(process, 'platform')!;
-    Object.defineProperty(process, 'platform', { value: 'sunos' });
-    try {
-      setBinding(null);
-      expect(() => getBinding()).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_PLATFORM', message: expect.stringContaining('sunos') }));
-    } finally {
-      Object.defineProperty(process, 'platform', real);
-    }
+    expect(() => choosePlatform('sunos')).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_PLATFORM', message: expect.stringContaining('sunos') }));
+    expect(choosePlatform('linux').sources).toEqual(['sock_diag', 'proc']);
   });
 });
 

@@ -2,8 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-import { parseCgroupFile, type ServiceInfo } from '../lib/cgroups.js';
-import { cgroup2Mountpoint, cgroupDirectory, ownCgroupPath } from '../lib/cgroupfs.js';
+import { parseCgroupFile } from '../lib/linux/cgroups.js';
+import type { ServiceInfo } from '../lib/owners.js';
+import { cgroup2Mountpoint, cgroupDirectory, ownCgroupPath } from '../lib/linux/cgroupfs.js';
 
 // container ids are 64 hex digits; these are shaped like real ones and all distinct
 const DOCKER = '3f5b2c9d8e1a4b7c6d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c';

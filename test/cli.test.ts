@@ -49,7 +49,7 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(result.stdout)).toEqual([{
       protocol: 'tcp', family: 'IPv6', localAddress: '::1', localPort: portOf(server), remoteAddress: '::', remotePort: 0,
-      state: 'LISTEN', uid: process.getuid!(), inode: inodeOf(server), source: 'sock_diag', ipv6Only: true, cgroupId: ownCgroupId(), classId: 0,
+      state: 'LISTEN', uid: process.getuid!(), inode: inodeOf(server), kernelOnly: false, source: 'sock_diag', ipv6Only: true, cgroupId: ownCgroupId(), classId: 0,
     }]);
   });
 

@@ -1,7 +1,7 @@
 // Ephemeral ports: the range read in a namespace, and exhaustion caught before connect() fails.
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { buildReport } from '../lib/ephemeral.js';
+import { buildReport } from '../lib/linux/ephemeral.js';
 import type { SocketRecord } from '../lib/records.js';
 import { CLI, runCli } from './helpers/cli.js';
 import { createNetns, holdSockets, type Holder, type Netns } from './helpers/holders.js';
@@ -10,7 +10,7 @@ const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('ephemeral.test: the exhaustion scenario and the service-name commands need root (a network namespace) and are skipped');
 
 const tcp = (localPort: number, remotePort: number, state: SocketRecord['state'], remoteAddress = '127.0.0.1'): SocketRecord => ({
-  protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort, remoteAddress, remotePort, state, uid: 0, inode: 1, source: 'sock_diag',
+  protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort, remoteAddress, remotePort, state, uid: 0, inode: 1, kernelOnly: false, source: 'sock_diag',
 });
 
 describe('buildReport', () => {
@@ -68,7 +68,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('ephemeral ports in a nam
         const held = [];
         for (let i = 0; i < 45; i++) held.push((await connect()).socket);
         const report = await portclash.ephemeralReport();
-        const range = (await import(${JSON.stringify(new URL('../dist/ranges.js', import.meta.url).href)})).readEphemeralRange();
+        const range = (await import(${JSON.stringify(new URL('../dist/linux/ranges.js', import.meta.url).href)})).readEphemeralRange();
         let failure;
         for (let i = 0; i < 20 && failure === undefined; i++) {
           const result = await connect();

@@ -427,7 +427,7 @@ const scenarios: Scenario[] = [
   // nobody over nobody's sockets: a process started as nobody may have its options read by nobody
   // (pidfd_getfd, where Yama allows it); one that dropped privileges to nobody may not. Either way
   // nobody, without CAP_NET_ADMIN, cannot count the getsockopt programs of the socket's cgroup
-  // (lib/sockopthooks.ts), so portclash reads nothing and says why.
+  // (lib/linux/sockopthooks.ts), so portclash reads nothing and says why.
   {
     name: 'nobody tcp 0.0.0.0 bound RA; nobody 0.0.0.0 RA',
     existing: [{ user: 'nobody', dumpable: true, sockets: [tcp('0.0.0.0', { reuseAddr: true })] }],

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding, setBinding, type OwnerQuery } from '../lib/binding.js';
-import { cgroup2Mountpoint } from '../lib/cgroupfs.js';
+import { cgroup2Mountpoint } from '../lib/linux/cgroupfs.js';
 import { findOwners, findOwnersSync, listSockets, type OwnedSocket, type SocketRecord } from '../lib/index.js';
 import { createChildCgroup, type ChildCgroup } from './helpers/cgroup.js';
 import { runCli } from './helpers/cli.js';

@@ -1,15 +1,17 @@
 // The bind rules as pure functions, row by row from docs/bind-rules.md (kernel 6.18 results).
 import { describe, expect, it } from 'vitest';
 
-import type { SystemFacts } from '../lib/facts.js';
+import type { LinuxFacts } from '../lib/linux/facts.js';
 import type { OwnedSocket } from '../lib/owners.js';
-import { resolveRequest } from '../lib/predict/index.js';
-import { predictLinux, type Existing } from '../lib/predict/linux.js';
+import type { Existing } from '../lib/platform.js';
+import { predictLinux } from '../lib/predict/linux.js';
+import { resolveRequest } from '../lib/predict/request.js';
 import type { BindRequest } from '../lib/predict/types.js';
 
 const P = 8080;
 
-const FACTS: SystemFacts = {
+const FACTS: LinuxFacts = {
+  kernel: 'linux',
   unprivilegedPortStart: 1024,
   canBindPrivileged: false,
   nonlocalBindIPv4: false,
@@ -44,7 +46,7 @@ function socket({ protocol = 'tcp', address, state = 'LISTEN', ra, rp, v6only, u
   const record: OwnedSocket = {
     protocol, family: ipv6 ? 'IPv6' : 'IPv4', localAddress: address, localPort: P,
     remoteAddress: remote ? (ipv6 ? '::1' : '127.0.0.1') : ipv6 ? '::' : '0.0.0.0', remotePort: remote ? 40000 : 0,
-    state, uid: state === 'TIME_WAIT' ? 0 : uid, inode: state === 'TIME_WAIT' ? 0 : 1, source: 'sock_diag',
+    state, uid: state === 'TIME_WAIT' ? 0 : uid, inode: state === 'TIME_WAIT' ? 0 : 1, kernelOnly: state === 'TIME_WAIT', source: 'sock_diag',
     owner: null, owners: [],
   };
   if (v6only !== undefined) record.ipv6Only = v6only;
@@ -53,7 +55,7 @@ function socket({ protocol = 'tcp', address, state = 'LISTEN', ra, rp, v6only, u
   return record;
 }
 
-function predict(request: Omit<BindRequest, 'port'> & { port?: number }, sockets: Existing[], facts: Partial<SystemFacts> = {}) {
+function predict(request: Omit<BindRequest, 'port'> & { port?: number }, sockets: Existing[], facts: Partial<LinuxFacts> = {}) {
   const merged = { ...FACTS, ...facts };
   return predictLinux(resolveRequest({ port: P, ...request }, merged), sockets, merged);
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { getBinding } from '../lib/binding.js';
+import { LINUX_ROWS } from '../lib/linux/states.js';
 import { RecordMaker } from '../lib/records.js';
 import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from '../lib/rows.js';
 
@@ -15,7 +16,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 function parse(path: string, protocol: 6 | 17, family: 4 | 6) {
   const reading = getBinding().readProcNetSync([{ path, protocol, family }]);
   const table = new RowTable(reading.rows, reading.count);
-  const maker = new RecordMaker();
+  const maker = new RecordMaker(LINUX_ROWS);
   const records = Array.from({ length: table.count }, (_, row) => maker.make(table, row));
   return { records, source: reading.sources[0]! };
 }
@@ -38,7 +39,7 @@ describe.runIf(endianness() === 'LE')('parsing captured /proc/net text (little-e
     expect(source).toMatchObject({ rows: 2, malformed: 0, errno: 0 });
     expect(records[0]).toEqual({
       protocol: 'tcp', family: 'IPv4', localAddress: '0.0.0.0', localPort: 2024, remoteAddress: '0.0.0.0', remotePort: 0,
-      state: 'LISTEN', uid: 0, inode: 112, source: 'proc',
+      state: 'LISTEN', uid: 0, inode: 112, kernelOnly: false, source: 'proc',
     });
     expect(records[1]).toMatchObject({ localAddress: '127.0.0.1', localPort: 0x8254, remoteAddress: '127.0.0.1', remotePort: 0xa397, state: 'ESTABLISHED', inode: 6032 });
   });
@@ -60,12 +61,12 @@ describe.runIf(endianness() === 'LE')('parsing captured /proc/net text (little-e
     const udp = parse(fixture('udp.txt'), IPPROTO_UDP, 4);
     expect(udp.records).toEqual([{
       protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.1', localPort: 0xc158, remoteAddress: '127.0.0.53', remotePort: 53,
-      state: 'ESTABLISHED', uid: 0, inode: 6037, source: 'proc',
+      state: 'ESTABLISHED', uid: 0, inode: 6037, kernelOnly: false, source: 'proc',
     }]);
     const udp6 = parse(fixture('udp6.txt'), IPPROTO_UDP, 6);
     expect(udp6.records).toEqual([{
       protocol: 'udp', family: 'IPv6', localAddress: '::1', localPort: 0xbd64, remoteAddress: '::', remotePort: 0,
-      state: 'UNCONNECTED', uid: 0, inode: 6036, source: 'proc',
+      state: 'UNCONNECTED', uid: 0, inode: 6036, kernelOnly: false, source: 'proc',
     }]);
   });
 
@@ -75,7 +76,7 @@ describe.runIf(endianness() === 'LE')('parsing captured /proc/net text (little-e
     const { records } = parseText(TCP6_HEADER + line, IPPROTO_TCP, 6);
     expect(records).toEqual([{
       protocol: 'tcp', family: 'IPv6', localAddress: '2001:db8:0:1:2:3:4:5', localPort: 80, remoteAddress: 'fe80::1', remotePort: 50000,
-      state: 'ESTABLISHED', uid: 0, inode: 77, source: 'proc',
+      state: 'ESTABLISHED', uid: 0, inode: 77, kernelOnly: false, source: 'proc',
     }]);
   });
 

@@ -8,8 +8,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { createChildCgroup, ownCgroupPath, type ChildCgroup } from './helpers/cgroup.js';
 
-import { parseCmdline, parseStartTicks, readProcessInfo } from '../lib/processes.js';
-import { setPasswdPath } from '../lib/users.js';
+import { parseCmdline, parseStartTicks, readProcessInfo } from '../lib/linux/processes.js';
+import { setPasswdPath } from '../lib/linux/users.js';
 
 /** A /proc/<pid>/stat line as the kernel writes it, with the name and start time given. */
 function statLine(pid: number, comm: string, startTicks: number): string {

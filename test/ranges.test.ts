@@ -7,17 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createNetns } from './helpers/holders.js';
 
-import {
-  DEFAULT_EPHEMERAL_RANGE,
-  bsdClass,
-  inRanges,
-  parseEphemeralRange,
-  parsePortRanges,
-  portClass,
-  readEphemeralRange,
-  readReservedPorts,
-  type PortRange,
-} from '../lib/ranges.js';
+import { DEFAULT_EPHEMERAL_RANGE, parseEphemeralRange, parsePortRanges, readEphemeralRange, readReservedPorts } from '../lib/linux/ranges.js';
+import { bsdClass, inRanges, portClass, type PortRange } from '../lib/ranges.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('ranges.test: reading reserved ports set in a network namespace needs root and is skipped');
@@ -182,7 +173,7 @@ describe.runIf(process.platform === 'linux')("this machine's ranges", () => {
     try {
       const set = await netns.run('sysctl', ['-q', '-w', 'net.ipv4.ip_local_reserved_ports=8080,9000-9010,40000']);
       expect(set).toMatchObject({ code: 0, stderr: '' });
-      const script = `import(${JSON.stringify(new URL('../dist/ranges.js', import.meta.url).href)}).then((ranges) => console.log(JSON.stringify(ranges.readReservedPorts())))`;
+      const script = `import(${JSON.stringify(new URL('../dist/linux/ranges.js', import.meta.url).href)}).then((ranges) => console.log(JSON.stringify(ranges.readReservedPorts())))`;
       const read = await netns.runNode(['-e', script]);
       expect(read).toMatchObject({ code: 0, stderr: '' });
       expect(JSON.parse(read.stdout)).toEqual([[8080, 8080], [9000, 9010], [40000, 40000]]);

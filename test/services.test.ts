@@ -17,6 +17,8 @@ import {
   parseServices,
   type ServiceEntry,
 } from '../lib/services.js';
+import { linux } from '../lib/linux/index.js';
+import { windowsServicesPath } from '../lib/win32/services.js';
 
 const FIXTURE = new URL('./fixtures/services-edge.txt', import.meta.url).pathname;
 const SYSTEM_SERVICES = '/etc/services';
@@ -205,16 +207,13 @@ describe('loadServices', () => {
     }
   });
 
-  it("reads the Windows file under %SystemRoot% on Windows, /etc/services elsewhere", () => {
-    const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+  it("reads the Windows file under %SystemRoot% on Windows, /etc/services on Linux", () => {
     try {
       vi.stubEnv('SystemRoot', 'D:\\WINNT');
-      Object.defineProperty(process, 'platform', { ...platform, value: 'win32' });
-      expect(defaultServicesPath()).toBe('D:\\WINNT\\System32\\drivers\\etc\\services');
-      Object.defineProperty(process, 'platform', { ...platform, value: 'linux' });
+      expect(windowsServicesPath()).toBe('D:\\WINNT\\System32\\drivers\\etc\\services');
+      expect(linux.servicesPath()).toBe('/etc/services');
       expect(defaultServicesPath()).toBe('/etc/services');
     } finally {
-      Object.defineProperty(process, 'platform', platform);
       vi.unstubAllEnvs();
     }
   });

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { getBinding } from '../lib/binding.js';
+import { LINUX_ROWS } from '../lib/linux/states.js';
 import { RecordMaker } from '../lib/records.js';
 import { packRows, ROW_CLASS_ID_KNOWN, ROW_FROM_SOCK_DIAG, RowTable } from '../lib/rows.js';
 
@@ -42,7 +43,7 @@ function u32(value: number): Buffer {
 function parse(bytes: Buffer) {
   const reply = getBinding().parseSockDiagReply!(new Uint8Array(bytes), 6, SEQUENCE);
   const table = new RowTable(reply.rows, reply.count);
-  return { ...reply, records: Array.from({ length: reply.count }, (_, row) => new RecordMaker().make(table, row)) };
+  return { ...reply, records: Array.from({ length: reply.count }, (_, row) => new RecordMaker(LINUX_ROWS).make(table, row)) };
 }
 
 describe('the class id of a sock_diag row', () => {

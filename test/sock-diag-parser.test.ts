@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
 
 import { getBinding } from '../lib/binding.js';
+import { LINUX_ROWS } from '../lib/linux/states.js';
 import { RecordMaker } from '../lib/records.js';
 import { RowTable } from '../lib/rows.js';
 
@@ -78,7 +79,7 @@ function done(status = 0): Buffer {
 function parse(bytes: Buffer, protocol = 6) {
   const reply = getBinding().parseSockDiagReply!(new Uint8Array(bytes), protocol, SEQUENCE);
   const table = new RowTable(reply.rows, reply.count);
-  const maker = new RecordMaker((index) => (index === 1 ? 'lo' : undefined));
+  const maker = new RecordMaker(LINUX_ROWS, (index) => (index === 1 ? 'lo' : undefined));
   return { ...reply, records: Array.from({ length: reply.count }, (_, row) => maker.make(table, row)) };
 }
 
@@ -99,12 +100,12 @@ describe('parsing sock_diag replies', () => {
     expect(reply.records).toEqual([
       {
         protocol: 'tcp', family: 'IPv6', localAddress: '::', localPort: 8080, remoteAddress: '::', remotePort: 0, state: 'LISTEN',
-        uid: 1000, inode: 4242, source: 'sock_diag', ipv6Only: false, boundDevice: 'lo', boundDeviceIndex: 1, cgroupId: 77,
+        uid: 1000, inode: 4242, kernelOnly: false, source: 'sock_diag', ipv6Only: false, boundDevice: 'lo', boundDeviceIndex: 1, cgroupId: 77,
       },
       {
         // bytes past the first four of an IPv4 address are not the kernel's to mean anything
         protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: 40000, remoteAddress: '192.0.2.9', remotePort: 443,
-        state: 'ESTABLISHED', uid: 0, inode: 99, source: 'sock_diag',
+        state: 'ESTABLISHED', uid: 0, inode: 99, kernelOnly: false, source: 'sock_diag',
       },
     ]);
   });

@@ -45,7 +45,7 @@ describe.runIf(process.platform === 'linux')('sock_diag', () => {
     expect(ours({ sockets })).toEqual([
       expect.objectContaining({
         protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: held.localPort, remoteAddress: '0.0.0.0', remotePort: 0,
-        state: 'BOUND', uid: holder.uid, inode: held.inode, source: 'sock_diag',
+        state: 'BOUND', uid: holder.uid, inode: held.inode, kernelOnly: false, source: 'sock_diag',
       }),
     ]);
     const tcpSources = sources.filter((source) => source.protocol === 'tcp');
@@ -103,7 +103,7 @@ describe.runIf(process.platform === 'linux')('sock_diag', () => {
     const fallback = await runCommand(noNetlink, [process.execPath, CLI, 'list', '--json', '--port', String(portOf(server))]);
     expect(fallback).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(fallback.stdout)).toEqual([
-      { protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(server), remoteAddress: '0.0.0.0', remotePort: 0, state: 'LISTEN', uid: process.getuid!(), inode: inodeOf(server), source: 'proc' },
+      { protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(server), remoteAddress: '0.0.0.0', remotePort: 0, state: 'LISTEN', uid: process.getuid!(), inode: inodeOf(server), kernelOnly: false, source: 'proc' },
     ]);
 
     const script = `import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}).then((portclash) => portclash.listSockets({}, { source: 'sock_diag' })).then(() => console.log('no error'), (error) => console.log(error.code, error.syscall))`;

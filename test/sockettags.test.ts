@@ -1,7 +1,7 @@
 // When duplicating another process's socket would re-tag it: the decision alone, on given facts.
 import { describe, expect, it } from 'vitest';
 
-import { parseCgroupCounts, whyReadingRetags, type SocketTagFacts } from '../lib/sockettags.js';
+import { parseCgroupCounts, whyReadingRetags, type SocketTagFacts } from '../lib/linux/sockettags.js';
 
 // as a host with cgroup v2 only (or v1 without these controllers mounted) shows them
 const untouched: SocketTagFacts = { netClsCgroups: 1, netPrioCgroups: 1, ownClassId: null };

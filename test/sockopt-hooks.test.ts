@@ -3,8 +3,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import type { ProgramCountReading } from '../lib/binding.js';
-import { GetsockoptProgramCounter, whyGetsockoptProgramsBar, whyOptionsStayUnread } from '../lib/sockopthooks.js';
-import type { SocketTagFacts } from '../lib/sockettags.js';
+import { GetsockoptProgramCounter, whyGetsockoptProgramsBar, whyOptionsStayUnread } from '../lib/linux/sockopthooks.js';
+import type { SocketTagFacts } from '../lib/linux/sockettags.js';
 import { createChildCgroup, hasCgroup2, type ChildCgroup } from './helpers/cgroup.js';
 import { checkTraced } from './helpers/cli.js';
 import { compileHelper, createNetns, holdSockets, runCommand, type Holder, type Netns } from './helpers/holders.js';

@@ -4,7 +4,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { parsePasswd, setPasswdPath, userName } from '../lib/users.js';
+import { parsePasswd, setPasswdPath, userName } from '../lib/linux/users.js';
 
 describe('parsePasswd', () => {
   it('maps each uid to the first name given for it', () => {

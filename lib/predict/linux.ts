@@ -1,15 +1,14 @@
 // Linux's bind() and listen() rules as pure functions: a request, the sockets on its port, facts → verdict.
+// The sentences each rule gives are in linux-reasons.ts.
 // Sources: net/ipv4/af_inet.c __inet_bind, net/ipv6/af_inet6.c __inet6_bind, inet_connection_sock.c
 // inet_bind_conflict, net/ipv4/udp.c udp_lib_lport_inuse; checked case by case in docs/bind-rules.md
 // and by the differential oracle in test/oracle.test.ts.
-import { formatEndpoint, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../address.js';
-import { inPrefix, ipv4Number, type SystemFacts } from '../facts.js';
-import type { OwnedSocket } from '../owners.js';
+import { inPrefix, ipv4Number, type LinuxFacts } from '../linux/facts.js';
+import { inRanges } from '../ranges.js';
+import type { BindRules, Existing } from '../platform.js';
 import type { SocketRecord } from '../records.js';
+import * as say from './linux-reasons.js';
 import type { BindErrno, Prediction, ResolvedRequest, Verdict } from './types.js';
-
-/** A socket on the port: its record, plus owners and options when they were looked up. */
-export type Existing = SocketRecord | OwnedSocket;
 
 /** true, false, or not knowable from what can be seen. */
 type Maybe = boolean | 'unknown';
@@ -96,12 +95,32 @@ interface Judged {
 }
 
 /** Predicts a bind (+listen) from the sockets already on its port and protocol. */
-export function predictLinux(request: ResolvedRequest, sockets: readonly Existing[], facts: SystemFacts): Prediction {
+export function predictLinux(request: ResolvedRequest, sockets: readonly Existing[], facts: LinuxFacts): Prediction {
   return withPolicy(predictByRules(request, sockets, facts), request, facts);
 }
 
+/**
+ * Whether the verdict may turn on a socket's owner or options: one whose address may overlap the
+ * request's. A TIME_WAIT socket keeps its options out of every interface, so none are looked up.
+ */
+export function mayMatter(request: ResolvedRequest, socket: SocketRecord): boolean {
+  return socket.state !== 'TIME_WAIT' && overlaps(requestAddressSet(request), addressSet(socket.family, socket.localAddress, socket.ipv6Only)) !== false;
+}
+
+/** Worth knowing about the port beyond the verdict: connect() may take it first, or it needs privilege. */
+export function linuxWarnings(request: ResolvedRequest, facts: LinuxFacts): string[] {
+  const warnings: string[] = [];
+  const { port } = request;
+  const [low, high] = facts.ephemeralRange;
+  if (port >= low && port <= high && !inRanges(port, facts.reservedPorts)) warnings.push(say.warning.ephemeral(port, low, high));
+  if (port < facts.unprivilegedPortStart && facts.canBindPrivileged === true) warnings.push(say.warning.privileged(port, facts));
+  return warnings;
+}
+
+export const LINUX_RULES: BindRules = { predict: predictLinux, mayMatter, warnings: linuxWarnings };
+
 /** The kernel's own checks: privilege, address, then the sockets on the port. */
-function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], facts: SystemFacts): Prediction {
+function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], facts: LinuxFacts): Prediction {
   const assumptions: string[] = [];
   const result = (verdict: Verdict, errno: BindErrno | null, reason: string, conflicts: Existing[] = []): Prediction => ({
     port: request.port,
@@ -128,7 +147,7 @@ function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], 
     return result(step.verdict, step.errno, step.reason);
   }
 
-  if (request.port === 0) return result('free', null, `port 0 asks the kernel for any free port of ${facts.ephemeralRange.join('–')}`);
+  if (request.port === 0) return result('free', null, say.portZero(facts));
 
   const mine = requestAddressSet(request);
   const judged: Judged[] = sockets
@@ -151,11 +170,8 @@ function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], 
       // a partner whose SO_REUSEPORT could not be read may not share at all: say why it is unknown too
       const sharesSurely = known('reusePort' in partner.existing ? partner.existing.reusePort : undefined) === true;
       if (!sharesSurely) assumptions.push(uncertainty(request, { ...partner, overlap: true }));
-      assumptions.push(
-        `SO_REUSEPORT: ${describe(partner.existing)} ${sharesSurely ? 'shares' : 'may share'} the port with this uid through SO_REUSEPORT, so whether the bind passes depends on the order in which the sockets on port ${request.port} were bound, which cannot be seen: ` +
-          `in some orders it succeeds, in others ${conflicts.length > 0 ? describe(conflicts[0]!.existing) : 'another socket'} makes it fail with EADDRINUSE`,
-      );
-      return result('unknown', null, `the SO_REUSEPORT outcome on port ${request.port} depends on the order earlier sockets were bound`, [
+      assumptions.push(say.reusePortOrder.assumption(request, partner.existing, sharesSurely, conflicts[0]?.existing));
+      return result('unknown', null, say.reusePortOrder.reason(request), [
         ...conflicts.map((item) => item.existing),
         partner.existing,
       ]);
@@ -163,27 +179,19 @@ function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], 
   }
 
   if (conflicts.length > 0) {
-    return result('in-use', 'EADDRINUSE', conflictReason(request, conflicts[0]!.existing), conflicts.map((item) => item.existing));
+    return result('in-use', 'EADDRINUSE', say.conflictReason(request, conflicts[0]!.existing), conflicts.map((item) => item.existing));
   }
   if (uncertain.length > 0) {
     for (const item of uncertain) assumptions.push(uncertainty(request, item));
-    return result('unknown', null, `whether ${describe(uncertain[0]!.existing)} is in the way depends on facts that cannot be seen`, uncertain.map((item) => item.existing));
+    return result('unknown', null, say.mayBeInTheWay(uncertain[0]!.existing), uncertain.map((item) => item.existing));
   }
 
   // Nothing is in the way among the sockets that can be seen.
   if (request.protocol === 'tcp' && !facts.boundSocketsVisible) {
-    assumptions.push(
-      `TCP sockets bound to port ${request.port} without listening cannot be seen on this kernel (Linux < 6.8) or through /proc: if there is one, the bind may fail with EADDRINUSE; if not, it succeeds`,
-    );
-    return result('unknown', null, 'no socket that can be seen is in the way, but bound-only TCP sockets are invisible here');
+    assumptions.push(say.boundSocketsUnseen.assumption(request));
+    return result('unknown', null, say.boundSocketsUnseen.reason);
   }
-  return result(
-    'free',
-    null,
-    judged.length === 0
-      ? `no socket uses ${request.protocol} port ${request.port}`
-      : `no socket on ${request.protocol} port ${request.port} overlaps ${formatEndpoint(request.family, request.host, request.port)} or refuses to share it`,
-  );
+  return result('free', null, say.nothingInTheWay(request, judged.length));
 }
 
 interface Step {
@@ -200,7 +208,7 @@ interface Step {
  * where they run, `free` and `denied` become unknown, and other verdicts say what they assume.
  * Where they cannot be counted (no CAP_NET_ADMIN), the verdict stands on a stated assumption.
  */
-function withPolicy(prediction: Prediction, request: ResolvedRequest, facts: SystemFacts): Prediction {
+function withPolicy(prediction: Prediction, request: ResolvedRequest, facts: LinuxFacts): Prediction {
   const unknown = (reason: string, assumption: string): Prediction => ({
     ...prediction,
     verdict: 'unknown',
@@ -209,79 +217,63 @@ function withPolicy(prediction: Prediction, request: ResolvedRequest, facts: Sys
     assumptions: [...prediction.assumptions, assumption],
   });
   if (facts.confinement !== null && prediction.verdict === 'free') {
-    return unknown(
-      'no socket is in the way, but a security policy confines this process',
-      `this process runs confined by a security module (${facts.confinement}), whose policy may refuse the bind: if it allows it, the bind succeeds`,
-    );
+    return unknown(say.policy.confined.reason, say.policy.confined.assumption(facts.confinement));
   }
 
   const hooks = facts.bindHooks;
-  const where = hooks.cgroup === null ? "this process's cgroup" : `cgroup ${hooks.cgroup}`;
+  const where = say.policy.where(hooks.cgroup);
   const programs = request.family === 'IPv6' ? hooks.ipv6 : hooks.ipv4;
   if (programs === 0) return prediction;
   if (programs === null) {
     if (prediction.verdict !== 'free' && prediction.verdict !== 'denied') return prediction;
-    const assumption = `cgroup-BPF programs on socket() and bind() in ${where} could not be counted (${hooks.unseen ?? 'unknown reason'}): assumed that none ${prediction.verdict === 'free' ? 'refuses the bind' : 'waives the privilege check'}`;
+    const assumption = say.policy.uncounted(where, hooks.unseen, prediction.verdict === 'free');
     return { ...prediction, assumptions: [...prediction.assumptions, assumption] };
   }
-  const judge = `${programs} cgroup-BPF program${programs === 1 ? '' : 's'} judge${programs === 1 ? 's' : ''} socket() and bind() in ${where}`;
-  const attached = `cgroup-BPF programs attached to ${where} or its ancestors (${programs} for ${request.family})`;
-  if (prediction.verdict === 'free') {
-    return unknown(
-      `no socket is in the way, but ${judge}`,
-      `${attached} may refuse the bind with EPERM or rewrite its address or port, as systemd's SocketBindDeny= does: if they let it through unchanged, the bind succeeds`,
-    );
-  }
-  if (prediction.verdict === 'denied') {
-    return unknown(
-      `${prediction.reason}, but ${judge}`,
-      `${attached} may waive the privilege check for this bind (BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE): if none does, EACCES`,
-    );
-  }
-  return {
-    ...prediction,
-    assumptions: [...prediction.assumptions, `${attached} may rewrite the bind's address or port: assumed that they do not`],
-  };
+  const judge = say.policy.judge(programs, where);
+  const attached = say.policy.attached(where, programs, request.family);
+  if (prediction.verdict === 'free') return unknown(say.policy.freeBut(judge), say.policy.mayRefuse(attached));
+  if (prediction.verdict === 'denied') return unknown(say.policy.deniedBut(prediction.reason, judge), say.policy.mayWaive(attached));
+  return { ...prediction, assumptions: [...prediction.assumptions, say.policy.mayRewrite(attached)] };
 }
 
 /** EACCES: ports below ip_unprivileged_port_start need CAP_NET_BIND_SERVICE where the netns lives. */
-function checkPrivilege(request: ResolvedRequest, facts: SystemFacts): Step | null {
+function checkPrivilege(request: ResolvedRequest, facts: LinuxFacts): Step | null {
   if (request.port === 0 || request.port >= facts.unprivilegedPortStart) return null;
   if (facts.canBindPrivileged === true) return null;
   if (facts.canBindPrivileged === null) {
     return {
       verdict: 'unknown',
       errno: null,
-      reason: `port ${request.port} is below ip_unprivileged_port_start (${facts.unprivilegedPortStart}) and it is unclear whether this process has CAP_NET_BIND_SERVICE in the user namespace that owns its network namespace`,
-      assumptions: [`CAP_NET_BIND_SERVICE in the network namespace's owning user namespace: present → the privilege check passes; absent → EACCES`],
+      reason: say.privilege.unclear(request, facts),
+      assumptions: [say.privilege.unclearAssumption],
     };
   }
   return {
     verdict: 'denied',
     errno: 'EACCES',
-    reason: `port ${request.port} is below net.ipv4.ip_unprivileged_port_start (${facts.unprivilegedPortStart}) and this process lacks CAP_NET_BIND_SERVICE in the user namespace that owns its network namespace`,
+    reason: say.privilege.denied(request, facts),
     assumptions: [],
   };
 }
 
 /** EADDRNOTAVAIL: the address must be local (or the wildcard), unless ip_nonlocal_bind. */
-function checkAddress(request: ResolvedRequest, facts: SystemFacts): Step | null {
+function checkAddress(request: ResolvedRequest, facts: LinuxFacts): Step | null {
   const unavailable = (reason: string): Step => ({ verdict: 'unavailable', errno: 'EADDRNOTAVAIL', reason, assumptions: [] });
   const set = requestAddressSet(request);
   if (typeof set.v4 === 'number') {
     if (facts.nonlocalBindIPv4 || isLocalIPv4(set.v4, facts)) return null;
-    return unavailable(`${formatIPv4(Uint8Array.of(set.v4 >>> 24, (set.v4 >>> 16) & 255, (set.v4 >>> 8) & 255, set.v4 & 255))} is not an address of this host (not in the local routing table) and net.ipv4.ip_nonlocal_bind is 0`);
+    return unavailable(say.address.notLocalIPv4(set.v4));
   }
   if (typeof set.v6 === 'string' && set.v6 !== 'any') {
     if (facts.nonlocalBindIPv6 || set.v6.startsWith('ff')) return null;
     const assigned = facts.ipv6Addresses.find((address) => address.address === set.v6);
-    if (assigned === undefined) return unavailable(`${set.v6} is not assigned to any interface and net.ipv6.ip_nonlocal_bind is 0`);
-    if (assigned.tentative) return unavailable(`${set.v6} is still tentative (duplicate address detection has not finished) and cannot be bound yet`);
+    if (assigned === undefined) return unavailable(say.address.notAssignedIPv6(set.v6));
+    if (assigned.tentative) return unavailable(say.address.tentativeIPv6(set.v6));
   }
   return null;
 }
 
-function isLocalIPv4(address: number, facts: SystemFacts): boolean {
+function isLocalIPv4(address: number, facts: LinuxFacts): boolean {
   // 224.0.0.0/4 multicast and 255.255.255.255 are accepted like local addresses
   if (address >= 0xe0000000 && address < 0xf0000000) return true;
   if (address === 0xffffffff) return true;
@@ -289,71 +281,7 @@ function isLocalIPv4(address: number, facts: SystemFacts): boolean {
   return [...facts.ipv4Local, ...facts.ipv4Broadcast].some((prefix) => inPrefix(address, prefix));
 }
 
-/** Parses and checks a request's host: an IP address, no zone; what bind() would refuse with EINVAL. */
-export function parseHost(host: string): { family: 'IPv4' | 'IPv6'; canonical: string } | { error: string } {
-  const ipv4 = parseIPv4(host);
-  if (ipv4 !== null) return { family: 'IPv4', canonical: formatIPv4(ipv4) };
-  const ipv6 = parseIPv6(host);
-  if (ipv6 === null) return { error: `${JSON.stringify(host)} is not an IPv4 or IPv6 address` };
-  return { family: 'IPv6', canonical: formatIPv6(ipv6) };
-}
-
-function conflictReason(request: ResolvedRequest, existing: Existing): string {
-  return `${overlapWords(request, existing)}${describe(existing)}; ${sharingFails(request, existing)}`;
-}
-
-/** The first rule, in the kernel's order, that keeps the two sockets from sharing the port. */
-function sharingFails(request: ResolvedRequest, existing: Existing): string {
-  const reuseAddr = 'reuseAddr' in existing ? existing.reuseAddr : undefined;
-  const reusePort = 'reusePort' in existing ? existing.reusePort : undefined;
-  const listening = request.protocol === 'tcp' && existing.state === 'LISTEN';
-  // SO_REUSEPORT is the only way left when the other socket listens (TCP); say why it fails
-  if (request.reusePort) {
-    if (reusePort === false) return `it does not set SO_REUSEPORT${listening ? ', and a listening socket shares only through SO_REUSEPORT' : ''}`;
-    if (reusePort === true && existing.uid !== request.uid && existing.state !== 'TIME_WAIT') {
-      return `SO_REUSEPORT shares only between sockets of the same uid (it has uid ${existing.uid}, this bind ${request.uid})`;
-    }
-  }
-  if (listening) return request.reusePort ? 'a listening socket shares only through SO_REUSEPORT' : 'a listening socket is never shared through SO_REUSEADDR';
-  if (!request.reuseAddr) return request.reusePort ? 'this bind sets SO_REUSEPORT but not SO_REUSEADDR' : 'this bind sets neither SO_REUSEADDR nor SO_REUSEPORT';
-  if (reuseAddr === false) return 'it does not set SO_REUSEADDR';
-  return 'neither SO_REUSEADDR nor SO_REUSEPORT lets them share';
-}
-
-function overlapWords(request: ResolvedRequest, existing: Existing): string {
-  const mine = formatEndpoint(request.family, request.host, request.port);
-  if (request.family === 'IPv6' && request.host === '::' && !request.ipv6Only && existing.family === 'IPv4') {
-    return `\`::\` without IPV6_V6ONLY also receives IPv4, so ${mine} overlaps `;
-  }
-  if (existing.family === 'IPv6' && existing.localAddress === '::' && existing.ipv6Only === false && request.family === 'IPv4') {
-    return `a \`::\` socket without IPV6_V6ONLY also receives IPv4, so ${mine} overlaps `;
-  }
-  const wildcard = (address: string) => address === '0.0.0.0' || address === '::';
-  if (wildcard(request.host) && !wildcard(existing.localAddress)) return `${mine} covers every address, including that of `;
-  if (!wildcard(request.host) && wildcard(existing.localAddress)) return `${mine} lies inside the wildcard of `;
-  return `${mine} is the same address as `;
-}
-
+/** Why a socket that may be in the way cannot be judged: an unseen IPV6_V6ONLY, or unseen sharing options. */
 function uncertainty(request: ResolvedRequest, item: Judged): string {
-  const them = describe(item.existing);
-  if (item.overlap === 'unknown') {
-    return `whether ${them} has IPV6_V6ONLY cannot be seen (only sock_diag shows it): without it, it overlaps ${formatEndpoint(request.family, request.host, request.port)}; with it, it does not`;
-  }
-  const timeWait = item.existing.state === 'TIME_WAIT';
-  const flag = request.reusePort && !request.reuseAddr ? 'SO_REUSEPORT' : request.reusePort ? 'SO_REUSEADDR and SO_REUSEPORT' : 'SO_REUSEADDR';
-  const unread = 'optionsUnread' in item.existing ? item.existing.optionsUnread : undefined;
-  const where = timeWait
-    ? 'a TIME_WAIT socket keeps the options of the socket it came from, and no interface shows them'
-    : unread !== undefined && !unread.includes('ptrace rights')
-      ? `portclash does not read them: ${unread}`
-      : `reading them needs ptrace rights over its owner${item.existing.uid !== request.uid || process.getuid?.() !== 0 ? ' (try sudo)' : ''}`;
-  return `the ${flag} of ${them} cannot be seen (${where}): if it set ${flag.includes(' and ') ? 'them' : 'it'}${timeWait && flag !== 'SO_REUSEPORT' ? ' (Node servers do)' : ''}, the bind succeeds; if not, EADDRINUSE`;
+  return item.overlap === 'unknown' ? say.ipv6OnlyUnseen(request, item.existing) : say.optionsUnseen(request, item.existing);
 }
-
-/** `0.0.0.0:8080 (LISTEN, held by node server.js, pid 4121)` */
-export function describe(existing: Existing): string {
-  const where = existing.remotePort === 0 ? '' : ` → ${formatEndpoint(existing.family, existing.remoteAddress, existing.remotePort)}`;
-  const owner = 'owner' in existing && existing.owner !== null ? `, held by ${existing.owner.name ?? '?'} (pid ${existing.owner.pid})` : '';
-  return `${formatEndpoint(existing.family, existing.localAddress, existing.localPort)}${where} (${existing.state}${owner})`;
-}
-

@@ -5,7 +5,7 @@ import type { BindErrno, BindRequest, Prediction, Verdict } from '../../lib/pred
 import { holdSockets, runCommand, type Netns, type SocketSpec } from './holders.js';
 
 const DIST_INDEX = pathToFileURL(fileURLToPath(new URL('../../dist/index.js', import.meta.url))).href;
-const DIST_FACTS = pathToFileURL(fileURLToPath(new URL('../../dist/facts.js', import.meta.url))).href;
+const DIST_FACTS = pathToFileURL(fileURLToPath(new URL('../../dist/linux/facts.js', import.meta.url))).href;
 
 /** Who binds (and predicts): uid 0, or nobody (65534), which lacks CAP_NET_BIND_SERVICE and ptrace rights. */
 export type Runner = 'root' | 'nobody';

@@ -1,27 +1,5 @@
 // What operators call "the service" of a process: its systemd unit and container, read from /proc/<pid>/cgroup.
-
-export interface ServiceInfo {
-  /**
-   * The process's cgroup path: the cgroup v2 one, else the v1 `name=systemd` one, else the first
-   * v1 one; but the line that names a container when only another line does (see parseCgroupFile).
-   */
-  cgroup: string;
-  /** The innermost systemd unit the path names (`nginx.service`, `session-3.scope`); absent when none. */
-  unit?: string;
-  /** The container the path names; absent when it names none. */
-  container?: ContainerInfo;
-}
-
-export type ContainerRuntime = 'docker' | 'containerd' | 'cri-o' | 'podman' | 'lxc' | 'kubernetes';
-
-export interface ContainerInfo {
-  /** `kubernetes` when the path names a pod but not which runtime runs its containers. */
-  runtime: ContainerRuntime;
-  /** The 64-hex container id; for LXC the container's name. Absent for a pod's cgroup or a runtime's monitor. */
-  id?: string;
-  /** The Kubernetes pod uid, with dashes as `kubectl get pod -o yaml` shows it. */
-  podUid?: string;
-}
+import type { ContainerInfo, ContainerRuntime, ServiceInfo } from '../owners.js';
 
 /** One line of /proc/<pid>/cgroup: `hierarchy-id:controller-list:path`. */
 interface CgroupLine {

@@ -3,7 +3,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 
-import { getBinding } from './binding.js';
+import { getBinding } from '../binding.js';
 import { parseMountinfo, readText, type Mount } from './procfs.js';
 
 /** The `0::/path` line of /proc/<pid>/cgroup: the process's place in the cgroup v2 hierarchy. */

@@ -1,11 +1,12 @@
-// The system facts a bind depends on, gathered in one place: local addresses, sysctls, capabilities.
-import { formatIPv6 } from './address.js';
-import { getBinding } from './binding.js';
+// The Linux facts a bind depends on, gathered in one place: local addresses, sysctls, capabilities.
+import { formatIPv6 } from '../address.js';
+import { getBinding } from '../binding.js';
 import { readOwnCgroup } from './cgroupfs.js';
-import { errnoName } from './errors.js';
+import { errnoName } from '../errors.js';
 import { readNumber, readText } from './procfs.js';
-import { readEphemeralRange, readReservedPorts, type PortRange } from './ranges.js';
-import { kernelShowsBoundSockets } from './tables.js';
+import type { PortRange } from '../ranges.js';
+import { readEphemeralRange, readReservedPorts } from './ranges.js';
+import { kernelShowsBoundSockets } from './kernel.js';
 
 /** An IPv4 prefix of the local routing table, as a 32-bit number and a length. */
 export interface IPv4Prefix {
@@ -21,7 +22,8 @@ export interface IPv6Address {
   tentative: boolean;
 }
 
-export interface SystemFacts {
+export interface LinuxFacts {
+  kernel: 'linux';
   /** net.ipv4.ip_unprivileged_port_start: ports below it need CAP_NET_BIND_SERVICE (IPv6 too). */
   unprivilegedPortStart: number;
   /**
@@ -81,12 +83,13 @@ export interface BindHooks {
 const CAP_NET_BIND_SERVICE = 10;
 
 /** Reads every fact afresh: they are a few small files, and a stale fact is a wrong answer. */
-export function readSystemFacts(): SystemFacts {
+export function readSystemFacts(): LinuxFacts {
   const ipv4 = parseFibTrie(readText('/proc/net/fib_trie') ?? '');
   const ifInet6 = readText('/proc/net/if_inet6');
   const status = readText('/proc/self/status') ?? '';
   const ephemeral = readEphemeralRange();
   return {
+    kernel: 'linux',
     unprivilegedPortStart: readNumber('/proc/sys/net/ipv4/ip_unprivileged_port_start') ?? 1024,
     canBindPrivileged: canBindPrivileged(status),
     nonlocalBindIPv4: readNumber('/proc/sys/net/ipv4/ip_nonlocal_bind') === 1,

@@ -1,51 +1,11 @@
 // Reads the kernel's socket tables: sock_diag first, /proc/net for any table it cannot answer.
-import { release } from 'node:os';
-
-import type { NativeBinding, ProcNetSource, RowsCallback, SockDiagQuery, SourceReading } from './binding.js';
-import { errnoName, fromAddon, fromAddonSync, PortclashError } from './errors.js';
-import { familyName, isListening, protocolName, RecordMaker, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, type Family, type Protocol, type SocketRecord, type SocketSource } from './records.js';
-import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from './rows.js';
-
-/** What to read: the filter of listSockets, already checked. */
-export interface TableFilter {
-  protocol?: Protocol;
-  family?: Family;
-  listening?: boolean;
-  port?: number;
-}
-
-/** Which interface to ask: `auto` tries sock_diag and falls back to /proc table by table. */
-export type SourceChoice = 'auto' | SocketSource;
-
-/** How reading one table from one source went. `error` is an errno name, or null. */
-export interface SourceReport {
-  source: SocketSource;
-  protocol: Protocol;
-  family: Family;
-  /** The file read, for /proc. */
-  path?: string;
-  rows: number;
-  /** Lines or messages that did not match the kernel's format and were skipped. */
-  malformed: number;
-  /**
-   * /proc only: rows dropped because the socket was already read. The kernel resumes each read of
-   * a /proc/net table at a position, so a table that changes while it is read repeats sockets —
-   * and may skip some, which no reader can see: a /proc listing under churn can miss a socket.
-   * That is why sock_diag is asked first.
-   */
-  duplicates?: number;
-  error: string | null;
-  /**
-   * TCP only: whether sockets that are bound but neither listening nor connected could be seen.
-   * Only sock_diag shows them, from Linux 6.8 on, and only when the question is not "listening".
-   */
-  seesBoundSockets?: boolean;
-}
-
-export interface SocketTables {
-  sockets: SocketRecord[];
-  sources: SourceReport[];
-}
+import type { NativeBinding, ProcNetSource, RowsCallback, SockDiagQuery, SourceReading } from '../binding.js';
+import { errnoName, fromAddon, fromAddonSync, PortclashError } from '../errors.js';
+import type { SocketTables, SourceChoice, SourceReport, TableFilter } from '../platform.js';
+import { familyName, protocolName, RecordMaker, type Family, type Protocol, type SocketRecord } from '../records.js';
+import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from '../rows.js';
+import { kernelShowsBoundSockets } from './kernel.js';
+import { isListening, LINUX_ROWS, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN } from './states.js';
 
 interface Table {
   protocol: 6 | 17;
@@ -114,7 +74,7 @@ class Reading {
         (filter.protocol === undefined || filter.protocol === protocolName(table.protocol)) &&
         (filter.family === undefined || filter.family === familyName(table.family)),
     );
-    this.maker = new RecordMaker(interfaceNamer(binding));
+    this.maker = new RecordMaker(LINUX_ROWS, interfaceNamer(binding));
     if (choice === 'sock_diag' && binding.readSockDiag === undefined) {
       throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding has no sock_diag reader; only /proc can answer');
     }
@@ -224,17 +184,6 @@ function interfaceNamer(binding: NativeBinding): (index: number) => string | und
     names ??= new Map((binding.listInterfaces?.() ?? []).map((item) => [item.index, item.name]));
     return names.get(index);
   };
-}
-
-let boundSocketsVisible: boolean | undefined;
-
-/** TCPF_BOUND_INACTIVE dumps exist from Linux 6.8; older kernels ignore the bit silently. */
-export function kernelShowsBoundSockets(): boolean {
-  if (boundSocketsVisible === undefined) {
-    const [major = 0, minor = 0] = release().split(/[.-]/).map(Number);
-    boundSocketsVisible = major > 6 || (major === 6 && minor >= 8);
-  }
-  return boundSocketsVisible;
 }
 
 function names(table: Table): { protocol: Protocol; family: Family } {

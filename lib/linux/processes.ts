@@ -2,25 +2,10 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { parseCgroupFile, type ServiceInfo } from './cgroups.js';
-import { PortclashError } from './errors.js';
+import { PortclashError } from '../errors.js';
+import type { ProcessInfo, ServiceInfo } from '../owners.js';
+import { parseCgroupFile } from './cgroups.js';
 import { userName } from './users.js';
-
-export interface ProcessInfo {
-  pid: number;
-  /** The kernel's short name (comm): at most 15 bytes, set from the program file or by prctl(PR_SET_NAME). */
-  name: string | null;
-  /** argv as the process now has it; [] for kernel threads, zombies, or when it cannot be read. */
-  cmdline: string[];
-  /** argv joined with spaces, or `[name]` when there is no argv, as ps shows them; '' when neither is known. */
-  command: string;
-  /** The effective uid: the one the kernel checks, and so the one that owns the sockets it opens. */
-  uid: number | null;
-  /** The uid's name in /etc/passwd. */
-  user: string | null;
-  startTime: Date | null;
-  service: ServiceInfo | null;
-}
 
 export interface ProcessInfoOptions {
   /** Where procfs is mounted; tests point it at a fixture tree. */

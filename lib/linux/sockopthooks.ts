@@ -1,9 +1,9 @@
 // May portclash read another process's socket options, and if not, why: the one decision, re-tagging (sockettags.ts) and getsockopt programs (here).
 import { constants } from 'node:os';
 
-import { getBinding, type NativeBinding } from './binding.js';
+import { getBinding, type NativeBinding } from '../binding.js';
 import { cgroup2Mountpoint, findCgroupDirectories } from './cgroupfs.js';
-import { errnoName } from './errors.js';
+import { errnoName } from '../errors.js';
 import { readText } from './procfs.js';
 import { whyReadingRetags, whyUnseen, type SocketTagFacts, type TaggedSocket } from './sockettags.js';
 

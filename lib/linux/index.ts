@@ -1,0 +1,23 @@
+// The Linux backend: sock_diag and /proc/net tables, the /proc/<pid>/fd owner scan, /proc/sys facts, Linux's bind rules.
+import { getBinding } from '../binding.js';
+import type { Platform } from '../platform.js';
+import { LINUX_RULES } from '../predict/linux.js';
+import { ephemeralReport } from './ephemeral.js';
+import { readSystemFacts } from './facts.js';
+import { findOwners, findOwnersSync } from './owners.js';
+import { readEphemeralRange, readReservedPorts } from './ranges.js';
+import { readTables, readTablesSync } from './tables.js';
+
+export const linux: Platform = {
+  sources: ['sock_diag', 'proc'],
+  readTables: (filter, choice) => readTables(getBinding(), filter, choice),
+  readTablesSync: (filter, choice) => readTablesSync(getBinding(), filter, choice),
+  findOwners,
+  findOwnersSync,
+  readSystemFacts,
+  readEphemeralRange: () => readEphemeralRange(),
+  readReservedPorts: () => readReservedPorts(),
+  ephemeralReport,
+  rules: LINUX_RULES,
+  servicesPath: () => '/etc/services',
+};

@@ -1,0 +1,103 @@
+// The one interface behind which each OS reads its tables, finds owners and judges a bind; chosen once, here.
+import { PortclashError } from './errors.js';
+import { linux } from './linux/index.js';
+import type { LinuxFacts } from './linux/facts.js';
+import type { EphemeralReport } from './ephemeral.js';
+import type { OwnedSocket, OwnerOptions } from './owners.js';
+import type { Prediction, ResolvedRequest } from './predict/types.js';
+import type { EphemeralRange, PortRange } from './ranges.js';
+import type { Family, Protocol, SocketRecord, SocketSource } from './records.js';
+
+/** What to read: the filter of listSockets, already checked. */
+export interface TableFilter {
+  protocol?: Protocol;
+  family?: Family;
+  listening?: boolean;
+  port?: number;
+}
+
+/** Which interface to ask: `auto` lets the OS choose (on Linux: sock_diag, then /proc table by table). */
+export type SourceChoice = 'auto' | SocketSource;
+
+/** How reading one table from one source went. `error` is an errno name, or null. */
+export interface SourceReport {
+  source: SocketSource;
+  protocol: Protocol;
+  family: Family;
+  /** The file read, for /proc. */
+  path?: string;
+  rows: number;
+  /** Lines or messages that did not match the kernel's format and were skipped. */
+  malformed: number;
+  /**
+   * /proc only: rows dropped because the socket was already read. The kernel resumes each read of
+   * a /proc/net table at a position, so a table that changes while it is read repeats sockets —
+   * and may skip some, which no reader can see: a /proc listing under churn can miss a socket.
+   * That is why sock_diag is asked first.
+   */
+  duplicates?: number;
+  error: string | null;
+  /**
+   * TCP only: whether sockets that are bound but neither listening nor connected could be seen.
+   * Only sock_diag shows them, from Linux 6.8 on, and only when the question is not "listening".
+   */
+  seesBoundSockets?: boolean;
+}
+
+export interface SocketTables {
+  sockets: SocketRecord[];
+  sources: SourceReport[];
+}
+
+/** The facts a bind depends on, one shape per OS; `kernel` tells them apart. */
+export type SystemFacts = LinuxFacts;
+
+/** A socket on the port: its record, plus owners and options when they were looked up. */
+export type Existing = SocketRecord | OwnedSocket;
+
+/** One kernel's bind() and listen() rules: pure functions of a request, the sockets on its port and the facts. */
+export interface BindRules {
+  /** The verdict, the rule that decided and the facts it could not see. */
+  predict(request: ResolvedRequest, sockets: readonly Existing[], facts: SystemFacts): Prediction;
+  /** Whether the verdict may turn on this socket's owner or options: only those are looked up. */
+  mayMatter(request: ResolvedRequest, socket: SocketRecord): boolean;
+  /** What is worth knowing about the port on this OS beyond the verdict (ephemeral, privileged). */
+  warnings(request: ResolvedRequest, facts: SystemFacts): string[];
+}
+
+/** What differs per OS. Each backend (lib/<os>/index.ts) is one object of this shape. */
+export interface Platform {
+  /** The interfaces a caller may insist on with `source`. */
+  readonly sources: readonly SocketSource[];
+  readTables(filter: TableFilter, choice: SourceChoice): Promise<SocketTables>;
+  readTablesSync(filter: TableFilter, choice: SourceChoice): SocketTables;
+  findOwners(records: readonly SocketRecord[], options: OwnerOptions): Promise<OwnedSocket[]>;
+  findOwnersSync(records: readonly SocketRecord[], options: OwnerOptions): OwnedSocket[];
+  /** Read afresh on every call: a stale fact is a wrong answer. */
+  readSystemFacts(): SystemFacts;
+  readEphemeralRange(): EphemeralRange;
+  readReservedPorts(): PortRange[];
+  ephemeralReport(): Promise<EphemeralReport>;
+  readonly rules: BindRules;
+  /** Where the C library reads the services database. */
+  servicesPath(): string;
+}
+
+const PLATFORMS: Partial<Record<NodeJS.Platform, Platform>> = { linux };
+
+let chosen: Platform | undefined;
+
+/** The backend of the OS this process runs on, chosen on first use. */
+export function platform(): Platform {
+  chosen ??= choosePlatform(process.platform);
+  return chosen;
+}
+
+/** The backend for an OS, or ERR_UNSUPPORTED_PLATFORM naming it. */
+export function choosePlatform(os: NodeJS.Platform): Platform {
+  const backend = PLATFORMS[os];
+  if (backend === undefined) {
+    throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', `portclash reads the socket tables of Linux; ${os} has no backend yet.`);
+  }
+  return backend;
+}
