@@ -1,4 +1,4 @@
-// Reads the kernel's socket tables: sock_diag first, /proc/net for any table it cannot answer.
+// Reads Linux's socket tables: sock_diag first, /proc/net for any table it cannot answer.
 import type { NativeBinding, ProcNetSource, RowsCallback, SockDiagQuery, SourceReading } from '../binding.js';
 import { errnoName, fromAddon, fromAddonSync, PortclashError } from '../errors.js';
 import type { SocketTables, SourceChoice, SourceReport, TableFilter } from '../platform.js';

@@ -50,24 +50,26 @@ async function decide(os: Platform, resolved: ResolvedRequest, facts: SystemFact
   const sharing = resolved.reuseAddr || resolved.reusePort;
   const asked = sockets.filter((socket) => mayMatter(os, resolved, socket));
   const owned = asked.length > 0 && (sharing || named) ? await os.findOwners(asked, { scan: 'first', socketOptions: sharing }) : [];
-  return os.rules.predict(resolved, withOwned(asked, owned, sockets), facts);
+  return os.rules.predict(resolved, withOwned(sockets, ownedBy(asked, owned)), facts);
 }
 
 async function listSockets(os: Platform, filter: TableFilter): Promise<SocketRecord[]> {
   return (await os.readTables(filter, 'auto')).sockets;
 }
 
-/**
- * The sockets, each replaced by its owned record where the owner scan looked at it: findOwners
- * answers for `asked` in its order, one owned record for each.
- */
-function withOwned(asked: readonly SocketRecord[], owned: readonly OwnedSocket[], sockets: readonly SocketRecord[]): Existing[] {
+/** Each socket the owner scan was asked about, with its answer: findOwners answers in order, one for each. */
+function ownedBy(asked: readonly SocketRecord[], owned: readonly OwnedSocket[]): Map<SocketRecord, OwnedSocket> {
   const byRecord = new Map<SocketRecord, OwnedSocket>();
   asked.forEach((socket, index) => {
     const found = owned[index];
     if (found !== undefined) byRecord.set(socket, found);
   });
-  return sockets.map((socket) => byRecord.get(socket) ?? socket);
+  return byRecord;
+}
+
+/** The sockets, each replaced by its owned record where the owner scan looked at it. */
+function withOwned(sockets: readonly SocketRecord[], owned: ReadonlyMap<SocketRecord, OwnedSocket>): Existing[] {
+  return sockets.map((socket) => owned.get(socket) ?? socket);
 }
 
 /** A socket whose owner or options the verdict may turn on: a process must hold it, and the rules must care. */
@@ -116,15 +118,15 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
     for (const socket of onPort(request)) if (mayMatter(os, request, socket)) asked.add(socket);
   }
   const scanned = [...asked];
-  const owned = scanned.length === 0 ? [] : await os.findOwners(scanned, { scan: 'first', socketOptions: sharing });
+  const owned = ownedBy(scanned, scanned.length === 0 ? [] : await os.findOwners(scanned, { scan: 'first', socketOptions: sharing }));
   // Options read for one request's sake are facts for all: a request that shares nothing never looks at them.
-  return resolved.map((request) => withWarnings(os, os.rules.predict(request, withOwned(scanned, owned, onPort(request)), facts), request, facts));
+  return resolved.map((request) => withWarnings(os, os.rules.predict(request, withOwned(onPort(request), owned), facts), request, facts));
 }
 
 /** The prediction again, with the owners of its conflicts named in the reason and the records. */
 async function withOwners(os: Platform, request: ResolvedRequest, prediction: Prediction, sockets: SocketRecord[], facts: SystemFacts): Promise<Prediction> {
   const { conflicts } = prediction;
-  return os.rules.predict(request, withOwned(conflicts, await os.findOwners(conflicts, { scan: 'first' }), sockets), facts);
+  return os.rules.predict(request, withOwned(sockets, ownedBy(conflicts, await os.findOwners(conflicts, { scan: 'first' }))), facts);
 }
 
 /** Worst first: the order in which several predictions decide an exit code or an error. */
