@@ -1,11 +1,9 @@
 // The raw socket row and the contract every OS's readers share. Plain C++: no N-API here, no meaning either.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <string>
 #include <vector>
 
 namespace portclash {
@@ -43,7 +41,8 @@ static_assert(offsetof(RawRow, class_id) == 72, "RawRow is shared with lib/rows.
 
 constexpr uint32_t kRowLayoutVersion = 3;
 
-// RawRow::flags
+// RawRow::flags. Part of the row's layout, so they live here, though every bit so far is about Linux:
+// which of its two sources a row came from, and which of sock_diag's optional attributes it sent.
 constexpr uint8_t kRowFromSockDiag = 1 << 0;  // else from /proc/net
 constexpr uint8_t kRowV6OnlyKnown = 1 << 1;   // INET_DIAG_SKV6ONLY was present
 constexpr uint8_t kRowV6Only = 1 << 2;
