@@ -35,7 +35,7 @@ namespace {
 constexpr size_t kBatchRows = 2048;
 
 // Batches handed over but not yet delivered to JS that a reading may have: a slow consumer makes
-// the reader wait instead of queuing the whole table a second time (4 × 2048 rows × 76 bytes).
+// the reader wait instead of queuing the whole table a second time (4 × 2048 rows × 80 bytes).
 constexpr size_t kMaxQueuedBatches = 4;
 
 // For tests (debugTableQueue): the batches queued now, and whether a reader waits on the bound.
