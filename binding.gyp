@@ -12,6 +12,16 @@
           "cflags_cc!": ["-fno-exceptions"],
           "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-pthread"],
           "ldflags": ["-pthread", "-Wl,-z,nodelete"]
+        }],
+        ["OS=='win'", {
+          "sources": ["native/win32.cc"],
+          "libraries": ["iphlpapi.lib", "ws2_32.lib"],
+          "msvs_settings": {
+            "VCCLCompilerTool": {
+              "ExceptionHandling": 1,
+              "AdditionalOptions": ["/std:c++17"]
+            }
+          }
         }]
       ]
     }

@@ -1,8 +1,8 @@
 // The packed row table the addon returns: its layout, a reader over it, and a writer for tests.
 
 /** Must equal kRowLayoutVersion and sizeof(RawRow) in native/sockets.h. */
-export const ROW_LAYOUT_VERSION = 3;
-export const ROW_SIZE = 76;
+export const ROW_LAYOUT_VERSION = 4;
+export const ROW_SIZE = 80;
 
 /** Which address of a row: the field's offset. */
 export const LOCAL = 0;
@@ -23,6 +23,7 @@ const INTERFACE_INDEX = 60;
 const CGROUP_LOW = 64;
 const CGROUP_HIGH = 68;
 const CLASS_ID = 72;
+const OWNER_PID = 76;
 
 /** Bits of a row's flags byte (kRow* in native/sockets.h). */
 export const ROW_FROM_SOCK_DIAG = 1 << 0;
@@ -54,6 +55,8 @@ export interface RawRow {
   cgroupId?: number;
   /** INET_DIAG_CLASS_ID; set ROW_CLASS_ID_KNOWN in flags for it to be read. */
   classId?: number;
+  /** The owning process where the OS's table names it; 0 (the default) where it does not, as on Linux. */
+  ownerPid?: number;
 }
 
 /**
@@ -115,6 +118,14 @@ export class RowTable {
     return this.u32[(row * ROW_SIZE + CLASS_ID) / 4]!;
   }
 
+  /**
+   * The owning process where the OS's table names it, else 0. Linux's tables never do: its owners
+   * come from the /proc/<pid>/fd scan.
+   */
+  ownerPid(row: number): number {
+    return this.u32[(row * ROW_SIZE + OWNER_PID) / 4]!;
+  }
+
   uid(row: number): number {
     return this.u32[(row * ROW_SIZE + UID) / 4]!;
   }
@@ -170,6 +181,7 @@ export function packRows(rows: readonly RawRow[]): ArrayBuffer {
     u32[(base + CGROUP_LOW) / 4] = (row.cgroupId ?? 0) % 2 ** 32;
     u32[(base + CGROUP_HIGH) / 4] = Math.floor((row.cgroupId ?? 0) / 2 ** 32);
     u32[(base + CLASS_ID) / 4] = row.classId ?? 0;
+    u32[(base + OWNER_PID) / 4] = row.ownerPid ?? 0;
   });
   return buffer;
 }

@@ -1,4 +1,4 @@
-// The N-API surface: argument checks, the worker thread, and rows handed over as ArrayBuffers.
+// The N-API surface: argument checks, the worker thread, rows handed over as ArrayBuffers, and one export table per OS.
 #include <napi.h>
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -19,8 +20,10 @@
 #include "sockets.h"
 #if defined(__linux__)
 #include "linux.h"
+#elif defined(_WIN32)
+#include "win32.h"
 #else
-#error "portclash has native readers for Linux only so far: binding.gyp builds none elsewhere"
+#error "portclash's addon is for Linux and Windows: binding.gyp names no sources for this OS"
 #endif
 
 namespace portclash {
@@ -32,7 +35,7 @@ namespace {
 constexpr size_t kBatchRows = 2048;
 
 // Batches handed over but not yet delivered to JS that a reading may have: a slow consumer makes
-// the reader wait instead of queuing the whole table a second time (4 × 2048 rows × 76 bytes).
+// the reader wait instead of queuing the whole table a second time (4 × 2048 rows × 80 bytes).
 constexpr size_t kMaxQueuedBatches = 4;
 
 // For tests (debugTableQueue): the batches queued now, and whether a reader waits on the bound.
@@ -80,34 +83,6 @@ std::pair<uint8_t, uint8_t> ProtocolAndFamily(Napi::Env env, const Napi::Object&
     throw Napi::RangeError::New(env, "protocol must be 6 or 17 and family 4 or 6");
   }
   return {static_cast<uint8_t>(protocol_number), static_cast<uint8_t>(family_number)};
-}
-
-// [{ path, protocol, family }] → sources.
-std::vector<ProcNetSource> SourcesFromJs(const Napi::CallbackInfo& info) {
-  return ObjectsFromJs<ProcNetSource>(info, "{ path, protocol, family }", [](Napi::Env env, const Napi::Object& source) {
-    Napi::Value path = source.Get("path");
-    if (!path.IsString()) throw Napi::TypeError::New(env, "a source needs a path (string)");
-    auto [protocol, family] = ProtocolAndFamily(env, source);
-    return ProcNetSource{path.As<Napi::String>().Utf8Value(), protocol, family};
-  });
-}
-
-// [{ protocol, family, states, port }] → queries; port -1 means any.
-std::vector<DiagQuery> QueriesFromJs(const Napi::CallbackInfo& info) {
-  return ObjectsFromJs<DiagQuery>(info, "{ protocol, family, states, port }", [](Napi::Env env, const Napi::Object& query) {
-    uint32_t states = static_cast<uint32_t>(WholeNumber(env, query.Get("states"), "states", 4294967295.0));
-    Napi::Value port = query.Get("port");
-    auto [protocol, family] = ProtocolAndFamily(env, query);
-    // -1 is any port; Int32Value would wrap 4294967376 to 80
-    bool any = port.IsNumber() && port.As<Napi::Number>().DoubleValue() == -1;
-    int32_t port_number = any ? -1 : static_cast<int32_t>(WholeNumber(env, port, "port (or -1 for any)", 65535));
-    return DiagQuery{protocol, family, states, port_number};
-  });
-}
-
-// A flag read as -1 (not read), 0 or 1: null, false or true.
-Napi::Value FlagOrNull(Napi::Env env, int value) {
-  return value < 0 ? env.Null() : Napi::Boolean::New(env, value != 0);
 }
 
 // { errno, syscall }: 0 and null when no call failed.
@@ -322,6 +297,37 @@ Napi::Value ReadInBatches(const Napi::CallbackInfo& info, TableReader read) {
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
+}
+
+#if defined(__linux__)
+// Linux: /proc/net, sock_diag, the owner scan, socket options, cgroups and namespaces (linux.h).
+
+// [{ path, protocol, family }] → sources.
+std::vector<ProcNetSource> SourcesFromJs(const Napi::CallbackInfo& info) {
+  return ObjectsFromJs<ProcNetSource>(info, "{ path, protocol, family }", [](Napi::Env env, const Napi::Object& source) {
+    Napi::Value path = source.Get("path");
+    if (!path.IsString()) throw Napi::TypeError::New(env, "a source needs a path (string)");
+    auto [protocol, family] = ProtocolAndFamily(env, source);
+    return ProcNetSource{path.As<Napi::String>().Utf8Value(), protocol, family};
+  });
+}
+
+// [{ protocol, family, states, port }] → queries; port -1 means any.
+std::vector<DiagQuery> QueriesFromJs(const Napi::CallbackInfo& info) {
+  return ObjectsFromJs<DiagQuery>(info, "{ protocol, family, states, port }", [](Napi::Env env, const Napi::Object& query) {
+    uint32_t states = static_cast<uint32_t>(WholeNumber(env, query.Get("states"), "states", 4294967295.0));
+    Napi::Value port = query.Get("port");
+    auto [protocol, family] = ProtocolAndFamily(env, query);
+    // -1 is any port; Int32Value would wrap 4294967376 to 80
+    bool any = port.IsNumber() && port.As<Napi::Number>().DoubleValue() == -1;
+    int32_t port_number = any ? -1 : static_cast<int32_t>(WholeNumber(env, port, "port (or -1 for any)", 65535));
+    return DiagQuery{protocol, family, states, port_number};
+  });
+}
+
+// A flag read as -1 (not read), 0 or 1: null, false or true.
+Napi::Value FlagOrNull(Napi::Env env, int value) {
+  return value < 0 ? env.Null() : Napi::Boolean::New(env, value != 0);
 }
 
 TableReader ProcNetReader(std::vector<ProcNetSource> sources) {
@@ -676,13 +682,22 @@ Napi::Value ListInterfacesJs(const Napi::CallbackInfo& info) {
   return list;
 }
 
+#elif defined(_WIN32)
+// Windows: nothing yet. The Windows backend's wrappers come here, for the readers win32.h will
+// declare; ReadAll and ReadInBatches above serve any TableReader.
+#endif
+
 }  // namespace
 
+// The exports: what every OS has, then one table per OS.
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // the layout of the packed rows, which lib/binding.ts checks before it reads any
   exports.Set("rowLayoutVersion", Napi::Number::New(env, kRowLayoutVersion));
   exports.Set("rowSize", Napi::Number::New(env, sizeof(RawRow)));
   using Entry = Napi::Value (*)(const Napi::CallbackInfo&);
-  const std::pair<const char*, Entry> functions[] = {
+  using Table = std::initializer_list<std::pair<const char*, Entry>>;
+#if defined(__linux__)
+  const Table functions = {
       {"readProcNet", ReadProcNetAsync},
       {"readProcNetSync", ReadProcNetSync},
       {"readSockDiag", ReadSockDiagAsync},
@@ -704,8 +719,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"cgroupGetsockoptHooksAt", CgroupGetsockoptHooksAtJs},
       {"netnsOwnerRelation", NetnsOwnerRelationJs},
   };
-  for (const auto& [name, function] : functions) exports.Set(name, Napi::Function::New(env, function, name));
   exports.Set("clockTicksPerSecond", Napi::Number::New(env, static_cast<double>(ClockTicksPerSecond())));
+#elif defined(_WIN32)
+  const Table functions = {};
+#endif
+  for (const auto& [name, function] : functions) exports.Set(name, Napi::Function::New(env, function, name));
   return exports;
 }
 

@@ -1,6 +1,7 @@
 // The Linux readers: /proc/net, sock_diag, the /proc/<pid>/fd owner scan, socket options, cgroups, namespaces.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>

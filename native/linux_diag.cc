@@ -74,7 +74,7 @@ bool ParseSocketMessage(const uint8_t* payload, size_t length, uint8_t protocol,
   std::memcpy(&message, payload, sizeof message);
   if (message.idiag_family != AF_INET && message.idiag_family != AF_INET6) return false;
 
-  std::memset(row, 0, sizeof *row);
+  std::memset(row, 0, sizeof *row);  // what the message does not give stays 0: owner_pid, for one
   row->protocol = protocol;
   row->family = message.idiag_family == AF_INET6 ? 6 : 4;
   const size_t address_length = row->family == 6 ? 16 : 4;

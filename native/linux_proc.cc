@@ -113,7 +113,7 @@ bool ParseLine(const char* begin, const char* end, uint8_t protocol, uint8_t fam
   const size_t address_words = family == 6 ? 4 : 1;
   uint64_t value;
 
-  std::memset(row, 0, sizeof *row);
+  std::memset(row, 0, sizeof *row);  // what the line does not give stays 0: owner_pid, for one
   row->protocol = protocol;
   row->family = family;
 

@@ -1,11 +1,9 @@
 // The raw socket row and the contract every OS's readers share. Plain C++: no N-API here, no meaning either.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <string>
 #include <vector>
 
 namespace portclash {
@@ -31,19 +29,23 @@ struct RawRow {
   uint32_t cgroup_low;         // cgroup v2 id, when kRowCgroupKnown
   uint32_t cgroup_high;
   uint32_t class_id;           // INET_DIAG_CLASS_ID, when kRowClassIdKnown
+  uint32_t owner_pid;          // the owning process where the OS's table names it, else 0: Linux's
+                               // tables do not (lib finds owners by the /proc/<pid>/fd scan)
 };
 
-static_assert(sizeof(RawRow) == 76, "RawRow is shared with lib/rows.ts");
+static_assert(sizeof(RawRow) == 80, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, inode_low) == 32, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, local_port) == 52, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, protocol) == 56, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, interface_index) == 60, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, cgroup_low) == 64, "RawRow is shared with lib/rows.ts");
 static_assert(offsetof(RawRow, class_id) == 72, "RawRow is shared with lib/rows.ts");
+static_assert(offsetof(RawRow, owner_pid) == 76, "RawRow is shared with lib/rows.ts");
 
-constexpr uint32_t kRowLayoutVersion = 3;
+constexpr uint32_t kRowLayoutVersion = 4;
 
-// RawRow::flags
+// RawRow::flags. Part of the row's layout, so they live here, though every bit so far is about Linux:
+// which of its two sources a row came from, and which of sock_diag's optional attributes it sent.
 constexpr uint8_t kRowFromSockDiag = 1 << 0;  // else from /proc/net
 constexpr uint8_t kRowV6OnlyKnown = 1 << 1;   // INET_DIAG_SKV6ONLY was present
 constexpr uint8_t kRowV6Only = 1 << 2;
