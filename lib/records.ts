@@ -65,6 +65,11 @@ export interface SocketRecord {
   /** The cgroup v2 id of the socket's creator (sock_diag only, not for TIME_WAIT). */
   cgroupId?: number;
   /**
+   * The pid the kernel's own table names as the socket's owner, where it names one (Windows'
+   * tables do). Absent where the table does not say, as on Linux: findOwners looks for owners.
+   */
+  ownerPid?: number;
+  /**
    * The kernel's INET_DIAG_CLASS_ID: the socket's net_cls classid, or its SO_PRIORITY where the
    * classid is 0 (inet_diag falls back to sk_priority). sock_diag only; absent for TIME_WAIT and
    * request sockets and for /proc rows.
@@ -131,6 +136,8 @@ export class RecordMaker {
     if ((flags & ROW_CGROUP_KNOWN) !== 0) record.cgroupId = table.cgroupId(row);
     const classId = table.classId(row);
     if (classId !== undefined) record.classId = classId;
+    const ownerPid = table.ownerPid(row);
+    if (ownerPid !== 0) record.ownerPid = ownerPid;
     return record;
   }
 

@@ -71,7 +71,7 @@ struct OwnerRow {
   uint32_t inode_high;
 };
 
-static_assert(sizeof(OwnerRow) == 16, "OwnerRow is shared with lib/owners.ts");
+static_assert(sizeof(OwnerRow) == 16, "OwnerRow is shared with lib/linux/owners.ts");
 
 struct OwnerScan {
   std::vector<OwnerRow> rows;

@@ -406,7 +406,7 @@ SocketOptions ReadThroughDuplicate(uint32_t pid, int32_t fd, uint64_t expected_i
   // Reads only, each of a field the kernel reads without the socket lock (sk_getsockopt,
   // do_ipv6_getsockopt). But every getsockopt then runs the BPF_CGROUP_GETSOCKOPT programs of the
   // socket's cgroup under lock_sock, which could make it wait on the owner and rewrite the value:
-  // the caller (lib/sockopthooks.ts) asks for no read where any such program applies or their
+  // the caller (lib/linux/sockopthooks.ts) asks for no read where any such program applies or their
   // count is unknown. SO_DOMAIN says the family, where getsockname would run the cgroup
   // getsockname hooks under lock_sock whatever the count.
   int value = 0;

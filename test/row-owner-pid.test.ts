@@ -2,6 +2,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding, type ProcNetReading } from '../lib/binding.js';
+import { LINUX_ROWS } from '../lib/linux/states.js';
+import { RecordMaker } from '../lib/records.js';
 import { LOCAL, packRows, ROW_CLASS_ID_KNOWN, ROW_FROM_SOCK_DIAG, ROW_LAYOUT_VERSION, ROW_SIZE, RowTable } from '../lib/rows.js';
 import { inodeOf, portOf, SocketPool } from './helpers/sockets.js';
 
@@ -28,6 +30,14 @@ describe('the row layout', () => {
     // the owner pid is the last field: the next row starts right after it
     expect(Array.from(table.address(1, LOCAL))).toEqual([127, 0, 0, 1]);
     expect(Array.from(table.address(2, LOCAL))).toEqual([127, 0, 0, 1]);
+  });
+
+  it('becomes the record\'s ownerPid where the table names one, and is absent where it says 0', () => {
+    const row = { protocol: 6, family: 4, localAddress: Uint8Array.of(127, 0, 0, 1), localPort: 1, remoteAddress: new Uint8Array(4), remotePort: 0, state: TCP_LISTEN, uid: 0, inode: 9 } as const;
+    const table = new RowTable(packRows([{ ...row, ownerPid: 4242 }, row]), 2);
+    const maker = new RecordMaker(LINUX_ROWS);
+    expect(maker.make(table, 0).ownerPid).toBe(4242);
+    expect('ownerPid' in maker.make(table, 1)).toBe(false);
   });
 });
 

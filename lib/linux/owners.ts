@@ -270,6 +270,7 @@ function withOwners(record: SocketRecord, owners: SocketOwner[]): OwnedSocket {
   if (record.boundDeviceIndex !== undefined) owned.boundDeviceIndex = record.boundDeviceIndex;
   if (record.cgroupId !== undefined) owned.cgroupId = record.cgroupId;
   if (record.classId !== undefined) owned.classId = record.classId;
+  if (record.ownerPid !== undefined) owned.ownerPid = record.ownerPid;
   return owned;
 }
 
