@@ -11,8 +11,10 @@ export function isServiceWarning(warning: string): boolean {
   return warning.includes(REGISTERED_FOR);
 }
 
+/** The prediction with what is worth knowing added after the rules' own warnings (what the sockets on the port imply). */
 export function withWarnings(os: Platform, prediction: Prediction, request: ResolvedRequest, facts: SystemFacts): Prediction {
-  return { ...prediction, warnings: request.port === 0 ? [] : [...os.rules.warnings(request, facts), ...serviceWarnings(request)] };
+  if (request.port === 0) return prediction;
+  return { ...prediction, warnings: [...prediction.warnings, ...os.rules.warnings(request, facts), ...serviceWarnings(request)] };
 }
 
 function serviceWarnings(request: ResolvedRequest): string[] {
