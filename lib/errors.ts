@@ -27,6 +27,9 @@ export type PortclashErrorCode =
 /** A kernel errno's name, as Node's own errors carry it: `EACCES`, `ENOENT`. */
 export type ErrnoCode = `E${Uppercase<string>}`;
 
+/** A Win32 error's name (winerror.h), for Windows calls that fail: `ERROR_ACCESS_DENIED`. */
+export type Win32ErrorCode = `ERROR_${Uppercase<string>}`;
+
 export interface PortclashErrorDetails {
   /** The system call that failed, for kernel errors. */
   syscall?: string;
@@ -38,11 +41,11 @@ export interface PortclashErrorDetails {
 
 export class PortclashError extends Error {
   override readonly name = 'PortclashError';
-  readonly code: PortclashErrorCode | ErrnoCode;
+  readonly code: PortclashErrorCode | ErrnoCode | Win32ErrorCode;
   readonly syscall?: string;
   readonly path?: string;
 
-  constructor(code: PortclashErrorCode | ErrnoCode, message: string, details: PortclashErrorDetails = {}) {
+  constructor(code: PortclashErrorCode | ErrnoCode | Win32ErrorCode, message: string, details: PortclashErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
     if (details.syscall !== undefined) this.syscall = details.syscall;

@@ -1,5 +1,5 @@
 // The public API of portclash: only what users call. The addon seam is in portclash/testing.
-export { PortclashError, type ErrnoCode, type PortclashErrorCode } from './errors.js';
+export { PortclashError, type ErrnoCode, type PortclashErrorCode, type Win32ErrorCode } from './errors.js';
 export type { Family, Protocol, SocketRecord, SocketSource, SocketState, TcpState, UdpState } from './records.js';
 export { parsePort } from './ports.js';
 export {

@@ -15,14 +15,17 @@ export function findOwnersSync(records: readonly SocketRecord[], options: OwnerO
 /**
  * Why no owner could be named: `kernel` — no process holds the socket through a file (TIME_WAIT,
  * a half-open connection, a socket the kernel itself made); `permission` — some processes'
- * fds could not be read; `other-namespace` — the holder may live in a pid namespace this one
- * cannot see; `gone` — the socket closed between listing and scanning.
+ * fds (Linux) or the process itself (Windows) could not be read; `other-namespace` — the holder
+ * may live in a pid namespace this one cannot see; `gone` — the socket closed between listing and
+ * scanning, or its process exited; `unreported` — the kernel's table names no owning process for
+ * it (Windows under wine leaves TCP rows without one).
  */
-export type OwnerUnknownReason = 'permission' | 'other-namespace' | 'gone' | 'kernel';
+export type OwnerUnknownReason = 'permission' | 'other-namespace' | 'gone' | 'kernel' | 'unreported';
 
 /** A process holding a socket, and the fd through which it does. */
 export interface SocketOwner extends ProcessInfo {
-  fd: number;
+  /** null where the OS does not say which handle (Windows' tables name the process only). */
+  fd: number | null;
 }
 
 export interface OwnedSocket extends SocketRecord {
@@ -58,28 +61,43 @@ export interface OwnerOptions {
 
 export interface ProcessInfo {
   pid: number;
-  /** The kernel's short name (comm): at most 15 bytes, set from the program file or by prctl(PR_SET_NAME). */
+  /**
+   * Linux: the kernel's short name (comm): at most 15 bytes, set from the program file or by
+   * prctl(PR_SET_NAME). Windows: the image file's name (`node.exe`); `System` for pid 4.
+   */
   name: string | null;
-  /** argv as the process now has it; [] for kernel threads, zombies, or when it cannot be read. */
+  /** argv as the process now has it; [] for kernel threads, zombies, when it cannot be read, and on Windows. */
   cmdline: string[];
-  /** argv joined with spaces, or `[name]` when there is no argv, as ps shows them; '' when neither is known. */
+  /**
+   * argv joined with spaces, or `[name]` when there is no argv, as ps shows them; on Windows the
+   * image's full path. '' when neither is known.
+   */
   command: string;
-  /** The effective uid: the one the kernel checks, and so the one that owns the sockets it opens. */
+  /** The effective uid: the one the kernel checks, and so the one that owns the sockets it opens. null on Windows. */
   uid: number | null;
-  /** The uid's name in /etc/passwd. */
+  /** The uid's name in /etc/passwd; on Windows the account of the process's token, `DOMAIN\name`. */
   user: string | null;
   startTime: Date | null;
   service: ServiceInfo | null;
+  /** What this process is known to do with ports: http.sys for Windows' System, WSL's port forwarders. */
+  role?: string;
 }
 
+/** What operators call "the service" of a process: its systemd unit and container, or its Windows services. */
 export interface ServiceInfo {
   /**
-   * The process's cgroup path: the cgroup v2 one, else the v1 `name=systemd` one, else the first
-   * v1 one; but the line that names a container when only another line does (see parseCgroupFile).
+   * Linux: the process's cgroup path: the cgroup v2 one, else the v1 `name=systemd` one, else the
+   * first v1 one; but the line that names a container when only another line does (see
+   * linux/cgroups.ts parseCgroupFile). Absent on Windows.
    */
-  cgroup: string;
-  /** The innermost systemd unit the path names (`nginx.service`, `session-3.scope`); absent when none. */
+  cgroup?: string;
+  /**
+   * Linux: the innermost systemd unit the path names (`nginx.service`, `session-3.scope`).
+   * Windows: the service the process hosts, the first by name where it hosts several. Absent when none.
+   */
   unit?: string;
+  /** Windows: every service the process hosts, by name (one svchost.exe hosts several). */
+  windowsServices?: string[];
   /** The container the path names; absent when it names none. */
   container?: ContainerInfo;
 }

@@ -6,8 +6,9 @@ export type Protocol = 'tcp' | 'udp';
 export type Family = 'IPv4' | 'IPv6';
 
 /**
- * TCP states by the kernel's names (include/net/tcp_states.h). `BOUND` is a socket that is
- * bound but neither listening nor connected; only sock_diag on Linux ≥ 6.8 shows those.
+ * TCP states by Linux's names (include/net/tcp_states.h), which Windows' states map onto. `BOUND`
+ * is a socket that is bound but neither listening nor connected; only sock_diag on Linux ≥ 6.8
+ * shows those. `DELETE_TCB` is Windows' connection being deleted.
  */
 export type TcpState =
   | 'ESTABLISHED'
@@ -22,7 +23,8 @@ export type TcpState =
   | 'LISTEN'
   | 'CLOSING'
   | 'NEW_SYN_RECV'
-  | 'BOUND';
+  | 'BOUND'
+  | 'DELETE_TCB';
 
 /** A UDP socket is `ESTABLISHED` once connect() gave it a peer, `UNCONNECTED` before. */
 export type UdpState = 'UNCONNECTED' | 'ESTABLISHED';
@@ -30,8 +32,8 @@ export type UdpState = 'UNCONNECTED' | 'ESTABLISHED';
 /** `UNKNOWN` is a state code this version of portclash has no name for (a newer kernel's). */
 export type SocketState = TcpState | UdpState | 'UNKNOWN';
 
-/** Which kernel interface answered for a socket. */
-export type SocketSource = 'sock_diag' | 'proc';
+/** Which kernel interface answered for a socket: Linux's sock_diag or /proc/net, Windows' IP Helper. */
+export type SocketSource = 'sock_diag' | 'proc' | 'iphlpapi';
 
 export interface SocketRecord {
   protocol: Protocol;

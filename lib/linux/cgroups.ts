@@ -1,6 +1,9 @@
 // What operators call "the service" of a process: its systemd unit and container, read from /proc/<pid>/cgroup.
 import type { ContainerInfo, ContainerRuntime, ServiceInfo } from '../owners.js';
 
+/** A Linux process's service: its cgroup path is always known. */
+export type CgroupService = ServiceInfo & { cgroup: string };
+
 /** One line of /proc/<pid>/cgroup: `hierarchy-id:controller-list:path`. */
 interface CgroupLine {
   hierarchy: string;
@@ -19,7 +22,7 @@ interface CgroupLine {
  * path at the engine's own service (`0::/system.slice/containerd.service` beside
  * `1:name=systemd:/docker/<id>`), so a line that names a container is preferred to one that does not.
  */
-export function parseCgroupFile(text: string): ServiceInfo | null {
+export function parseCgroupFile(text: string): CgroupService | null {
   const lines = parseLines(text);
   const ordered = [
     ...lines.filter(isUnified),
@@ -36,7 +39,7 @@ export function parseCgroupFile(text: string): ServiceInfo | null {
     chosen = line;
     break;
   }
-  const service: ServiceInfo = { cgroup: chosen.path };
+  const service: CgroupService = { cgroup: chosen.path };
   const unit = innermostUnit(pathComponents(chosen.path));
   if (unit !== undefined) service.unit = unit;
   if (container !== undefined) service.container = container;

@@ -12,6 +12,9 @@ import { GetsockoptProgramCounter, whyOptionsStayUnread } from './sockopthooks.j
 import { readSocketTagFacts, type SocketTagFacts } from './sockettags.js';
 import { readTables, readTablesSync } from './tables.js';
 
+/** On Linux every owner holds the socket through an fd of its own. */
+type FdOwner = SocketOwner & { fd: number };
+
 // Owners whose fd is tried in turn when the one before was closed since the scan.
 const OWNERS_TO_TRY = 4;
 
@@ -173,7 +176,7 @@ class OwnerSearch {
     };
 
     return this.records.map((record): OwnedSocket => {
-      const owners: SocketOwner[] = [];
+      const owners: FdOwner[] = [];
       for (const { pid, fd } of this.fdsByInode.get(record.inode) ?? []) {
         const info = processInfo(pid);
         if (info !== null) owners.push(ownerOf(info, fd));
@@ -201,7 +204,7 @@ class OwnerSearch {
    * could change the socket, wait on it or be misled: then they stay unknown, and `optionsUnread`
    * says why.
    */
-  private readOptions(owned: OwnedSocket, owners: readonly SocketOwner[], tags: SocketTagFacts, programs: GetsockoptProgramCounter): void {
+  private readOptions(owned: OwnedSocket, owners: readonly FdOwner[], tags: SocketTagFacts, programs: GetsockoptProgramCounter): void {
     const unread = whyOptionsStayUnread(owned, tags, programs);
     if (unread !== null) {
       owned.optionsUnread = unread;
@@ -275,7 +278,7 @@ function withOwners(record: SocketRecord, owners: SocketOwner[]): OwnedSocket {
 }
 
 /** One literal of one shape: a table of 100k owners is made fast, unlike with a spread. */
-function ownerOf(info: ProcessInfo, fd: number): SocketOwner {
+function ownerOf(info: ProcessInfo, fd: number): FdOwner {
   return {
     pid: info.pid,
     fd,

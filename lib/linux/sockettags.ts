@@ -1,4 +1,5 @@
 // Whether duplicating another process's socket (pidfd_getfd) would re-tag it: the net_cls classid and net_prio index a receive overwrites.
+import type { SocketSource } from '../records.js';
 import { parseMountinfo, readText } from './procfs.js';
 
 /**
@@ -24,7 +25,7 @@ export interface SocketTagFacts {
 /** The socket facts the decision needs: the class id sock_diag reported, and where the record came from. */
 export interface TaggedSocket {
   classId?: number;
-  source: 'sock_diag' | 'proc';
+  source: SocketSource;
 }
 
 export function readSocketTagFacts(): SocketTagFacts {
