@@ -10,8 +10,12 @@ export function describeOwner(owner: SocketOwner): string {
   if (owner.user !== null) facts.push(`user ${owner.user}`);
   else if (owner.uid !== null) facts.push(`uid ${owner.uid}`);
   if (owner.startTime !== null) facts.push(`since ${formatSince(owner.startTime)}`);
-  const service = owner.service?.container !== undefined ? describeContainer(owner) : owner.service?.unit;
+  const service =
+    owner.service?.container !== undefined ? describeContainer(owner)
+    : owner.service?.windowsServices !== undefined ? `service ${owner.service.windowsServices.join(', ')}`
+    : owner.service?.unit;
   if (service !== undefined) facts.push(service);
+  if (owner.role !== undefined) facts.push(owner.role);
   return `${shorten(owner.command)} (${facts.join(', ')})`;
 }
 
