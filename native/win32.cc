@@ -21,6 +21,7 @@
 #include <winsvc.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <cwchar>
 #include <functional>
