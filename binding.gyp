@@ -15,7 +15,7 @@
         }],
         ["OS=='win'", {
           "sources": ["native/win32.cc"],
-          "libraries": ["iphlpapi.lib", "ws2_32.lib"],
+          "libraries": ["iphlpapi.lib", "ws2_32.lib", "advapi32.lib"],
           "msvs_settings": {
             "VCCLCompilerTool": {
               "ExceptionHandling": 1,

@@ -124,6 +124,45 @@ export interface ProcNetReading {
   sources: SourceReading[];
 }
 
+/** One IP Helper table for the Windows addon to read: TCP or UDP, of IPv4 or IPv6. */
+export interface IpHelperQuery {
+  protocol: 6 | 17;
+  family: 4 | 6;
+}
+
+/**
+ * What the Windows addon could read of one process, each fact on its own: a fact is null where its
+ * error, a Win32 error code, is not 0 (5 ERROR_ACCESS_DENIED for a protected or another user's
+ * process, 87 ERROR_INVALID_PARAMETER for a pid with no process, and for pid 0). When OpenProcess
+ * fails, all three facts carry its error.
+ */
+export interface WindowsProcessFacts {
+  pid: number;
+  /** QueryFullProcessImageNameW: `C:\Program Files\nodejs\node.exe`. */
+  image: string | null;
+  imageError: number;
+  /** The token's user as `DOMAIN\name` (`NT AUTHORITY\SYSTEM`); a name alone for SIDs without a domain. */
+  user: string | null;
+  userError: number;
+  /** GetProcessTimes' creation time, in ms since the Unix epoch, with the FILETIME's 100 ns as a fraction. */
+  startTime: number | null;
+  startError: number;
+}
+
+/** A running Win32 service and the process it runs in. */
+export interface WindowsService {
+  name: string;
+  displayName: string;
+  pid: number;
+}
+
+/** EnumServicesStatusExW's answer: `errno` a Win32 error (0 = listed) of the call `syscall` names. */
+export interface WindowsServiceList {
+  errno: number;
+  syscall: string | null;
+  services: WindowsService[];
+}
+
 /** What the addon provides. A replacement (tests, recorded rows) implements the same. */
 export interface NativeBinding {
   rowLayoutVersion: number;
@@ -196,6 +235,24 @@ export interface NativeBinding {
   cgroupGetsockoptHooksAt?(cgroupPath: string): ProgramCountReading;
   /** sysconf(_SC_CLK_TCK), the unit of process start times in /proc/<pid>/stat. */
   clockTicksPerSecond?: number;
+  /**
+   * Windows: GetExtendedTcpTable (TCP_TABLE_OWNER_PID_ALL) and GetExtendedUdpTable
+   * (UDP_TABLE_OWNER_PID), one source per query, in order. Rows carry the owner pid, the raw
+   * MIB_TCP_STATE (UDP rows 0), uid and inode 0, and for IPv6 the scope id in the interface index.
+   * A source's `errno` is a Win32 error code (122 ERROR_INSUFFICIENT_BUFFER when the table kept
+   * outgrowing the buffer 8 times), `syscall` the function's name. Batches come from a worker thread.
+   */
+  readIpHelper?(queries: readonly IpHelperQuery[], onRows: RowsCallback): Promise<AsyncReading>;
+  readIpHelperSync?(queries: readonly IpHelperQuery[]): ProcNetReading;
+  /** Windows: image path, user and start time of each pid, in the order given. */
+  processInfo?(pids: readonly number[]): WindowsProcessFacts[];
+  /** Windows: the active Win32 services that have a process (EnumServicesStatusExW). */
+  listServices?(): WindowsServiceList;
+  /**
+   * Windows test seam: the tables' retry loop over a table that outgrows its buffer `growths`
+   * times; `errno` 0 once it fitted, else 122 after `calls` (8) tries.
+   */
+  debugTableRetries?(growths: number): { errno: number; calls: number };
 }
 
 const packageRoot = fileURLToPath(new URL('..', import.meta.url));

@@ -88,7 +88,12 @@ std::pair<uint8_t, uint8_t> ProtocolAndFamily(Napi::Env env, const Napi::Object&
 // { errno, syscall }: 0 and null when no call failed.
 Napi::Object FailedCallObject(Napi::Env env, const FailedCall& call) {
   Napi::Object result = Napi::Object::New(env);
+#if defined(_WIN32)
+  // a Win32 error is a DWORD (STATUS_UNSUCCESSFUL is 0xC0000001): unsigned, as Windows prints it
+  result.Set("errno", Napi::Number::New(env, static_cast<double>(static_cast<uint32_t>(call.error))));
+#else
   result.Set("errno", Napi::Number::New(env, call.error));
+#endif
   result.Set("syscall", call.syscall != nullptr ? Napi::String::New(env, call.syscall) : env.Null());
   return result;
 }
@@ -299,6 +304,23 @@ Napi::Value ReadInBatches(const Napi::CallbackInfo& info, TableReader read) {
   return promise;
 }
 
+// cancelInFlight(everywhere) → how many pieces of pool work of this environment (of every
+// environment with `everywhere`) were told to stop: an owner scan (Linux) then resolves at once
+// with `cancelled: true`, a table reading rejects.
+Napi::Value CancelInFlight(const Napi::CallbackInfo& info) {
+  bool everywhere = info.Length() > 0 && info[0].ToBoolean().Value();
+  return Napi::Number::New(info.Env(), static_cast<double>(InFlight::StopAll(everywhere ? nullptr : static_cast<napi_env>(info.Env()))));
+}
+
+// debugTableQueue() → { queued, waiting, limit }: the progress queue of the latest async reading.
+Napi::Value DebugTableQueue(const Napi::CallbackInfo& info) {
+  Napi::Object state = Napi::Object::New(info.Env());
+  state.Set("queued", Napi::Number::New(info.Env(), static_cast<double>(g_queued_batches.load())));
+  state.Set("waiting", Napi::Boolean::New(info.Env(), g_reader_waiting.load()));
+  state.Set("limit", Napi::Number::New(info.Env(), static_cast<double>(kMaxQueuedBatches)));
+  return state;
+}
+
 #if defined(__linux__)
 // Linux: /proc/net, sock_diag, the owner scan, socket options, cgroups and namespaces (linux.h).
 
@@ -412,15 +434,6 @@ Napi::Value DebugReadTables(const Napi::CallbackInfo& info) {
   reading.Set("count", Napi::Number::New(env, static_cast<double>(kept.size())));
   reading.Set("sources", SourceResultsToJs(env, results));
   return reading;
-}
-
-// debugTableQueue() → { queued, waiting, limit }: the progress queue of the latest async reading.
-Napi::Value DebugTableQueue(const Napi::CallbackInfo& info) {
-  Napi::Object state = Napi::Object::New(info.Env());
-  state.Set("queued", Napi::Number::New(info.Env(), static_cast<double>(g_queued_batches.load())));
-  state.Set("waiting", Napi::Boolean::New(info.Env(), g_reader_waiting.load()));
-  state.Set("limit", Napi::Number::New(info.Env(), static_cast<double>(kMaxQueuedBatches)));
-  return state;
 }
 
 // parseSockDiagReply(bytes, protocol, sequence) → { rows, count, status, errno, malformed }:
@@ -538,14 +551,6 @@ class OwnerWorker : public Napi::AsyncWorker {
   std::atomic<bool> cancel_{false};
   InFlight in_flight_;  // after cancel_, which it points at
 };
-
-// cancelInFlight(everywhere) → how many owner scans and table readings of this environment (of
-// every environment with `everywhere`) were told to stop: a scan then resolves at once with
-// `cancelled: true`, a reading rejects.
-Napi::Value CancelInFlight(const Napi::CallbackInfo& info) {
-  bool everywhere = info.Length() > 0 && info[0].ToBoolean().Value();
-  return Napi::Number::New(info.Env(), static_cast<double>(InFlight::StopAll(everywhere ? nullptr : static_cast<napi_env>(info.Env()))));
-}
 
 // findSocketOwners(query) → Promise of the same, scanned on a libuv pool thread.
 Napi::Value FindSocketOwnersAsync(const Napi::CallbackInfo& info) {
@@ -683,8 +688,95 @@ Napi::Value ListInterfacesJs(const Napi::CallbackInfo& info) {
 }
 
 #elif defined(_WIN32)
-// Windows: nothing yet. The Windows backend's wrappers come here, for the readers win32.h will
-// declare; ReadAll and ReadInBatches above serve any TableReader.
+// Windows: IP Helper's tables, the facts of processes, and the services (win32.h).
+
+// [{ protocol, family }] → the tables to read, in that order.
+std::vector<IpHelperQuery> IpHelperQueriesFromJs(const Napi::CallbackInfo& info) {
+  return ObjectsFromJs<IpHelperQuery>(info, "{ protocol, family }", [](Napi::Env env, const Napi::Object& query) {
+    auto [protocol, family] = ProtocolAndFamily(env, query);
+    return IpHelperQuery{protocol, family};
+  });
+}
+
+TableReader IpHelperReader(std::vector<IpHelperQuery> queries) {
+  return [queries = std::move(queries)](std::vector<RawRow>& rows, size_t batch_rows,
+                                        const RowBatchSink& sink) {
+    return ReadIpHelper(queries, rows, batch_rows, sink);
+  };
+}
+
+// readIpHelperSync(queries) → { rows, count, sources }
+Napi::Value ReadIpHelperSync(const Napi::CallbackInfo& info) {
+  return ReadAll(info.Env(), IpHelperReader(IpHelperQueriesFromJs(info)));
+}
+
+// readIpHelper(queries, onRows) → Promise of { sources }, the rows through onRows in batches.
+Napi::Value ReadIpHelperAsync(const Napi::CallbackInfo& info) {
+  return ReadInBatches(info, IpHelperReader(IpHelperQueriesFromJs(info)));
+}
+
+// A string, or null when the fact's error says it could not be read.
+Napi::Value TextOrNull(Napi::Env env, uint32_t error, const std::string& text) {
+  return error == 0 ? Napi::String::New(env, text) : env.Null();
+}
+
+// processInfo(pids) → [{ pid, image, imageError, user, userError, startTime, startError }], one
+// per pid in order; a fact is null where its error (a Win32 error code) is not 0.
+Napi::Value ProcessInfoJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "expected an array of pids");
+  Napi::Array pids = info[0].As<Napi::Array>();
+  std::vector<uint32_t> wanted;
+  wanted.reserve(pids.Length());
+  for (uint32_t i = 0; i < pids.Length(); ++i) {
+    wanted.push_back(static_cast<uint32_t>(WholeNumber(env, pids.Get(i), "pid", 4294967295.0)));
+  }
+  Napi::Array list = Napi::Array::New(env, wanted.size());
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const ProcessFacts facts = ReadProcessFacts(wanted[i]);
+    Napi::Object item = Napi::Object::New(env);
+    item.Set("pid", Napi::Number::New(env, facts.pid));
+    item.Set("image", TextOrNull(env, facts.image_error, facts.image));
+    item.Set("imageError", Napi::Number::New(env, facts.image_error));
+    item.Set("user", TextOrNull(env, facts.user_error, facts.user));
+    item.Set("userError", Napi::Number::New(env, facts.user_error));
+    item.Set("startTime", facts.start_error == 0 ? Napi::Number::New(env, facts.start_time_ms) : env.Null());
+    item.Set("startError", Napi::Number::New(env, facts.start_error));
+    list.Set(static_cast<uint32_t>(i), item);
+  }
+  return list;
+}
+
+// listServices() → { errno, syscall, services: [{ name, displayName, pid }] }
+Napi::Value ListServicesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ServiceList list = ListServices();
+  Napi::Object result = FailedCallObject(env, list);
+  Napi::Array services = Napi::Array::New(env, list.services.size());
+  for (size_t i = 0; i < list.services.size(); ++i) {
+    Napi::Object item = Napi::Object::New(env);
+    item.Set("name", Napi::String::New(env, list.services[i].name));
+    item.Set("displayName", Napi::String::New(env, list.services[i].display_name));
+    item.Set("pid", Napi::Number::New(env, list.services[i].pid));
+    services.Set(static_cast<uint32_t>(i), item);
+  }
+  result.Set("services", services);
+  return result;
+}
+
+// debugTableRetries(growths) → { errno, calls }: the tables' retry loop over a table that outgrows
+// its buffer `growths` times (see DebugTableRetries).
+Napi::Value DebugTableRetriesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throw Napi::TypeError::New(env, "expected (growths)");
+  uint32_t growths = static_cast<uint32_t>(WholeNumber(env, info[0], "growths", 1000));
+  uint32_t calls = 0;
+  uint32_t error = DebugTableRetries(growths, calls);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("errno", Napi::Number::New(env, error));
+  result.Set("calls", Napi::Number::New(env, calls));
+  return result;
+}
 #endif
 
 }  // namespace
@@ -721,7 +813,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   };
   exports.Set("clockTicksPerSecond", Napi::Number::New(env, static_cast<double>(ClockTicksPerSecond())));
 #elif defined(_WIN32)
-  const Table functions = {};
+  const Table functions = {
+      {"readIpHelper", ReadIpHelperAsync},
+      {"readIpHelperSync", ReadIpHelperSync},
+      {"debugTableRetries", DebugTableRetriesJs},
+      {"debugTableQueue", DebugTableQueue},
+      {"cancelInFlight", CancelInFlight},
+      {"processInfo", ProcessInfoJs},
+      {"listServices", ListServicesJs},
+  };
 #endif
   for (const auto& [name, function] : functions) exports.Set(name, Napi::Function::New(env, function, name));
   return exports;

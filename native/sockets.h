@@ -23,9 +23,11 @@ struct RawRow {
   uint16_t remote_port;
   uint8_t protocol;            // IPPROTO_TCP (6) or IPPROTO_UDP (17)
   uint8_t family;              // 4 or 6, the same on every OS (AF_INET6 is not)
-  uint8_t state;               // the kernel's state code, as it is
+  uint8_t state;               // the kernel's state code, as it is (Windows: MIB_TCP_STATE, 1..12,
+                               // for TCP; 0 for UDP, whose table has no state)
   uint8_t flags;               // kRow* bits: which source, and which optional fields are known
-  uint32_t interface_index;    // SO_BINDTODEVICE; 0 = not bound (known only with kRowFromSockDiag)
+  uint32_t interface_index;    // Linux: SO_BINDTODEVICE, 0 = not bound (known only with kRowFromSockDiag).
+                               // Windows: the IPv6 scope id (dwLocalScopeId) of IPv6 rows, 0 for IPv4
   uint32_t cgroup_low;         // cgroup v2 id, when kRowCgroupKnown
   uint32_t cgroup_high;
   uint32_t class_id;           // INET_DIAG_CLASS_ID, when kRowClassIdKnown
@@ -55,7 +57,9 @@ constexpr uint8_t kRowClassIdKnown = 1 << 4;  // INET_DIAG_CLASS_ID was present
 constexpr uint8_t kProtocolTcp = 6;
 constexpr uint8_t kProtocolUdp = 17;
 
-// The system call that failed and its errno; error 0 when none did.
+// The system call that failed and its errno; error 0 when none did. On Windows `error` is the Win32
+// error code of the failed call (its return value or GetLastError(), a DWORD kept in the int's bits
+// and handed to JS unsigned), not an errno, and `syscall` names the Win32 function.
 struct FailedCall {
   int error = 0;
   const char* syscall = nullptr;

@@ -1,16 +1,69 @@
-// The Windows readers: IP Helper's socket tables. Empty until the Windows backend fills it.
+// The Windows readers: IP Helper's socket tables, the facts of a process, and the running services.
 #pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
 
 #include "sockets.h"
 
 namespace portclash {
 
-// Nothing is declared yet: no reader is written, and the JS loader still refuses win32 ("no
-// backend yet"). The Windows backend declares its readers here, as linux.h does its own: the TCP
-// and UDP tables of each family (GetExtendedTcpTable with TCP_TABLE_OWNER_PID_ALL,
-// GetExtendedUdpTable with UDP_TABLE_OWNER_PID) appended as RawRow, owner_pid from the table's
-// dwOwningPid, one SourceResult per table, batches through a RowBatchSink.
 // Plain C++ like linux.h: the Windows headers stay in win32.cc, so that windows.h, and its min and
-// max macros, never reach addon.cc.
+// max macros, never reach addon.cc. Every error here is a Win32 error code (see FailedCall).
+
+// One IP Helper table: TCP (6) or UDP (17), of IPv4 (4) or IPv6 (6).
+struct IpHelperQuery {
+  uint8_t protocol;
+  uint8_t family;
+};
+
+// Reads each table with GetExtendedTcpTable (TCP_TABLE_OWNER_PID_ALL) or GetExtendedUdpTable
+// (UDP_TABLE_OWNER_PID) and appends a RawRow per entry, owner_pid from dwOwningPid. The table can
+// grow between the size query and the read, so ERROR_INSUFFICIENT_BUFFER is retried with the size
+// the call asked for, a bounded number of times (kTableAttempts), then kept as the table's error.
+// A failed table leaves its error in its result and the others still run.
+std::vector<SourceResult> ReadIpHelper(const std::vector<IpHelperQuery>& queries,
+                                       std::vector<RawRow>& rows, size_t batch_rows = 0,
+                                       const RowBatchSink& sink = nullptr);
+
+// How many times one table is asked for before its ERROR_INSUFFICIENT_BUFFER is final.
+constexpr int kTableAttempts = 8;
+
+// Test seam for the retry loop: a table that outgrows the buffer it is given `growths` times, then
+// fits. Returns the loop's Win32 error (0 when it fitted) and counts the calls it made.
+uint32_t DebugTableRetries(uint32_t growths, uint32_t& calls);
+
+// What Windows tells about one process, each fact read on its own: a fact that could not be read
+// is empty and its error says why (the Win32 error of the call that failed), never a guess. When
+// OpenProcess itself fails (pid 0, the System Idle Process, always does; pid 4, System, and
+// protected processes often do), every fact carries its error.
+struct ProcessFacts {
+  uint32_t pid = 0;
+  std::string image;          // QueryFullProcessImageNameW, as UTF-8: C:\Program Files\nodejs\node.exe
+  uint32_t image_error = 0;
+  std::string user;           // the token's user through LookupAccountSidW: DOMAIN\name, as UTF-8
+  uint32_t user_error = 0;
+  double start_time_ms = 0;   // GetProcessTimes' creation time, in ms since the Unix epoch
+  uint32_t start_error = 0;
+};
+
+ProcessFacts ReadProcessFacts(uint32_t pid);
+
+// A running Win32 service and the process it runs in.
+struct ServiceEntry {
+  std::string name;
+  std::string display_name;
+  uint32_t pid;
+};
+
+// EnumServicesStatusExW over the active Win32 services; those without a process (pid 0: starting
+// or stopping) are left out. On failure the services read so far are dropped and the error kept.
+struct ServiceList : FailedCall {
+  std::vector<ServiceEntry> services;
+};
+
+ServiceList ListServices();
 
 }  // namespace portclash
