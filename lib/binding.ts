@@ -168,11 +168,11 @@ export interface NativeBinding {
   rowLayoutVersion: number;
   rowSize: number;
   /**
-   * Reads on a worker thread and calls `onRows` on the main thread with each batch as it is
-   * parsed; settles after the last batch.
+   * Linux: reads /proc/net tables on a worker thread and calls `onRows` on the main thread with
+   * each batch as it is parsed; settles after the last batch.
    */
-  readProcNet(sources: readonly ProcNetSource[], onRows: RowsCallback): Promise<AsyncReading>;
-  readProcNetSync(sources: readonly ProcNetSource[]): ProcNetReading;
+  readProcNet?(sources: readonly ProcNetSource[], onRows: RowsCallback): Promise<AsyncReading>;
+  readProcNetSync?(sources: readonly ProcNetSource[]): ProcNetReading;
   /**
    * The same for sock_diag dumps. A binding without them (an old build, a recorded replay)
    * answers from /proc alone.

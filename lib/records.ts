@@ -97,6 +97,8 @@ export interface RowMeaning {
   state(table: RowTable, row: number): SocketState;
   source(table: RowTable, row: number): SocketSource;
   kernelOnly(table: RowTable, row: number): boolean;
+  /** The index of the interface the socket is bound to (SO_BINDTODEVICE), 0 when none or not said. */
+  boundDeviceIndex(table: RowTable, row: number): number;
 }
 
 /**
@@ -129,7 +131,7 @@ export class RecordMaker {
       source: this.meaning.source(table, row),
     };
     if ((flags & ROW_V6ONLY_KNOWN) !== 0) record.ipv6Only = (flags & ROW_V6ONLY) !== 0;
-    const deviceIndex = table.interfaceIndex(row);
+    const deviceIndex = this.meaning.boundDeviceIndex(table, row);
     if (deviceIndex !== 0) {
       const name = this.interfaceName(deviceIndex);
       if (name !== undefined) record.boundDevice = name;

@@ -83,7 +83,7 @@ describe('a replaced binding', () => {
   it('asks only for the tables a filter needs', () => {
     const asked: string[] = [];
     const binding = recordedBinding(RECORDED);
-    setBinding({ ...binding, readProcNetSync: (sources) => (asked.push(...sources.map((source) => source.path)), binding.readProcNetSync(sources)) });
+    setBinding({ ...binding, readProcNetSync: (sources) => (asked.push(...sources.map((source) => source.path)), binding.readProcNetSync!(sources)) });
     listSocketsSync({ protocol: 'udp', family: 'IPv6' });
     expect(asked).toEqual(['/proc/net/udp6']);
   });

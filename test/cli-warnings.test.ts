@@ -28,7 +28,7 @@ describe.runIf(process.platform === 'linux')('portclash list, when some input wa
     setBinding({
       ...procOnly,
       readProcNet: async (sources, onRows) => {
-        const reading = await real.readProcNet(sources, onRows);
+        const reading = await real.readProcNet!(sources, onRows);
         return { ...reading, sources: reading.sources.map((source, index) => (index === 0 ? { ...source, malformed: 2 } : source)) };
       },
     });

@@ -59,7 +59,7 @@ describe.runIf(process.platform === 'linux')('owner queries', () => {
     }
     for (const protocol of [2 ** 32 + 6, -1, 6.5]) {
       expect(() => binding.readSockDiagSync!([{ ...query, protocol: protocol as 6 }]), `protocol ${protocol}`).toThrow(RangeError);
-      expect(() => binding.readProcNetSync([{ path: '/proc/net/tcp', protocol: protocol as 6, family: 4 }]), `protocol ${protocol}`).toThrow(RangeError);
+      expect(() => binding.readProcNetSync!([{ path: '/proc/net/tcp', protocol: protocol as 6, family: 4 }]), `protocol ${protocol}`).toThrow(RangeError);
     }
     expect(() => binding.readSockDiagSync!([{ ...query, family: (2 ** 32 + 4) as 4 }])).toThrow(RangeError);
     expect(() => binding.readSockDiagSync!([{ ...query, states: 2 ** 32 }])).toThrow(RangeError);

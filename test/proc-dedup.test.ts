@@ -19,7 +19,7 @@ const line = (slot: number, local: string, remote: string, state: string, inode:
   `${String(slot).padStart(4)}: ${local} ${remote} ${state} 00000000:00000000 00:00000000 00000000  1000        0 ${inode} 1 0000000000000000 100 0 0 10 0\n`;
 
 function read(path: string) {
-  const reading = getBinding().readProcNetSync([{ path, protocol: 6, family: 4 }]);
+  const reading = getBinding().readProcNetSync!([{ path, protocol: 6, family: 4 }]);
   const table = new RowTable(reading.rows, reading.count);
   const rows = Array.from({ length: table.count }, (_, row) => ({ inode: table.inode(row), localPort: table.localPort(row), remotePort: table.remotePort(row), state: table.state(row) }));
   return { rows, source: reading.sources[0]! };

@@ -14,7 +14,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'portclash-parser-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 function parse(path: string, protocol: 6 | 17, family: 4 | 6) {
-  const reading = getBinding().readProcNetSync([{ path, protocol, family }]);
+  const reading = getBinding().readProcNetSync!([{ path, protocol, family }]);
   const table = new RowTable(reading.rows, reading.count);
   const maker = new RecordMaker(LINUX_ROWS);
   const records = Array.from({ length: table.count }, (_, row) => maker.make(table, row));
@@ -149,7 +149,7 @@ describe('skipping malformed /proc/net lines', () => {
     writeFileSync(path, text);
     const inodes: number[] = [];
     let batches = 0;
-    const reading = await getBinding().readProcNet([{ path, protocol: IPPROTO_TCP, family: 4 }], (rows, count) => {
+    const reading = await getBinding().readProcNet!([{ path, protocol: IPPROTO_TCP, family: 4 }], (rows, count) => {
       batches++;
       const table = new RowTable(rows, count);
       for (let row = 0; row < count; row++) inodes.push(table.inode(row));
@@ -163,14 +163,14 @@ describe('skipping malformed /proc/net lines', () => {
     const path = join(scratch, 'throwing');
     writeFileSync(path, TCP_HEADER + TCP_LINE);
     const failure = new Error('callback failed');
-    await expect(getBinding().readProcNet([{ path, protocol: IPPROTO_TCP, family: 4 }], () => { throw failure; })).rejects.toBe(failure);
+    await expect(getBinding().readProcNet!([{ path, protocol: IPPROTO_TCP, family: 4 }], () => { throw failure; })).rejects.toBe(failure);
   });
 
   it('rejects sources that are not { path, protocol, family }', () => {
     const binding = getBinding();
-    expect(() => binding.readProcNetSync('nope' as never)).toThrow(TypeError);
-    expect(() => binding.readProcNetSync([{ path: 1 } as never])).toThrow(TypeError);
-    expect(() => binding.readProcNetSync([{ path: '/x', protocol: 1 as 6, family: 4 }])).toThrow(RangeError);
-    expect(() => binding.readProcNet([], 'not a function' as never)).toThrow(TypeError);
+    expect(() => binding.readProcNetSync!('nope' as never)).toThrow(TypeError);
+    expect(() => binding.readProcNetSync!([{ path: 1 } as never])).toThrow(TypeError);
+    expect(() => binding.readProcNetSync!([{ path: '/x', protocol: 1 as 6, family: 4 }])).toThrow(RangeError);
+    expect(() => binding.readProcNet!([], 'not a function' as never)).toThrow(TypeError);
   });
 });

@@ -70,8 +70,8 @@ describe.runIf(process.platform === 'linux')('rows that Linux reads', () => {
     const readings = [
       { source: 'sock_diag', fromSockDiag: ROW_FROM_SOCK_DIAG, tables: tables(binding.readSockDiagSync!(queries)) },
       { source: 'sock_diag', fromSockDiag: ROW_FROM_SOCK_DIAG, tables: await batches((onRows) => binding.readSockDiag!(queries, onRows)) },
-      { source: 'proc', fromSockDiag: 0, tables: tables(binding.readProcNetSync(sources)) },
-      { source: 'proc', fromSockDiag: 0, tables: await batches((onRows) => binding.readProcNet(sources, onRows)) },
+      { source: 'proc', fromSockDiag: 0, tables: tables(binding.readProcNetSync!(sources)) },
+      { source: 'proc', fromSockDiag: 0, tables: await batches((onRows) => binding.readProcNet!(sources, onRows)) },
     ];
     for (const { source, fromSockDiag, tables: read } of readings) {
       const rows = read.flatMap((table) => Array.from({ length: table.count }, (_, row) => ({

@@ -27,7 +27,7 @@ describe.runIf(process.platform === 'linux')('the batches waiting for a slow onR
     let delivered = 0;
     let first = true;
     let sawWaiting = false;
-    const reading = await binding.readProcNet([{ path, protocol: 6, family: 4 }], (rows, count) => {
+    const reading = await binding.readProcNet!([{ path, protocol: 6, family: 4 }], (rows, count) => {
       if (first) {
         first = false;
         // The slowest consumer there is: hold the main thread until the reader has either stopped

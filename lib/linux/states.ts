@@ -53,4 +53,5 @@ export const LINUX_ROWS: RowMeaning = {
   // A socket with no inode has no file: TIME_WAIT and request sockets never had one, and an
   // orphan (closed while its data drains) lost it.
   kernelOnly: (table, row) => table.inode(row) === 0,
+  boundDeviceIndex: (table, row) => table.interfaceIndex(row),
 };

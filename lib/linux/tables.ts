@@ -34,7 +34,7 @@ export async function readTables(binding: NativeBinding, filter: TableFilter, ch
     reading.afterSockDiag(result.sources);
   }
   if (reading.pending.length > 0) {
-    const result = await fromAddon('reading /proc/net', () => binding.readProcNet(reading.procSources(), reading.onRows));
+    const result = await fromAddon('reading /proc/net', () => binding.readProcNet!(reading.procSources(), reading.onRows));
     reading.afterProc(result.sources);
   }
   return reading.result();
@@ -49,7 +49,7 @@ export function readTablesSync(binding: NativeBinding, filter: TableFilter, choi
     reading.afterSockDiag(result.sources);
   }
   if (reading.pending.length > 0) {
-    const result = fromAddonSync('reading /proc/net', () => binding.readProcNetSync(reading.procSources()));
+    const result = fromAddonSync('reading /proc/net', () => binding.readProcNetSync!(reading.procSources()));
     reading.onRows(result.rows, result.count);
     reading.afterProc(result.sources);
   }
@@ -69,6 +69,9 @@ class Reading {
     private readonly filter: TableFilter,
     private readonly choice: SourceChoice,
   ) {
+    if (binding.readProcNet === undefined || binding.readProcNetSync === undefined) {
+      throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding has no /proc/net reader: it was not built for Linux');
+    }
     this.pending = TABLES.filter(
       (table) =>
         (filter.protocol === undefined || filter.protocol === protocolName(table.protocol)) &&

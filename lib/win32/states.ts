@@ -39,4 +39,6 @@ export const WIN32_ROWS: RowMeaning = {
   // A TIME_WAIT belongs to no process on Windows either (its row names pid 0, the idle process).
   // A pid of 0 on any other row says only that the table named nobody: wine leaves TCP rows so.
   kernelOnly: (table: RowTable, row: number) => table.protocol(row) === IPPROTO_TCP && table.state(row) === MIB_TCP_STATE_TIME_WAIT,
+  // the row's interface index holds an IPv6 scope id on Windows, not a bound device: the tables do not say
+  boundDeviceIndex: () => 0,
 };

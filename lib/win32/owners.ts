@@ -1,0 +1,93 @@
+// Which processes hold which sockets on Windows: the pid each table row names, the process's image, user and services.
+import { win32 } from 'node:path';
+
+import type { NativeBinding, WindowsProcessFacts, WindowsServiceList } from '../binding.js';
+import { fromAddonSync, PortclashError } from '../errors.js';
+import type { OwnedSocket, OwnerOptions, OwnerUnknownReason, ProcessInfo, ServiceInfo, SocketOwner } from '../owners.js';
+import type { SocketRecord } from '../records.js';
+
+// OpenProcess on a pid that no longer exists (or never did) fails so.
+const ERROR_INVALID_PARAMETER = 87;
+
+// Pids with no image file: the idle process and the kernel. The kernel's sockets on 80 and 443 (and
+// any port with a URL reservation) are http.sys's, on behalf of IIS, WinRM or any HTTP.sys server.
+const SYSTEM_PID = 4;
+const KNOWN_ROLES: ReadonlyMap<string, string> = new Map([
+  // WSL 2 forwards a Linux listener's port to Windows through these (microsoft/WSL#3525)
+  ['wslhost.exe', 'forwards a WSL 2 port to Windows'],
+  ['wslrelay.exe', 'forwards a WSL 2 port to Windows'],
+]);
+
+/**
+ * The owners of each record, in order. Windows' tables name the owning process of every socket,
+ * so there is no scan: the pids are looked up once each. `scan` does not apply. Socket options
+ * of another process cannot be read on Windows: asked for, they stay unread and say why.
+ */
+export function findOwners(binding: NativeBinding, records: readonly SocketRecord[], options: OwnerOptions = {}): OwnedSocket[] {
+  const { processInfo, listServices } = binding;
+  if (processInfo === undefined || listServices === undefined) {
+    throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding cannot read Windows processes: it was not built for Windows');
+  }
+  const pids = [...new Set(records.flatMap((record) => (record.kernelOnly || record.ownerPid === undefined ? [] : [record.ownerPid])))];
+  const readings = pids.length === 0 ? [] : fromAddonSync('reading Windows processes', () => processInfo.call(binding, pids));
+  const services = pids.length === 0 ? new Map<number, string[]>() : servicesByPid(fromAddonSync('listing Windows services', () => listServices.call(binding)));
+  const owners = new Map<number, SocketOwner | null>();
+  for (const reading of readings) owners.set(reading.pid, ownerOf(reading, services.get(reading.pid) ?? []));
+
+  return records.map((record) => {
+    const owner = record.kernelOnly || record.ownerPid === undefined ? null : (owners.get(record.ownerPid) ?? null);
+    const owned: OwnedSocket = { ...record, owner, owners: owner === null ? [] : [owner] };
+    if (owner === null) owned.ownerUnknown = unknownReason(record);
+    if (options.socketOptions === true && owner !== null) {
+      owned.optionsUnread = "Windows shows no other process's socket options (SO_REUSEADDR, SO_EXCLUSIVEADDRUSE): no interface reads them";
+    }
+    return owned;
+  });
+}
+
+function unknownReason(record: SocketRecord): OwnerUnknownReason {
+  if (record.kernelOnly) return 'kernel';
+  return record.ownerPid === undefined ? 'unreported' : 'gone';
+}
+
+/** The services each pid hosts, by name (one svchost.exe hosts several). Unlisted when the list cannot be read. */
+export function servicesByPid(reading: WindowsServiceList): Map<number, string[]> {
+  const byPid = new Map<number, string[]>();
+  if (reading.errno !== 0) return byPid;
+  for (const { name, pid } of reading.services) {
+    if (pid === 0) continue;
+    const names = byPid.get(pid);
+    if (names === undefined) byPid.set(pid, [name]);
+    else names.push(name);
+  }
+  for (const names of byPid.values()) names.sort((a, b) => a.localeCompare(b));
+  return byPid;
+}
+
+/**
+ * The process behind a pid, null when it no longer exists. A fact that cannot be read stays null
+ * (a protected process refuses its image, another user's its token), never guessed.
+ */
+export function ownerOf(reading: WindowsProcessFacts, services: readonly string[]): SocketOwner | null {
+  const { pid, image } = reading;
+  if (pid !== SYSTEM_PID && image === null && reading.imageError === ERROR_INVALID_PARAMETER) return null;
+  const name = pid === SYSTEM_PID ? 'System' : image === null ? null : win32.basename(image);
+  const info: ProcessInfo = {
+    pid,
+    name,
+    // another process's command line lives in its memory (PEB), which portclash does not read
+    cmdline: [],
+    command: image ?? name ?? '',
+    uid: null,
+    user: reading.user,
+    startTime: reading.startTime === null ? null : new Date(reading.startTime),
+    service: serviceOf(services),
+  };
+  const role = pid === SYSTEM_PID ? 'the kernel: http.sys serves this port for IIS, WinRM or another HTTP.sys server (see netsh http show urlacl)' : name === null ? undefined : KNOWN_ROLES.get(name.toLowerCase());
+  if (role !== undefined) info.role = role;
+  return { ...info, fd: null };
+}
+
+function serviceOf(services: readonly string[]): ServiceInfo | null {
+  return services.length === 0 ? null : { unit: services[0]!, windowsServices: [...services] };
+}
