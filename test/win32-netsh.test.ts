@@ -1,8 +1,10 @@
-// netsh's excluded and dynamic port ranges: the parser on real outputs (test/fixtures/netsh/SOURCES.md) and the runner.
+// netsh's excluded and dynamic port ranges: the parser on real outputs (test/fixtures/netsh/SOURCES.md), the runner, and buildWin32Facts.
 import { readFileSync } from 'node:fs';
+import type { NetworkInterfaceInfo } from 'node:os';
 
 import { describe, expect, it } from 'vitest';
 
+import { buildWin32Facts, readWin32Facts, WINDOWS_DEFAULT_DYNAMIC_RANGE, type Win32FactInputs } from '../lib/win32/facts.js';
 import { NetshSession, parseDynamicPorts, parseExcludedRanges, type NetshOptions } from '../lib/win32/netsh.js';
 
 const FIXTURES = new URL('./fixtures/netsh/', import.meta.url);
@@ -129,5 +131,79 @@ describe('NetshSession: the runner', () => {
     expect(first.value).toHaveLength(1);
     expect(session.excludedRanges('IPv4', 'udp')).toEqual(first);
     expect(new NetshSession(node(script)).excludedRanges('IPv4', 'udp')).not.toEqual(first);
+  });
+});
+
+const LOOPBACK: NodeJS.Dict<NetworkInterfaceInfo[]> = {
+  'Loopback Pseudo-Interface 1': [
+    { address: '::1', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', family: 'IPv6', mac: '00:00:00:00:00:00', internal: true, cidr: '::1/128', scopeid: 0 },
+    { address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' },
+  ],
+  Ethernet: [
+    { address: 'FE80::1c2b:3a4d:5e6f:7081', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '00:15:5d:01:02:03', internal: false, cidr: 'fe80::1c2b:3a4d:5e6f:7081/64', scopeid: 12 },
+    { address: '192.168.1.20', netmask: '255.255.255.0', family: 'IPv4', mac: '00:15:5d:01:02:03', internal: false, cidr: '192.168.1.20/24' },
+  ],
+};
+
+const answered = <T,>(value: T) => ({ value });
+const unread = (reason: string) => ({ value: null, reason });
+
+function inputs(overrides: Partial<Win32FactInputs> = {}): Win32FactInputs {
+  const none = { IPv4: answered([]), IPv6: answered([]) };
+  return {
+    interfaces: LOOPBACK,
+    user: 'DESKTOP-1\\ada',
+    dynamicPorts: { tcp: answered([49152, 65535]), udp: answered([49152, 65535]) },
+    excluded: { tcp: none, udp: none },
+    ...overrides,
+  };
+}
+
+describe('buildWin32Facts', () => {
+  it('lists the local addresses per family, canonical', () => {
+    const facts = buildWin32Facts(inputs());
+    expect(facts).toMatchObject({ kernel: 'win32', ipv6Enabled: true, user: 'DESKTOP-1\\ada', boundSocketsVisible: false });
+    expect(facts.localAddresses).toEqual({ IPv4: ['127.0.0.1', '192.168.1.20'], IPv6: ['::1', 'fe80::1c2b:3a4d:5e6f:7081'] });
+    const v4only = buildWin32Facts(inputs({ interfaces: { lo: LOOPBACK['Loopback Pseudo-Interface 1']!.filter((entry) => entry.family === 'IPv4') } }));
+    expect(v4only.ipv6Enabled).toBe(false);
+  });
+
+  it("keeps netsh's ranges, and the reason where there is none", () => {
+    const facts = buildWin32Facts(inputs({
+      dynamicPorts: { tcp: answered([1024, 65534]), udp: unread('netsh interface ipv4 show dynamicport udp did not answer within 3000 ms') },
+      excluded: {
+        tcp: { IPv4: answered([range(5357, 5357)]), IPv6: unread('netsh interface ipv6 show excludedportrange protocol=tcp exited with status 1') },
+        udp: { IPv4: answered([]), IPv6: answered([]) },
+      },
+    }));
+    expect(facts.ephemeralRange).toEqual([1024, 65534]);
+    expect(facts.udpEphemeralRange).toEqual(WINDOWS_DEFAULT_DYNAMIC_RANGE);
+    expect(facts.ephemeralUnread).toEqual(['netsh interface ipv4 show dynamicport udp did not answer within 3000 ms']);
+    expect(facts.excluded.tcp).toEqual({ IPv4: [range(5357, 5357)], IPv6: null });
+    expect(facts.excludedUnread.tcp).toEqual({ IPv4: null, IPv6: 'netsh interface ipv6 show excludedportrange protocol=tcp exited with status 1' });
+    expect(facts.excluded.udp).toEqual({ IPv4: [], IPv6: [] });
+  });
+});
+
+describe('readWin32Facts', () => {
+  it('asks netsh its six questions and builds the facts from the answers', () => {
+    const facts = readWin32Facts({ user: null, interfaces: () => LOOPBACK, netsh: printing('excluded-tcp-en-administered.txt') });
+    expect(facts.user).toBeNull();
+    expect(facts.excluded.tcp.IPv4).toHaveLength(4);
+    expect(facts.excluded.udp.IPv6).toHaveLength(4);
+    // the same output does not parse as a dynamic range: Windows' default, and why
+    expect(facts.ephemeralRange).toEqual(WINDOWS_DEFAULT_DYNAMIC_RANGE);
+    expect(facts.ephemeralUnread).toEqual([
+      expect.stringMatching(/^netsh interface ipv4 show dynamicport tcp: expected netsh to print two numbers/),
+      expect.stringMatching(/^netsh interface ipv4 show dynamicport udp: /),
+    ]);
+  });
+
+  it('stops asking once netsh has hung', () => {
+    const facts = readWin32Facts({ user: 'A\\b', interfaces: () => LOOPBACK, netsh: node('setInterval(() => {}, 1000)', 300) });
+    expect(facts.excluded.tcp).toEqual({ IPv4: null, IPv6: null });
+    expect(facts.excludedUnread.tcp.IPv4).toMatch(/did not answer within 300 ms/);
+    expect(facts.excludedUnread.udp.IPv6).toMatch(/was not asked/);
+    expect(facts.ephemeralUnread).toHaveLength(2);
   });
 });
