@@ -5,7 +5,7 @@ import type { Existing } from '../platform.js';
 import type { Family } from '../records.js';
 import type { ExcludedRange } from '../win32/netsh.js';
 import type { Prediction, ResolvedRequest } from './types.js';
-import type { Dimension, Judged, Outcome, Scenario } from './win32.js';
+import type { Dimension, Judged, Outcome } from './win32.js';
 
 const WINSOCK_PAGE = 'Microsoft, "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE"';
 
@@ -135,10 +135,11 @@ const UNSEEN: Record<Dimension, (judged: Judged) => string> = {
   source: () => 'Microsoft\'s two pages disagree on this case: "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE" gives WSAEADDRINUSE, "Sharing Transport Addresses" gives WSAEACCES',
 };
 
-const LABELS: Record<Dimension, (scenario: Scenario, existing: Existing) => string> = {
-  option: (scenario) => ({ D: 'with no sharing option', R: 'with SO_REUSEADDR', X: 'with SO_EXCLUSIVEADDRUSE' })[scenario.option],
-  user: (scenario) => (scenario.user === 'same' ? "if it is this account's" : "if it is another account's"),
-  origin: (scenario, existing) =>
+/** The words for each value of each dimension, as a condition: "with SO_REUSEADDR", "if it is another account's". */
+const LABELS: Record<Dimension, (value: string, existing: Existing) => string> = {
+  option: (value) => ({ D: 'with no sharing option', R: 'with SO_REUSEADDR', X: 'with SO_EXCLUSIVEADDRUSE' })[value] ?? value,
+  user: (value) => (value === 'same' ? "if it is this account's" : "if it is another account's"),
+  origin: (value, existing) =>
     ({
       shown: 'as shown',
       own: `holding only ${formatEndpoint(existing.family, existing.localAddress, existing.localPort)}`,
@@ -146,8 +147,8 @@ const LABELS: Record<Dimension, (scenario: Scenario, existing: Existing) => stri
       none: 'holding nothing of its own',
       checked: 'if Windows checks it',
       unchecked: 'if Windows does not check it',
-    })[scenario.origin],
-  source: (scenario) => (scenario.source === 'winsock' ? 'per the Winsock page' : 'per the WSK page'),
+    })[value] ?? value,
+  source: (value) => (value === 'winsock' ? 'per the Winsock page' : 'per the WSK page'),
 };
 
 /**
@@ -182,7 +183,7 @@ function conditions(judged: Judged, tuples: readonly (readonly string[])[], dept
   const full = values.slice(depth + 1).reduce((count, list) => count * list.length, 1);
   // a dimension that every value of leads to the same cases does not matter here
   if (groups.length === 1 && groups[0]!.values.length === values[depth]!.length) return conditions(judged, tuples, depth + 1, values);
-  const label = (value: string) => LABELS[dimension]({ [dimension]: value } as unknown as Scenario, judged.existing);
+  const label = (value: string) => LABELS[dimension](value, judged.existing);
   const parts = groups.map((group) => {
     const words = group.values.map(label).join(' or ');
     if (group.rest.size === full) return words;
