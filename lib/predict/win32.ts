@@ -387,22 +387,17 @@ function checkExclusion(request: ResolvedRequest, facts: Win32Facts): Exclusion 
   return { kind: 'none', unread };
 }
 
+function prediction(request: ResolvedRequest, verdict: Verdict, errno: BindErrno | null, reason: string, more: Partial<Pick<Prediction, 'conflicts' | 'assumptions' | 'warnings'>> = {}): Prediction {
+  return { port: request.port, host: request.host, protocol: request.protocol, verdict, errno, reason, conflicts: [], assumptions: [], warnings: [], ...more };
+}
+
 /** Predicts a bind (+listen) from the sockets on its port, the excluded ranges and the addresses. */
 export function predictWin32(request: Win32Request, sockets: readonly Existing[], facts: Win32Facts): Prediction {
   checkWin32Request(request);
   const assumptions: string[] = [];
   const warnings: string[] = [];
-  const result = (verdict: Verdict, errno: BindErrno | null, reason: string, conflicts: Existing[] = []): Prediction => ({
-    port: request.port,
-    host: request.host,
-    protocol: request.protocol,
-    verdict,
-    errno,
-    reason,
-    conflicts,
-    assumptions,
-    warnings,
-  });
+  const result = (verdict: Verdict, errno: BindErrno | null, reason: string, conflicts: Existing[] = []): Prediction =>
+    prediction(request, verdict, errno, reason, { conflicts, assumptions, warnings });
 
   const address = checkAddress(request, facts);
   if (address !== null) {
@@ -490,9 +485,8 @@ function assumedV6Only(request: ResolvedRequest, existing: Existing, onPort: rea
  */
 function withIPv4Retry(request: Win32Request, sockets: readonly Existing[], facts: Win32Facts, range: ExcludedRange): Prediction {
   const denied = say.excluded.denied(request, 'IPv6', range);
-  const deniedPrediction = (): Prediction => ({ port: request.port, host: request.host, protocol: request.protocol, verdict: 'denied', errno: 'EACCES', reason: denied, conflicts: [], assumptions: [], warnings: [] });
   // dgram has no such retry, and a host given as `::` is bound as given
-  if (request.protocol === 'udp' || request.hostDefaulted === false) return deniedPrediction();
+  if (request.protocol === 'udp' || request.hostDefaulted === false) return prediction(request, 'denied', 'EACCES', denied);
   const retry = predictWin32({ ...request, host: '0.0.0.0', family: 'IPv4', ipv6Only: false, hostDefaulted: false }, sockets, facts);
   if (request.hostDefaulted === true) return { ...retry, assumptions: [say.retry.taken(request, range), ...retry.assumptions] };
   if (retry.verdict === 'denied') return { ...retry, reason: `${denied}; ${say.retry.alsoDenied(retry.reason)}` };
