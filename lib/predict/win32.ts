@@ -166,7 +166,8 @@ function familiesOf(footprint: Footprint): Family[] {
  * How a socket takes part in the check. `bound`: LISTEN (or BOUND), and every UDP socket: it holds
  * the address shown. `connection`: a TCP connection no listener on the port accounts for; what it
  * holds cannot be seen (an outgoing connection binds at connect(), on the wildcard, and
- * WSAEADDRINUSE "could be delayed until [connect] if the bind was to a partially wildcard address").
+ * WSAEADDRINUSE "could be delayed until [connect] if the bind was to a partially wildcard address",
+ * Microsoft, Windows Sockets Error Codes).
  * `timewait`: libuv says Windows does not check them (joyent/libuv#1360), joyent/libuv#1379 saw
  * binds fail over them on Windows 8, Microsoft documents only SO_EXCLUSIVEADDRUSE's.
  */
