@@ -165,7 +165,7 @@ function familiesOf(footprint: Footprint): Family[] {
 /**
  * How a socket takes part in the check. `bound`: LISTEN (or BOUND), and every UDP socket: it holds
  * the address shown. `connection`: a TCP connection no listener on the port accounts for; what it
- * holds cannot be seen (an outgoing connection binds at connect(), on the wildcard, and
+ * holds cannot be seen (an outgoing connection that was not bound is bound at connect(), maybe on the wildcard:
  * WSAEADDRINUSE "could be delayed until [connect] if the bind was to a partially wildcard address",
  * Microsoft, Windows Sockets Error Codes).
  * `timewait`: libuv says Windows does not check them (joyent/libuv#1360), joyent/libuv#1379 saw
