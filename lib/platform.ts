@@ -1,7 +1,9 @@
 // The one interface behind which each OS reads its tables, finds owners and judges a bind; chosen once, here.
 import { PortclashError } from './errors.js';
-import { linux } from './linux/index.js';
 import type { LinuxFacts } from './linux/facts.js';
+import { linux } from './linux/index.js';
+import type { Win32Facts } from './win32/facts.js';
+import { win32 } from './win32/index.js';
 import type { EphemeralReport } from './ephemeral.js';
 import type { OwnedSocket, OwnerOptions } from './owners.js';
 import type { Prediction, ResolvedRequest } from './predict/types.js';
@@ -50,13 +52,25 @@ export interface SocketTables {
 }
 
 /** The facts a bind depends on, one shape per OS; `kernel` tells them apart. */
-export type SystemFacts = LinuxFacts;
+export type SystemFacts = LinuxFacts | Win32Facts;
 
 /** A socket on the port: its record, plus owners and options when they were looked up. */
 export type Existing = SocketRecord | OwnedSocket;
 
 /** One kernel's bind() and listen() rules: pure functions of a request, the sockets on its port and the facts. */
 export interface BindRules {
+  /** What Node's listen() and dgram's bind() set on this OS when the caller does not say. */
+  readonly defaults: { reuseAddr: Record<Protocol, boolean> };
+  /** Refuses a request this OS cannot make (ERR_INVALID_ARGUMENT), before any table is read. */
+  check(request: ResolvedRequest): void;
+  /**
+   * Whether a verdict from the listeners alone stands when they are in the way. On Linux a
+   * listener no option can share with decides, and asking for listeners alone spares the kernel
+   * its walk of every connection; Windows' tables are read whole either way.
+   */
+  readonly listenersFirst: boolean;
+  /** Whether the verdict rests on the owners' accounts (Windows), so owners are looked up even when not to be named. */
+  readonly needsOwners: boolean;
   /** The verdict, the rule that decided and the facts it could not see. */
   predict(request: ResolvedRequest, sockets: readonly Existing[], facts: SystemFacts): Prediction;
   /** Whether the verdict may turn on this socket's owner or options: only those are looked up. */
@@ -83,7 +97,7 @@ export interface Platform {
   servicesPath(): string;
 }
 
-const PLATFORMS: Partial<Record<NodeJS.Platform, Platform>> = { linux };
+const PLATFORMS: Partial<Record<NodeJS.Platform, Platform>> = { linux, win32 };
 
 let chosen: Platform | undefined;
 
@@ -97,7 +111,7 @@ export function platform(): Platform {
 export function choosePlatform(os: NodeJS.Platform): Platform {
   const backend = PLATFORMS[os];
   if (backend === undefined) {
-    throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', `portclash reads the socket tables of Linux; ${os} has no backend yet.`);
+    throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', `portclash reads the socket tables of Linux and Windows; ${os} has no backend yet.`);
   }
   return backend;
 }

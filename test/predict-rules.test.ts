@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { LinuxFacts } from '../lib/linux/facts.js';
 import type { OwnedSocket } from '../lib/owners.js';
 import type { Existing } from '../lib/platform.js';
-import { predictLinux } from '../lib/predict/linux.js';
+import { LINUX_RULES, predictLinux } from '../lib/predict/linux.js';
 import { resolveRequest } from '../lib/predict/request.js';
 import type { BindRequest } from '../lib/predict/types.js';
 
@@ -57,7 +57,7 @@ function socket({ protocol = 'tcp', address, state = 'LISTEN', ra, rp, v6only, u
 
 function predict(request: Omit<BindRequest, 'port'> & { port?: number }, sockets: Existing[], facts: Partial<LinuxFacts> = {}) {
   const merged = { ...FACTS, ...facts };
-  return predictLinux(resolveRequest({ port: P, ...request }, merged), sockets, merged);
+  return predictLinux(resolveRequest({ port: P, ...request }, merged, LINUX_RULES), sockets, merged);
 }
 
 const L = (spec: Spec) => socket(spec);
@@ -209,12 +209,12 @@ describe('predictLinux: privilege and address, in the kernel order', () => {
   });
 
   it('defaults to what Node server.listen(port) does', () => {
-    expect(resolveRequest({ port: 3000 }, FACTS)).toEqual({
-      port: 3000, host: '::', family: 'IPv6', protocol: 'tcp', reuseAddr: true, reusePort: false, ipv6Only: false, listen: true, uid: 1000,
+    expect(resolveRequest({ port: 3000 }, FACTS, LINUX_RULES)).toEqual({
+      port: 3000, host: '::', family: 'IPv6', protocol: 'tcp', reuseAddr: true, reusePort: false, ipv6Only: false, listen: true, uid: 1000, hostDefaulted: true,
     });
-    expect(resolveRequest({ port: 3000 }, { ...FACTS, ipv6Enabled: false }).host).toBe('0.0.0.0');
-    expect(resolveRequest({ port: 3000, protocol: 'udp' }, FACTS)).toMatchObject({ reuseAddr: false, listen: false });
-    expect(resolveRequest({ port: 3000, host: '::1' }, FACTS).ipv6Only).toBe(true);
+    expect(resolveRequest({ port: 3000 }, { ...FACTS, ipv6Enabled: false }, LINUX_RULES).host).toBe('0.0.0.0');
+    expect(resolveRequest({ port: 3000, protocol: 'udp' }, FACTS, LINUX_RULES)).toMatchObject({ reuseAddr: false, listen: false });
+    expect(resolveRequest({ port: 3000, host: '::1' }, FACTS, LINUX_RULES).ipv6Only).toBe(true);
   });
 
   it.each([
@@ -225,7 +225,7 @@ describe('predictLinux: privilege and address, in the kernel order', () => {
     [{ port: 80, protocol: 'sctp' as 'tcp' }, 'ERR_INVALID_ARGUMENT'],
     [{ port: 80, reuseAddr: 'yes' as unknown as boolean }, 'ERR_INVALID_ARGUMENT'],
   ])('rejects %j with %s', (request, code) => {
-    expect(() => resolveRequest(request, FACTS)).toThrow(expect.objectContaining({ code }));
+    expect(() => resolveRequest(request, FACTS, LINUX_RULES)).toThrow(expect.objectContaining({ code }));
   });
 });
 

@@ -4,9 +4,8 @@ import { describe, expect, it } from 'vitest';
 
 import type { OwnedSocket } from '../lib/owners.js';
 import type { BindRules, Existing } from '../lib/platform.js';
-import { parseHost } from '../lib/predict/request.js';
+import { parseHost, resolveRequest } from '../lib/predict/request.js';
 import {
-  applyWin32Defaults,
   BIND_KEYS,
   inTheWay,
   judge,
@@ -34,6 +33,7 @@ const FACTS: Win32Facts = {
   ipv6Enabled: true,
   localAddresses: { IPv4: ['127.0.0.1', '192.168.1.20'], IPv6: ['::1', 'fe80::1c2b:3a4d:5e6f:7081'] },
   user: ME,
+  uid: null,
   ephemeralRange: [49152, 65535],
   udpEphemeralRange: [49152, 65535],
   ephemeralUnread: [],
@@ -52,7 +52,7 @@ interface Ask {
   hostDefaulted?: boolean;
 }
 
-/** A request as resolveRequest + applyWin32Defaults make it: Node's defaults on Windows. */
+/** A request as resolveRequest makes it with Windows' rules: Node's defaults on Windows. */
 function request({ host = '::', port = P, protocol = 'tcp', reuseAddr, ipv6Only, hostDefaulted }: Ask = {}): Win32Request {
   const parsed = parseHost(host);
   if ('error' in parsed) throw new Error(parsed.error);
@@ -66,7 +66,7 @@ function request({ host = '::', port = P, protocol = 'tcp', reuseAddr, ipv6Only,
     reusePort: false,
     ipv6Only: parsed.family === 'IPv6' && !mapped && (ipv6Only === true || parsed.canonical !== '::'),
     listen: protocol === 'tcp',
-    uid: 0, // the Windows rules never look at it
+    uid: null,
     ...(hostDefaulted === undefined ? {} : { hostDefaulted }),
   };
 }
@@ -470,15 +470,15 @@ describe('win32Warnings', () => {
 
 describe("Node's defaults on Windows", () => {
   it('turns off the SO_REUSEADDR that the Unix defaults set for TCP, and remembers whether the host was given', () => {
-    const unixDefaults = { ...request(), reuseAddr: true };
-    expect(applyWin32Defaults({ port: P }, unixDefaults)).toMatchObject({ reuseAddr: false, hostDefaulted: true });
-    expect(applyWin32Defaults({ port: P, host: '::', reuseAddr: true }, unixDefaults)).toMatchObject({ reuseAddr: true, hostDefaulted: false });
-    expect(() => applyWin32Defaults({ port: P, reusePort: true }, { ...unixDefaults, reusePort: true })).toThrow(/no SO_REUSEPORT/);
+    expect(resolveRequest({ port: P }, FACTS, WIN32_RULES)).toMatchObject({ reuseAddr: false, hostDefaulted: true, uid: null });
+    expect(resolveRequest({ port: P, host: '::', reuseAddr: true }, FACTS, WIN32_RULES)).toMatchObject({ reuseAddr: true, hostDefaulted: false });
+    expect(resolveRequest({ port: P, protocol: 'udp' }, FACTS, WIN32_RULES)).toMatchObject({ reuseAddr: false });
+    expect(() => resolveRequest({ port: P, reusePort: true }, FACTS, WIN32_RULES)).toThrow(/no SO_REUSEPORT/);
     expect(nodeDefaults).toMatchObject({ tcp: { reuseAddr: false, exclusiveAddrUse: false, ipv6Only: false, addressInUseReportedBy: 'listen' }, udp: { reuseAddr: false }, reusePort: 'unsupported' });
   });
 
   it('WIN32_RULES has the shape of BindRules', () => {
-    const keys: Record<keyof BindRules, true> = { predict: true, mayMatter: true, warnings: true };
+    const keys: Record<keyof BindRules, true> = { defaults: true, check: true, listenersFirst: true, needsOwners: true, predict: true, mayMatter: true, warnings: true };
     expect(Object.keys(WIN32_RULES).sort()).toEqual(Object.keys(keys).sort());
   });
 });

@@ -34,9 +34,14 @@ describe.runIf(process.platform === 'linux')('a worker thread ended with native 
       (async () => {
         for (let round = 0; round < 5; round++) {
           const worker = new Worker(code, { eval: true });
-          await new Promise((resolve) => worker.once('message', resolve));
-          if (${JSON.stringify(how)} === 'terminate') await worker.terminate();
-          else await new Promise((resolve) => worker.once('exit', resolve));
+          // a worker that exits right after postMessage may never deliver it: wait for its exit then,
+          // which comes after the work it started (and without a listener nothing would keep us alive)
+          if (${JSON.stringify(how)} === 'terminate') {
+            await new Promise((resolve) => worker.once('message', resolve));
+            await worker.terminate();
+          } else {
+            await new Promise((resolve) => worker.once('exit', resolve));
+          }
         }
         process.stdout.write('survived');
       })();

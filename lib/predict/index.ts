@@ -22,12 +22,12 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
   const request = await withHostAddress(given);
   // The kernel's first answer needs only the port: ask for it, and read the facts while it works.
   const target = resolveTarget(request);
-  const listening = target.port !== 0 && request.reusePort !== true ? listSockets(os, { port: target.port, protocol: target.protocol, listening: true }) : null;
+  const listening = os.rules.listenersFirst && target.port !== 0 && request.reusePort !== true ? listSockets(os, { port: target.port, protocol: target.protocol, listening: true }) : null;
   let facts: SystemFacts;
   let resolved: ResolvedRequest;
   try {
     facts = os.readSystemFacts();
-    resolved = resolveRequest(request, facts);
+    resolved = resolveRequest(request, facts, os.rules);
   } catch (error) {
     await listening?.catch(() => undefined);
     throw error;
@@ -49,7 +49,7 @@ async function decide(os: Platform, resolved: ResolvedRequest, facts: SystemFact
   const sockets = resolved.port === 0 ? [] : await listSockets(os, { port: resolved.port, protocol: resolved.protocol });
   const sharing = resolved.reuseAddr || resolved.reusePort;
   const asked = sockets.filter((socket) => mayMatter(os, resolved, socket));
-  const owned = asked.length > 0 && (sharing || named) ? await os.findOwners(asked, { scan: 'first', socketOptions: sharing }) : [];
+  const owned = asked.length > 0 && (sharing || named || os.rules.needsOwners) ? await os.findOwners(asked, { scan: 'first', socketOptions: sharing }) : [];
   return os.rules.predict(resolved, withOwned(sockets, ownedBy(asked, owned)), facts);
 }
 
@@ -95,7 +95,7 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
   const addresses = new Map<string, Promise<string>>();
   const addressed = await Promise.all(requests.map((request) => withHostAddress(request, addresses)));
   const facts = os.readSystemFacts();
-  const resolved = addressed.map((request) => resolveRequest(request, facts));
+  const resolved = addressed.map((request) => resolveRequest(request, facts, os.rules));
   const protocols = [...new Set(resolved.map((request) => request.protocol))];
   const table = (await Promise.all(protocols.map((protocol) => listSockets(os, { protocol })))).flat();
   const byPort = new Map<string, SocketRecord[]>();
@@ -113,7 +113,7 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
   let sharing = false;
   for (const request of resolved) {
     const shares = request.reuseAddr || request.reusePort;
-    if (!shares && !named) continue;
+    if (!shares && !named && !os.rules.needsOwners) continue;
     sharing ||= shares;
     for (const socket of onPort(request)) if (mayMatter(os, request, socket)) asked.add(socket);
   }

@@ -5,7 +5,8 @@
 // and by the differential oracle in test/oracle.test.ts.
 import { inPrefix, ipv4Number, type LinuxFacts } from '../linux/facts.js';
 import { inRanges } from '../ranges.js';
-import type { BindRules, Existing } from '../platform.js';
+import { PortclashError } from '../errors.js';
+import type { BindRules, Existing, SystemFacts } from '../platform.js';
 import type { SocketRecord } from '../records.js';
 import { withPolicy } from './linux-policy.js';
 import * as say from './linux-reasons.js';
@@ -118,7 +119,21 @@ export function linuxWarnings(request: ResolvedRequest, facts: LinuxFacts): stri
   return warnings;
 }
 
-export const LINUX_RULES: BindRules = { predict: predictLinux, mayMatter, warnings: linuxWarnings };
+export const LINUX_RULES: BindRules = {
+  // libuv sets SO_REUSEADDR on every TCP socket it binds on Unix; dgram only when asked
+  defaults: { reuseAddr: { tcp: true, udp: false } },
+  check: () => undefined,
+  listenersFirst: true,
+  needsOwners: false,
+  predict: (request, sockets, facts) => predictLinux(request, sockets, linuxFacts(facts)),
+  mayMatter,
+  warnings: (request, facts) => linuxWarnings(request, linuxFacts(facts)),
+};
+
+function linuxFacts(facts: SystemFacts): LinuxFacts {
+  if (facts.kernel !== 'linux') throw new PortclashError('ERR_INVALID_ARGUMENT', `Linux's rules were given ${facts.kernel}'s facts`);
+  return facts;
+}
 
 /** The kernel's own checks: privilege, address, then the sockets on the port. */
 function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], facts: LinuxFacts): Prediction {

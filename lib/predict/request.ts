@@ -3,13 +3,13 @@ import { lookup } from 'node:dns/promises';
 
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../address.js';
 import { PortclashError } from '../errors.js';
-import type { SystemFacts } from '../platform.js';
+import type { BindRules, SystemFacts } from '../platform.js';
 import type { Protocol } from '../records.js';
 import { parsePortOrService } from '../services.js';
 import type { BindRequest, ResolvedRequest } from './types.js';
 
-/** Fills in the defaults of Node's server.listen(port), and checks the request. */
-export function resolveRequest(request: BindRequest, facts: SystemFacts): ResolvedRequest {
+/** Fills in the defaults of Node's server.listen(port) on this OS (its rules' `defaults`), and checks the request. */
+export function resolveRequest(request: BindRequest, facts: SystemFacts, rules: BindRules): ResolvedRequest {
   const { port, service, protocol } = resolveTarget(request);
   for (const flag of ['reuseAddr', 'reusePort', 'ipv6Only', 'listen'] as const) {
     if (request[flag] !== undefined && typeof request[flag] !== 'boolean') {
@@ -29,20 +29,22 @@ export function resolveRequest(request: BindRequest, facts: SystemFacts): Resolv
   if (family === 'IPv6' && protocol === 'tcp' && canonical.startsWith('ff')) {
     throw new PortclashError('ERR_INVALID_HOST', `${canonical} is a multicast address, which a TCP socket cannot bind (EINVAL)`);
   }
-  return {
+  const resolved: ResolvedRequest = {
     port,
     host: canonical,
     family,
     protocol,
-    // libuv sets SO_REUSEADDR on every TCP socket it binds; dgram only when asked
-    reuseAddr: request.reuseAddr ?? protocol === 'tcp',
+    reuseAddr: request.reuseAddr ?? rules.defaults.reuseAddr[protocol],
     reusePort: request.reusePort ?? false,
     // a specific IPv6 address (not ::, not v4-mapped) turns IPV6_V6ONLY on by itself
     ipv6Only: family === 'IPv6' && !mapped && (request.ipv6Only === true || canonical !== '::'),
     listen: protocol === 'tcp' && request.listen !== false,
     uid: facts.uid,
+    hostDefaulted: request.host === undefined,
     ...(service === undefined ? {} : { service }),
   };
+  rules.check(resolved);
+  return resolved;
 }
 
 /** The port and protocol of a request, checked: all that the kernel's first question needs. */

@@ -35,8 +35,13 @@ export interface ResolvedRequest {
   reusePort: boolean;
   ipv6Only: boolean;
   listen: boolean;
-  /** The uid new sockets get (the caller's fsuid): SO_REUSEPORT sharing depends on it. */
-  uid: number;
+  /** The uid new sockets get (the caller's fsuid): SO_REUSEPORT sharing depends on it. null on Windows, which has none. */
+  uid: number | null;
+  /**
+   * The caller left the host out: Node's listen(port) then binds `::` and, where that fails at
+   * once, 0.0.0.0 (Windows' rules follow that retry). Absent when not known.
+   */
+  hostDefaulted?: boolean;
   /** The service name the port was given as, if it was. */
   service?: string;
 }

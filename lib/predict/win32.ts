@@ -3,7 +3,7 @@
 // these rules with every source. None of it could be checked against a real Windows bind here (wine
 // follows Linux's rules): the tables and cases are Microsoft's and the cited threads', tested as tables.
 import { PortclashError } from '../errors.js';
-import type { Existing } from '../platform.js';
+import type { BindRules, Existing, SystemFacts } from '../platform.js';
 import type { Family, SocketRecord } from '../records.js';
 import type { Win32Facts } from '../win32/facts.js';
 import type { ExcludedRange } from '../win32/netsh.js';
@@ -111,20 +111,10 @@ export const nodeDefaults = {
 } as const;
 
 /**
- * A request, with whether its host was left out: Node's listen(port) binds `::` and, when that
- * fails at once (EACCES), binds 0.0.0.0 instead (lib/net.js createServerHandle). Absent means
- * not known; ResolvedRequest does not say yet.
+ * A request as Windows' rules take it; `hostDefaulted` matters here: Node's listen(port) binds `::`
+ * and, when that fails at once (EACCES), binds 0.0.0.0 instead (lib/net.js createServerHandle).
  */
-export interface Win32Request extends ResolvedRequest {
-  hostDefaulted?: boolean;
-}
-
-/** A resolved request with Windows' defaults where the caller did not ask: SO_REUSEADDR off for TCP too. */
-export function applyWin32Defaults(asked: BindRequest, resolved: ResolvedRequest): Win32Request {
-  const request: Win32Request = { ...resolved, reuseAddr: asked.reuseAddr ?? nodeDefaults[resolved.protocol].reuseAddr, hostDefaulted: asked.host === undefined };
-  checkWin32Request(request);
-  return request;
-}
+export type Win32Request = ResolvedRequest;
 
 /** Refuses what cannot be asked of Windows: SO_REUSEPORT does not exist there. */
 export function checkWin32Request(request: ResolvedRequest): void {
@@ -556,14 +546,17 @@ export function win32Warnings(request: ResolvedRequest, facts: Win32Facts): stri
   return warnings;
 }
 
-/**
- * The Windows rules in the shape of lib/platform.ts `BindRules`, over Win32Facts: BindRules names
- * SystemFacts, which is LinuxFacts alone until the platform seam widens it to LinuxFacts | Win32Facts.
- */
-export interface Win32BindRules {
-  predict(request: Win32Request, sockets: readonly Existing[], facts: Win32Facts): Prediction;
-  mayMatter(request: ResolvedRequest, socket: SocketRecord): boolean;
-  warnings(request: ResolvedRequest, facts: Win32Facts): string[];
-}
+export const WIN32_RULES: BindRules = {
+  defaults: { reuseAddr: { tcp: nodeDefaults.tcp.reuseAddr, udp: nodeDefaults.udp.reuseAddr } },
+  check: checkWin32Request,
+  listenersFirst: false,
+  needsOwners: true,
+  predict: (request, sockets, facts) => predictWin32(request, sockets, win32Facts(facts)),
+  mayMatter,
+  warnings: (request, facts) => win32Warnings(request, win32Facts(facts)),
+};
 
-export const WIN32_RULES: Win32BindRules = { predict: predictWin32, mayMatter, warnings: win32Warnings };
+function win32Facts(facts: SystemFacts): Win32Facts {
+  if (facts.kernel !== 'win32') throw new PortclashError('ERR_INVALID_ARGUMENT', `Windows' rules were given ${facts.kernel}'s facts`);
+  return facts;
+}

@@ -28,6 +28,8 @@ export interface Win32Facts {
    * port in some cases only when both belong to the same account. null when it could not be read.
    */
   user: string | null;
+  /** Windows has no uids: sockets are compared by account (`user`). */
+  uid: null;
   /**
    * Where connect() and port 0 take TCP ports from: `netsh interface ipv4 show dynamicport tcp`,
    * or Windows' default 49152–65535 (KB 929851) when netsh could not be read.
@@ -82,6 +84,7 @@ export function buildWin32Facts(inputs: Win32FactInputs): Win32Facts {
     ipv6Enabled: localAddresses.IPv6.length > 0,
     localAddresses,
     user: inputs.user,
+    uid: null,
     ephemeralRange: dynamic('tcp'),
     udpEphemeralRange: dynamic('udp'),
     ephemeralUnread,
