@@ -224,12 +224,12 @@ describe('predictWin32: TCP with Node’s defaults (no SO_REUSEADDR, no SO_EXCLU
     expect(predict({ host: '127.0.0.1' }, [L({ address: '0.0.0.0', ra: true })], { user: null }).assumptions[0]).toMatch(/this process's account could not be read/);
   });
 
-  it('is unknown, naming both pages, where they disagree: the same specific address held with SO_REUSEADDR', () => {
+  it('is in use with no errno, naming both pages, where they disagree on the error: the same specific address held with SO_REUSEADDR', () => {
     const prediction = predict({ host: '127.0.0.1' }, [L({ address: '127.0.0.1', ra: true })]);
-    expect(prediction).toMatchObject({ verdict: 'unknown', errno: null, reason: expect.stringMatching(/cannot bind either way, but whether with EADDRINUSE .* or EACCES/) });
+    expect(prediction).toMatchObject({ verdict: 'in-use', errno: null, reason: expect.stringMatching(/cannot bind either way, but whether with EADDRINUSE .* or EACCES/) });
     expect(prediction.assumptions[0]).toMatch(/two pages disagree on this case: "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE" gives WSAEADDRINUSE, "Sharing Transport Addresses" gives WSAEACCES/);
-    // options unseen: the bind fails in every case, the errno is still not known
-    expect(predict({ host: '127.0.0.1' }, [L({ address: '127.0.0.1' })])).toMatchObject({ verdict: 'unknown', reason: expect.stringMatching(/cannot bind either way/) });
+    // options unseen: the bind fails in every case, only the errno is not known
+    expect(predict({ host: '127.0.0.1' }, [L({ address: '127.0.0.1' })])).toMatchObject({ verdict: 'in-use', errno: null, reason: expect.stringMatching(/cannot bind either way/) });
   });
 
   it('warns that a wildcard bound over a specific address leaves that address to the other server', () => {
@@ -238,9 +238,9 @@ describe('predictWin32: TCP with Node’s defaults (no SO_REUSEADDR, no SO_EXCLU
     ]);
   });
 
-  it('says unknown, with the errno in doubt, when several sockets refuse in different ways', () => {
+  it('says in use, with the errno in doubt, when several sockets refuse in different ways', () => {
     const prediction = predict({ host: '127.0.0.1' }, [L({ address: '0.0.0.0', user: SOMEONE }), L({ address: '127.0.0.1', ra: false, pid: 77 })]);
-    expect(prediction).toMatchObject({ verdict: 'unknown', errno: null, reason: expect.stringMatching(/cannot bind either way/) });
+    expect(prediction).toMatchObject({ verdict: 'in-use', errno: null, reason: expect.stringMatching(/cannot bind either way/) });
     expect(prediction.conflicts).toHaveLength(2);
     expect(prediction.assumptions.at(-1)).toMatch(/does not say which one Windows checks first/);
   });
@@ -435,11 +435,11 @@ describe('predictWin32: addresses', () => {
 });
 
 describe('predictWin32: what IP Helper does not show', () => {
-  it('cannot promise a TCP port free while bound-only sockets are invisible; UDP it can', () => {
+  it('calls a TCP port free on the stated assumption that no bound-only socket holds it, as none can be seen; UDP needs none', () => {
     const prediction = predict({}, [], { boundSocketsVisible: false });
-    expect(prediction).toMatchObject({ verdict: 'unknown', reason: expect.stringMatching(/bound-only TCP sockets are invisible on Windows/) });
-    expect(prediction.assumptions).toEqual([expect.stringMatching(/netstat shows them only with -q/)]);
-    expect(predict({ protocol: 'udp' }, [], { boundSocketsVisible: false }).verdict).toBe('free');
+    expect(prediction).toMatchObject({ verdict: 'free', reason: expect.stringMatching(/no socket uses tcp port 3000/) });
+    expect(prediction.assumptions).toEqual([expect.stringMatching(/netstat shows them only with -q.*Assumed that none holds the wildcard or ::/)]);
+    expect(predict({ protocol: 'udp' }, [], { boundSocketsVisible: false })).toMatchObject({ verdict: 'free', assumptions: [] });
     // a listener in the way decides without them
     expect(predict({}, [L({ address: '0.0.0.0' })], { boundSocketsVisible: false }).verdict).toBe('in-use');
   });

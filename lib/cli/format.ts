@@ -64,9 +64,10 @@ function formatSince(start: Date, now = new Date()): string {
   return sameDay ? time : `${start.getFullYear()}-${pad(start.getMonth() + 1)}-${pad(start.getDate())} ${time}`;
 }
 
-/** For an unknown verdict, a line for each fact it depends on. */
+/** A line for each fact an unknown verdict depends on, or that another verdict assumed because it could not be seen. */
 export function dependsOn(prediction: Prediction): string[] {
-  return prediction.verdict === 'unknown' ? prediction.assumptions.map((assumption) => `  depends on: ${assumption}`) : [];
+  const label = prediction.verdict === 'unknown' ? 'depends on' : 'assumes';
+  return prediction.assumptions.map((assumption) => `  ${label}: ${assumption}`);
 }
 
 const VERDICT_WORDS = { free: 'free', 'in-use': 'in use', denied: 'denied', unavailable: 'unavailable', unknown: 'unknown' } as const;

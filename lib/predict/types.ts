@@ -51,6 +51,10 @@ export interface Prediction {
   host: string;
   protocol: 'tcp' | 'udp';
   verdict: Verdict;
+  /**
+   * The errno the bind would fail with; null when it would succeed, when the verdict is unknown,
+   * and for an `in-use` whose error turns on what cannot be seen (Windows: EADDRINUSE or EACCES).
+   */
   errno: BindErrno | null;
   /** One sentence naming the rule that decided. */
   reason: string;

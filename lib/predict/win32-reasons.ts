@@ -87,11 +87,9 @@ export const excluded = {
   unreadReason: (request: ResolvedRequest) => `no socket is in the way, but whether an excluded port range holds port ${request.port} could not be read`,
 };
 
-export function boundSocketsUnseen(request: ResolvedRequest): string {
-  return `TCP sockets bound to port ${request.port} without listening or connecting cannot be seen: IP Helper's tables leave them out (netstat shows them only with -q, Get-NetTCPConnection as Bound); if one holds the wildcard or ${request.host}, the bind fails; if none does, it succeeds`;
+export function boundSocketsAssumed(request: ResolvedRequest): string {
+  return `TCP sockets bound to port ${request.port} without listening or connecting cannot be seen: IP Helper's tables leave them out (netstat shows them only with -q, Get-NetTCPConnection as Bound). Assumed that none holds the wildcard or ${request.host}: if one does, the bind fails`;
 }
-
-export const boundSocketsUnseenReason = 'no socket that can be seen is in the way, but bound-only TCP sockets are invisible on Windows';
 
 /** Where the two sockets meet, for the sentence of a firm verdict. */
 export type Overlap = { stack: 'v4' | 'v6'; relation: 'both-wildcard' | 'covers' | 'inside' | 'same' };

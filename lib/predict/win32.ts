@@ -425,21 +425,30 @@ export function predictWin32(request: Win32Request, sockets: readonly Existing[]
     return outcome === 'inuse' ? result('in-use', 'EADDRINUSE', reason, failing.map((item) => item.existing)) : result('denied', 'EACCES', reason, failing.map((item) => item.existing));
   }
 
-  // From here the bind may succeed, or what decides cannot be seen.
-  if (mayBeFree) warnings.push(...sharingWarnings(request, judged));
-  const unseen: string[] = [...exclusion.unread];
-  if (request.protocol === 'tcp' && !facts.boundSocketsVisible) unseen.push(say.boundSocketsUnseen(request));
+  // The bind fails whatever cannot be seen, but which error it gives turns on it: in use, with
+  // no errno, and the cases spelled out.
+  if (!mayBeFree) {
+    for (const item of failing) assumptions.push(item.outcomes.size === 1 ? say.certainly(request, item) : say.uncertain(request, item));
+    if (failing.length > 1) assumptions.push(say.checkOrder);
+    return result('in-use', null, say.failsEitherWay(request, [...errnos]), failing.map((item) => item.existing));
+  }
+
+  // From here the bind may succeed, or what decides cannot be seen. TCP sockets bound without
+  // listening or connecting are in no table IP Helper gives: a verdict from the others rests on
+  // the stated assumption that there is none, as no reading could tell.
+  warnings.push(...sharingWarnings(request, judged));
+  const boundUnseen = request.protocol === 'tcp' && !facts.boundSocketsVisible ? [say.boundSocketsAssumed(request)] : [];
   if (failing.length > 0) {
     for (const item of failing) assumptions.push(item.outcomes.size === 1 ? say.certainly(request, item) : say.uncertain(request, item));
     if (failing.length > 1) assumptions.push(say.checkOrder);
-    if (mayBeFree) assumptions.push(...unseen);
-    const reason = mayBeFree ? say.mayBeInTheWay(failing[0]!) : say.failsEitherWay(request, [...errnos]);
-    return result('unknown', null, reason, failing.map((item) => item.existing));
+    assumptions.push(...exclusion.unread, ...boundUnseen);
+    return result('unknown', null, say.mayBeInTheWay(failing[0]!), failing.map((item) => item.existing));
   }
-  if (unseen.length > 0) {
-    assumptions.push(...unseen);
-    return result('unknown', null, exclusion.unread.length > 0 ? say.excluded.unreadReason(request) : say.boundSocketsUnseenReason);
+  if (exclusion.unread.length > 0) {
+    assumptions.push(...exclusion.unread, ...boundUnseen);
+    return result('unknown', null, say.excluded.unreadReason(request));
   }
+  assumptions.push(...boundUnseen);
   return result('free', null, say.nothingInTheWay(request, onPort.length));
 }
 
