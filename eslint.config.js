@@ -1,4 +1,4 @@
-// ESLint for lib/, test/ and the config files: typescript-eslint's type-aware rules, and no style rules (Prettier's job).
+// ESLint for lib/, test/, bench/ and the config files: typescript-eslint's type-aware rules, and no style rules (Prettier's job).
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import { defineConfig } from 'eslint/config';
@@ -6,14 +6,14 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   {
-    ignores: ['dist/', 'build/', 'prebuilds/', 'bench/', 'test/fixtures/'],
+    ignores: ['dist/', 'build/', 'prebuilds/', 'bench/.out/', 'bench/object-rows/build/', 'test/fixtures/'],
   },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       parserOptions: {
-        // each file is checked in the tsconfig.json nearest to it
+        // each file is checked in the tsconfig.json nearest to it: the root one, or bench/'s for the benchmarks
         projectService: true,
         tsconfigRootDir: import.meta.dirname,
       },
