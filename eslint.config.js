@@ -1,4 +1,4 @@
-// ESLint for lib/, test/, bench/ and the config files: typescript-eslint's type-aware rules, and no style rules (Prettier's job).
+// ESLint for lib/, test/, bench/, scripts/ and the config files: typescript-eslint's type-aware rules, and no style rules (Prettier's job).
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import { defineConfig } from 'eslint/config';
