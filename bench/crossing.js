@@ -10,12 +10,20 @@ import { RecordMaker } from '../dist/records.js';
 import { RowTable } from '../dist/rows.js';
 import { medianMs, printTable } from './stats.js';
 
+/** @import { ProcNetSource } from '../dist/binding.js' */
+/** @import { SocketRecord } from '../dist/records.js' */
+/** @typedef {{ readObjects(path: string, protocol: number, family: number): object[] }} ObjectRowsAddon */
+
 const here = fileURLToPath(new URL('.', import.meta.url));
 const require = createRequire(import.meta.url);
 
-/** A /proc/net/tcp as the kernel would print it: 25% listeners, 75% established, 150-byte lines. */
+/**
+ * A /proc/net/tcp as the kernel would print it: 25% listeners, 75% established, 150-byte lines.
+ * @param {string} path
+ * @param {number} count
+ */
 function writeSyntheticTable(path, count) {
-  const hex = (value, width) => value.toString(16).toUpperCase().padStart(width, '0');
+  const hex = (/** @type {number} */ value, /** @type {number} */ width) => value.toString(16).toUpperCase().padStart(width, '0');
   const lines = ['  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode'.padEnd(149)];
   for (let i = 0; i < count; i++) {
     const listening = i % 4 === 0;
@@ -27,13 +35,19 @@ function writeSyntheticTable(path, count) {
   writeFileSync(path, lines.join('\n') + '\n');
 }
 
+/**
+ * The comparison addon in object-rows/, which returns one JS object per row.
+ * @returns {ObjectRowsAddon}
+ */
 function buildObjectRowsAddon() {
   const dir = `${here}object-rows`;
   if (!existsSync(`${dir}/build/Release/object_rows.node`)) {
     const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
     execFileSync(process.execPath, [nodeGyp, 'rebuild'], { cwd: dir, stdio: 'ignore' });
   }
-  return require(`${dir}/build/Release/object_rows.node`);
+  /** @type {unknown} */
+  const addon = require(`${dir}/build/Release/object_rows.node`);
+  return /** @type {ObjectRowsAddon} */ (addon);
 }
 
 export function benchCrossing({ count = 100_000 } = {}) {
@@ -44,6 +58,7 @@ export function benchCrossing({ count = 100_000 } = {}) {
 
   const binding = getBinding();
   const objectRows = buildObjectRowsAddon();
+  /** @type {ProcNetSource[]} */
   const source = [{ path, protocol: 6, family: 4 }];
 
   const packed = () => binding.readProcNetSync(source);
@@ -59,6 +74,7 @@ export function benchCrossing({ count = 100_000 } = {}) {
     const reading = packed();
     const table = new RowTable(reading.rows, reading.count);
     const maker = new RecordMaker(LINUX_ROWS);
+    /** @type {SocketRecord[]} */
     const records = new Array(table.count);
     for (let row = 0; row < table.count; row++) records[row] = maker.make(table, row);
     return records;

@@ -10,11 +10,12 @@ const program = `${outDir}floor`;
 const portModes = new Set(['port-all', 'port-listen']);
 const modes = new Set(['full-tcp', 'full-tcp-bound', 'full-udp', ...portModes]);
 
+/** @param {string} path */
 function modifiedMs(path) {
   try {
     return statSync(path).mtimeMs;
   } catch (error) {
-    if (error.code === 'ENOENT') return -Infinity;
+    if (/** @type {NodeJS.ErrnoException} */ (error).code === 'ENOENT') return -Infinity;
     throw error;
   }
 }
@@ -27,8 +28,9 @@ function buildFloor() {
   try {
     execFileSync('cc', ['-O2', '-o', program, source], { stdio: ['ignore', 'inherit', 'inherit'] });
   } catch (error) {
-    if (error.code === 'ENOENT') throw new Error('the floor benchmark needs a C compiler named cc; install one (e.g. apt-get install gcc linux-libc-dev)');
-    throw new Error(`could not compile ${source} (its errors are above): ${error.message}`);
+    const { code, message } = /** @type {NodeJS.ErrnoException} */ (error);
+    if (code === 'ENOENT') throw new Error('the floor benchmark needs a C compiler named cc; install one (e.g. apt-get install gcc linux-libc-dev)', { cause: error });
+    throw new Error(`could not compile ${source} (its errors are above): ${message}`, { cause: error });
   }
 }
 
@@ -37,16 +39,21 @@ function buildFloor() {
  * Modes: 'full-tcp', 'full-tcp-bound', 'full-udp' (both families, every state), and
  * 'port-all', 'port-listen' (TCP with the kernel filtering sport == port, as ss 'sport = :P' does).
  * `messages` is the number of sockets the last dump returned.
+ * @param {string} mode
+ * @param {{ port?: number, runs?: number }} [options]
+ * @returns {{ medianMs: number, messages: number }}
  */
-export async function measureFloor(mode, { port, runs = 15 } = {}) {
+export function measureFloor(mode, { port, runs = 15 } = {}) {
   if (!modes.has(mode)) throw new Error(`unknown floor mode '${mode}'; expected one of ${[...modes].join(', ')}`);
   const portArgs = [];
   if (portModes.has(mode)) {
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`floor mode '${mode}' needs a port in 0..65535, got ${port}`);
+    if (port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`floor mode '${mode}' needs a port in 0..65535, got ${port}`);
     portArgs.push(String(port));
   }
   buildFloor();
   const output = execFileSync(program, [mode, ...portArgs, String(runs)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const { medianMs, messages } = JSON.parse(output);
+  /** @type {unknown} */
+  const reading = JSON.parse(output);
+  const { medianMs, messages } = /** @type {{ medianMs: number, messages: number }} */ (reading);
   return { medianMs, messages };
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 
 const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV'];
 
+/** @param {string} hex */
 function address(hex) {
   const bytes = [];
   for (let word = 0; word < hex.length; word += 8) {
@@ -24,6 +25,11 @@ function address(hex) {
   return `${groups.slice(0, best[0]).join(':')}::${groups.slice(best[0] + best[1]).join(':')}`;
 }
 
+/**
+ * @param {string} path
+ * @param {'tcp' | 'udp'} protocol
+ * @param {'IPv4' | 'IPv6'} family
+ */
 export function parseProcNetJs(path, protocol, family) {
   const lines = readFileSync(path, 'latin1').split('\n');
   const records = [];

@@ -3,6 +3,10 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { once } from 'node:events';
 
+/** @import { AddressInfo } from 'node:net' */
+
+if (process.send === undefined) throw new Error('load-child.js reports to the process that forked it: start it with fork() (bench/load.js)');
+
 const [listenerCount, pairCount, udpCount = 0] = process.argv.slice(2).map(Number);
 
 const listeners = [];
@@ -13,7 +17,7 @@ for (let i = 0; i < listenerCount; i++) {
   server.listen({ port: 0, host, backlog: 1024 });
   listeners.push(server);
 }
-await Promise.all(listeners.map((server) => (server.listening ? null : once(server, 'listening'))));
+await Promise.all(listeners.filter((server) => !server.listening).map((server) => once(server, 'listening')));
 
 // Connect in batches so that no listen queue overflows.
 const clients = [];
@@ -22,7 +26,8 @@ for (let start = 0; start < pairCount; start += batch) {
   const connecting = [];
   for (let i = start; i < Math.min(pairCount, start + batch); i++) {
     const server = listeners[i % listeners.length];
-    const { address, port } = server.address();
+    // a TCP server listening on a host and port has an AddressInfo, not a pipe name
+    const { address, port } = /** @type {AddressInfo} */ (server.address());
     const accepted = once(server, 'connection');
     const client = net.connect({ port, host: address });
     client.on('error', () => {});

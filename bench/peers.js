@@ -1,34 +1,47 @@
 // How long the npm packages people reach for, and ss, take to answer "is port P in use?".
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 
 import { detect } from 'detect-port';
 import getPort, { clearLockedPorts } from 'get-port';
+import tcpPortUsed from 'tcp-port-used';
 
 import { medianMs, medianMsAsync } from './stats.js';
 
-const require = createRequire(import.meta.url);
-const tcpPortUsed = require('tcp-port-used');
+/** @import { Row } from './stats.js' */
 
-const describeAnswer = (inUse) => (inUse ? 'said in use' : 'said free');
+const describeAnswer = (/** @type {boolean | undefined} */ inUse) => (inUse ? 'said in use' : 'said free');
 
 /**
  * Times one complete "is `port` in use?" answer from each peer, in-process for the npm packages and
  * as a spawned process for ss. Returns printTable rows: [name, median ms, the answer it gave].
  * Names say P for the port asked about.
+ * @param {number} port
+ * @param {{ runs?: number }} [options]
+ * @returns {Promise<Row[]>}
  */
 export async function measurePeers(port, { runs = 15 } = {}) {
+  /** @type {Row[]} */
   const rows = [];
 
   // Each row keeps the answer of its last run, so that a fast wrong answer shows as wrong.
+  /**
+   * @param {string} name
+   * @param {() => Promise<boolean>} answer
+   */
   const measureAsync = async (name, answer) => {
+    /** @type {boolean | undefined} */
     let inUse;
     const ms = await medianMsAsync(async () => {
       inUse = await answer();
     }, { runs });
     rows.push([name, ms, describeAnswer(inUse)]);
   };
+  /**
+   * @param {string} name
+   * @param {string[]} args
+   */
   const measureSpawn = (name, args) => {
+    /** @type {boolean | undefined} */
     let inUse;
     const ms = medianMs(() => {
       const result = spawnSync('ss', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 30 });

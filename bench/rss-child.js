@@ -4,7 +4,11 @@ import { readFileSync } from 'node:fs';
 
 import { listSockets } from '../dist/index.js';
 
-const peakKb = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]);
+const peakKb = () => {
+  const peak = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (peak === null) throw new Error('/proc/self/status has no VmHWM line');
+  return Number(peak[1]);
+};
 
 const before = peakKb();
 const sockets = await listSockets();

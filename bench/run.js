@@ -41,6 +41,10 @@ console.log(process.env.PORTCLASH_BENCH_NETNS === '1' ? 'in a fresh network name
 
 benchCrossing();
 
+/**
+ * @param {string} command
+ * @param {string[]} args
+ */
 const spawnMs = (command, args) =>
   medianMs(() => {
     const result = spawnSync(command, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30 });
@@ -56,15 +60,19 @@ for (const scale of scales) {
   }
 }
 
+/**
+ * @param {number} scale
+ * @param {Awaited<ReturnType<typeof startLoad>>} load
+ */
 async function benchScale(scale, load) {
   const counted = listSocketsSync().length;
   const fromProc = listSocketsSync({}, { source: 'proc' });
   const jsCount = listSocketsJs().length;
   if (jsCount !== fromProc.length) throw new Error(`the JS parser saw ${jsCount} sockets, portclash's /proc reader ${fromProc.length}`);
 
-  const floorTcp = await measureFloor('full-tcp');
-  const floorTcpBound = await measureFloor('full-tcp-bound');
-  const floorUdp = await measureFloor('full-udp');
+  const floorTcp = measureFloor('full-tcp');
+  const floorTcpBound = measureFloor('full-tcp-bound');
+  const floorUdp = measureFloor('full-udp');
   const floorAll = floorTcpBound.medianMs + floorUdp.medianMs;
   const where = load.cgroups > 0 ? `; ${load.cgroups} load process${load.cgroups === 1 ? "" : "es"}, each in a cgroup of its own` : '';
   const title = `~${scale} TCP + ${load.heldUdp} UDP sockets (${counted} in the tables${where}): full enumeration`;
@@ -84,14 +92,16 @@ async function benchScale(scale, load) {
     ],
     'kernel floor: raw dump, TCP + bound + UDP (C)',
   );
-  const rss = JSON.parse(execFileSync(process.execPath, [rssChild], { encoding: 'utf8' }));
+  /** @type {unknown} */
+  const rssReport = JSON.parse(execFileSync(process.execPath, [rssChild], { encoding: 'utf8' }));
+  const rss = /** @type {{ sockets: number, baselineKb: number, growthKb: number }} */ (rssReport);
   console.log(`peak RSS growth of one listSockets() at ${rss.sockets} sockets: ${(rss.growthKb / 1024).toFixed(1)} MB (baseline ${(rss.baselineKb / 1024).toFixed(1)} MB)`);
 
   // A port held by one of the load's listeners, and the way each tool asks about it.
   const port = listSocketsSync({ protocol: 'tcp', listening: true })[Math.floor(scale / 8)]?.localPort;
   if (port === undefined) throw new Error('the load holds no listener');
-  const floorPortAll = await measureFloor('port-all', { port });
-  const floorPortListen = await measureFloor('port-listen', { port });
+  const floorPortAll = measureFloor('port-all', { port });
+  const floorPortListen = measureFloor('port-listen', { port });
   printTable(
     `~${scale} TCP sockets: one port P held by a listener`,
     [
@@ -114,9 +124,13 @@ async function benchScale(scale, load) {
     // the first in its first round, the other only deep in that process's fds. Chosen by fd, so
     // that every run asks the same questions.
     const listeners = await findOwners(await listSockets({ protocol: 'tcp', listening: true }), { scan: 'all' });
+    /** @type {Map<number, number>} */
     const perPort = new Map();
     for (const socket of listeners) perPort.set(socket.localPort, (perPort.get(socket.localPort) ?? 0) + 1);
-    const alone = listeners.filter((socket) => perPort.get(socket.localPort) === 1 && socket.owner?.pid === holder).sort((a, b) => a.owner.fd - b.owner.fd);
+    const alone = listeners
+      .flatMap((socket) => (perPort.get(socket.localPort) === 1 && socket.owner?.pid === holder ? [{ localPort: socket.localPort, fd: socket.owner.fd }] : []))
+      .sort((a, b) => a.fd - b.fd);
+    if (alone.length === 0) throw new Error(`load process ${holder} holds no listener alone on its port`);
     const [first, deep] = [alone[0], alone[Math.floor(alone.length / 2)]];
     await benchOwners(first.localPort, deep.localPort, holder);
     await benchListingWithOwners();

@@ -143,7 +143,7 @@ describe.runIf(process.platform === 'linux')('a package with neither a prebuild 
       symlinkSync(join(root, 'node_modules'), join(bare, 'node_modules'));
       const script = "import('./dist/index.js').then(m => m.listSocketsSync()).catch(e => { console.log(JSON.stringify({ code: e.code, message: e.message })); })";
       const stdout = await new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, ['-e', script], { cwd: bare, timeout: 15_000 }, (error, out) => (error ? reject(error) : resolve(out))),
+        execFile(process.execPath, ['-e', script], { cwd: bare, timeout: 15_000 }, (error: Error | null, out: string) => (error ? reject(error) : resolve(out))),
       );
       const result = JSON.parse(stdout) as { code: string; message: string };
       expect(result.code).toBe('ERR_ADDON_LOAD');

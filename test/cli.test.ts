@@ -84,7 +84,9 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
 
   it('agrees with ss -tuanH on every socket this test made', async () => {
     const listeners = [await pool.listen('127.0.0.1'), await pool.listen('::1'), await pool.listen('::')];
-    const datagrams = [await pool.udp('udp4', '127.0.0.1'), await pool.udp('udp6', '::1')];
+    // the pool knows their inodes: isOurs finds them below
+    await pool.udp('udp4', '127.0.0.1');
+    await pool.udp('udp6', '::1');
     await pool.connect(listeners[0]!, '127.0.0.1');
     await pool.connect(listeners[2]!, '127.0.0.1');
     // Other test files run in parallel and earlier connections linger in TIME_WAIT, so port numbers

@@ -80,7 +80,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('ephemeral ports in a nam
       });`;
     const result = await netns.runNode(['-e', script], { timeoutMs: 20_000 });
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    const { range, report, failure } = JSON.parse(result.stdout);
+    const { range, report, failure } = JSON.parse(result.stdout) as { range: unknown; report: { destinations: unknown[]; warnings: string[] }; failure: unknown };
     expect(range).toEqual({ low: 40000, high: 40049, size: 50 });
     expect(report.destinations[0]).toMatchObject({ localAddress: '127.0.0.1', remoteAddress: '127.0.0.1', remotePort: 5000, connections: 45, available: 50, usage: 0.9 });
     expect(report.warnings[0]).toMatch(/uses 45 of 50 ephemeral ports \(90%.*EADDRNOTAVAIL/);
@@ -125,7 +125,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash info and servi
     const { netns, holder } = await withHolders();
     const byName = await cli(netns, ['info', 'ssh', '--json']);
     expect(byName).toMatchObject({ code: 0, stderr: '' });
-    const info = JSON.parse(byName.stdout);
+    const info = JSON.parse(byName.stdout) as { services: unknown[]; prediction: unknown };
     expect(info).toMatchObject({ port: 22, service: 'ssh', class: { class: 'well-known' }, bsdClass: 'privileged', ephemeral: { inRange: false } });
     expect(info.services[0]).toMatchObject({ name: 'ssh', port: 22, protocol: 'tcp' });
     expect(info.prediction).toMatchObject({

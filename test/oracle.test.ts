@@ -558,8 +558,8 @@ describe.runIf(process.platform === 'linux' && isRoot)('predictBind against the 
  * The outcomes an unknown's assumptions offer: "the bind succeeds" is ok; each errno named is that
  * failure. An assumption of the kind "if it set it, the bind succeeds; if not, EADDRINUSE" names two.
  */
-function namedOutcomes(assumptions: readonly string[]): Set<Outcome | string> {
-  const named = new Set<Outcome | string>();
+function namedOutcomes(assumptions: readonly string[]): Set<string> {
+  const named = new Set<string>();
   for (const assumption of assumptions) {
     if (/\b(?:the bind|it) succeeds\b/.test(assumption)) named.add('ok');
     for (const [errno] of assumption.matchAll(/\bE[A-Z]{3,}\b/g)) named.add(errno);

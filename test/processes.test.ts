@@ -56,11 +56,14 @@ describe('readProcessInfo on a fixture tree', () => {
   /** A procfs without /proc/stat: no boot time, so no start times. */
   let rootWithoutStat: string;
 
-  function writeProcess(base: string, pid: number, files: Record<string, string | Buffer | 'directory'>): void {
+  // DIRECTORY puts a directory where the file should be, so reading it fails (EISDIR); a symbol,
+  // because a file may hold any text, 'directory' too
+  const DIRECTORY = Symbol('directory');
+  function writeProcess(base: string, pid: number, files: Record<string, string | Buffer | typeof DIRECTORY>): void {
     const directory = join(base, String(pid));
     mkdirSync(directory, { recursive: true });
     for (const [name, content] of Object.entries(files)) {
-      if (content === 'directory') mkdirSync(join(directory, name));
+      if (content === DIRECTORY) mkdirSync(join(directory, name));
       else writeFileSync(join(directory, name), content);
     }
   }
@@ -82,7 +85,7 @@ describe('readProcessInfo on a fixture tree', () => {
     writeProcess(root, 2, { comm: 'kthreadd\n', cmdline: '', status: statusText('0\t0\t0\t0'), stat: statLine(2, 'kthreadd', 0), cgroup: '0::/\n' });
     writeProcess(root, 77, {});
     // root reads through any mode bits, so "cannot be read" is a directory where the file should be
-    writeProcess(root, 78, { comm: 'directory', cmdline: 'directory', status: statusText('0\t0\t0\t0'), stat: statLine(78, 'x', 100), cgroup: 'directory' });
+    writeProcess(root, 78, { comm: DIRECTORY, cmdline: DIRECTORY, status: statusText('0\t0\t0\t0'), stat: statLine(78, 'x', 100), cgroup: DIRECTORY });
     writeProcess(root, 79, { comm: 'nginx\n', cmdline: `nginx: worker process${'\0'.repeat(64)}`, status: 'Name:\tnginx\n', stat: '79 (nginx', cgroup: 'garbage\n' });
     setPasswdPath(join(root, 'passwd'));
   });
@@ -192,9 +195,9 @@ describe.runIf(process.platform === 'linux')('readProcessInfo on real processes'
     const child = spawn(argv.command, argv.args, { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     let output = '';
-    child.stdout!.setEncoding('utf8');
+    child.stdout.setEncoding('utf8');
     await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (chunk: string) => {
+      child.stdout.on('data', (chunk: string) => {
         output += chunk;
         if (output.includes('ready\n')) resolve();
       });

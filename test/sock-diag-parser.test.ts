@@ -84,12 +84,12 @@ function parse(bytes: Buffer, protocol = 6) {
 }
 
 const LISTENER: DiagSocket = {
-  family: AF_INET6, state: 10, sport: 8080, dport: 0, src: new Array(16).fill(0), dst: new Array(16).fill(0),
+  family: AF_INET6, state: 10, sport: 8080, dport: 0, src: new Array<number>(16).fill(0), dst: new Array<number>(16).fill(0),
   uid: 1000, inode: 4242, ifindex: 1,
   attributes: [attribute(INET_DIAG_SKV6ONLY, Buffer.of(0)), attribute(INET_DIAG_CGROUP_ID, u64(77n))],
 };
 const CONNECTION: DiagSocket = {
-  family: AF_INET, state: 1, sport: 40000, dport: 443, src: [127, 0, 0, 1, ...new Array(12).fill(0xee)], dst: [192, 0, 2, 9, ...new Array(12).fill(0xee)],
+  family: AF_INET, state: 1, sport: 40000, dport: 443, src: [127, 0, 0, 1, ...new Array<number>(12).fill(0xee)], dst: [192, 0, 2, 9, ...new Array<number>(12).fill(0xee)],
   uid: 0, inode: 99,
 };
 

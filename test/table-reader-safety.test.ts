@@ -103,7 +103,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('at the thread limit (RLI
     `;
     const result = await runCommand('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '--input-type=module', '-e', script]);
     expect(result).toMatchObject({ code: 0, signal: null });
-    const out = JSON.parse(result.stdout);
+    const out = JSON.parse(result.stdout) as { limited: string; sync: unknown; async: unknown };
     expect(out.limited).toBe('EAGAIN');
     expect(out.sync).toEqual({ sockets: expect.any(Number) });
     expect(out.async).toEqual({ sockets: expect.any(Number) });
@@ -134,7 +134,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('a sock_diag dump abandon
       `;
       const result = await netns.runNode(['--input-type=module', '-e', script]);
       expect(result).toMatchObject({ code: 0, stderr: '' });
-      const sources = JSON.parse(result.stdout);
+      const sources = JSON.parse(result.stdout) as unknown[];
       expect(sources[0]).toMatchObject({ errno: constants.errno.EMSGSIZE, syscall: 'recvmsg' });
       expect(sources[1]).toMatchObject({ errno: 0, syscall: null, rows: 300 });
       expect(sources[2]).toMatchObject({ errno: 0, syscall: null, rows: 300 });

@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "../../native/sockets.h"
+#include "../../native/linux.h"
 
 namespace {
 

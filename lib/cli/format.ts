@@ -23,7 +23,7 @@ export function describeOwner(owner: SocketOwner): string {
 const COMMAND_WIDTH = 100;
 
 export function shorten(command: string): string {
-  const line = command.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  const line = command.replace(/\p{Cc}+/gu, ' ').trim();
   return line.length <= COMMAND_WIDTH ? line : `${line.slice(0, COMMAND_WIDTH - 1)}…`;
 }
 

@@ -84,10 +84,10 @@ export function processesOfCgroups(ids: ReadonlySet<number>): number[] {
   const rootId = inodeOf(mountpoint);
   const pids: number[] = [];
   const unopened = new Set<number>();
-  const open = getBinding().readCgroupProcs;
+  const binding = getBinding();
   for (const id of ids) {
     if (id === rootId) continue;
-    const procs = open?.(mountpoint, id);
+    const procs = binding.readCgroupProcs?.(mountpoint, id);
     if (procs !== undefined && procs.errno === 0) pids.push(...parsePids(procs.text));
     // ESTALE: the cgroup is gone, and so is anything in it
     else if (procs?.errno !== constants.errno.ESTALE) unopened.add(id);

@@ -113,9 +113,9 @@ export function readBindHooks(): BindHooks {
   const { path: cgroup, directory } = readOwnCgroup();
   const unseen = (why: string): BindHooks => ({ cgroup, ipv4: null, ipv6: null, unseen: why });
   if (cgroup === null || directory === null) return unseen('no cgroup v2 hierarchy is mounted where this process can see it');
-  const query = getBinding().cgroupHooks;
-  if (query === undefined) return unseen('this binding cannot query cgroup-BPF programs');
-  const counts = query(directory);
+  const binding = getBinding();
+  if (binding.cgroupHooks === undefined) return unseen('this binding cannot query cgroup-BPF programs');
+  const counts = binding.cgroupHooks(directory);
   if (counts.errno !== 0) {
     const name = errnoName(counts.errno);
     // EPERM: no CAP_NET_ADMIN, or a seccomp profile (a container's) that blocks bpf()

@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { PortclashError } from '../errors.js';
-import type { ProcessInfo, ServiceInfo } from '../owners.js';
+import type { ProcessInfo } from '../owners.js';
 import { parseCgroupFile } from './cgroups.js';
 import { userName } from './users.js';
 

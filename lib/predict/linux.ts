@@ -21,7 +21,8 @@ type Maybe = boolean | 'unknown';
  */
 interface AddressSet {
   v4: 'any' | number | null | 'unknown';
-  v6: 'any' | string | null;
+  /** 'any' for ::, else the one address */
+  v6: string | null;
 }
 
 export function addressSet(family: 'IPv4' | 'IPv6', address: string, ipv6Only: boolean | undefined): AddressSet {

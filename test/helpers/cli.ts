@@ -17,7 +17,8 @@ export interface CliResult {
 
 export function runCli(args: string[], timeoutMs = 15_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+    // typed as the Error it is: @types/node's ExecFileException is an Omit<> of one, which lint cannot tell is an Error
+    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (error: (Error & { code?: unknown }) | null, stdout, stderr) => {
       if (error !== null && typeof error.code !== 'number') {
         reject(error);
         return;

@@ -148,7 +148,7 @@ export function compileHelper(name: HelperName): string {
     try {
       execFileSync('cc', [...flags, '-o', partial, source], { stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (error) {
-      throw new Error(`could not compile ${source} with cc (a C compiler and Linux headers are needed): ${describeExecError(error)}`);
+      throw new Error(`could not compile ${source} with cc (a C compiler and Linux headers are needed): ${describeExecError(error)}`, { cause: error });
     }
     renameSync(partial, binary);
   }
