@@ -128,7 +128,7 @@ async function benchScale(scale, load) {
     const perPort = new Map();
     for (const socket of listeners) perPort.set(socket.localPort, (perPort.get(socket.localPort) ?? 0) + 1);
     const alone = listeners
-      .flatMap((socket) => (perPort.get(socket.localPort) === 1 && socket.owner?.pid === holder ? [{ localPort: socket.localPort, fd: socket.owner.fd }] : []))
+      .flatMap((socket) => (perPort.get(socket.localPort) === 1 && socket.owner?.pid === holder && socket.owner.fd !== null ? [{ localPort: socket.localPort, fd: socket.owner.fd }] : []))
       .sort((a, b) => a.fd - b.fd);
     if (alone.length === 0) throw new Error(`load process ${holder} holds no listener alone on its port`);
     const [first, deep] = [alone[0], alone[Math.floor(alone.length / 2)]];

@@ -107,7 +107,7 @@ function overlapWords(request: ResolvedRequest, existing: Existing, overlap: Ove
       return `${mine(request)} lies inside the wildcard of ${them}`;
     case 'same':
       return `${mine(request)} is the address of ${them}`;
-    default:
+    case undefined:
       return `${them} holds the port`;
   }
 }

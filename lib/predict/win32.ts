@@ -7,7 +7,7 @@ import type { BindRules, Existing, SystemFacts } from '../platform.js';
 import type { Family, SocketRecord } from '../records.js';
 import type { Win32Facts } from '../win32/facts.js';
 import type { ExcludedRange } from '../win32/netsh.js';
-import type { BindErrno, BindRequest, Prediction, ResolvedRequest, Verdict } from './types.js';
+import type { BindErrno, Prediction, ResolvedRequest, Verdict } from './types.js';
 import * as say from './win32-reasons.js';
 
 /** A bind's sharing option: D none, R SO_REUSEADDR, X SO_EXCLUSIVEADDRUSE. */

@@ -13,7 +13,7 @@ export const win32: Platform = {
   readTables: (filter, choice) => readTables(getBinding(), filter, choice),
   readTablesSync: (filter, choice) => readTablesSync(getBinding(), filter, choice),
   // the pid is in every row: no scan to move off the thread, only a few calls per process
-  findOwners: async (records, options) => findOwners(getBinding(), records, options),
+  findOwners: (records, options) => Promise.resolve().then(() => findOwners(getBinding(), records, options)),
   findOwnersSync: (records, options) => findOwners(getBinding(), records, options),
   readSystemFacts,
   readEphemeralRange: () => {

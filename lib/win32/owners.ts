@@ -24,13 +24,12 @@ const KNOWN_ROLES: ReadonlyMap<string, string> = new Map([
  * of another process cannot be read on Windows: asked for, they stay unread and say why.
  */
 export function findOwners(binding: NativeBinding, records: readonly SocketRecord[], options: OwnerOptions = {}): OwnedSocket[] {
-  const { processInfo, listServices } = binding;
-  if (processInfo === undefined || listServices === undefined) {
+  if (binding.processInfo === undefined || binding.listServices === undefined) {
     throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding cannot read Windows processes: it was not built for Windows');
   }
   const pids = [...new Set(records.flatMap((record) => (record.kernelOnly || record.ownerPid === undefined ? [] : [record.ownerPid])))];
-  const readings = pids.length === 0 ? [] : fromAddonSync('reading Windows processes', () => processInfo.call(binding, pids));
-  const services = pids.length === 0 ? new Map<number, string[]>() : servicesByPid(fromAddonSync('listing Windows services', () => listServices.call(binding)));
+  const readings = pids.length === 0 ? [] : fromAddonSync('reading Windows processes', () => binding.processInfo!(pids));
+  const services = pids.length === 0 ? new Map<number, string[]>() : servicesByPid(fromAddonSync('listing Windows services', () => binding.listServices!()));
   const owners = new Map<number, SocketOwner | null>();
   for (const reading of readings) owners.set(reading.pid, ownerOf(reading, services.get(reading.pid) ?? []));
 

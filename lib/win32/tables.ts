@@ -45,11 +45,10 @@ export function readTablesSync(binding: NativeBinding, filter: TableFilter, choi
 type IpHelperBinding = Required<Pick<NativeBinding, 'readIpHelper' | 'readIpHelperSync'>>;
 
 function ipHelper(binding: NativeBinding): IpHelperBinding {
-  const { readIpHelper, readIpHelperSync } = binding;
-  if (readIpHelper === undefined || readIpHelperSync === undefined) {
+  if (binding.readIpHelper === undefined || binding.readIpHelperSync === undefined) {
     throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding has no IP Helper reader: it was not built for Windows');
   }
-  return { readIpHelper: readIpHelper.bind(binding), readIpHelperSync: readIpHelperSync.bind(binding) };
+  return { readIpHelper: (queries, onRows) => binding.readIpHelper!(queries, onRows), readIpHelperSync: (queries) => binding.readIpHelperSync!(queries) };
 }
 
 class Reading {
