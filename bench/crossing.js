@@ -61,8 +61,9 @@ export function benchCrossing({ count = 100_000 } = {}) {
   /** @type {ProcNetSource[]} */
   const source = [{ path, protocol: 6, family: 4 }];
 
-  if (binding.readProcNetSync === undefined) throw new Error('this addon has no /proc/net reader');
-  const packed = () => binding.readProcNetSync?.(source);
+  const readProcNetSync = binding.readProcNetSync?.bind(binding);
+  if (readProcNetSync === undefined) throw new Error('this addon has no /proc/net reader');
+  const packed = () => readProcNetSync(source);
   const objects = () => objectRows.readObjects(path, 6, 4);
   const packedOnePort = () => {
     const reading = packed();
