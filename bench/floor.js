@@ -29,7 +29,8 @@ function buildFloor() {
     execFileSync('cc', ['-O2', '-o', program, source], { stdio: ['ignore', 'inherit', 'inherit'] });
   } catch (error) {
     const { code, message } = /** @type {NodeJS.ErrnoException} */ (error);
-    if (code === 'ENOENT') throw new Error('the floor benchmark needs a C compiler named cc; install one (e.g. apt-get install gcc linux-libc-dev)', { cause: error });
+    if (code === 'ENOENT')
+      throw new Error('the floor benchmark needs a C compiler named cc; install one (e.g. apt-get install gcc linux-libc-dev)', { cause: error });
     throw new Error(`could not compile ${source} (its errors are above): ${message}`, { cause: error });
   }
 }
@@ -47,7 +48,8 @@ export function measureFloor(mode, { port, runs = 15 } = {}) {
   if (!modes.has(mode)) throw new Error(`unknown floor mode '${mode}'; expected one of ${[...modes].join(', ')}`);
   const portArgs = [];
   if (portModes.has(mode)) {
-    if (port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`floor mode '${mode}' needs a port in 0..65535, got ${port}`);
+    if (port === undefined || !Number.isInteger(port) || port < 0 || port > 65535)
+      throw new Error(`floor mode '${mode}' needs a port in 0..65535, got ${port}`);
     portArgs.push(String(port));
   }
   buildFloor();

@@ -39,10 +39,13 @@ export async function benchOwners(port, deepPort, holder, { runs = 11 } = {}) {
    */
   const timeAsync = async (name, ask, times = runs) => {
     let outcome = '';
-    const ms = await medianMsAsync(async () => {
-      // a tool that cannot find the holder may throw: that is its answer, and it is timed too
-      outcome = await ask().then(answer, (/** @type {Error} */ error) => `failed: ${error.message.split('\n')[0]}`);
-    }, { runs: times });
+    const ms = await medianMsAsync(
+      async () => {
+        // a tool that cannot find the holder may throw: that is its answer, and it is timed too
+        outcome = await ask().then(answer, (/** @type {Error} */ error) => `failed: ${error.message.split('\n')[0]}`);
+      },
+      { runs: times },
+    );
     rows.push([name, ms, outcome]);
   };
   /**
@@ -54,10 +57,13 @@ export async function benchOwners(port, deepPort, holder, { runs = 11 } = {}) {
   const timeProcess = (name, command, args, pidsOf, times = runs) => {
     /** @type {(number | string)[]} */
     let pids = [];
-    const ms = medianMs(() => {
-      const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
-      pids = pidsOf(result.stdout, result.stderr);
-    }, { runs: times });
+    const ms = medianMs(
+      () => {
+        const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
+        pids = pidsOf(result.stdout, result.stderr);
+      },
+      { runs: times },
+    );
     rows.push([name, ms, answer(pids)]);
   };
 
@@ -78,8 +84,16 @@ export async function benchOwners(port, deepPort, holder, { runs = 11 } = {}) {
     const owned = JSON.parse(stdout);
     return /** @type {OwnedSocket[]} */ (owned).flatMap((socket) => socket.owners.map((owner) => owner.pid));
   });
-  timeProcess("ss -ltnpH 'sport = :P' (process)", 'ss', ['-ltnpH', `sport = :${port}`], (stdout) => [...stdout.matchAll(/pid=(\d+)/g)].map((match) => match[1]));
-  timeProcess('lsof -nP -iTCP:P -sTCP:LISTEN (process)', 'lsof', ['-nP', '-t', `-iTCP:${port}`, '-sTCP:LISTEN'], (stdout) => stdout.split('\n').filter(Boolean), 3);
+  timeProcess("ss -ltnpH 'sport = :P' (process)", 'ss', ['-ltnpH', `sport = :${port}`], (stdout) =>
+    [...stdout.matchAll(/pid=(\d+)/g)].map((match) => match[1]),
+  );
+  timeProcess(
+    'lsof -nP -iTCP:P -sTCP:LISTEN (process)',
+    'lsof',
+    ['-nP', '-t', `-iTCP:${port}`, '-sTCP:LISTEN'],
+    (stdout) => stdout.split('\n').filter(Boolean),
+    3,
+  );
   timeProcess('fuser -n tcp P (process)', 'fuser', ['-n', 'tcp', String(port)], (stdout) => stdout.split(/\s+/).filter(Boolean), 3);
   await timeAsync("find-process find('port', P)", async () => (await findProcess('port', port)).map((found) => found.pid), 5);
   await timeAsync('pid-port portToPid(P)', async () => [await portToPid(port)], 5);
@@ -92,10 +106,19 @@ export async function benchListingWithOwners({ runs = 5 } = {}) {
   let count = 0;
   /** @type {Row[]} */
   const rows = [
-    ['findOwners(listSockets()) in-process', await medianMsAsync(async () => {
-      count = (await findOwners(await listSockets())).length;
-    }, { runs })],
-    ['portclash list --owners --json (process)', medianMs(() => spawnSync(process.execPath, [cli, 'list', '--owners', '--json'], { maxBuffer: 1 << 30 }), { runs })],
+    [
+      'findOwners(listSockets()) in-process',
+      await medianMsAsync(
+        async () => {
+          count = (await findOwners(await listSockets())).length;
+        },
+        { runs },
+      ),
+    ],
+    [
+      'portclash list --owners --json (process)',
+      medianMs(() => spawnSync(process.execPath, [cli, 'list', '--owners', '--json'], { maxBuffer: 1 << 30 }), { runs }),
+    ],
     ['ss -tuanp (process)', medianMs(() => spawnSync('ss', ['-tuanp'], { maxBuffer: 1 << 30 }), { runs })],
   ];
   printTable(`every socket with its owners (${count} sockets)`, rows, 'ss -tuanp (process)');
@@ -119,10 +142,20 @@ export async function benchDupOwners({ counts = [10_000, 20_000, 40_000], runs =
       const { port, inode } = /** @type {{ port: number, inode: number }} */ (held);
       const sockets = (await listSockets({ port, protocol: 'tcp' })).filter((socket) => socket.inode === inode);
       let owners = 0;
-      rows.push([`findOwners, ${count} fds of one listener, scan: 'all'`, await medianMsAsync(async () => {
-        owners = (await findOwners(sockets, { scan: 'all' }))[0].owners.length;
-      }, { runs, warmup: 1 }), `${owners} owners`]);
-      rows.push([`ss -ltnpH 'sport = :P', ${count} fds (process)`, medianMs(() => spawnSync('ss', ['-ltnpH', `sport = :${port}`], { maxBuffer: 1 << 30 }), { runs, warmup: 1 })]);
+      rows.push([
+        `findOwners, ${count} fds of one listener, scan: 'all'`,
+        await medianMsAsync(
+          async () => {
+            owners = (await findOwners(sockets, { scan: 'all' }))[0].owners.length;
+          },
+          { runs, warmup: 1 },
+        ),
+        `${owners} owners`,
+      ]);
+      rows.push([
+        `ss -ltnpH 'sport = :P', ${count} fds (process)`,
+        medianMs(() => spawnSync('ss', ['-ltnpH', `sport = :${port}`], { maxBuffer: 1 << 30 }), { runs, warmup: 1 }),
+      ]);
     } finally {
       child.stdin.end();
       await once(child, 'exit');

@@ -31,9 +31,12 @@ export async function measurePeers(port, { runs = 15 } = {}) {
   const measureAsync = async (name, answer) => {
     /** @type {boolean | undefined} */
     let inUse;
-    const ms = await medianMsAsync(async () => {
-      inUse = await answer();
-    }, { runs });
+    const ms = await medianMsAsync(
+      async () => {
+        inUse = await answer();
+      },
+      { runs },
+    );
     rows.push([name, ms, describeAnswer(inUse)]);
   };
   /**
@@ -43,11 +46,15 @@ export async function measurePeers(port, { runs = 15 } = {}) {
   const measureSpawn = (name, args) => {
     /** @type {boolean | undefined} */
     let inUse;
-    const ms = medianMs(() => {
-      const result = spawnSync('ss', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 30 });
-      if (result.status !== 0) throw new Error(`ss ${args.join(' ')} exited ${result.status ?? result.signal}${result.error ? `: ${result.error.message}` : ''}`);
-      inUse = result.stdout.trim() !== '';
-    }, { runs });
+    const ms = medianMs(
+      () => {
+        const result = spawnSync('ss', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 30 });
+        if (result.status !== 0)
+          throw new Error(`ss ${args.join(' ')} exited ${result.status ?? result.signal}${result.error ? `: ${result.error.message}` : ''}`);
+        inUse = result.stdout.trim() !== '';
+      },
+      { runs },
+    );
     rows.push([name, ms, describeAnswer(inUse)]);
   };
 

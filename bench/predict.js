@@ -27,10 +27,17 @@ export async function benchPredict(deepPort, firstPort) {
   const verdict = async (request, options) => (await predictBind(request, options)).verdict;
   /** @type {Row[]} */
   const rows = [];
-  for (const [label, port] of [['P deep in a process with 2,500 listeners', deepPort], ['P the first listener of its process', firstPort]]) {
+  for (const [label, port] of [
+    ['P deep in a process with 2,500 listeners', deepPort],
+    ['P the first listener of its process', firstPort],
+  ]) {
     let answer = '';
     rows.push([`predictBind({ port: P }), ${label}`, await medianMsAsync(async () => (answer = await verdict({ port }))), answer]);
-    rows.push([`predictBind({ port: P }, { owners: false }), ${label}`, await medianMsAsync(async () => (answer = await verdict({ port }, { owners: false }))), answer]);
+    rows.push([
+      `predictBind({ port: P }, { owners: false }), ${label}`,
+      await medianMsAsync(async () => (answer = await verdict({ port }, { owners: false }))),
+      answer,
+    ]);
   }
   rows.push(["ss -tanH 'sport = :P' (process)", medianMs(() => spawnSync('ss', ['-tanH', `sport = :${deepPort}`]), { runs: 11 })]);
   let freeAnswer = '';

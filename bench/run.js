@@ -36,7 +36,9 @@ if (process.env.PORTCLASH_BENCH_NETNS === '1') {
 
 // TCP sockets per scale; each scale adds a UDP share of one in twenty.
 const scales = (process.env.PORTCLASH_BENCH_SCALES ?? '1000,30000,100000').split(',').map(Number);
-console.log(`portclash bench — Node ${process.version}, ${process.platform}-${process.arch}, kernel ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}`);
+console.log(
+  `portclash bench — Node ${process.version}, ${process.platform}-${process.arch}, kernel ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}`,
+);
 console.log(process.env.PORTCLASH_BENCH_NETNS === '1' ? 'in a fresh network namespace' : 'in the current network namespace (not root)');
 
 benchCrossing();
@@ -46,10 +48,13 @@ benchCrossing();
  * @param {string[]} args
  */
 const spawnMs = (command, args) =>
-  medianMs(() => {
-    const result = spawnSync(command, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30 });
-    if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}`);
-  }, { runs: 11 });
+  medianMs(
+    () => {
+      const result = spawnSync(command, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30 });
+      if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}`);
+    },
+    { runs: 11 },
+  );
 
 for (const scale of scales) {
   const load = await startLoad(scale, { udp: Math.round(scale / 20) });
@@ -74,7 +79,7 @@ async function benchScale(scale, load) {
   const floorTcpBound = measureFloor('full-tcp-bound');
   const floorUdp = measureFloor('full-udp');
   const floorAll = floorTcpBound.medianMs + floorUdp.medianMs;
-  const where = load.cgroups > 0 ? `; ${load.cgroups} load process${load.cgroups === 1 ? "" : "es"}, each in a cgroup of its own` : '';
+  const where = load.cgroups > 0 ? `; ${load.cgroups} load process${load.cgroups === 1 ? '' : 'es'}, each in a cgroup of its own` : '';
   const title = `~${scale} TCP + ${load.heldUdp} UDP sockets (${counted} in the tables${where}): full enumeration`;
   printTable(
     title,
@@ -95,7 +100,9 @@ async function benchScale(scale, load) {
   /** @type {unknown} */
   const rssReport = JSON.parse(execFileSync(process.execPath, [rssChild], { encoding: 'utf8' }));
   const rss = /** @type {{ sockets: number, baselineKb: number, growthKb: number }} */ (rssReport);
-  console.log(`peak RSS growth of one listSockets() at ${rss.sockets} sockets: ${(rss.growthKb / 1024).toFixed(1)} MB (baseline ${(rss.baselineKb / 1024).toFixed(1)} MB)`);
+  console.log(
+    `peak RSS growth of one listSockets() at ${rss.sockets} sockets: ${(rss.growthKb / 1024).toFixed(1)} MB (baseline ${(rss.baselineKb / 1024).toFixed(1)} MB)`,
+  );
 
   // A port held by one of the load's listeners, and the way each tool asks about it.
   const port = listSocketsSync({ protocol: 'tcp', listening: true })[Math.floor(scale / 8)]?.localPort;
@@ -128,7 +135,11 @@ async function benchScale(scale, load) {
     const perPort = new Map();
     for (const socket of listeners) perPort.set(socket.localPort, (perPort.get(socket.localPort) ?? 0) + 1);
     const alone = listeners
-      .flatMap((socket) => (perPort.get(socket.localPort) === 1 && socket.owner?.pid === holder && socket.owner.fd !== null ? [{ localPort: socket.localPort, fd: socket.owner.fd }] : []))
+      .flatMap((socket) =>
+        perPort.get(socket.localPort) === 1 && socket.owner?.pid === holder && socket.owner.fd !== null
+          ? [{ localPort: socket.localPort, fd: socket.owner.fd }]
+          : [],
+      )
       .sort((a, b) => a.fd - b.fd);
     if (alone.length === 0) throw new Error(`load process ${holder} holds no listener alone on its port`);
     const [first, deep] = [alone[0], alone[Math.floor(alone.length / 2)]];

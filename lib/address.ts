@@ -15,7 +15,7 @@ export function formatIPv6(bytes: Uint8Array): string {
 
   let bestStart = -1;
   let bestLength = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -30,8 +30,7 @@ export function formatIPv6(bytes: Uint8Array): string {
   }
   if (bestLength < 2) bestStart = -1;
 
-  const embedsIPv4 =
-    bestStart === 0 && (bestLength === 6 || (bestLength === 5 && groups[5] === 0xffff));
+  const embedsIPv4 = bestStart === 0 && (bestLength === 6 || (bestLength === 5 && groups[5] === 0xffff));
 
   let text = '';
   for (let i = 0; i < 8; i++) {
@@ -104,9 +103,7 @@ export function parseIPv6(text: string): Uint8Array | null {
   return bytes;
 }
 
-
 /** `address:port` with IPv6 in brackets, and `*` for the port of a peer that is not there. */
 export function formatEndpoint(family: 'IPv4' | 'IPv6', address: string, port: number | '*'): string {
   return family === 'IPv6' ? `[${address}]:${port}` : `${address}:${port}`;
 }
-

@@ -289,7 +289,10 @@ export function setBinding(binding: NativeBinding | string | null): void {
   if (binding === null) {
     current = null;
   } else if (typeof binding === 'string') {
-    current = checkLayout(requireAddon(() => require(binding)), binding);
+    current = checkLayout(
+      requireAddon(() => require(binding)),
+      binding,
+    );
   } else {
     current = checkLayout(binding, 'the binding passed to setBinding()');
   }

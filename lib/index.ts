@@ -2,14 +2,7 @@
 export { PortclashError, type ErrnoCode, type PortclashErrorCode, type Win32ErrorCode } from './errors.js';
 export type { Family, Protocol, SocketRecord, SocketSource, SocketState, TcpState, UdpState } from './records.js';
 export { parsePort } from './ports.js';
-export {
-  listSockets,
-  listSocketsSync,
-  readSocketTables,
-  readSocketTablesSync,
-  type ListOptions,
-  type SocketFilter,
-} from './sockets.js';
+export { listSockets, listSocketsSync, readSocketTables, readSocketTablesSync, type ListOptions, type SocketFilter } from './sockets.js';
 export type { SocketTables, SourceChoice, SourceReport, SystemFacts } from './platform.js';
 export {
   findOwners,

@@ -12,7 +12,8 @@ export function portClass(port: number): { class: PortClass; description: string
   if (checked <= 1023) {
     return {
       class: 'well-known',
-      description: 'well-known (system) port 1–1023, assigned by IANA; on Linux, binding below net.ipv4.ip_unprivileged_port_start (1024 unless changed) needs CAP_NET_BIND_SERVICE',
+      description:
+        'well-known (system) port 1–1023, assigned by IANA; on Linux, binding below net.ipv4.ip_unprivileged_port_start (1024 unless changed) needs CAP_NET_BIND_SERVICE',
     };
   }
   if (checked <= 49151) {

@@ -192,25 +192,17 @@ export function getServicesByPort(port: number, options: ServicesOptions = {}): 
  * lacks is then looked up in the built-in table, because Debian's file, for one, has no
  * `mongodb`. `service` is the entry's official name, and is present only when a name was given.
  */
-export function parsePortOrService(
-  input: number | string,
-  protocol?: 'tcp' | 'udp',
-  options: ServicesOptions = {},
-): { port: number; service?: string } {
+export function parsePortOrService(input: number | string, protocol?: 'tcp' | 'udp', options: ServicesOptions = {}): { port: number; service?: string } {
   if (typeof input !== 'string' || /^[0-9]+$/.test(input)) return { port: parsePort(input) };
   if (!isServiceName(input)) {
-    throw new PortclashError(
-      'ERR_INVALID_PORT',
-      `expected a port from 0 to 65535 or a service name like 'http', got ${JSON.stringify(input)}`,
-    );
+    throw new PortclashError('ERR_INVALID_PORT', `expected a port from 0 to 65535 or a service name like 'http', got ${JSON.stringify(input)}`);
   }
   const table = servicesTable(options);
   const tried = table.loaded.source === 'file' ? [table, builtinServicesTable()] : [table];
   for (const candidate of tried) {
     const entries = candidate.byName.get(input);
-    const entry = protocol !== undefined
-      ? firstMatch(candidate, entries, protocol)
-      : (firstMatch(candidate, entries, 'tcp') ?? firstMatch(candidate, entries, undefined));
+    const entry =
+      protocol !== undefined ? firstMatch(candidate, entries, protocol) : (firstMatch(candidate, entries, 'tcp') ?? firstMatch(candidate, entries, undefined));
     if (entry !== null) return { port: entry.port, service: entry.name };
   }
   throw unknownService(input, protocol, table, options.path ?? defaultServicesPath());
@@ -218,14 +210,13 @@ export function parsePortOrService(
 
 function unknownService(name: string, protocol: string | undefined, table: ServicesTable, path: string): PortclashError {
   const what = protocol === undefined ? 'service' : `${protocol} service`;
-  const where = table.loaded.source === 'file'
-    ? `${path} (or the built-in table)`
-    : `the built-in table (${path} is missing, unreadable or has no entries)`;
+  const where = table.loaded.source === 'file' ? `${path} (or the built-in table)` : `the built-in table (${path} is missing, unreadable or has no entries)`;
   // glibc compares names exactly; say so when only the case is wrong
   const lower = name.toLowerCase();
-  const hint = lower !== name && (table.byName.has(lower) || builtinServicesTable().byName.has(lower))
-    ? `; names are case-sensitive, did you mean '${lower}'?`
-    : '; give the port number instead';
+  const hint =
+    lower !== name && (table.byName.has(lower) || builtinServicesTable().byName.has(lower))
+      ? `; names are case-sensitive, did you mean '${lower}'?`
+      : '; give the port number instead';
   return new PortclashError('ERR_UNKNOWN_SERVICE', `no ${what} named '${name}' in ${where}${hint}`);
 }
 

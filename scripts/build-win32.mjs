@@ -31,8 +31,16 @@ const mingwPackage = 'g++-mingw-w64-x86-64-posix';
 
 // What the .node may import: Windows itself, the C runtime, and node.exe for Node-API. Anything
 // else (libstdc++-6.dll, libgcc_s_seh-1.dll, libwinpthread-1.dll) would be missing on Windows.
-const allowedImports = [/^kernel32\.dll$/i, /^msvcrt\.dll$/i, /^ucrtbase\.dll$/i, /^api-ms-win-crt-[a-z0-9-]+\.dll$/i,
-  /^iphlpapi\.dll$/i, /^ws2_32\.dll$/i, /^advapi32\.dll$/i, /^node\.exe$/i];
+const allowedImports = [
+  /^kernel32\.dll$/i,
+  /^msvcrt\.dll$/i,
+  /^ucrtbase\.dll$/i,
+  /^api-ms-win-crt-[a-z0-9-]+\.dll$/i,
+  /^iphlpapi\.dll$/i,
+  /^ws2_32\.dll$/i,
+  /^advapi32\.dll$/i,
+  /^node\.exe$/i,
+];
 
 /** Whether `command` is on PATH. */
 export function haveCommand(command) {
@@ -50,11 +58,12 @@ export function ensurePackages(commands, packages) {
     throw new Error(`${commands.filter((command) => !haveCommand(command)).join(', ')} not found. Install it with: sudo ${install}`);
   }
   const started = performance.now();
-  const run = (args) => spawnSync('apt-get', args, {
-    stdio: 'inherit',
-    timeout: 15 * 60_000,
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
+  const run = (args) =>
+    spawnSync('apt-get', args, {
+      stdio: 'inherit',
+      timeout: 15 * 60_000,
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
   const installArgs = ['install', '-y', '--no-install-recommends', ...packages];
   console.log(`installing ${packages.join(' ')} (${install})`);
   // a machine whose package lists are stale or absent cannot find the packages: update once, then retry
@@ -75,8 +84,10 @@ export function readWindowsTarget() {
   try {
     gyp = JSON.parse(text);
   } catch (error) {
-    throw new Error(`scripts/build-win32.mjs reads binding.gyp as JSON and could not (${error.message}): ` +
-      'keep binding.gyp free of comments, single quotes around keys and trailing commas');
+    throw new Error(
+      `scripts/build-win32.mjs reads binding.gyp as JSON and could not (${error.message}): ` +
+        'keep binding.gyp free of comments, single quotes around keys and trailing commas',
+    );
   }
   const target = gyp.targets?.find((candidate) => candidate.target_name === 'portclash');
   const windows = target?.conditions?.find(([condition]) => condition === "OS=='win'")?.[1];
@@ -131,12 +142,21 @@ export function buildPrebuild() {
   });
   const output = path.join(buildDir, `${target.name}.node`);
   run(compiler, [
-    '-std=c++17', '-O2', '-Wall', '-Wextra', '-shared', '-static', '-s',
+    '-std=c++17',
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-shared',
+    '-static',
+    '-s',
     // as node-gyp does on Windows: the module's name, and Node-API declared as imported
-    `-DNODE_GYP_MODULE_NAME=${target.name}`, '-DBUILDING_NODE_EXTENSION',
+    `-DNODE_GYP_MODULE_NAME=${target.name}`,
+    '-DBUILDING_NODE_EXTENSION',
     ...target.defines.map((define) => `-D${define}`),
-    `-I${headers.include_dir}`, `-I${addonApi}`,
-    '-o', output,
+    `-I${headers.include_dir}`,
+    `-I${addonApi}`,
+    '-o',
+    output,
     ...target.sources.map((source) => path.join(root, source)),
     ...importLibraries,
     ...target.libraries,

@@ -52,7 +52,7 @@ function runWine(args, name, timeoutMs, extraEnv = {}) {
     cwd: root,
     env: { ...wineEnv, ...extraEnv },
     stdio: ['ignore', stdout, stderr],
-    detached: true,  // a process group of its own, to be killed as one
+    detached: true, // a process group of its own, to be killed as one
   });
   fs.closeSync(stdout);
   fs.closeSync(stderr);
@@ -64,7 +64,7 @@ function runWine(args, name, timeoutMs, extraEnv = {}) {
     }, timeoutMs);
     const finish = (code, signal) => {
       clearTimeout(deadline);
-      killGroup(child.pid);  // whatever the command left behind in its group
+      killGroup(child.pid); // whatever the command left behind in its group
       resolve({ code, signal, timedOut, seconds: (performance.now() - started) / 1000, stdoutPath, stderrPath });
     };
     child.once('error', (error) => {
@@ -138,7 +138,10 @@ async function main() {
   buildLibrary();
   await makePrefix();
 
-  const suites = fs.readdirSync(suiteDir).filter((name) => name.endsWith('.test.mjs')).sort();
+  const suites = fs
+    .readdirSync(suiteDir)
+    .filter((name) => name.endsWith('.test.mjs'))
+    .sort();
   if (suites.length === 0) throw new Error(`no suites in ${suiteDir}`);
   const run = await runWine(
     [nodeExe, '--test', '--test-reporter=spec', '--test-timeout=120000', ...suites.map((name) => path.join('test', 'win32', name))],

@@ -42,11 +42,11 @@ describe('formatIPv6', () => {
       }
       addresses.push(hex);
     }
-    const script =
-      'import socket,sys\n' +
-      'for line in sys.stdin.read().split():\n' +
-      '  print(socket.inet_ntop(socket.AF_INET6, bytes.fromhex(line)))\n';
-    const expected = execFileSync('python3', ['-c', script], { input: addresses.join('\n') }).toString().trim().split('\n');
+    const script = 'import socket,sys\n' + 'for line in sys.stdin.read().split():\n' + '  print(socket.inet_ntop(socket.AF_INET6, bytes.fromhex(line)))\n';
+    const expected = execFileSync('python3', ['-c', script], { input: addresses.join('\n') })
+      .toString()
+      .trim()
+      .split('\n');
     expect(addresses.map((hex) => formatIPv6(bytesOf(hex)))).toEqual(expected);
   });
 });
@@ -61,15 +61,24 @@ describe('formatIPv4', () => {
 
 describe('parsing addresses', () => {
   it.each([
-    ['::', '::'], ['::1', '::1'], ['2001:DB8::1', '2001:db8::1'], ['::ffff:127.0.0.1', '::ffff:127.0.0.1'],
-    ['0:0:0:0:0:ffff:7f00:1', '::ffff:127.0.0.1'], ['fe80::', 'fe80::'], ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'], ['1::', '1::'],
+    ['::', '::'],
+    ['::1', '::1'],
+    ['2001:DB8::1', '2001:db8::1'],
+    ['::ffff:127.0.0.1', '::ffff:127.0.0.1'],
+    ['0:0:0:0:0:ffff:7f00:1', '::ffff:127.0.0.1'],
+    ['fe80::', 'fe80::'],
+    ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'],
+    ['1::', '1::'],
   ])('parses %s as %s', (text, canonical) => {
     expect(formatIPv6(parseIPv6(text)!)).toBe(canonical);
   });
 
-  it.each(['', ':', ':::', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', 'g::1', '12345::', '::1%lo', '::256.0.0.1', '1:2:3:4:5:6:7::8'])('refuses %j', (text) => {
-    expect(parseIPv6(text)).toBeNull();
-  });
+  it.each(['', ':', ':::', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', 'g::1', '12345::', '::1%lo', '::256.0.0.1', '1:2:3:4:5:6:7::8'])(
+    'refuses %j',
+    (text) => {
+      expect(parseIPv6(text)).toBeNull();
+    },
+  );
 
   it('parses and refuses IPv4', () => {
     expect(parseIPv4('127.0.0.1')).toEqual(Uint8Array.of(127, 0, 0, 1));

@@ -50,7 +50,17 @@ const v6 = (hex: string) => Uint8Array.from(hex.match(/../g)!.map((pair) => pars
 
 const RECORDED: RawRow[] = [
   { protocol: 6, family: 4, localAddress: v4(0, 0, 0, 0), localPort: 22, remoteAddress: v4(0, 0, 0, 0), remotePort: 0, state: 10, uid: 0, inode: 100 },
-  { protocol: 6, family: 6, localAddress: v6('00000000000000000000ffff7f000001'), localPort: 3000, remoteAddress: v6('00000000000000000000ffff7f000001'), remotePort: 40000, state: 1, uid: 1000, inode: 2 ** 40 + 7 },
+  {
+    protocol: 6,
+    family: 6,
+    localAddress: v6('00000000000000000000ffff7f000001'),
+    localPort: 3000,
+    remoteAddress: v6('00000000000000000000ffff7f000001'),
+    remotePort: 40000,
+    state: 1,
+    uid: 1000,
+    inode: 2 ** 40 + 7,
+  },
   { protocol: 17, family: 4, localAddress: v4(127, 0, 0, 53), localPort: 53, remoteAddress: v4(0, 0, 0, 0), remotePort: 0, state: 7, uid: 101, inode: 300 },
   { protocol: 6, family: 4, localAddress: v4(10, 0, 0, 1), localPort: 5000, remoteAddress: v4(10, 0, 0, 2), remotePort: 80, state: 99, uid: 0, inode: 0 },
 ];
@@ -67,10 +77,58 @@ describe('a replaced binding', () => {
     setBinding(recordedBinding(RECORDED));
     const all = await listSockets();
     expect(all).toEqual([
-      { protocol: 'tcp', family: 'IPv4', localAddress: '0.0.0.0', localPort: 22, remoteAddress: '0.0.0.0', remotePort: 0, state: 'LISTEN', uid: 0, inode: 100, kernelOnly: false, source: 'proc' },
-      { protocol: 'tcp', family: 'IPv4', localAddress: '10.0.0.1', localPort: 5000, remoteAddress: '10.0.0.2', remotePort: 80, state: 'UNKNOWN', uid: 0, inode: 0, kernelOnly: true, source: 'proc' },
-      { protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: 3000, remoteAddress: '::ffff:127.0.0.1', remotePort: 40000, state: 'ESTABLISHED', uid: 1000, inode: 2 ** 40 + 7, kernelOnly: false, source: 'proc' },
-      { protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.53', localPort: 53, remoteAddress: '0.0.0.0', remotePort: 0, state: 'UNCONNECTED', uid: 101, inode: 300, kernelOnly: false, source: 'proc' },
+      {
+        protocol: 'tcp',
+        family: 'IPv4',
+        localAddress: '0.0.0.0',
+        localPort: 22,
+        remoteAddress: '0.0.0.0',
+        remotePort: 0,
+        state: 'LISTEN',
+        uid: 0,
+        inode: 100,
+        kernelOnly: false,
+        source: 'proc',
+      },
+      {
+        protocol: 'tcp',
+        family: 'IPv4',
+        localAddress: '10.0.0.1',
+        localPort: 5000,
+        remoteAddress: '10.0.0.2',
+        remotePort: 80,
+        state: 'UNKNOWN',
+        uid: 0,
+        inode: 0,
+        kernelOnly: true,
+        source: 'proc',
+      },
+      {
+        protocol: 'tcp',
+        family: 'IPv6',
+        localAddress: '::ffff:127.0.0.1',
+        localPort: 3000,
+        remoteAddress: '::ffff:127.0.0.1',
+        remotePort: 40000,
+        state: 'ESTABLISHED',
+        uid: 1000,
+        inode: 2 ** 40 + 7,
+        kernelOnly: false,
+        source: 'proc',
+      },
+      {
+        protocol: 'udp',
+        family: 'IPv4',
+        localAddress: '127.0.0.53',
+        localPort: 53,
+        remoteAddress: '0.0.0.0',
+        remotePort: 0,
+        state: 'UNCONNECTED',
+        uid: 101,
+        inode: 300,
+        kernelOnly: false,
+        source: 'proc',
+      },
     ]);
     expect(listSocketsSync({ listening: true }).map((socket) => socket.localPort)).toEqual([22, 53]);
     expect(listSocketsSync({ protocol: 'udp' }).map((socket) => socket.localPort)).toEqual([53]);
@@ -141,9 +199,12 @@ describe.runIf(process.platform === 'linux')('a package with neither a prebuild 
       cpSync(join(root, 'dist'), join(bare, 'dist'), { recursive: true });
       cpSync(join(root, 'package.json'), join(bare, 'package.json'));
       symlinkSync(join(root, 'node_modules'), join(bare, 'node_modules'));
-      const script = "import('./dist/index.js').then(m => m.listSocketsSync()).catch(e => { console.log(JSON.stringify({ code: e.code, message: e.message })); })";
+      const script =
+        "import('./dist/index.js').then(m => m.listSocketsSync()).catch(e => { console.log(JSON.stringify({ code: e.code, message: e.message })); })";
       const stdout = await new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, ['-e', script], { cwd: bare, timeout: 15_000 }, (error: Error | null, out: string) => (error ? reject(error) : resolve(out))),
+        execFile(process.execPath, ['-e', script], { cwd: bare, timeout: 15_000 }, (error: Error | null, out: string) =>
+          error ? reject(error) : resolve(out),
+        ),
       );
       const result = JSON.parse(stdout) as { code: string; message: string };
       expect(result.code).toBe('ERR_ADDON_LOAD');

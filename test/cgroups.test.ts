@@ -27,7 +27,11 @@ function v1(path: string, options: { systemd?: string; unified?: string } = {}):
 const cases: [name: string, text: string, expected: ServiceInfo | null][] = [
   // systemd hosts, cgroup v2
   ['system service', '0::/system.slice/nginx.service\n', { cgroup: '/system.slice/nginx.service', unit: 'nginx.service' }],
-  ['template instance in its own slice', '0::/system.slice/system-getty.slice/getty@tty1.service\n', { cgroup: '/system.slice/system-getty.slice/getty@tty1.service', unit: 'getty@tty1.service' }],
+  [
+    'template instance in its own slice',
+    '0::/system.slice/system-getty.slice/getty@tty1.service\n',
+    { cgroup: '/system.slice/system-getty.slice/getty@tty1.service', unit: 'getty@tty1.service' },
+  ],
   ['login session', '0::/user.slice/user-1000.slice/session-3.scope\n', { cgroup: '/user.slice/user-1000.slice/session-3.scope', unit: 'session-3.scope' }],
   [
     'desktop app under the user manager',
@@ -37,9 +41,16 @@ const cases: [name: string, text: string, expected: ServiceInfo | null][] = [
   [
     'user service with an escaped name',
     '0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal\\x2d4242.service\n',
-    { cgroup: '/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal\\x2d4242.service', unit: 'app-org.gnome.Terminal\\x2d4242.service' },
+    {
+      cgroup: '/user.slice/user-1000.slice/user@1000.service/app.slice/app-org.gnome.Terminal\\x2d4242.service',
+      unit: 'app-org.gnome.Terminal\\x2d4242.service',
+    },
   ],
-  ['the user manager itself', '0::/user.slice/user-1000.slice/user@1000.service/init.scope\n', { cgroup: '/user.slice/user-1000.slice/user@1000.service/init.scope', unit: 'init.scope' }],
+  [
+    'the user manager itself',
+    '0::/user.slice/user-1000.slice/user@1000.service/init.scope\n',
+    { cgroup: '/user.slice/user-1000.slice/user@1000.service/init.scope', unit: 'init.scope' },
+  ],
   ['PID 1', '0::/init.scope\n', { cgroup: '/init.scope', unit: 'init.scope' }],
   ['the root cgroup (kernel threads, a host without systemd)', '0::/\n', { cgroup: '/' }],
   ['a slice holds no process of its own', '0::/user.slice/user-1000.slice\n', { cgroup: '/user.slice/user-1000.slice' }],
@@ -48,12 +59,12 @@ const cases: [name: string, text: string, expected: ServiceInfo | null][] = [
     '0::/system.slice/buildkit.service/buildkit/runner-7\n',
     { cgroup: '/system.slice/buildkit.service/buildkit/runner-7', unit: 'buildkit.service' },
   ],
-  ['a cgroup removed while the process was in it', '0::/system.slice/backup.service (deleted)\n', { cgroup: '/system.slice/backup.service', unit: 'backup.service' }],
   [
-    'seen from inside a cgroup namespace',
-    '0::/../../system.slice/sshd.service\n',
-    { cgroup: '/../../system.slice/sshd.service', unit: 'sshd.service' },
+    'a cgroup removed while the process was in it',
+    '0::/system.slice/backup.service (deleted)\n',
+    { cgroup: '/system.slice/backup.service', unit: 'backup.service' },
   ],
+  ['seen from inside a cgroup namespace', '0::/../../system.slice/sshd.service\n', { cgroup: '/../../system.slice/sshd.service', unit: 'sshd.service' }],
 
   // hybrid and legacy (v1) hosts
   [
@@ -62,16 +73,8 @@ const cases: [name: string, text: string, expected: ServiceInfo | null][] = [
     { cgroup: '/system.slice/ssh.service', unit: 'ssh.service' },
   ],
   ['legacy v1 host (CentOS 7)', v1('/system.slice/crond.service'), { cgroup: '/system.slice/crond.service', unit: 'crond.service' }],
-  [
-    'v1 host without systemd (OpenRC): the first line',
-    '4:memory:/\n3:cpu,cpuacct:/\n2:cpuset:/\n1:name=openrc:/nginx\n',
-    { cgroup: '/' },
-  ],
-  [
-    'v1 hierarchies named only by a controller: the first line',
-    '3:memory:/jobs/batch-17\n2:cpu:/jobs/batch-17\n',
-    { cgroup: '/jobs/batch-17' },
-  ],
+  ['v1 host without systemd (OpenRC): the first line', '4:memory:/\n3:cpu,cpuacct:/\n2:cpuset:/\n1:name=openrc:/nginx\n', { cgroup: '/' }],
+  ['v1 hierarchies named only by a controller: the first line', '3:memory:/jobs/batch-17\n2:cpu:/jobs/batch-17\n', { cgroup: '/jobs/batch-17' }],
 
   // Docker
   [
@@ -104,8 +107,16 @@ const cases: [name: string, text: string, expected: ServiceInfo | null][] = [
     `0::/system.slice/docker-${DOCKER}.scope/system.slice/nginx.service\n`,
     { cgroup: `/system.slice/docker-${DOCKER}.scope/system.slice/nginx.service`, unit: 'nginx.service', container: { runtime: 'docker', id: DOCKER } },
   ],
-  ['docker in docker: the inner container', `0::/docker/${DOCKER}/docker/${INNER}\n`, { cgroup: `/docker/${DOCKER}/docker/${INNER}`, container: { runtime: 'docker', id: INNER } }],
-  ['nerdctl (containerd), systemd driver', `0::/system.slice/nerdctl-${CRI}.scope\n`, { cgroup: `/system.slice/nerdctl-${CRI}.scope`, unit: `nerdctl-${CRI}.scope`, container: { runtime: 'containerd', id: CRI } }],
+  [
+    'docker in docker: the inner container',
+    `0::/docker/${DOCKER}/docker/${INNER}\n`,
+    { cgroup: `/docker/${DOCKER}/docker/${INNER}`, container: { runtime: 'docker', id: INNER } },
+  ],
+  [
+    'nerdctl (containerd), systemd driver',
+    `0::/system.slice/nerdctl-${CRI}.scope\n`,
+    { cgroup: `/system.slice/nerdctl-${CRI}.scope`, unit: `nerdctl-${CRI}.scope`, container: { runtime: 'containerd', id: CRI } },
+  ],
 
   // Kubernetes, systemd driver: QoS classes guaranteed (no class slice), burstable, besteffort
   [
@@ -212,7 +223,11 @@ const cases: [name: string, text: string, expected: ServiceInfo | null][] = [
       container: { runtime: 'docker', id: DOCKER },
     },
   ],
-  ['podman, cgroupfs driver on v1', v1(`/libpod_parent/libpod-${PODMAN}`), { cgroup: `/libpod_parent/libpod-${PODMAN}`, container: { runtime: 'podman', id: PODMAN } }],
+  [
+    'podman, cgroupfs driver on v1',
+    v1(`/libpod_parent/libpod-${PODMAN}`),
+    { cgroup: `/libpod_parent/libpod-${PODMAN}`, container: { runtime: 'podman', id: PODMAN } },
+  ],
 
   // LXC and LXD
   [
@@ -222,10 +237,18 @@ const cases: [name: string, text: string, expected: ServiceInfo | null][] = [
   ],
   ['LXC monitor', '0::/lxc.monitor.web01\n', { cgroup: '/lxc.monitor.web01' }],
   ['LXC before 4 on a v1 host', v1('/lxc/db1'), { cgroup: '/lxc/db1', container: { runtime: 'lxc', id: 'db1' } }],
-  ['LXC 3 payload directory', '0::/lxc.payload/db2/init.scope\n', { cgroup: '/lxc.payload/db2/init.scope', unit: 'init.scope', container: { runtime: 'lxc', id: 'db2' } }],
+  [
+    'LXC 3 payload directory',
+    '0::/lxc.payload/db2/init.scope\n',
+    { cgroup: '/lxc.payload/db2/init.scope', unit: 'init.scope', container: { runtime: 'lxc', id: 'db2' } },
+  ],
 
   // not containers, though they look a little like them
-  ['a docker scope whose id is not 64 hex', '0::/system.slice/docker-short.scope\n', { cgroup: '/system.slice/docker-short.scope', unit: 'docker-short.scope' }],
+  [
+    'a docker scope whose id is not 64 hex',
+    '0::/system.slice/docker-short.scope\n',
+    { cgroup: '/system.slice/docker-short.scope', unit: 'docker-short.scope' },
+  ],
   ['a pod-like name outside kubepods', `0::/system.slice/pod${POD}/${CRI}\n`, { cgroup: `/system.slice/pod${POD}/${CRI}` }],
   ['a bare id under no engine or pod', `0::/jobs/${CRI}\n`, { cgroup: `/jobs/${CRI}` }],
   ['docker.service itself', '0::/system.slice/docker.service\n', { cgroup: '/system.slice/docker.service', unit: 'docker.service' }],
@@ -254,7 +277,30 @@ describe('parseCgroupFile', () => {
     // deterministic, so a failure can be replayed
     let seed = 20240607;
     const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
-    const alphabet = ['0', '1', '9', ':', '/', '\n', '-', '_', '.', 'scope', 'service', 'slice', 'pod', 'docker', 'kubepods', 'lxc', 'a', 'f', ' (deleted)', '\0', '..', DOCKER];
+    const alphabet = [
+      '0',
+      '1',
+      '9',
+      ':',
+      '/',
+      '\n',
+      '-',
+      '_',
+      '.',
+      'scope',
+      'service',
+      'slice',
+      'pod',
+      'docker',
+      'kubepods',
+      'lxc',
+      'a',
+      'f',
+      ' (deleted)',
+      '\0',
+      '..',
+      DOCKER,
+    ];
     for (let round = 0; round < 2000; round++) {
       let text = '';
       const length = next() % 60;

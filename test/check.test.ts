@@ -44,7 +44,11 @@ describe.runIf(process.platform === 'linux')('portclash check', () => {
     expect(warnings).toContainEqual(expect.stringMatching(new RegExp(`^ {2}warning: ${port} lies inside the ephemeral range `)));
 
     const json = JSON.parse((await runCli(['check', String(port), '--json'])).stdout) as Prediction;
-    expect(json).toMatchObject({ verdict: 'in-use', errno: 'EADDRINUSE', conflicts: [expect.objectContaining({ localPort: port, state: 'LISTEN', owner: expect.objectContaining({ pid: process.pid }) })] });
+    expect(json).toMatchObject({
+      verdict: 'in-use',
+      errno: 'EADDRINUSE',
+      conflicts: [expect.objectContaining({ localPort: port, state: 'LISTEN', owner: expect.objectContaining({ pid: process.pid }) })],
+    });
     expect(json.reason).toMatch(/`::` without IPV6_V6ONLY also receives IPv4/);
 
     // options change the question: an IPv6-only socket does not meet an IPv4 listener
@@ -77,11 +81,20 @@ describe.runIf(process.platform === 'linux')('portclash check', () => {
     const server = await pool.listen('0.0.0.0', { port: free + 1 });
     const result = await runCli(['check', String(free), `${free + 1}-${free + 2}`, '--json']);
     const predictions = JSON.parse(result.stdout) as Prediction[];
-    expect(predictions.map((prediction) => [prediction.port, prediction.verdict])).toEqual([[free, 'free'], [free + 1, 'in-use'], [free + 2, 'free']]);
+    expect(predictions.map((prediction) => [prediction.port, prediction.verdict])).toEqual([
+      [free, 'free'],
+      [free + 1, 'in-use'],
+      [free + 2, 'free'],
+    ]);
     expect(predictions[1]!.conflicts).toEqual([expect.objectContaining({ localPort: free + 1, owner: expect.objectContaining({ pid: process.pid }) })]);
     expect(result.code).toBe(1);
     const human = await runCli(['check', String(free), String(portOf(server))]);
-    expect(human.stdout.trim().split('\n').filter((line) => !line.startsWith('  '))).toHaveLength(2);
+    expect(
+      human.stdout
+        .trim()
+        .split('\n')
+        .filter((line) => !line.startsWith('  ')),
+    ).toHaveLength(2);
   });
 
   it.each([
@@ -145,7 +158,7 @@ describe.runIf(process.platform === 'linux')('predictBinds', () => {
       const { count, batched, single } = JSON.parse(result.stdout) as { count: number; batched: unknown[][]; single: unknown[][] };
       expect(count).toBeGreaterThan(8); // the batched path
       expect(batched).toEqual(single);
-      const verdictOf = (port: number, index: number) => batched[(([5001, 5002, 5003, 5004, 5005, 80].indexOf(port)) * 4) + index]?.[3];
+      const verdictOf = (port: number, index: number) => batched[[5001, 5002, 5003, 5004, 5005, 80].indexOf(port) * 4 + index]?.[3];
       // listen(port) over each: the IPv4 listener and the ::1 one are in the way, the UDP socket is not;
       // the TIME_WAIT of a client without SO_REUSEADDR is unknown (its options cannot be seen); 5005 and 80 are free
       expect([5001, 5002, 5003, 5004, 5005, 80].map((port) => verdictOf(port, 0))).toEqual(['in-use', 'in-use', 'free', 'unknown', 'free', 'free']);
@@ -276,7 +289,9 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash check under cg
     expect(asNobody).toMatchObject({ code: 0, stderr: '' });
     const prediction = JSON.parse(asNobody.stdout) as Prediction;
     expect(prediction.verdict).toBe('free');
-    expect(prediction.assumptions).toEqual([expect.stringMatching(/could not be counted \(counting them needs CAP_NET_ADMIN.*\): assumed that none refuses the bind$/)]);
+    expect(prediction.assumptions).toEqual([
+      expect.stringMatching(/could not be counted \(counting them needs CAP_NET_ADMIN.*\): assumed that none refuses the bind$/),
+    ]);
   });
 });
 

@@ -28,7 +28,11 @@ describe('portclash usage errors', () => {
     const main = await runCli(['--help']);
     expect(main).toMatchObject({ code: 0, stderr: '' });
     expect(main.stdout).toMatch(/^Usage: portclash <command>/);
-    for (const args of [['list', '--help'], ['list', '-h'], ['help', 'list']]) {
+    for (const args of [
+      ['list', '--help'],
+      ['list', '-h'],
+      ['help', 'list'],
+    ]) {
       const result = await runCli(args);
       expect(result).toMatchObject({ code: 0, stderr: '' });
       expect(result.stdout).toMatch(/^Usage: portclash list /);
@@ -47,10 +51,24 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
     const server = await pool.listenAlone('::1');
     const result = await runCli(['list', '--json', '--tcp', '--port', String(portOf(server))]);
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(JSON.parse(result.stdout)).toEqual([{
-      protocol: 'tcp', family: 'IPv6', localAddress: '::1', localPort: portOf(server), remoteAddress: '::', remotePort: 0,
-      state: 'LISTEN', uid: process.getuid!(), inode: inodeOf(server), kernelOnly: false, source: 'sock_diag', ipv6Only: true, cgroupId: ownCgroupId(), classId: 0,
-    }]);
+    expect(JSON.parse(result.stdout)).toEqual([
+      {
+        protocol: 'tcp',
+        family: 'IPv6',
+        localAddress: '::1',
+        localPort: portOf(server),
+        remoteAddress: '::',
+        remotePort: 0,
+        state: 'LISTEN',
+        uid: process.getuid!(),
+        inode: inodeOf(server),
+        kernelOnly: false,
+        source: 'sock_diag',
+        ipv6Only: true,
+        cgroupId: ownCgroupId(),
+        classId: 0,
+      },
+    ]);
   });
 
   it('prints an aligned table with IPv6 in brackets', async () => {
@@ -116,8 +134,17 @@ describe.runIf(process.platform === 'linux')('portclash list', () => {
 });
 
 const SS_STATES: Record<string, string> = {
-  ESTABLISHED: 'ESTAB', SYN_SENT: 'SYN-SENT', SYN_RECV: 'SYN-RECV', FIN_WAIT1: 'FIN-WAIT-1', FIN_WAIT2: 'FIN-WAIT-2',
-  TIME_WAIT: 'TIME-WAIT', CLOSE: 'UNCONN', CLOSE_WAIT: 'CLOSE-WAIT', LAST_ACK: 'LAST-ACK', LISTEN: 'LISTEN', CLOSING: 'CLOSING',
+  ESTABLISHED: 'ESTAB',
+  SYN_SENT: 'SYN-SENT',
+  SYN_RECV: 'SYN-RECV',
+  FIN_WAIT1: 'FIN-WAIT-1',
+  FIN_WAIT2: 'FIN-WAIT-2',
+  TIME_WAIT: 'TIME-WAIT',
+  CLOSE: 'UNCONN',
+  CLOSE_WAIT: 'CLOSE-WAIT',
+  LAST_ACK: 'LAST-ACK',
+  LISTEN: 'LISTEN',
+  CLOSING: 'CLOSING',
   UNCONNECTED: 'UNCONN',
 };
 

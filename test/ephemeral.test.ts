@@ -10,7 +10,17 @@ const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('ephemeral.test: the exhaustion scenario and the service-name commands need root (a network namespace) and are skipped');
 
 const tcp = (localPort: number, remotePort: number, state: SocketRecord['state'], remoteAddress = '127.0.0.1'): SocketRecord => ({
-  protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort, remoteAddress, remotePort, state, uid: 0, inode: 1, kernelOnly: false, source: 'sock_diag',
+  protocol: 'tcp',
+  family: 'IPv4',
+  localAddress: '127.0.0.1',
+  localPort,
+  remoteAddress,
+  remotePort,
+  state,
+  uid: 0,
+  inode: 1,
+  kernelOnly: false,
+  source: 'sock_diag',
 });
 
 describe('buildReport', () => {
@@ -35,10 +45,18 @@ describe('buildReport', () => {
       ['192.0.2.9', 443, 1, 0, 8],
     ]);
     expect(report.warnings).toEqual([]);
-    const busy = buildReport([...sockets, tcp(40003, 5000, 'ESTABLISHED'), tcp(40004, 5000, 'TIME_WAIT'), tcp(40006, 5000, 'ESTABLISHED')], range, [[40009, 40009]]);
+    const busy = buildReport([...sockets, tcp(40003, 5000, 'ESTABLISHED'), tcp(40004, 5000, 'TIME_WAIT'), tcp(40006, 5000, 'ESTABLISHED')], range, [
+      [40009, 40009],
+    ]);
     expect(busy.destinations[0]).toMatchObject({ connections: 6, usage: 0.75 });
     // a 4-tuple needs only to differ: 40007 serves this destination too
-    const more = [tcp(40003, 5000, 'ESTABLISHED'), tcp(40004, 5000, 'TIME_WAIT'), tcp(40006, 5000, 'ESTABLISHED'), tcp(40009, 5000, 'ESTABLISHED'), tcp(40007, 5000, 'ESTABLISHED')];
+    const more = [
+      tcp(40003, 5000, 'ESTABLISHED'),
+      tcp(40004, 5000, 'TIME_WAIT'),
+      tcp(40006, 5000, 'ESTABLISHED'),
+      tcp(40009, 5000, 'ESTABLISHED'),
+      tcp(40007, 5000, 'ESTABLISHED'),
+    ];
     const full = buildReport([...sockets, ...more], range, []);
     expect(full.warnings).toHaveLength(1);
     expect(full.warnings[0]).toMatch(/^127\.0\.0\.1 → 127\.0\.0\.1:5000 uses 8 of 9 ephemeral ports \(89%, 2 in TIME_WAIT\)/);
@@ -80,9 +98,20 @@ describe.runIf(process.platform === 'linux' && isRoot)('ephemeral ports in a nam
       });`;
     const result = await netns.runNode(['-e', script], { timeoutMs: 20_000 });
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    const { range, report, failure } = JSON.parse(result.stdout) as { range: unknown; report: { destinations: unknown[]; warnings: string[] }; failure: unknown };
+    const { range, report, failure } = JSON.parse(result.stdout) as {
+      range: unknown;
+      report: { destinations: unknown[]; warnings: string[] };
+      failure: unknown;
+    };
     expect(range).toEqual({ low: 40000, high: 40049, size: 50 });
-    expect(report.destinations[0]).toMatchObject({ localAddress: '127.0.0.1', remoteAddress: '127.0.0.1', remotePort: 5000, connections: 45, available: 50, usage: 0.9 });
+    expect(report.destinations[0]).toMatchObject({
+      localAddress: '127.0.0.1',
+      remoteAddress: '127.0.0.1',
+      remotePort: 5000,
+      connections: 45,
+      available: 50,
+      usage: 0.9,
+    });
     expect(report.warnings[0]).toMatch(/uses 45 of 50 ephemeral ports \(90%.*EADDRNOTAVAIL/);
     // and the kernel agrees: the destination ran out exactly where the report said it would
     expect(failure).toEqual({ after: 50, code: 'EADDRNOTAVAIL' });
@@ -133,7 +162,15 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash info and servi
       protocol: 'tcp',
       verdict: 'in-use',
       errno: 'EADDRINUSE',
-      conflicts: [expect.objectContaining({ localAddress: '0.0.0.0', localPort: 22, state: 'LISTEN', inode: holder.socket(0).inode, owner: expect.objectContaining({ pid: holder.pid }) })],
+      conflicts: [
+        expect.objectContaining({
+          localAddress: '0.0.0.0',
+          localPort: 22,
+          state: 'LISTEN',
+          inode: holder.socket(0).inode,
+          owner: expect.objectContaining({ pid: holder.pid }),
+        }),
+      ],
     });
     const human = await cli(netns, ['info', '22']);
     expect(human.stdout).toMatch(/^Port 22 — ssh\n {2}services: {3}ssh 22\/tcp/);
@@ -148,15 +185,25 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash info and servi
       port: 80,
       protocol: 'tcp',
       verdict: 'in-use',
-      conflicts: [expect.objectContaining({ localAddress: '::', localPort: 80, inode: holder.socket(1).inode, owner: expect.objectContaining({ pid: holder.pid }) })],
+      conflicts: [
+        expect.objectContaining({ localAddress: '::', localPort: 80, inode: holder.socket(1).inode, owner: expect.objectContaining({ pid: holder.pid }) }),
+      ],
     });
     const httpAlt = await cli(netns, ['list', '--json', '--port', 'http-alt']);
     expect(httpAlt.code).toBe(0);
-    expect(JSON.parse(httpAlt.stdout)).toEqual([expect.objectContaining({ localAddress: '127.0.0.1', localPort: 8080, state: 'LISTEN', inode: holder.socket(3).inode })]);
+    expect(JSON.parse(httpAlt.stdout)).toEqual([
+      expect.objectContaining({ localAddress: '127.0.0.1', localPort: 8080, state: 'LISTEN', inode: holder.socket(3).inode }),
+    ]);
     const domain = await cli(netns, ['who', '--json', 'domain/udp']);
     expect(domain).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(domain.stdout)).toEqual([
-      expect.objectContaining({ protocol: 'udp', localAddress: '127.0.0.1', localPort: 53, inode: holder.socket(2).inode, owner: expect.objectContaining({ pid: holder.pid }) }),
+      expect.objectContaining({
+        protocol: 'udp',
+        localAddress: '127.0.0.1',
+        localPort: 53,
+        inode: holder.socket(2).inode,
+        owner: expect.objectContaining({ pid: holder.pid }),
+      }),
     ]);
     const unknown = await runCli(['check', 'no-such-service']);
     expect(unknown).toMatchObject({ code: 2, stdout: '' });

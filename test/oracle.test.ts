@@ -41,7 +41,8 @@ type UnknownCause = 'time-wait' | 'unreadable' | 'uncounted' | 'order';
 const CAUSE_PATTERN: Record<UnknownCause, RegExp> = {
   'time-wait': /a TIME_WAIT socket keeps the options of the socket it came from/,
   unreadable: /cannot be seen \(reading them needs ptrace rights over its owner/,
-  uncounted: /cannot be seen \(portclash does not read them: the cgroup-BPF getsockopt programs \(BPF_CGROUP_GETSOCKOPT\) of its cgroup v2 \(id \d+\) cannot be counted: bpf failed with EPERM \(counting needs CAP_NET_ADMIN\)/,
+  uncounted:
+    /cannot be seen \(portclash does not read them: the cgroup-BPF getsockopt programs \(BPF_CGROUP_GETSOCKOPT\) of its cgroup v2 \(id \d+\) cannot be counted: bpf failed with EPERM \(counting needs CAP_NET_ADMIN\)/,
   order: /depends on the order in which the sockets on port \d+ were bound/,
 };
 
@@ -492,7 +493,9 @@ describe.runIf(process.platform === 'linux' && isRoot)('predictBind against the 
     expect(scenarios).toHaveLength(SCENARIO_COUNT);
     expect(new Set(scenarios.map((scenario) => scenario.name)).size).toBe(SCENARIO_COUNT);
     const tagged = (cause: UnknownCause) => scenarios.filter((scenario) => scenario.unknownBecause === cause).length;
-    expect({ 'time-wait': tagged('time-wait'), unreadable: tagged('unreadable'), uncounted: tagged('uncounted'), order: tagged('order') }).toEqual(UNKNOWN_COUNTS);
+    expect({ 'time-wait': tagged('time-wait'), unreadable: tagged('unreadable'), uncounted: tagged('uncounted'), order: tagged('order') }).toEqual(
+      UNKNOWN_COUNTS,
+    );
   });
 
   for (const scenario of scenarios) {
@@ -530,7 +533,9 @@ describe.runIf(process.platform === 'linux' && isRoot)('predictBind against the 
             const named = namedOutcomes(prediction.assumptions);
             const outcome = real.errno ?? 'ok';
             if (named.size < 2 || !named.has(outcome)) {
-              problems.push(`an unknown must name the alternatives, the real one (${outcome}) among them; the assumptions name ${[...named].join(', ') || 'none'}`);
+              problems.push(
+                `an unknown must name the alternatives, the real one (${outcome}) among them; the assumptions name ${[...named].join(', ') || 'none'}`,
+              );
             }
           }
         }

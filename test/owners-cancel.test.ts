@@ -18,7 +18,7 @@ describe.runIf(process.platform === 'linux')('exit during an owner scan', () => 
 
   // strace counts the readlinkat calls of the scan (relative to a /proc/<pid>/fd dirfd): an honest
   // count of the fds read, and slowing each call makes the scan long enough to exit in its middle.
-  it('stops the scan: the child exits having read only part of the holder\'s fds', async () => {
+  it("stops the scan: the child exits having read only part of the holder's fds", async () => {
     const holder = await holdDups(100_000);
     holders.push(holder);
     const { report } = holder;
@@ -40,11 +40,15 @@ describe.runIf(process.platform === 'linux')('exit during an owner scan', () => 
     const directory = mkdtempSync(join(tmpdir(), 'portclash-cancel-'));
     try {
       const trace = join(directory, 'trace');
-      const run = await runCommand('strace', ['-f', '-qq', '-e', 'trace=readlinkat', '-o', trace, process.execPath, '--input-type=module', '-e', script], { timeoutMs: 120_000 });
+      const run = await runCommand('strace', ['-f', '-qq', '-e', 'trace=readlinkat', '-o', trace, process.execPath, '--input-type=module', '-e', script], {
+        timeoutMs: 120_000,
+      });
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toBe('in-holder');
       // the scan's readlinkat calls name an fd relative to its dirfd ("123"); the script's own use AT_FDCWD
-      const scanned = readFileSync(trace, 'utf8').split('\n').filter((line) => /readlinkat\(\d+, "\d+"/.test(line)).length;
+      const scanned = readFileSync(trace, 'utf8')
+        .split('\n')
+        .filter((line) => /readlinkat\(\d+, "\d+"/.test(line)).length;
       expect(scanned).toBeGreaterThan(0);
       expect(scanned).toBeLessThan(total / 2);
     } finally {

@@ -39,9 +39,7 @@ describe.runIf(process.platform === 'linux')('one socket behind very many fds', 
   it('matches half a million fds of one socket in linear time, each reported once', async () => {
     const server = await pool.listen('127.0.0.1');
     const inode = inodeOf(server);
-    const listed = (await listSockets({ port: portOf(server), protocol: 'tcp' })).filter(
-      (socket) => socket.inode === inode,
-    );
+    const listed = (await listSockets({ port: portOf(server), protocol: 'tcp' })).filter((socket) => socket.inode === inode);
     expect(listed).toHaveLength(1);
     const count = 500_000;
     const rows = new Uint32Array(count * 2 * 4);

@@ -82,66 +82,70 @@ describe.runIf(process.platform === 'linux')('a process exiting while the owner 
     ['batch', 'all'],
     ['open', 'first'],
     ['batch', 'first'],
-  ] as const)('meets it vanished (paused at %s, scan %s) and loses nothing else', async (where, scan) => {
-    const victim = await holdDeep(DEEP_FDS);
-    victims.push(victim);
-    const survivorHolder = await holdSockets([{ protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true }]);
-    holders.push(survivorHolder);
-    const survivor = survivorHolder.socket(0);
-    const { report } = victim;
+  ] as const)(
+    'meets it vanished (paused at %s, scan %s) and loses nothing else',
+    async (where, scan) => {
+      const victim = await holdDeep(DEEP_FDS);
+      victims.push(victim);
+      const survivorHolder = await holdSockets([{ protocol: 'tcp', family: 4, address: '127.0.0.1', listen: true }]);
+      holders.push(survivorHolder);
+      const survivor = survivorHolder.socket(0);
+      const { report } = victim;
 
-    const child = spawnSeamChild(scannerScript(report, { port: survivor.localPort, inode: survivor.inode }, where, scan));
-    const { seam, exited } = child;
-    let pauses = '';
-    const paused = new Promise<void>((resolve) => {
-      seam.on('data', (chunk: Buffer) => {
-        pauses += chunk.toString();
-        resolve();
+      const child = spawnSeamChild(scannerScript(report, { port: survivor.localPort, inode: survivor.inode }, where, scan));
+      const { seam, exited } = child;
+      let pauses = '';
+      const paused = new Promise<void>((resolve) => {
+        seam.on('data', (chunk: Buffer) => {
+          pauses += chunk.toString();
+          resolve();
+        });
       });
-    });
-    try {
-      // the scan waits at the victim: kill it, and go on only once it is reaped
-      await Promise.race([paused, exited]);
-      expect(pauses, child.stderr()).toBe(where === 'open' ? 'o' : 'b');
-      await victim.kill();
-      expect(existsSync(`/proc/${report.pid}`)).toBe(false);
-      seam.write('g');
-      const [code, signal] = await exited;
-      expect({ code, signal }, child.stderr()).toEqual({ code: 0, signal: null });
-    } finally {
-      child.dispose();
-    }
-    expect(child.stderr()).toBe('');
-    // the scan stopped there once, and only there
-    expect(pauses).toHaveLength(1);
+      try {
+        // the scan waits at the victim: kill it, and go on only once it is reaped
+        await Promise.race([paused, exited]);
+        expect(pauses, child.stderr()).toBe(where === 'open' ? 'o' : 'b');
+        await victim.kill();
+        expect(existsSync(`/proc/${report.pid}`)).toBe(false);
+        seam.write('g');
+        const [code, signal] = await exited;
+        expect({ code, signal }, child.stderr()).toEqual({ code: 0, signal: null });
+      } finally {
+        child.dispose();
+      }
+      expect(child.stderr()).toBe('');
+      // the scan stopped there once, and only there
+      expect(pauses).toHaveLength(1);
 
-    const result = JSON.parse(child.stdout()) as ScannerReport;
-    expect(result.listed).toBe(4);
-    for (const recorded of result.scans) {
-      expect(recorded).toMatchObject({ errno: 0, cancelled: false });
-      expect(recorded.deniedPids).not.toContain(report.pid);
-      expect(recorded.vanished).toBe(recorded.vanishedPids.length);
-    }
-    // counted as vanished exactly once, by the scan that met it
-    expect(result.scans.flatMap(({ vanishedPids }) => vanishedPids).filter((pid) => pid === report.pid)).toEqual([report.pid]);
+      const result = JSON.parse(child.stdout()) as ScannerReport;
+      expect(result.listed).toBe(4);
+      for (const recorded of result.scans) {
+        expect(recorded).toMatchObject({ errno: 0, cancelled: false });
+        expect(recorded.deniedPids).not.toContain(report.pid);
+        expect(recorded.vanished).toBe(recorded.vanishedPids.length);
+      }
+      // counted as vanished exactly once, by the scan that met it
+      expect(result.scans.flatMap(({ vanishedPids }) => vanishedPids).filter((pid) => pid === report.pid)).toEqual([report.pid]);
 
-    const victimFds = result.scans.flatMap((recorded) => recorded.victimFds);
-    if (where === 'open') {
-      expect(victimFds).toEqual([]);
-    } else {
-      // part of its directory was read, all of it true: fds of `low`, never `high`, listed last
-      const [first, last] = report.low.range;
-      expect(victimFds.length).toBeGreaterThan(0);
-      expect(victimFds.length).toBeLessThan(DEEP_FDS);
-      expect(victimFds.every((fd) => fd === report.low.fd || (fd >= first && fd <= last))).toBe(true);
-    }
+      const victimFds = result.scans.flatMap((recorded) => recorded.victimFds);
+      if (where === 'open') {
+        expect(victimFds).toEqual([]);
+      } else {
+        // part of its directory was read, all of it true: fds of `low`, never `high`, listed last
+        const [first, last] = report.low.range;
+        expect(victimFds.length).toBeGreaterThan(0);
+        expect(victimFds.length).toBeLessThan(DEEP_FDS);
+        expect(victimFds.every((fd) => fd === report.low.fd || (fd >= first && fd <= last))).toBe(true);
+      }
 
-    const byInode = new Map(result.owned.map((owned) => [owned.inode, owned]));
-    expect(byInode.get(survivor.inode)).toEqual({ inode: survivor.inode, owners: [{ pid: survivorHolder.pid, fd: survivor.fd }] });
-    expect(byInode.get(result.own.inode)).toEqual({ inode: result.own.inode, owners: [{ pid: result.pid, fd: result.own.fd }] });
-    // its sockets closed with it: gone, not 'permission' as for a process whose fds were denied
-    for (const inode of [report.low.inode, report.high.inode]) {
-      expect(byInode.get(inode)).toEqual({ inode, owners: [], ownerUnknown: 'gone' });
-    }
-  }, 60_000);
+      const byInode = new Map(result.owned.map((owned) => [owned.inode, owned]));
+      expect(byInode.get(survivor.inode)).toEqual({ inode: survivor.inode, owners: [{ pid: survivorHolder.pid, fd: survivor.fd }] });
+      expect(byInode.get(result.own.inode)).toEqual({ inode: result.own.inode, owners: [{ pid: result.pid, fd: result.own.fd }] });
+      // its sockets closed with it: gone, not 'permission' as for a process whose fds were denied
+      for (const inode of [report.low.inode, report.high.inode]) {
+        expect(byInode.get(inode)).toEqual({ inode, owners: [], ownerUnknown: 'gone' });
+      }
+    },
+    60_000,
+  );
 });

@@ -19,7 +19,9 @@ const isRoot = process.getuid?.() === 0;
 // As root nothing skips: without a cgroup v2 hierarchy the cgroup-first tests fail, naming what is missing.
 if (!isRoot) console.warn('owners.test: tests with another user or child cgroups need root and are skipped');
 
-const ownCmdline = readFileSync('/proc/self/cmdline', 'utf8').split('\0').filter((arg, index, all) => arg !== '' || index < all.length - 1);
+const ownCmdline = readFileSync('/proc/self/cmdline', 'utf8')
+  .split('\0')
+  .filter((arg, index, all) => arg !== '' || index < all.length - 1);
 
 describe.runIf(process.platform === 'linux')('findOwners', () => {
   const pool = new SocketPool();
@@ -68,7 +70,11 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
       { protocol: 'tcp', family: 6, address: '::1' },
       { protocol: 'udp', family: 4, address: '127.0.0.1' },
     ]);
-    for (const [index, protocol] of [[0, 'tcp'], [1, 'tcp'], [2, 'udp']] as const) {
+    for (const [index, protocol] of [
+      [0, 'tcp'],
+      [1, 'tcp'],
+      [2, 'udp'],
+    ] as const) {
       const held = holder.socket(index);
       const [socket] = await findOwners((await listSockets({ port: held.localPort, protocol })).filter(withInode(held.inode)), { scan: 'first' });
       expect(socket).toMatchObject({ inode: held.inode, owner: { pid: holder.pid, fd: held.fd, name: 'python3' }, owners: [expect.anything()] });
@@ -78,7 +84,9 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
   it('lists every process sharing a socket, as after fork or SCM_RIGHTS', async () => {
     const server = await pool.listen('127.0.0.1');
     // hand the listening socket to a child over IPC: both processes now hold it
-    const child = spawn(process.execPath, ['-e', "process.on('message', (m, handle) => { process.send('got it'); })"], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = spawn(process.execPath, ['-e', "process.on('message', (m, handle) => { process.send('got it'); })"], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     try {
       child.send('server', server);
       await once(child, 'message');
@@ -175,7 +183,7 @@ describe.runIf(process.platform === 'linux')('findOwners', () => {
     expect(owned.find(withInode(inodeOf(accepted)))).toMatchObject({ state: 'ESTABLISHED', ipv6Only: true, reuseAddr: true });
   });
 
-  describe.runIf(isRoot)('reading the sockets\' own cgroups first', () => {
+  describe.runIf(isRoot)("reading the sockets' own cgroups first", () => {
     const cgroups: ChildCgroup[] = [];
     afterEach(async () => {
       for (const holder of holders.splice(0)) await holder.close();
@@ -260,7 +268,14 @@ describe.runIf(process.platform === 'linux')('portclash who', () => {
     const json = await runCli(['who', '--json', `${port}/tcp`]);
     const owned = JSON.parse(json.stdout) as OwnedSocket[];
     expect(owned).toEqual([
-      expect.objectContaining({ localPort: port, state: 'LISTEN', inode: inodeOf(server), reuseAddr: true, reusePort: false, owner: expect.objectContaining({ pid: process.pid, fd: fdOf(server) }) }),
+      expect.objectContaining({
+        localPort: port,
+        state: 'LISTEN',
+        inode: inodeOf(server),
+        reuseAddr: true,
+        reusePort: false,
+        owner: expect.objectContaining({ pid: process.pid, fd: fdOf(server) }),
+      }),
     ]);
   });
 
@@ -271,11 +286,14 @@ describe.runIf(process.platform === 'linux')('portclash who', () => {
     expect(await runCli(['who', '--json', String(port)])).toMatchObject({ code: 1, stdout: '[]\n' });
   });
 
-  it.each([[['who']], [['who', '70000']], [['who', 'abc']], [['who', '80/sctp']], [['who', '80', '81']], [['who', '--bogus', '80']]])('%j is a usage error, exit 2', async (args) => {
-    const result = await runCli(args);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/^portclash: ERR_[A-Z_]+: .+\n$/);
-  });
+  it.each([[['who']], [['who', '70000']], [['who', 'abc']], [['who', '80/sctp']], [['who', '80', '81']], [['who', '--bogus', '80']]])(
+    '%j is a usage error, exit 2',
+    async (args) => {
+      const result = await runCli(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^portclash: ERR_[A-Z_]+: .+\n$/);
+    },
+  );
 
   it('adds owners to list with --owners', async () => {
     const server = await pool.listenAlone('127.0.0.1');

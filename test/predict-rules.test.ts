@@ -20,7 +20,10 @@ const FACTS: LinuxFacts = {
   ipv4Local: [{ address: 0x7f000000, length: 8 }],
   ipv4Broadcast: [{ address: 0x7fffffff, length: 32 }],
   ipv4LocalTablePresent: true,
-  ipv6Addresses: [{ address: '::1', interfaceIndex: 1, tentative: false }, { address: '2001:db8::5', interfaceIndex: 2, tentative: true }],
+  ipv6Addresses: [
+    { address: '::1', interfaceIndex: 1, tentative: false },
+    { address: '2001:db8::5', interfaceIndex: 2, tentative: true },
+  ],
   ephemeralRange: [32768, 60999],
   reservedPorts: [],
   boundSocketsVisible: true,
@@ -44,10 +47,19 @@ interface Spec {
 function socket({ protocol = 'tcp', address, state = 'LISTEN', ra, rp, v6only, uid = 1000, remote = false }: Spec): Existing {
   const ipv6 = address.includes(':');
   const record: OwnedSocket = {
-    protocol, family: ipv6 ? 'IPv6' : 'IPv4', localAddress: address, localPort: P,
-    remoteAddress: remote ? (ipv6 ? '::1' : '127.0.0.1') : ipv6 ? '::' : '0.0.0.0', remotePort: remote ? 40000 : 0,
-    state, uid: state === 'TIME_WAIT' ? 0 : uid, inode: state === 'TIME_WAIT' ? 0 : 1, kernelOnly: state === 'TIME_WAIT', source: 'sock_diag',
-    owner: null, owners: [],
+    protocol,
+    family: ipv6 ? 'IPv6' : 'IPv4',
+    localAddress: address,
+    localPort: P,
+    remoteAddress: remote ? (ipv6 ? '::1' : '127.0.0.1') : ipv6 ? '::' : '0.0.0.0',
+    remotePort: remote ? 40000 : 0,
+    state,
+    uid: state === 'TIME_WAIT' ? 0 : uid,
+    inode: state === 'TIME_WAIT' ? 0 : 1,
+    kernelOnly: state === 'TIME_WAIT',
+    source: 'sock_diag',
+    owner: null,
+    owners: [],
   };
   if (v6only !== undefined) record.ipv6Only = v6only;
   if (ra !== undefined) record.reuseAddr = ra;
@@ -83,14 +95,39 @@ describe('predictLinux: TCP, the table of bind-rules.md', () => {
     ['0.0.0.0 LISTEN RP vs RP other uid', [L({ address: '0.0.0.0', rp: true, ra: false, uid: 65534 })], { host: '0.0.0.0', reusePort: true }, 'in-use'],
     ['0.0.0.0 LISTEN RP vs no RP', [L({ address: '0.0.0.0', rp: true, ra: false })], { host: '0.0.0.0' }, 'in-use'],
     ['0.0.0.0 LISTEN no RP vs RP', [L({ address: '0.0.0.0', rp: false, ra: true })], { host: '0.0.0.0', reusePort: true }, 'in-use'],
-    ['accepted 127.0.0.1 RA vs 0.0.0.0 RA', [L({ address: '127.0.0.1', state: 'ESTABLISHED', ra: true, remote: true })], { host: '0.0.0.0', reuseAddr: true }, 'free'],
-    ['accepted 127.0.0.1 vs 127.0.0.2 no RA', [L({ address: '127.0.0.1', state: 'ESTABLISHED', ra: true, remote: true })], { host: '127.0.0.2', reuseAddr: false }, 'free'],
+    [
+      'accepted 127.0.0.1 RA vs 0.0.0.0 RA',
+      [L({ address: '127.0.0.1', state: 'ESTABLISHED', ra: true, remote: true })],
+      { host: '0.0.0.0', reuseAddr: true },
+      'free',
+    ],
+    [
+      'accepted 127.0.0.1 vs 127.0.0.2 no RA',
+      [L({ address: '127.0.0.1', state: 'ESTABLISHED', ra: true, remote: true })],
+      { host: '127.0.0.2', reuseAddr: false },
+      'free',
+    ],
     ['TIME_WAIT vs 0.0.0.0 no RA', [L({ address: '127.0.0.1', state: 'TIME_WAIT', remote: true })], { host: '0.0.0.0', reuseAddr: false }, 'in-use'],
-    ['TIME_WAIT vs 0.0.0.0 RA: its RA cannot be seen', [L({ address: '127.0.0.1', state: 'TIME_WAIT', remote: true })], { host: '0.0.0.0', reuseAddr: true }, 'unknown'],
-    ['outgoing 127.0.0.1:EPH no RA vs 127.0.0.1 RA', [L({ address: '127.0.0.1', state: 'ESTABLISHED', ra: false, remote: true })], { host: '127.0.0.1', reuseAddr: true }, 'in-use'],
+    [
+      'TIME_WAIT vs 0.0.0.0 RA: its RA cannot be seen',
+      [L({ address: '127.0.0.1', state: 'TIME_WAIT', remote: true })],
+      { host: '0.0.0.0', reuseAddr: true },
+      'unknown',
+    ],
+    [
+      'outgoing 127.0.0.1:EPH no RA vs 127.0.0.1 RA',
+      [L({ address: '127.0.0.1', state: 'ESTABLISHED', ra: false, remote: true })],
+      { host: '127.0.0.1', reuseAddr: true },
+      'in-use',
+    ],
     ['outgoing 127.0.0.1:EPH vs 127.0.0.2', [L({ address: '127.0.0.1', state: 'ESTABLISHED', ra: false, remote: true })], { host: '127.0.0.2' }, 'free'],
     ['UDP vs TCP on the same port', [L({ protocol: 'udp', address: '0.0.0.0', state: 'UNCONNECTED', ra: false })], { host: '0.0.0.0' }, 'free'],
-    ['a request socket (NEW_SYN_RECV) is not bound', [L({ address: '127.0.0.1', state: 'NEW_SYN_RECV', remote: true })], { host: '127.0.0.1', reuseAddr: false }, 'free'],
+    [
+      'a request socket (NEW_SYN_RECV) is not bound',
+      [L({ address: '127.0.0.1', state: 'NEW_SYN_RECV', remote: true })],
+      { host: '127.0.0.1', reuseAddr: false },
+      'free',
+    ],
   ] as const)('%s → %s', (_name, sockets, request, verdict) => {
     expect(predict(request, [...sockets]).verdict).toBe(verdict);
   });
@@ -140,7 +177,10 @@ describe('predictLinux: policy that no table shows', () => {
   it('says unknown where cgroup-BPF programs judge binds of the family asked about', () => {
     const hooks = { cgroup: '/system.slice/api.service', ipv4: 2, ipv6: 0 };
     const v4 = predict({ host: '127.0.0.1' }, [], { bindHooks: hooks });
-    expect(v4).toMatchObject({ verdict: 'unknown', reason: expect.stringMatching(/2 cgroup-BPF programs judge socket\(\) and bind\(\) in cgroup \/system\.slice\/api\.service/) });
+    expect(v4).toMatchObject({
+      verdict: 'unknown',
+      reason: expect.stringMatching(/2 cgroup-BPF programs judge socket\(\) and bind\(\) in cgroup \/system\.slice\/api\.service/),
+    });
     expect(v4.assumptions.join(' ')).toMatch(/may refuse the bind with EPERM or rewrite its address or port/);
     expect(predict({ host: '::1' }, [], { bindHooks: hooks }).verdict).toBe('free');
     expect(predict({ host: '127.0.0.1', port: 0 }, [], { bindHooks: hooks }).verdict).toBe('unknown');
@@ -157,8 +197,13 @@ describe('predictLinux: policy that no table shows', () => {
   it('keeps free on a stated assumption when the programs cannot be counted', () => {
     const prediction = predict({}, [], { bindHooks: { cgroup: '/user.slice', ipv4: null, ipv6: null, unseen: 'counting them needs CAP_NET_ADMIN' } });
     expect(prediction.verdict).toBe('free');
-    expect(prediction.assumptions).toEqual([expect.stringMatching(/could not be counted \(counting them needs CAP_NET_ADMIN\): assumed that none refuses the bind/)]);
-    const low = predict({ port: 80 }, [], { bindHooks: { cgroup: '/user.slice', ipv4: null, ipv6: null, unseen: 'counting them needs CAP_NET_ADMIN' }, canBindPrivileged: false });
+    expect(prediction.assumptions).toEqual([
+      expect.stringMatching(/could not be counted \(counting them needs CAP_NET_ADMIN\): assumed that none refuses the bind/),
+    ]);
+    const low = predict({ port: 80 }, [], {
+      bindHooks: { cgroup: '/user.slice', ipv4: null, ipv6: null, unseen: 'counting them needs CAP_NET_ADMIN' },
+      canBindPrivileged: false,
+    });
     expect(low).toMatchObject({ verdict: 'denied', errno: 'EACCES', assumptions: [expect.stringMatching(/assumed that none waives the privilege check/)] });
   });
 });
@@ -170,8 +215,18 @@ describe('predictLinux: UDP', () => {
     ['0.0.0.0 RA vs 127.0.0.1 RA', [U({ address: '0.0.0.0', ra: true, rp: false })], { host: '127.0.0.1', reuseAddr: true }, 'free'],
     ['0.0.0.0 RP vs RP same uid', [U({ address: '0.0.0.0', ra: false, rp: true })], { host: '0.0.0.0', reusePort: true }, 'free'],
     ['0.0.0.0 RP vs RP other uid', [U({ address: '0.0.0.0', ra: false, rp: true, uid: 0 })], { host: '0.0.0.0', reusePort: true }, 'in-use'],
-    ['connected from 127.0.0.1 vs 127.0.0.2', [U({ address: '127.0.0.1', state: 'ESTABLISHED', ra: false, rp: false, remote: true })], { host: '127.0.0.2' }, 'free'],
-    ['connected from 127.0.0.1 vs 0.0.0.0', [U({ address: '127.0.0.1', state: 'ESTABLISHED', ra: false, rp: false, remote: true })], { host: '0.0.0.0' }, 'in-use'],
+    [
+      'connected from 127.0.0.1 vs 127.0.0.2',
+      [U({ address: '127.0.0.1', state: 'ESTABLISHED', ra: false, rp: false, remote: true })],
+      { host: '127.0.0.2' },
+      'free',
+    ],
+    [
+      'connected from 127.0.0.1 vs 0.0.0.0',
+      [U({ address: '127.0.0.1', state: 'ESTABLISHED', ra: false, rp: false, remote: true })],
+      { host: '0.0.0.0' },
+      'in-use',
+    ],
     [':: dual vs 0.0.0.0', [U({ address: '::', v6only: false, ra: false, rp: false })], { host: '0.0.0.0' }, 'in-use'],
     [':: V6ONLY vs 0.0.0.0', [U({ address: '::', v6only: true, ra: false, rp: false })], { host: '0.0.0.0' }, 'free'],
   ] as const)('%s → %s', (_name, sockets, request, verdict) => {
@@ -210,7 +265,16 @@ describe('predictLinux: privilege and address, in the kernel order', () => {
 
   it('defaults to what Node server.listen(port) does', () => {
     expect(resolveRequest({ port: 3000 }, FACTS, LINUX_RULES)).toEqual({
-      port: 3000, host: '::', family: 'IPv6', protocol: 'tcp', reuseAddr: true, reusePort: false, ipv6Only: false, listen: true, uid: 1000, hostDefaulted: true,
+      port: 3000,
+      host: '::',
+      family: 'IPv6',
+      protocol: 'tcp',
+      reuseAddr: true,
+      reusePort: false,
+      ipv6Only: false,
+      listen: true,
+      uid: 1000,
+      hostDefaulted: true,
     });
     expect(resolveRequest({ port: 3000 }, { ...FACTS, ipv6Enabled: false }, LINUX_RULES).host).toBe('0.0.0.0');
     expect(resolveRequest({ port: 3000, protocol: 'udp' }, FACTS, LINUX_RULES)).toMatchObject({ reuseAddr: false, listen: false });
@@ -231,12 +295,32 @@ describe('predictLinux: privilege and address, in the kernel order', () => {
 
 describe('predictLinux: the reason names the fact that decided', () => {
   it.each([
-    ['a listener without SO_REUSEPORT', [{ address: '0.0.0.0', ra: true, rp: false }], { host: '0.0.0.0', reusePort: true }, /it does not set SO_REUSEPORT, and a listening socket shares only through SO_REUSEPORT/],
-    ['SO_REUSEPORT of another uid', [{ address: '0.0.0.0', ra: false, rp: true, uid: 65534 }], { host: '0.0.0.0', reusePort: true }, /same uid \(it has uid 65534, this bind 1000\)/],
+    [
+      'a listener without SO_REUSEPORT',
+      [{ address: '0.0.0.0', ra: true, rp: false }],
+      { host: '0.0.0.0', reusePort: true },
+      /it does not set SO_REUSEPORT, and a listening socket shares only through SO_REUSEPORT/,
+    ],
+    [
+      'SO_REUSEPORT of another uid',
+      [{ address: '0.0.0.0', ra: false, rp: true, uid: 65534 }],
+      { host: '0.0.0.0', reusePort: true },
+      /same uid \(it has uid 65534, this bind 1000\)/,
+    ],
     ['a listener, Node defaults', [{ address: '0.0.0.0', ra: true }], {}, /`::` without IPV6_V6ONLY also receives IPv4.*never shared through SO_REUSEADDR/],
-    ['no SO_REUSEADDR here', [{ address: '127.0.0.1', state: 'BOUND', ra: true }], { host: '127.0.0.1', reuseAddr: false }, /this bind sets neither SO_REUSEADDR nor SO_REUSEPORT/],
+    [
+      'no SO_REUSEADDR here',
+      [{ address: '127.0.0.1', state: 'BOUND', ra: true }],
+      { host: '127.0.0.1', reuseAddr: false },
+      /this bind sets neither SO_REUSEADDR nor SO_REUSEPORT/,
+    ],
     ['no SO_REUSEADDR there', [{ address: '127.0.0.1', state: 'BOUND', ra: false }], { host: '127.0.0.1' }, /it does not set SO_REUSEADDR/],
   ] as const)('%s', (_name, sockets, request, reason) => {
-    expect(predict(request, sockets.map((spec) => socket(spec as Spec))).reason).toMatch(reason);
+    expect(
+      predict(
+        request,
+        sockets.map((spec) => socket(spec as Spec)),
+      ).reason,
+    ).toMatch(reason);
   });
 });

@@ -21,7 +21,12 @@ const line = (slot: number, local: string, remote: string, state: string, inode:
 function read(path: string) {
   const reading = getBinding().readProcNetSync!([{ path, protocol: 6, family: 4 }]);
   const table = new RowTable(reading.rows, reading.count);
-  const rows = Array.from({ length: table.count }, (_, row) => ({ inode: table.inode(row), localPort: table.localPort(row), remotePort: table.remotePort(row), state: table.state(row) }));
+  const rows = Array.from({ length: table.count }, (_, row) => ({
+    inode: table.inode(row),
+    localPort: table.localPort(row),
+    remotePort: table.remotePort(row),
+    state: table.state(row),
+  }));
   return { rows, source: reading.sources[0]! };
 }
 

@@ -29,7 +29,8 @@ function parseText(text: string | Buffer, protocol: 6 | 17, family: 4 | 6) {
 
 const TCP_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 const TCP_LINE = '   0: 0100007F:1F90 00000000:0000 0A 00000000:00000005 00:00000000 00000000  1000        0 4242 1 0000000000000000 100 0 0 10 0\n';
-const TCP6_HEADER = '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+const TCP6_HEADER =
+  '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 
 // The kernel prints each 32-bit word of an address in the machine's byte order; these captures
 // and hand-written lines are little-endian.
@@ -38,10 +39,26 @@ describe.runIf(endianness() === 'LE')('parsing captured /proc/net text (little-e
     const { records, source } = parse(fixture('tcp.txt'), IPPROTO_TCP, 4);
     expect(source).toMatchObject({ rows: 2, malformed: 0, errno: 0 });
     expect(records[0]).toEqual({
-      protocol: 'tcp', family: 'IPv4', localAddress: '0.0.0.0', localPort: 2024, remoteAddress: '0.0.0.0', remotePort: 0,
-      state: 'LISTEN', uid: 0, inode: 112, kernelOnly: false, source: 'proc',
+      protocol: 'tcp',
+      family: 'IPv4',
+      localAddress: '0.0.0.0',
+      localPort: 2024,
+      remoteAddress: '0.0.0.0',
+      remotePort: 0,
+      state: 'LISTEN',
+      uid: 0,
+      inode: 112,
+      kernelOnly: false,
+      source: 'proc',
     });
-    expect(records[1]).toMatchObject({ localAddress: '127.0.0.1', localPort: 0x8254, remoteAddress: '127.0.0.1', remotePort: 0xa397, state: 'ESTABLISHED', inode: 6032 });
+    expect(records[1]).toMatchObject({
+      localAddress: '127.0.0.1',
+      localPort: 0x8254,
+      remoteAddress: '127.0.0.1',
+      remotePort: 0xa397,
+      state: 'ESTABLISHED',
+      inode: 6032,
+    });
   });
 
   it('reads IPv6 rows in word order, v4-mapped peers and TIME_WAIT included', () => {
@@ -59,25 +76,59 @@ describe.runIf(endianness() === 'LE')('parsing captured /proc/net text (little-e
 
   it('reads UDP rows: connected as ESTABLISHED, bound as UNCONNECTED', () => {
     const udp = parse(fixture('udp.txt'), IPPROTO_UDP, 4);
-    expect(udp.records).toEqual([{
-      protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.1', localPort: 0xc158, remoteAddress: '127.0.0.53', remotePort: 53,
-      state: 'ESTABLISHED', uid: 0, inode: 6037, kernelOnly: false, source: 'proc',
-    }]);
+    expect(udp.records).toEqual([
+      {
+        protocol: 'udp',
+        family: 'IPv4',
+        localAddress: '127.0.0.1',
+        localPort: 0xc158,
+        remoteAddress: '127.0.0.53',
+        remotePort: 53,
+        state: 'ESTABLISHED',
+        uid: 0,
+        inode: 6037,
+        kernelOnly: false,
+        source: 'proc',
+      },
+    ]);
     const udp6 = parse(fixture('udp6.txt'), IPPROTO_UDP, 6);
-    expect(udp6.records).toEqual([{
-      protocol: 'udp', family: 'IPv6', localAddress: '::1', localPort: 0xbd64, remoteAddress: '::', remotePort: 0,
-      state: 'UNCONNECTED', uid: 0, inode: 6036, kernelOnly: false, source: 'proc',
-    }]);
+    expect(udp6.records).toEqual([
+      {
+        protocol: 'udp',
+        family: 'IPv6',
+        localAddress: '::1',
+        localPort: 0xbd64,
+        remoteAddress: '::',
+        remotePort: 0,
+        state: 'UNCONNECTED',
+        uid: 0,
+        inode: 6036,
+        kernelOnly: false,
+        source: 'proc',
+      },
+    ]);
   });
 
   it('puts the bytes of every IPv6 word in network order', () => {
     // 2001:db8:0:1:2:3:4:5 and fe80::1 as a little-endian kernel prints them
-    const line = '   0: B80D0120010000000300020005000400:0050 000080FE000000000000000001000000:C350 01 00000000:00000000 00:00000000 00000000     0        0 77 1 0\n';
+    const line =
+      '   0: B80D0120010000000300020005000400:0050 000080FE000000000000000001000000:C350 01 00000000:00000000 00:00000000 00000000     0        0 77 1 0\n';
     const { records } = parseText(TCP6_HEADER + line, IPPROTO_TCP, 6);
-    expect(records).toEqual([{
-      protocol: 'tcp', family: 'IPv6', localAddress: '2001:db8:0:1:2:3:4:5', localPort: 80, remoteAddress: 'fe80::1', remotePort: 50000,
-      state: 'ESTABLISHED', uid: 0, inode: 77, kernelOnly: false, source: 'proc',
-    }]);
+    expect(records).toEqual([
+      {
+        protocol: 'tcp',
+        family: 'IPv6',
+        localAddress: '2001:db8:0:1:2:3:4:5',
+        localPort: 80,
+        remoteAddress: 'fe80::1',
+        remotePort: 50000,
+        state: 'ESTABLISHED',
+        uid: 0,
+        inode: 77,
+        kernelOnly: false,
+        source: 'proc',
+      },
+    ]);
   });
 
   it('reads uid, inode and the queues exactly at their limits', () => {
@@ -163,7 +214,11 @@ describe('skipping malformed /proc/net lines', () => {
     const path = join(scratch, 'throwing');
     writeFileSync(path, TCP_HEADER + TCP_LINE);
     const failure = new Error('callback failed');
-    await expect(getBinding().readProcNet!([{ path, protocol: IPPROTO_TCP, family: 4 }], () => { throw failure; })).rejects.toBe(failure);
+    await expect(
+      getBinding().readProcNet!([{ path, protocol: IPPROTO_TCP, family: 4 }], () => {
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
   });
 
   it('rejects sources that are not { path, protocol, family }', () => {

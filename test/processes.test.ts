@@ -86,7 +86,13 @@ describe('readProcessInfo on a fixture tree', () => {
     writeProcess(root, 77, {});
     // root reads through any mode bits, so "cannot be read" is a directory where the file should be
     writeProcess(root, 78, { comm: DIRECTORY, cmdline: DIRECTORY, status: statusText('0\t0\t0\t0'), stat: statLine(78, 'x', 100), cgroup: DIRECTORY });
-    writeProcess(root, 79, { comm: 'nginx\n', cmdline: `nginx: worker process${'\0'.repeat(64)}`, status: 'Name:\tnginx\n', stat: '79 (nginx', cgroup: 'garbage\n' });
+    writeProcess(root, 79, {
+      comm: 'nginx\n',
+      cmdline: `nginx: worker process${'\0'.repeat(64)}`,
+      status: 'Name:\tnginx\n',
+      stat: '79 (nginx',
+      cgroup: 'garbage\n',
+    });
     setPasswdPath(join(root, 'passwd'));
   });
 
@@ -240,7 +246,10 @@ describe.runIf(process.platform === 'linux')('readProcessInfo on real processes'
     expect(info!.startTime!.getTime()).toBeGreaterThanOrEqual(spawnedAt - 2000);
     expect(info!.startTime!.getTime()).toBeLessThanOrEqual(readyAt + 2000);
     const own = ownCgroupPath();
-    const ownUnit = own.split('/').filter((part) => /\.(service|scope)$/.test(part)).at(-1);
+    const ownUnit = own
+      .split('/')
+      .filter((part) => /\.(service|scope)$/.test(part))
+      .at(-1);
     expect(info!.service).toEqual(
       cgroup !== undefined ? { cgroup: join(own, unit), unit } : { cgroup: own, ...(ownUnit === undefined ? {} : { unit: ownUnit }) },
     );

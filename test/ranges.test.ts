@@ -60,10 +60,28 @@ describe('parsePortRanges', () => {
     ['', []],
     ['\n', []],
     ['8080\n', [[8080, 8080]]],
-    ['8080,9000-9010\n', [[8080, 8080], [9000, 9010]]],
+    [
+      '8080,9000-9010\n',
+      [
+        [8080, 8080],
+        [9000, 9010],
+      ],
+    ],
     ['0-65535', [[0, 65535]]],
-    [' 1-2 , 3 ', [[1, 2], [3, 3]]],
-    ['5,,6', [[5, 5], [6, 6]]],
+    [
+      ' 1-2 , 3 ',
+      [
+        [1, 2],
+        [3, 3],
+      ],
+    ],
+    [
+      '5,,6',
+      [
+        [5, 5],
+        [6, 6],
+      ],
+    ],
     ['9010-9000', []],
     ['70000', []],
     ['1-70000', []],
@@ -93,7 +111,10 @@ describe('parseEphemeralRange', () => {
 });
 
 describe('inRanges', () => {
-  const ranges: PortRange[] = [[8080, 8080], [9000, 9010]];
+  const ranges: PortRange[] = [
+    [8080, 8080],
+    [9000, 9010],
+  ];
   it.each([
     [8080, true],
     [8081, false],
@@ -135,7 +156,10 @@ describe('readers with a file that is missing or wrong', () => {
     expect(readEphemeralRange({ path: range })).toEqual({ low: 40000, high: 40009, size: 10 });
     const reserved = join(directory, 'reserved');
     writeFileSync(reserved, '8080,9000-9010\n');
-    expect(readReservedPorts({ path: reserved })).toEqual([[8080, 8080], [9000, 9010]]);
+    expect(readReservedPorts({ path: reserved })).toEqual([
+      [8080, 8080],
+      [9000, 9010],
+    ]);
   });
 
   it('reports no reserved ports when the file cannot be read', () => {
@@ -176,7 +200,11 @@ describe.runIf(process.platform === 'linux')("this machine's ranges", () => {
       const script = `import(${JSON.stringify(new URL('../dist/linux/ranges.js', import.meta.url).href)}).then((ranges) => console.log(JSON.stringify(ranges.readReservedPorts())))`;
       const read = await netns.runNode(['-e', script]);
       expect(read).toMatchObject({ code: 0, stderr: '' });
-      expect(JSON.parse(read.stdout)).toEqual([[8080, 8080], [9000, 9010], [40000, 40000]]);
+      expect(JSON.parse(read.stdout)).toEqual([
+        [8080, 8080],
+        [9000, 9010],
+        [40000, 40000],
+      ]);
       // the kernel's own text, which the reader must not have skipped any of
       expect((await netns.run('sysctl', ['-n', 'net.ipv4.ip_local_reserved_ports'])).stdout.trim()).toBe('8080,9000-9010,40000');
       // and the host's list is untouched by the namespace's

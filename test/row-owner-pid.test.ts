@@ -19,12 +19,18 @@ describe('the row layout', () => {
   });
 
   it('carries ownerPid through packRows, 0 when not given, and leaves the fields beside it alone', () => {
-    const row = { protocol: 6, family: 4, localAddress: Uint8Array.of(127, 0, 0, 1), localPort: 1, remoteAddress: new Uint8Array(4), remotePort: 0, state: TCP_LISTEN, uid: 0, inode: 9 } as const;
-    const table = new RowTable(packRows([
-      { ...row, ownerPid: 4, flags: ROW_CLASS_ID_KNOWN, classId: 0xffffffff },
-      row,
-      { ...row, ownerPid: 0xffffffff },
-    ]), 3);
+    const row = {
+      protocol: 6,
+      family: 4,
+      localAddress: Uint8Array.of(127, 0, 0, 1),
+      localPort: 1,
+      remoteAddress: new Uint8Array(4),
+      remotePort: 0,
+      state: TCP_LISTEN,
+      uid: 0,
+      inode: 9,
+    } as const;
+    const table = new RowTable(packRows([{ ...row, ownerPid: 4, flags: ROW_CLASS_ID_KNOWN, classId: 0xffffffff }, row, { ...row, ownerPid: 0xffffffff }]), 3);
     expect([0, 1, 2].map((index) => table.ownerPid(index))).toEqual([4, 0, 0xffffffff]);
     expect(table.classId(0)).toBe(0xffffffff);
     // the owner pid is the last field: the next row starts right after it
@@ -32,8 +38,18 @@ describe('the row layout', () => {
     expect(Array.from(table.address(2, LOCAL))).toEqual([127, 0, 0, 1]);
   });
 
-  it('becomes the record\'s ownerPid where the table names one, and is absent where it says 0', () => {
-    const row = { protocol: 6, family: 4, localAddress: Uint8Array.of(127, 0, 0, 1), localPort: 1, remoteAddress: new Uint8Array(4), remotePort: 0, state: TCP_LISTEN, uid: 0, inode: 9 } as const;
+  it("becomes the record's ownerPid where the table names one, and is absent where it says 0", () => {
+    const row = {
+      protocol: 6,
+      family: 4,
+      localAddress: Uint8Array.of(127, 0, 0, 1),
+      localPort: 1,
+      remoteAddress: new Uint8Array(4),
+      remotePort: 0,
+      state: TCP_LISTEN,
+      uid: 0,
+      inode: 9,
+    } as const;
     const table = new RowTable(packRows([{ ...row, ownerPid: 4242 }, row]), 2);
     const maker = new RecordMaker(LINUX_ROWS);
     expect(maker.make(table, 0).ownerPid).toBe(4242);
@@ -74,14 +90,22 @@ describe.runIf(process.platform === 'linux')('rows that Linux reads', () => {
       { source: 'proc', fromSockDiag: 0, tables: await batches((onRows) => binding.readProcNet!(sources, onRows)) },
     ];
     for (const { source, fromSockDiag, tables: read } of readings) {
-      const rows = read.flatMap((table) => Array.from({ length: table.count }, (_, row) => ({
-        inode: table.inode(row),
-        fromSockDiag: table.flags(row) & ROW_FROM_SOCK_DIAG,
-        ownerPid: table.ownerPid(row),
-      })));
+      const rows = read.flatMap((table) =>
+        Array.from({ length: table.count }, (_, row) => ({
+          inode: table.inode(row),
+          fromSockDiag: table.flags(row) & ROW_FROM_SOCK_DIAG,
+          ownerPid: table.ownerPid(row),
+        })),
+      );
       // the listener is there, so that the check of every row below is not over an empty table
-      expect(rows.filter((row) => row.inode === inode), source).toEqual([{ inode, fromSockDiag, ownerPid: 0 }]);
-      expect(rows.filter((row) => row.ownerPid !== 0), source).toEqual([]);
+      expect(
+        rows.filter((row) => row.inode === inode),
+        source,
+      ).toEqual([{ inode, fromSockDiag, ownerPid: 0 }]);
+      expect(
+        rows.filter((row) => row.ownerPid !== 0),
+        source,
+      ).toEqual([]);
     }
   });
 });

@@ -207,7 +207,7 @@ describe('loadServices', () => {
     }
   });
 
-  it("reads the Windows file under %SystemRoot% on Windows, /etc/services on Linux", () => {
+  it('reads the Windows file under %SystemRoot% on Windows, /etc/services on Linux', () => {
     try {
       vi.stubEnv('SystemRoot', 'D:\\WINNT');
       expect(windowsServicesPath()).toBe('D:\\WINNT\\System32\\drivers\\etc\\services');
@@ -301,9 +301,7 @@ describe('parsePortOrService', () => {
   it('says which source it looked in when a name is unknown', () => {
     const fromFile = thrown(() => parsePortOrService('no-such-service', undefined, fixture));
     expect(fromFile.code).toBe('ERR_UNKNOWN_SERVICE');
-    expect(fromFile.message).toBe(
-      `no service named 'no-such-service' in ${FIXTURE} (or the built-in table); give the port number instead`,
-    );
+    expect(fromFile.message).toBe(`no service named 'no-such-service' in ${FIXTURE} (or the built-in table); give the port number instead`);
 
     const missing = '/nonexistent/portclash/services';
     const fromBuiltin = thrown(() => parsePortOrService('no-such-service', 'udp', { path: missing }));

@@ -60,11 +60,24 @@ describe('the class id of a sock_diag row', () => {
   });
 
   it('survives packRows, and is read only when its flag is set', () => {
-    const row = { protocol: 6, family: 4, localAddress: Uint8Array.of(127, 0, 0, 1), localPort: 1, remoteAddress: new Uint8Array(4), remotePort: 0, state: 10, uid: 0, inode: 9 } as const;
-    const table = new RowTable(packRows([
-      { ...row, flags: ROW_FROM_SOCK_DIAG | ROW_CLASS_ID_KNOWN, classId: 0xffffffff },
-      { ...row, flags: ROW_FROM_SOCK_DIAG, classId: 7 },
-    ]), 2);
+    const row = {
+      protocol: 6,
+      family: 4,
+      localAddress: Uint8Array.of(127, 0, 0, 1),
+      localPort: 1,
+      remoteAddress: new Uint8Array(4),
+      remotePort: 0,
+      state: 10,
+      uid: 0,
+      inode: 9,
+    } as const;
+    const table = new RowTable(
+      packRows([
+        { ...row, flags: ROW_FROM_SOCK_DIAG | ROW_CLASS_ID_KNOWN, classId: 0xffffffff },
+        { ...row, flags: ROW_FROM_SOCK_DIAG, classId: 7 },
+      ]),
+      2,
+    );
     expect([table.classId(0), table.classId(1)]).toEqual([0xffffffff, undefined]);
   });
 });

@@ -84,13 +84,26 @@ function parse(bytes: Buffer, protocol = 6) {
 }
 
 const LISTENER: DiagSocket = {
-  family: AF_INET6, state: 10, sport: 8080, dport: 0, src: new Array<number>(16).fill(0), dst: new Array<number>(16).fill(0),
-  uid: 1000, inode: 4242, ifindex: 1,
+  family: AF_INET6,
+  state: 10,
+  sport: 8080,
+  dport: 0,
+  src: new Array<number>(16).fill(0),
+  dst: new Array<number>(16).fill(0),
+  uid: 1000,
+  inode: 4242,
+  ifindex: 1,
   attributes: [attribute(INET_DIAG_SKV6ONLY, Buffer.of(0)), attribute(INET_DIAG_CGROUP_ID, u64(77n))],
 };
 const CONNECTION: DiagSocket = {
-  family: AF_INET, state: 1, sport: 40000, dport: 443, src: [127, 0, 0, 1, ...new Array<number>(12).fill(0xee)], dst: [192, 0, 2, 9, ...new Array<number>(12).fill(0xee)],
-  uid: 0, inode: 99,
+  family: AF_INET,
+  state: 1,
+  sport: 40000,
+  dport: 443,
+  src: [127, 0, 0, 1, ...new Array<number>(12).fill(0xee)],
+  dst: [192, 0, 2, 9, ...new Array<number>(12).fill(0xee)],
+  uid: 0,
+  inode: 99,
 };
 
 describe('parsing sock_diag replies', () => {
@@ -99,13 +112,35 @@ describe('parsing sock_diag replies', () => {
     expect(reply).toMatchObject({ status: 'done', errno: 0, malformed: 0, count: 2 });
     expect(reply.records).toEqual([
       {
-        protocol: 'tcp', family: 'IPv6', localAddress: '::', localPort: 8080, remoteAddress: '::', remotePort: 0, state: 'LISTEN',
-        uid: 1000, inode: 4242, kernelOnly: false, source: 'sock_diag', ipv6Only: false, boundDevice: 'lo', boundDeviceIndex: 1, cgroupId: 77,
+        protocol: 'tcp',
+        family: 'IPv6',
+        localAddress: '::',
+        localPort: 8080,
+        remoteAddress: '::',
+        remotePort: 0,
+        state: 'LISTEN',
+        uid: 1000,
+        inode: 4242,
+        kernelOnly: false,
+        source: 'sock_diag',
+        ipv6Only: false,
+        boundDevice: 'lo',
+        boundDeviceIndex: 1,
+        cgroupId: 77,
       },
       {
         // bytes past the first four of an IPv4 address are not the kernel's to mean anything
-        protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: 40000, remoteAddress: '192.0.2.9', remotePort: 443,
-        state: 'ESTABLISHED', uid: 0, inode: 99, kernelOnly: false, source: 'sock_diag',
+        protocol: 'tcp',
+        family: 'IPv4',
+        localAddress: '127.0.0.1',
+        localPort: 40000,
+        remoteAddress: '192.0.2.9',
+        remotePort: 443,
+        state: 'ESTABLISHED',
+        uid: 0,
+        inode: 99,
+        kernelOnly: false,
+        source: 'sock_diag',
       },
     ]);
   });

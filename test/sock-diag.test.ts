@@ -44,8 +44,17 @@ describe.runIf(process.platform === 'linux')('sock_diag', () => {
     const { sockets, sources } = await readSocketTables({ port: held.localPort, protocol: 'tcp' });
     expect(ours({ sockets })).toEqual([
       expect.objectContaining({
-        protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: held.localPort, remoteAddress: '0.0.0.0', remotePort: 0,
-        state: 'BOUND', uid: holder.uid, inode: held.inode, kernelOnly: false, source: 'sock_diag',
+        protocol: 'tcp',
+        family: 'IPv4',
+        localAddress: '127.0.0.1',
+        localPort: held.localPort,
+        remoteAddress: '0.0.0.0',
+        remotePort: 0,
+        state: 'BOUND',
+        uid: holder.uid,
+        inode: held.inode,
+        kernelOnly: false,
+        source: 'sock_diag',
       }),
     ]);
     const tcpSources = sources.filter((source) => source.protocol === 'tcp');
@@ -71,7 +80,11 @@ describe.runIf(process.platform === 'linux')('sock_diag', () => {
     await pool.connect(dual, '::1');
     await pool.udp('udp6', '::1');
     const inodes = pool.inodes();
-    const ours = (sockets: SocketRecord[]) => sockets.filter((socket) => inodes.has(socket.inode)).map(FIVE_TUPLE).sort();
+    const ours = (sockets: SocketRecord[]) =>
+      sockets
+        .filter((socket) => inodes.has(socket.inode))
+        .map(FIVE_TUPLE)
+        .sort();
 
     const fromSockDiag = ours(await listSockets({}, { source: 'sock_diag' }));
     const fromProc = ours(await listSockets({}, { source: 'proc' }));
@@ -89,7 +102,14 @@ describe.runIf(process.platform === 'linux')('sock_diag', () => {
     const result = await netns.runNode([CLI, 'list', '--json', '--port', String(held.localPort)]);
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(result.stdout)).toEqual([
-      expect.objectContaining({ localAddress: '127.0.0.1', localPort: held.localPort, state: 'LISTEN', inode: held.inode, boundDevice: 'lo', boundDeviceIndex: 1 }),
+      expect.objectContaining({
+        localAddress: '127.0.0.1',
+        localPort: held.localPort,
+        state: 'LISTEN',
+        inode: held.inode,
+        boundDevice: 'lo',
+        boundDeviceIndex: 1,
+      }),
     ]);
     // and the namespace is the test's own: this one does not see that socket
     expect((await listSockets({ port: held.localPort })).filter((socket) => socket.inode === held.inode)).toEqual([]);
@@ -103,7 +123,19 @@ describe.runIf(process.platform === 'linux')('sock_diag', () => {
     const fallback = await runCommand(noNetlink, [process.execPath, CLI, 'list', '--json', '--port', String(portOf(server))]);
     expect(fallback).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(fallback.stdout)).toEqual([
-      { protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(server), remoteAddress: '0.0.0.0', remotePort: 0, state: 'LISTEN', uid: process.getuid!(), inode: inodeOf(server), kernelOnly: false, source: 'proc' },
+      {
+        protocol: 'tcp',
+        family: 'IPv4',
+        localAddress: '127.0.0.1',
+        localPort: portOf(server),
+        remoteAddress: '0.0.0.0',
+        remotePort: 0,
+        state: 'LISTEN',
+        uid: process.getuid!(),
+        inode: inodeOf(server),
+        kernelOnly: false,
+        source: 'proc',
+      },
     ]);
 
     const script = `import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}).then((portclash) => portclash.listSockets({}, { source: 'sock_diag' })).then(() => console.log('no error'), (error) => console.log(error.code, error.syscall))`;

@@ -58,16 +58,39 @@ describe.runIf(process.platform === 'linux').each(['sock_diag', 'proc'] as const
     const sockets = await list({ protocol: 'tcp' });
 
     expectSocket(sockets, source, {
-      protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(v4), remoteAddress: '0.0.0.0', remotePort: 0,
-      state: 'LISTEN', uid, inode: inodeOf(v4),
+      protocol: 'tcp',
+      family: 'IPv4',
+      localAddress: '127.0.0.1',
+      localPort: portOf(v4),
+      remoteAddress: '0.0.0.0',
+      remotePort: 0,
+      state: 'LISTEN',
+      uid,
+      inode: inodeOf(v4),
     });
     expectSocket(sockets, source, {
-      protocol: 'tcp', family: 'IPv6', localAddress: '::1', localPort: portOf(v6), remoteAddress: '::', remotePort: 0,
-      state: 'LISTEN', uid, inode: inodeOf(v6), v6only: true, // a specific IPv6 address implies V6ONLY
+      protocol: 'tcp',
+      family: 'IPv6',
+      localAddress: '::1',
+      localPort: portOf(v6),
+      remoteAddress: '::',
+      remotePort: 0,
+      state: 'LISTEN',
+      uid,
+      inode: inodeOf(v6),
+      v6only: true, // a specific IPv6 address implies V6ONLY
     });
     expectSocket(sockets, source, {
-      protocol: 'tcp', family: 'IPv6', localAddress: '::', localPort: portOf(dual), remoteAddress: '::', remotePort: 0,
-      state: 'LISTEN', uid, inode: inodeOf(dual), v6only: false,
+      protocol: 'tcp',
+      family: 'IPv6',
+      localAddress: '::',
+      localPort: portOf(dual),
+      remoteAddress: '::',
+      remotePort: 0,
+      state: 'LISTEN',
+      uid,
+      inode: inodeOf(dual),
+      v6only: false,
     });
   });
 
@@ -78,12 +101,26 @@ describe.runIf(process.platform === 'linux').each(['sock_diag', 'proc'] as const
     const serverPort = portOf(server);
 
     expectSocket(sockets, source, {
-      protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: client.localPort!, remoteAddress: '127.0.0.1', remotePort: serverPort,
-      state: 'ESTABLISHED', uid, inode: inodeOf(client),
+      protocol: 'tcp',
+      family: 'IPv4',
+      localAddress: '127.0.0.1',
+      localPort: client.localPort!,
+      remoteAddress: '127.0.0.1',
+      remotePort: serverPort,
+      state: 'ESTABLISHED',
+      uid,
+      inode: inodeOf(client),
     });
     expectSocket(sockets, source, {
-      protocol: 'tcp', family: 'IPv4', localAddress: '127.0.0.1', localPort: serverPort, remoteAddress: '127.0.0.1', remotePort: client.localPort!,
-      state: 'ESTABLISHED', uid, inode: inodeOf(accepted),
+      protocol: 'tcp',
+      family: 'IPv4',
+      localAddress: '127.0.0.1',
+      localPort: serverPort,
+      remoteAddress: '127.0.0.1',
+      remotePort: client.localPort!,
+      state: 'ESTABLISHED',
+      uid,
+      inode: inodeOf(accepted),
     });
   });
 
@@ -94,8 +131,15 @@ describe.runIf(process.platform === 'linux').each(['sock_diag', 'proc'] as const
     const sockets = await list({ port: portOf(server) });
 
     expectSocket(sockets, source, {
-      protocol: 'tcp', family: 'IPv6', localAddress: '::ffff:127.0.0.1', localPort: portOf(server), remoteAddress: '::ffff:127.0.0.1', remotePort: client.localPort!,
-      state: 'ESTABLISHED', uid, inode: inodeOf(accepted),
+      protocol: 'tcp',
+      family: 'IPv6',
+      localAddress: '::ffff:127.0.0.1',
+      localPort: portOf(server),
+      remoteAddress: '::ffff:127.0.0.1',
+      remotePort: client.localPort!,
+      state: 'ESTABLISHED',
+      uid,
+      inode: inodeOf(accepted),
     });
   });
 
@@ -117,16 +161,38 @@ describe.runIf(process.platform === 'linux').each(['sock_diag', 'proc'] as const
     const sockets = listSocketsSync({ protocol: 'udp' }, { source });
 
     expectSocket(sockets, source, {
-      protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(bound), remoteAddress: '0.0.0.0', remotePort: 0,
-      state: 'UNCONNECTED', uid, inode: inodeOf(bound),
+      protocol: 'udp',
+      family: 'IPv4',
+      localAddress: '127.0.0.1',
+      localPort: portOf(bound),
+      remoteAddress: '0.0.0.0',
+      remotePort: 0,
+      state: 'UNCONNECTED',
+      uid,
+      inode: inodeOf(bound),
     });
     expectSocket(sockets, source, {
-      protocol: 'udp', family: 'IPv6', localAddress: '::1', localPort: portOf(bound6), remoteAddress: '::', remotePort: 0,
-      state: 'UNCONNECTED', uid, inode: inodeOf(bound6), v6only: true,
+      protocol: 'udp',
+      family: 'IPv6',
+      localAddress: '::1',
+      localPort: portOf(bound6),
+      remoteAddress: '::',
+      remotePort: 0,
+      state: 'UNCONNECTED',
+      uid,
+      inode: inodeOf(bound6),
+      v6only: true,
     });
     expectSocket(sockets, source, {
-      protocol: 'udp', family: 'IPv4', localAddress: '127.0.0.1', localPort: portOf(connected), remoteAddress: '127.0.0.1', remotePort: portOf(bound),
-      state: 'ESTABLISHED', uid, inode: inodeOf(connected),
+      protocol: 'udp',
+      family: 'IPv4',
+      localAddress: '127.0.0.1',
+      localPort: portOf(connected),
+      remoteAddress: '127.0.0.1',
+      remotePort: portOf(bound),
+      state: 'ESTABLISHED',
+      uid,
+      inode: inodeOf(connected),
     });
   });
 
@@ -143,17 +209,29 @@ describe.runIf(process.platform === 'linux').each(['sock_diag', 'proc'] as const
     const ours = (sockets: SocketRecord[]) => sockets.filter((socket) => inodes.has(socket.inode));
 
     const onPort = await list({ port });
-    expect(ours(onPort).map((socket) => socket.inode).sort()).toEqual([inodeOf(server), inodeOf(accepted), inodeOf(udp)].sort());
+    expect(
+      ours(onPort)
+        .map((socket) => socket.inode)
+        .sort(),
+    ).toEqual([inodeOf(server), inodeOf(accepted), inodeOf(udp)].sort());
     expect(onPort.every((socket) => socket.localPort === port)).toBe(true);
 
     const listening = await list({ listening: true });
-    expect(ours(listening).map((socket) => socket.inode).sort()).toEqual([inodeOf(server), inodeOf(udp), inodeOf(udp4)].sort());
+    expect(
+      ours(listening)
+        .map((socket) => socket.inode)
+        .sort(),
+    ).toEqual([inodeOf(server), inodeOf(udp), inodeOf(udp4)].sort());
     expect(listening.every((socket) => socket.state === 'LISTEN' || socket.state === 'UNCONNECTED')).toBe(true);
     expect(listening.some((socket) => socket.inode === inodeOf(client))).toBe(false);
 
     // each filtered listing holds exactly the test's sockets that match, so no check below runs on an empty list
     const udpOnly = await list({ protocol: 'udp' });
-    expect(ours(udpOnly).map((socket) => socket.inode).sort()).toEqual([inodeOf(udp), inodeOf(udp4)].sort());
+    expect(
+      ours(udpOnly)
+        .map((socket) => socket.inode)
+        .sort(),
+    ).toEqual([inodeOf(udp), inodeOf(udp4)].sort());
     expect(udpOnly.every((socket) => socket.protocol === 'udp')).toBe(true);
     const v4Only = await list({ family: 'IPv4' });
     expect(ours(v4Only).map((socket) => socket.inode)).toEqual([inodeOf(udp4)]);
@@ -179,4 +257,3 @@ describe.runIf(process.platform === 'linux').each(['sock_diag', 'proc'] as const
     expect(() => listSocketsSync({ family: 'IPv5' as 'IPv4' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
 });
-

@@ -9,16 +9,46 @@ const untouched: SocketTagFacts = { netClsCgroups: 1, netPrioCgroups: 1, ownClas
 describe('whyReadingRetags', () => {
   const cases: { name: string; socket: { classId?: number; source: 'sock_diag' | 'proc' }; facts: SocketTagFacts; retags: string | null }[] = [
     { name: 'class id 0, only root cgroups', socket: { classId: 0, source: 'sock_diag' }, facts: untouched, retags: null },
-    { name: 'a kernel without net_cls and net_prio', socket: { source: 'proc' }, facts: { netClsCgroups: null, netPrioCgroups: null, ownClassId: null }, retags: null },
+    {
+      name: 'a kernel without net_cls and net_prio',
+      socket: { source: 'proc' },
+      facts: { netClsCgroups: null, netPrioCgroups: null, ownClassId: null },
+      retags: null,
+    },
     { name: 'class id unseen (/proc)', socket: { source: 'proc' }, facts: untouched, retags: 'only /proc answered' },
     { name: 'class id unseen (sock_diag without it)', socket: { source: 'sock_diag' }, facts: untouched, retags: 'the kernel did not report it' },
     { name: 'a tagged socket', socket: { classId: 0x100001, source: 'sock_diag' }, facts: untouched, retags: 'net_cls class id 0x100001' },
     // a class id of 0 shows the root's classid is 0 when every process is in the root
-    { name: 'net_cls cgroups, own classid 0', socket: { classId: 0, source: 'sock_diag' }, facts: { netClsCgroups: 3, netPrioCgroups: 1, ownClassId: 0 }, retags: null },
-    { name: 'net_cls cgroups, own classid unreadable', socket: { classId: 0, source: 'sock_diag' }, facts: { netClsCgroups: 3, netPrioCgroups: 1, ownClassId: null }, retags: "this process's own classid cannot be read" },
-    { name: 'net_cls cgroups, own classid set', socket: { classId: 0, source: 'sock_diag' }, facts: { netClsCgroups: 3, netPrioCgroups: 1, ownClassId: 0x20002 }, retags: "to this process's, 0x20002" },
-    { name: 'net_prio cgroups', socket: { classId: 0, source: 'sock_diag' }, facts: { netClsCgroups: 1, netPrioCgroups: 2, ownClassId: null }, retags: 'net_prio has 2 cgroups' },
-    { name: '/proc/cgroups unreadable', socket: { classId: 0, source: 'sock_diag' }, facts: { netClsCgroups: undefined, netPrioCgroups: undefined, ownClassId: null }, retags: '/proc/cgroups cannot be read' },
+    {
+      name: 'net_cls cgroups, own classid 0',
+      socket: { classId: 0, source: 'sock_diag' },
+      facts: { netClsCgroups: 3, netPrioCgroups: 1, ownClassId: 0 },
+      retags: null,
+    },
+    {
+      name: 'net_cls cgroups, own classid unreadable',
+      socket: { classId: 0, source: 'sock_diag' },
+      facts: { netClsCgroups: 3, netPrioCgroups: 1, ownClassId: null },
+      retags: "this process's own classid cannot be read",
+    },
+    {
+      name: 'net_cls cgroups, own classid set',
+      socket: { classId: 0, source: 'sock_diag' },
+      facts: { netClsCgroups: 3, netPrioCgroups: 1, ownClassId: 0x20002 },
+      retags: "to this process's, 0x20002",
+    },
+    {
+      name: 'net_prio cgroups',
+      socket: { classId: 0, source: 'sock_diag' },
+      facts: { netClsCgroups: 1, netPrioCgroups: 2, ownClassId: null },
+      retags: 'net_prio has 2 cgroups',
+    },
+    {
+      name: '/proc/cgroups unreadable',
+      socket: { classId: 0, source: 'sock_diag' },
+      facts: { netClsCgroups: undefined, netPrioCgroups: undefined, ownClassId: null },
+      retags: '/proc/cgroups cannot be read',
+    },
   ];
   for (const { name, socket, facts, retags } of cases) {
     it(name, () => {

@@ -21,7 +21,11 @@ describe('whyGetsockoptProgramsBar', () => {
     { name: 'one program', counted: { count: 1 }, reason: '1 cgroup-BPF getsockopt program (BPF_CGROUP_GETSOCKOPT) runs for sockets of its cgroup v2 (id 42)' },
     { name: 'two programs', counted: { count: 2 }, reason: '2 cgroup-BPF getsockopt programs (BPF_CGROUP_GETSOCKOPT) run' },
     { name: 'no cgroup v2 mounted', counted: { count: null, syscall: null, errno: null }, reason: 'no cgroup v2 hierarchy is mounted here' },
-    { name: 'no CAP_NET_ADMIN', counted: { count: null, syscall: 'bpf', errno: 'EPERM' }, reason: 'cannot be counted: bpf failed with EPERM (counting needs CAP_NET_ADMIN)' },
+    {
+      name: 'no CAP_NET_ADMIN',
+      counted: { count: null, syscall: 'bpf', errno: 'EPERM' },
+      reason: 'cannot be counted: bpf failed with EPERM (counting needs CAP_NET_ADMIN)',
+    },
     { name: 'not found by id', counted: { count: null, syscall: 'open_by_handle_at', errno: 'EPERM' }, reason: 'needs CAP_DAC_READ_SEARCH' },
     { name: 'cgroup removed', counted: { count: null, syscall: 'open_by_handle_at', errno: 'ESTALE' }, reason: 'its cgroup v2 (id 42) has been removed' },
   ];
@@ -61,7 +65,9 @@ describe('whyOptionsStayUnread', () => {
 
   it('declines a socket whose cgroup cannot be seen, without a system call', () => {
     const { programs, calls } = counter({ errno: 0, syscall: null, count: 0 });
-    expect(whyOptionsStayUnread({ source: 'proc' }, { netClsCgroups: null, netPrioCgroups: null, ownClassId: null }, programs)).toContain('its cgroup v2 cannot be seen (only /proc answered');
+    expect(whyOptionsStayUnread({ source: 'proc' }, { netClsCgroups: null, netPrioCgroups: null, ownClassId: null }, programs)).toContain(
+      'its cgroup v2 cannot be seen (only /proc answered',
+    );
     expect(whyOptionsStayUnread({ source: 'sock_diag', classId: 0 }, untagged, programs)).toContain('the kernel did not report it');
     expect(calls).toEqual([]);
   });
@@ -85,12 +91,15 @@ describe('whyOptionsStayUnread', () => {
   });
 
   it('declines where no cgroup v2 is mounted', () => {
-    const programs = new GetsockoptProgramCounter({ cgroupGetsockoptHooks: () => ({ errno: 0, syscall: null, count: 0 }), cgroupGetsockoptHooksAt: () => ({ errno: 0, syscall: null, count: 0 }) }, null);
+    const programs = new GetsockoptProgramCounter(
+      { cgroupGetsockoptHooks: () => ({ errno: 0, syscall: null, count: 0 }), cgroupGetsockoptHooksAt: () => ({ errno: 0, syscall: null, count: 0 }) },
+      null,
+    );
     expect(whyOptionsStayUnread({ source: 'sock_diag', classId: 0, cgroupId: 7 }, untagged, programs)).toContain('no cgroup v2 hierarchy is mounted');
   });
 });
 
-describe.runIf(process.platform === 'linux' && isRoot)('check and a getsockopt program in the socket owner\'s cgroup', () => {
+describe.runIf(process.platform === 'linux' && isRoot)("check and a getsockopt program in the socket owner's cgroup", () => {
   let netns: Netns;
   let holders: Holder[] = [];
   let cgroup: ChildCgroup | undefined;
@@ -122,7 +131,9 @@ describe.runIf(process.platform === 'linux' && isRoot)('check and a getsockopt p
     const checked = await checkTraced(netns, [String(port), '--host', '127.0.0.1', '--reuse-port']);
     expect(checked.getfdCalls).toBe(0);
     expect(checked.verdict).toBe('unknown');
-    expect(checked.assumptions.join('\n')).toMatch(/portclash does not read them: 1 cgroup-BPF getsockopt program \(BPF_CGROUP_GETSOCKOPT\) runs for sockets of its cgroup v2 \(id \d+\)/);
+    expect(checked.assumptions.join('\n')).toMatch(
+      /portclash does not read them: 1 cgroup-BPF getsockopt program \(BPF_CGROUP_GETSOCKOPT\) runs for sockets of its cgroup v2 \(id \d+\)/,
+    );
 
     // read anyway, SO_REUSEPORT would have said 0 (the program's answer), and so in-use; but the
     // kernel lets a second SO_REUSEPORT listener of the same uid share the port

@@ -16,7 +16,6 @@ const DIST_BINDING = fileURLToPath(new URL('../dist/binding.js', import.meta.url
 const scratch = mkdtempSync(join(tmpdir(), 'portclash-queue-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-
 describe.runIf(process.platform === 'linux')('the batches waiting for a slow onRows', () => {
   it('never exceed the bound, and every row still arrives', async () => {
     const binding = getBinding();

@@ -24,7 +24,9 @@ const TCP_SOURCES = [
 /** This process's fds that are /proc/net tables or NETLINK_SOCK_DIAG sockets: what a reader opens. */
 function readerFds(): string[] {
   const diagInodes = new Set(
-    readFileSync('/proc/net/netlink', 'utf8').split('\n').slice(1)
+    readFileSync('/proc/net/netlink', 'utf8')
+      .split('\n')
+      .slice(1)
       .map((line) => line.trim().split(/\s+/))
       .filter((fields) => Number(fields[1]) === NETLINK_SOCK_DIAG)
       .map((fields) => `socket:[${fields[9]}]`),
@@ -79,7 +81,9 @@ describe('errors the addon throws', () => {
       readSockDiag: async () => failing(),
     };
     setBinding(binding);
-    expect(() => listSocketsSync()).toThrow(expect.objectContaining({ name: 'PortclashError', code: 'ERR_NATIVE', message: expect.stringContaining('std::bad_alloc') }));
+    expect(() => listSocketsSync()).toThrow(
+      expect.objectContaining({ name: 'PortclashError', code: 'ERR_NATIVE', message: expect.stringContaining('std::bad_alloc') }),
+    );
     await expect(listSockets()).rejects.toMatchObject({ name: 'PortclashError', code: 'ERR_NATIVE' });
     await expect(listSockets({}, { source: 'proc' })).rejects.toMatchObject({ name: 'PortclashError', code: 'ERR_NATIVE' });
   });

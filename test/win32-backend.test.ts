@@ -19,11 +19,56 @@ const DELETE_TCB = 12;
 /** Rows as Windows' tables give them: uid and inode 0, the owner pid in every row, UDP with state 0. */
 const ROWS: RawRow[] = [
   { protocol: 6, family: 4, localAddress: ANY4, localPort: 135, remoteAddress: ANY4, remotePort: 0, state: LISTEN, uid: 0, inode: 0, ownerPid: 1044 },
-  { protocol: 6, family: 4, localAddress: v4(127, 0, 0, 1), localPort: 3000, remoteAddress: v4(127, 0, 0, 1), remotePort: 50000, state: ESTABLISHED, uid: 0, inode: 0, ownerPid: 7000 },
-  { protocol: 6, family: 4, localAddress: v4(127, 0, 0, 1), localPort: 50001, remoteAddress: v4(127, 0, 0, 1), remotePort: 3000, state: TIME_WAIT, uid: 0, inode: 0, ownerPid: 0 },
-  { protocol: 6, family: 4, localAddress: v4(10, 0, 0, 5), localPort: 3000, remoteAddress: v4(10, 0, 0, 9), remotePort: 443, state: DELETE_TCB, uid: 0, inode: 0, ownerPid: 7000 },
+  {
+    protocol: 6,
+    family: 4,
+    localAddress: v4(127, 0, 0, 1),
+    localPort: 3000,
+    remoteAddress: v4(127, 0, 0, 1),
+    remotePort: 50000,
+    state: ESTABLISHED,
+    uid: 0,
+    inode: 0,
+    ownerPid: 7000,
+  },
+  {
+    protocol: 6,
+    family: 4,
+    localAddress: v4(127, 0, 0, 1),
+    localPort: 50001,
+    remoteAddress: v4(127, 0, 0, 1),
+    remotePort: 3000,
+    state: TIME_WAIT,
+    uid: 0,
+    inode: 0,
+    ownerPid: 0,
+  },
+  {
+    protocol: 6,
+    family: 4,
+    localAddress: v4(10, 0, 0, 5),
+    localPort: 3000,
+    remoteAddress: v4(10, 0, 0, 9),
+    remotePort: 443,
+    state: DELETE_TCB,
+    uid: 0,
+    inode: 0,
+    ownerPid: 7000,
+  },
   // the scope id of ::1 in the interface index, as wine gives it: not a bound device
-  { protocol: 6, family: 6, localAddress: LOOPBACK6, localPort: 3000, remoteAddress: new Uint8Array(16), remotePort: 0, state: LISTEN, uid: 0, inode: 0, ownerPid: 7000, interfaceIndex: 0x1000 },
+  {
+    protocol: 6,
+    family: 6,
+    localAddress: LOOPBACK6,
+    localPort: 3000,
+    remoteAddress: new Uint8Array(16),
+    remotePort: 0,
+    state: LISTEN,
+    uid: 0,
+    inode: 0,
+    ownerPid: 7000,
+    interfaceIndex: 0x1000,
+  },
   { protocol: 17, family: 4, localAddress: ANY4, localPort: 5353, remoteAddress: ANY4, remotePort: 0, state: 0, uid: 0, inode: 0, ownerPid: 2000 },
 ];
 
@@ -33,11 +78,18 @@ function replay(queries: readonly IpHelperQuery[], errnoFor: (query: IpHelperQue
   return {
     rows: packRows(kept),
     count: kept.length,
-    sources: queries.map((query) => ({ rows: of(query).length, malformed: 0, errno: errnoFor(query), syscall: errnoFor(query) === 0 ? null : 'GetExtendedTcpTable' })),
+    sources: queries.map((query) => ({
+      rows: of(query).length,
+      malformed: 0,
+      errno: errnoFor(query),
+      syscall: errnoFor(query) === 0 ? null : 'GetExtendedTcpTable',
+    })),
   };
 }
 
-function windowsBinding(options: { errnoFor?: (query: IpHelperQuery) => number; processes?: WindowsProcessFacts[]; services?: WindowsServiceList } = {}): NativeBinding {
+function windowsBinding(
+  options: { errnoFor?: (query: IpHelperQuery) => number; processes?: WindowsProcessFacts[]; services?: WindowsServiceList } = {},
+): NativeBinding {
   const errnoFor = options.errnoFor ?? (() => 0);
   return {
     rowLayoutVersion: ROW_LAYOUT_VERSION,
@@ -54,10 +106,18 @@ function windowsBinding(options: { errnoFor?: (query: IpHelperQuery) => number; 
 }
 
 const gone = (pid: number): WindowsProcessFacts => ({ pid, image: null, imageError: 87, user: null, userError: 87, startTime: null, startError: 87 });
-const running = (pid: number, image: string, user = 'HOST\\dev'): WindowsProcessFacts => ({ pid, image, imageError: 0, user, userError: 0, startTime: Date.UTC(2026, 11, 1, 9, 30), startError: 0 });
+const running = (pid: number, image: string, user = 'HOST\\dev'): WindowsProcessFacts => ({
+  pid,
+  image,
+  imageError: 0,
+  user,
+  userError: 0,
+  startTime: Date.UTC(2026, 11, 1, 9, 30),
+  startError: 0,
+});
 
 describe('the Windows tables', () => {
-  it('name MIB states, mark TIME_WAIT as no process\'s, and keep the owner pid', () => {
+  it("name MIB states, mark TIME_WAIT as no process's, and keep the owner pid", () => {
     const { sockets, sources } = readTablesSync(windowsBinding(), {}, 'auto');
     expect(sources.map((source) => [source.source, source.protocol, source.family, source.rows, source.error])).toEqual([
       ['iphlpapi', 'tcp', 'IPv4', 4, null],
@@ -109,11 +169,22 @@ describe('owners on Windows', () => {
 
   it('name the process from the pid in the row, with its user and the services it hosts', () => {
     const { sockets } = readTablesSync(windowsBinding(), {}, 'auto');
-    const binding = windowsBinding({ processes: [running(1044, 'C:\\Windows\\System32\\svchost.exe', 'NT AUTHORITY\\NETWORK SERVICE'), running(7000, 'C:\\Program Files\\nodejs\\node.exe')], services });
+    const binding = windowsBinding({
+      processes: [running(1044, 'C:\\Windows\\System32\\svchost.exe', 'NT AUTHORITY\\NETWORK SERVICE'), running(7000, 'C:\\Program Files\\nodejs\\node.exe')],
+      services,
+    });
     const owned = findOwners(binding, sockets, { socketOptions: true });
     expect(owned[0]).toMatchObject({
       localPort: 135,
-      owner: { pid: 1044, name: 'svchost.exe', command: 'C:\\Windows\\System32\\svchost.exe', user: 'NT AUTHORITY\\NETWORK SERVICE', uid: null, fd: null, service: { unit: 'RpcEptMapper', windowsServices: ['RpcEptMapper', 'RpcSs'] } },
+      owner: {
+        pid: 1044,
+        name: 'svchost.exe',
+        command: 'C:\\Windows\\System32\\svchost.exe',
+        user: 'NT AUTHORITY\\NETWORK SERVICE',
+        uid: null,
+        fd: null,
+        service: { unit: 'RpcEptMapper', windowsServices: ['RpcEptMapper', 'RpcSs'] },
+      },
       optionsUnread: expect.stringContaining('SO_EXCLUSIVEADDRUSE'),
     });
     expect(owned[0]!.owner!.startTime).toEqual(new Date(Date.UTC(2026, 11, 1, 9, 30)));
@@ -123,13 +194,13 @@ describe('owners on Windows', () => {
     expect(owned[5]).toMatchObject({ localPort: 5353, owner: null, ownerUnknown: 'gone' });
   });
 
-  it('say the table named nobody where a row has pid 0 outside TIME_WAIT (wine\'s TCP listeners)', () => {
+  it("say the table named nobody where a row has pid 0 outside TIME_WAIT (wine's TCP listeners)", () => {
     const { sockets } = readTablesSync(windowsBinding(), { port: 135 }, 'auto');
     const unnamed = sockets.map(({ ownerPid: _, ...socket }) => socket);
     expect(findOwners(windowsBinding(), unnamed)).toEqual([expect.objectContaining({ owner: null, ownerUnknown: 'unreported' })]);
   });
 
-  it('know what System (pid 4) and WSL\'s forwarders do with ports', () => {
+  it("know what System (pid 4) and WSL's forwarders do with ports", () => {
     expect(ownerOf({ ...gone(4), imageError: 31 }, [])).toMatchObject({ pid: 4, name: 'System', role: expect.stringContaining('http.sys') });
     expect(ownerOf(running(812, 'C:\\Windows\\System32\\wslrelay.exe'), [])).toMatchObject({ name: 'wslrelay.exe', role: 'forwards a WSL 2 port to Windows' });
     expect(ownerOf(running(813, 'C:\\Program Files\\WSL\\wslhost.exe'), [])?.role).toBe('forwards a WSL 2 port to Windows');

@@ -30,7 +30,10 @@ describe('parseExcludedRanges on real outputs', () => {
 
   it('reads headers that end in spaces, and a single administered port', () => {
     expect(parseExcludedRanges(fixture('excluded-tcp-en-administered.txt')).value).toEqual([
-      range(80, 80), range(5986, 5986), range(47001, 47001), range(55679, 55679, true),
+      range(80, 80),
+      range(5986, 5986),
+      range(47001, 47001),
+      range(55679, 55679, true),
     ]);
   });
 
@@ -48,8 +51,13 @@ describe('parseExcludedRanges on real outputs', () => {
   it('reads Chinese headers and footnote, spaces collapsed', () => {
     const parsed = parseExcludedRanges(fixture('excluded-tcp-zh.txt'));
     expect(parsed.value).toEqual([
-      range(50000, 50059, true), range(54364, 54463), range(54664, 54763), range(54764, 54863),
-      range(58922, 59021), range(59022, 59121), range(60791, 60890),
+      range(50000, 50059, true),
+      range(54364, 54463),
+      range(54664, 54763),
+      range(54764, 54863),
+      range(58922, 59021),
+      range(59022, 59121),
+      range(60791, 60890),
     ]);
   });
 
@@ -84,7 +92,10 @@ describe('parseDynamicPorts on real outputs', () => {
   it('needs exactly the two numbers, and a range that can be', () => {
     expect(parseDynamicPorts('')).toEqual({ value: null, reason: expect.stringMatching(/printed 0 \(no output\)/) });
     expect(parseDynamicPorts(fixture('excluded-tcp-en.txt'))).toEqual({ value: null, reason: expect.stringMatching(/two numbers .* it printed 12/) });
-    expect(parseDynamicPorts('Start Port : 60000\nNumber of Ports : 16384\n')).toEqual({ value: null, reason: expect.stringMatching(/start 60000, 16384 ports/) });
+    expect(parseDynamicPorts('Start Port : 60000\nNumber of Ports : 16384\n')).toEqual({
+      value: null,
+      reason: expect.stringMatching(/start 60000, 16384 ports/),
+    });
   });
 });
 
@@ -98,7 +109,10 @@ describe('NetshSession: the runner', () => {
 
   it('passes netsh its arguments, without a shell', () => {
     const echo = new NetshSession(node('console.log(process.argv.slice(1).join(" "))'));
-    expect(echo.excludedRanges('IPv6', 'udp')).toEqual({ value: null, reason: expect.stringContaining('(it said: interface ipv6 show excludedportrange protocol=udp)') });
+    expect(echo.excludedRanges('IPv6', 'udp')).toEqual({
+      value: null,
+      reason: expect.stringContaining('(it said: interface ipv6 show excludedportrange protocol=udp)'),
+    });
     expect(echo.dynamicPorts('IPv4', 'tcp')).toEqual({ value: null, reason: expect.stringContaining('netsh interface ipv4 show dynamicport tcp:') });
   });
 
@@ -136,16 +150,32 @@ describe('NetshSession: the runner', () => {
 
 const LOOPBACK: NodeJS.Dict<NetworkInterfaceInfo[]> = {
   'Loopback Pseudo-Interface 1': [
-    { address: '::1', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', family: 'IPv6', mac: '00:00:00:00:00:00', internal: true, cidr: '::1/128', scopeid: 0 },
+    {
+      address: '::1',
+      netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+      family: 'IPv6',
+      mac: '00:00:00:00:00:00',
+      internal: true,
+      cidr: '::1/128',
+      scopeid: 0,
+    },
     { address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '00:00:00:00:00:00', internal: true, cidr: '127.0.0.1/8' },
   ],
   Ethernet: [
-    { address: 'FE80::1c2b:3a4d:5e6f:7081', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '00:15:5d:01:02:03', internal: false, cidr: 'fe80::1c2b:3a4d:5e6f:7081/64', scopeid: 12 },
+    {
+      address: 'FE80::1c2b:3a4d:5e6f:7081',
+      netmask: 'ffff:ffff:ffff:ffff::',
+      family: 'IPv6',
+      mac: '00:15:5d:01:02:03',
+      internal: false,
+      cidr: 'fe80::1c2b:3a4d:5e6f:7081/64',
+      scopeid: 12,
+    },
     { address: '192.168.1.20', netmask: '255.255.255.0', family: 'IPv4', mac: '00:15:5d:01:02:03', internal: false, cidr: '192.168.1.20/24' },
   ],
 };
 
-const answered = <T,>(value: T) => ({ value });
+const answered = <T>(value: T) => ({ value });
 const unread = (reason: string) => ({ value: null, reason });
 
 function inputs(overrides: Partial<Win32FactInputs> = {}): Win32FactInputs {
@@ -169,13 +199,15 @@ describe('buildWin32Facts', () => {
   });
 
   it("keeps netsh's ranges, and the reason where there is none", () => {
-    const facts = buildWin32Facts(inputs({
-      dynamicPorts: { tcp: answered([1024, 65534]), udp: unread('netsh interface ipv4 show dynamicport udp did not answer within 3000 ms') },
-      excluded: {
-        tcp: { IPv4: answered([range(5357, 5357)]), IPv6: unread('netsh interface ipv6 show excludedportrange protocol=tcp exited with status 1') },
-        udp: { IPv4: answered([]), IPv6: answered([]) },
-      },
-    }));
+    const facts = buildWin32Facts(
+      inputs({
+        dynamicPorts: { tcp: answered([1024, 65534]), udp: unread('netsh interface ipv4 show dynamicport udp did not answer within 3000 ms') },
+        excluded: {
+          tcp: { IPv4: answered([range(5357, 5357)]), IPv6: unread('netsh interface ipv6 show excludedportrange protocol=tcp exited with status 1') },
+          udp: { IPv4: answered([]), IPv6: answered([]) },
+        },
+      }),
+    );
     expect(facts.ephemeralRange).toEqual([1024, 65534]);
     expect(facts.udpEphemeralRange).toEqual(WINDOWS_DEFAULT_DYNAMIC_RANGE);
     expect(facts.ephemeralUnread).toEqual(['netsh interface ipv4 show dynamicport udp did not answer within 3000 ms']);

@@ -85,13 +85,32 @@ interface Spec {
 }
 
 /** A socket as IP Helper shows it, with its owner when the owner lookup read it. */
-function socket({ protocol = 'tcp', address, state = protocol === 'udp' ? 'UNCONNECTED' : 'LISTEN', user = ME, owned = true, pid = 4121, ra, port = P, remote = false }: Spec): Existing {
+function socket({
+  protocol = 'tcp',
+  address,
+  state = protocol === 'udp' ? 'UNCONNECTED' : 'LISTEN',
+  user = ME,
+  owned = true,
+  pid = 4121,
+  ra,
+  port = P,
+  remote = false,
+}: Spec): Existing {
   const ipv6 = address.includes(':');
   const timeWait = state === 'TIME_WAIT';
   const record = {
-    protocol, family: ipv6 ? 'IPv6' : 'IPv4', localAddress: address, localPort: port,
-    remoteAddress: remote ? (ipv6 ? '2001:db8::9' : '203.0.113.9') : ipv6 ? '::' : '0.0.0.0', remotePort: remote ? 443 : 0,
-    state, uid: 0, inode: 0, kernelOnly: timeWait, source: 'proc', ...(timeWait ? {} : { ownerPid: pid }),
+    protocol,
+    family: ipv6 ? 'IPv6' : 'IPv4',
+    localAddress: address,
+    localPort: port,
+    remoteAddress: remote ? (ipv6 ? '2001:db8::9' : '203.0.113.9') : ipv6 ? '::' : '0.0.0.0',
+    remotePort: remote ? 443 : 0,
+    state,
+    uid: 0,
+    inode: 0,
+    kernelOnly: timeWait,
+    source: 'proc',
+    ...(timeWait ? {} : { ownerPid: pid }),
   } as const satisfies Existing;
   if (!owned || timeWait) return record;
   const owner = { pid, name: pid === 4 ? 'System' : 'node.exe', cmdline: [], command: '', uid: null, user, startTime: null, service: null, fd: 0 };
@@ -109,29 +128,39 @@ function predict(ask: Ask, sockets: Existing[], overrides: Partial<Win32Facts> =
 /** The page's tables as printed (rows: the first bind; columns: the second), to check the transcription against. */
 function printed(text: string): BindTable {
   const words: Record<string, 'ok' | 'inuse' | 'access'> = { OK: 'ok', U: 'inuse', A: 'access' };
-  const rows = text.trim().split('\n').slice(1).map((line) => line.trim().split(/\s+/));
-  return Object.fromEntries(rows.map(([key, ...cells]) => [key, Object.fromEntries(BIND_KEYS.map((second, index) => [second, words[cells[index]!]!]))])) as BindTable;
+  const rows = text
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/));
+  return Object.fromEntries(
+    rows.map(([key, ...cells]) => [key, Object.fromEntries(BIND_KEYS.map((second, index) => [second, words[cells[index]!]!]))]),
+  ) as BindTable;
 }
 
 describe("Microsoft's tables, as transcribed", () => {
   // Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE, Windows Server 2003 and later
   it('match the Winsock page, same account and different accounts', () => {
-    expect(WINSOCK_SAME_USER).toEqual(printed(`
+    expect(WINSOCK_SAME_USER).toEqual(
+      printed(`
           DW  DS  RW  RS  XW  XS
       DW  U   OK  A   OK  U   OK
       DS  OK  U   OK  A   U   U
       RW  U   OK  OK  OK  U   OK
       RS  OK  U   OK  OK  U   U
       XW  U   A   A   A   U   A
-      XS  OK  U   OK  A   U   U`));
-    expect(WINSOCK_OTHER_USER).toEqual(printed(`
+      XS  OK  U   OK  A   U   U`),
+    );
+    expect(WINSOCK_OTHER_USER).toEqual(
+      printed(`
           DW  DS  RW  RS  XW  XS
       DW  U   A   A   A   U   A
       DS  OK  U   OK  A   U   U
       RW  U   A   OK  OK  U   A
       RS  OK  U   OK  OK  U   U
       XW  U   A   A   A   U   A
-      XS  OK  U   OK  A   U   U`));
+      XS  OK  U   OK  A   U   U`),
+    );
   });
 
   it('differ between accounts in exactly the five cells the WSK page marks CHECK', () => {
@@ -185,17 +214,66 @@ describe('predictWin32: TCP with Node’s defaults (no SO_REUSEADDR, no SO_EXCLU
   it.each([
     ['0.0.0.0 LISTEN vs :: dual: checked on the IPv4 stack too', [L({ address: '0.0.0.0' })], {}, 'in-use', 'EADDRINUSE', /IPv4 stack too/],
     [':: LISTEN vs :: dual', [L({ address: '::' })], {}, 'in-use', 'EADDRINUSE', /both on the wildcard/],
-    ['0.0.0.0 LISTEN of another account vs 0.0.0.0', [L({ address: '0.0.0.0', user: SOMEONE })], { host: '0.0.0.0' }, 'in-use', 'EADDRINUSE', /whatever options it set/],
-    ['0.0.0.0 LISTEN of another account vs 127.0.0.1: the security check', [L({ address: '0.0.0.0', user: SOMEONE })], { host: '127.0.0.1' }, 'denied', 'EACCES', /another account.*WSAEACCES/],
-    ['System (pid 4, http.sys) 0.0.0.0 vs 127.0.0.1 (WPN-XM#493)', [L({ address: '0.0.0.0', pid: 4, user: 'NT AUTHORITY\\SYSTEM' })], { host: '127.0.0.1' }, 'denied', 'EACCES', /another account/],
+    [
+      '0.0.0.0 LISTEN of another account vs 0.0.0.0',
+      [L({ address: '0.0.0.0', user: SOMEONE })],
+      { host: '0.0.0.0' },
+      'in-use',
+      'EADDRINUSE',
+      /whatever options it set/,
+    ],
+    [
+      '0.0.0.0 LISTEN of another account vs 127.0.0.1: the security check',
+      [L({ address: '0.0.0.0', user: SOMEONE })],
+      { host: '127.0.0.1' },
+      'denied',
+      'EACCES',
+      /another account.*WSAEACCES/,
+    ],
+    [
+      'System (pid 4, http.sys) 0.0.0.0 vs 127.0.0.1 (WPN-XM#493)',
+      [L({ address: '0.0.0.0', pid: 4, user: 'NT AUTHORITY\\SYSTEM' })],
+      { host: '127.0.0.1' },
+      'denied',
+      'EACCES',
+      /another account/,
+    ],
     [':: LISTEN of another account vs ::1', [L({ address: '::', user: SOMEONE })], { host: '::1' }, 'denied', 'EACCES', /inside the wildcard/],
-    ['127.0.0.1 LISTEN vs 0.0.0.0: a wildcard binds over a specific address', [L({ address: '127.0.0.1' })], { host: '0.0.0.0' }, 'free', null, /no socket .* keeps/],
+    [
+      '127.0.0.1 LISTEN vs 0.0.0.0: a wildcard binds over a specific address',
+      [L({ address: '127.0.0.1' })],
+      { host: '0.0.0.0' },
+      'free',
+      null,
+      /no socket .* keeps/,
+    ],
     ['127.0.0.1 LISTEN vs :: dual', [L({ address: '127.0.0.1' })], {}, 'free', null, /no socket/],
     ['::1 LISTEN vs :: dual', [L({ address: '::1' })], {}, 'free', null, /no socket/],
-    ['127.0.0.1 LISTEN vs 192.168.1.20: two specific addresses never conflict', [L({ address: '127.0.0.1' })], { host: '192.168.1.20' }, 'free', null, /no socket/],
-    ['127.0.0.1 LISTEN without SO_REUSEADDR vs 127.0.0.1', [L({ address: '127.0.0.1', ra: false })], { host: '127.0.0.1' }, 'in-use', 'EADDRINUSE', /is the address of/],
+    [
+      '127.0.0.1 LISTEN vs 192.168.1.20: two specific addresses never conflict',
+      [L({ address: '127.0.0.1' })],
+      { host: '192.168.1.20' },
+      'free',
+      null,
+      /no socket/,
+    ],
+    [
+      '127.0.0.1 LISTEN without SO_REUSEADDR vs 127.0.0.1',
+      [L({ address: '127.0.0.1', ra: false })],
+      { host: '127.0.0.1' },
+      'in-use',
+      'EADDRINUSE',
+      /is the address of/,
+    ],
     ['0.0.0.0 LISTEN with SO_REUSEADDR, same account, vs 127.0.0.1', [L({ address: '0.0.0.0', ra: true })], { host: '127.0.0.1' }, 'free', null, /no socket/],
-    ['TCP 0.0.0.0 LISTEN vs UDP: TCP and UDP never conflict', [L({ address: '0.0.0.0' })], { protocol: 'udp', host: '0.0.0.0' }, 'free', null, /no socket uses udp/],
+    [
+      'TCP 0.0.0.0 LISTEN vs UDP: TCP and UDP never conflict',
+      [L({ address: '0.0.0.0' })],
+      { protocol: 'udp', host: '0.0.0.0' },
+      'free',
+      null,
+      /no socket uses udp/,
+    ],
     ['a socket on another port', [L({ address: '0.0.0.0', port: 3001 })], {}, 'free', null, /no socket uses tcp port 3000/],
   ] as const)('%s → %s', (_name, sockets, ask, verdict, errno, reason) => {
     const prediction = predict(ask, [...sockets]);
@@ -208,28 +286,48 @@ describe('predictWin32: TCP with Node’s defaults (no SO_REUSEADDR, no SO_EXCLU
     expect(prediction).toMatchObject({ verdict: 'unknown', errno: null });
     expect(prediction.conflicts).toHaveLength(1);
     expect(prediction.assumptions).toEqual([
-      expect.stringMatching(/SO_REUSEADDR and SO_EXCLUSIVEADDRUSE cannot be seen.*with no sharing option or with SO_REUSEADDR → it succeeds; with SO_EXCLUSIVEADDRUSE → EACCES/),
+      expect.stringMatching(
+        /SO_REUSEADDR and SO_EXCLUSIVEADDRUSE cannot be seen.*with no sharing option or with SO_REUSEADDR → it succeeds; with SO_EXCLUSIVEADDRUSE → EACCES/,
+      ),
     ]);
     // if it binds, it takes 127.0.0.1 away from the wildcard server (nodejs/node#14618)
-    expect(prediction.warnings).toEqual([expect.stringMatching(/^If it binds, 127\.0\.0\.1:3000 takes the connections to 127\.0\.0\.1 away from 0\.0\.0\.0:3000 .*nodejs\/node#14618/)]);
+    expect(prediction.warnings).toEqual([
+      expect.stringMatching(/^If it binds, 127\.0\.0\.1:3000 takes the connections to 127\.0\.0\.1 away from 0\.0\.0\.0:3000 .*nodejs\/node#14618/),
+    ]);
   });
 
   it('is unknown where the account decides and cannot be read', () => {
     for (const holder of [L({ address: '0.0.0.0', user: null }), L({ address: '0.0.0.0', owned: false })]) {
       const prediction = predict({ host: '127.0.0.1' }, [holder]);
       expect(prediction.verdict).toBe('unknown');
-      expect(prediction.assumptions[0]).toMatch(/whether it belongs to this process's account is not known \((the account of pid 4121 could not be read|its owner was not looked up)\)/);
-      expect(prediction.assumptions[0]).toMatch(/\(with no sharing option or with SO_REUSEADDR\) if it is this account's → it succeeds; .* if it is another account's, or with SO_EXCLUSIVEADDRUSE → EACCES/);
+      expect(prediction.assumptions[0]).toMatch(
+        /whether it belongs to this process's account is not known \((the account of pid 4121 could not be read|its owner was not looked up)\)/,
+      );
+      expect(prediction.assumptions[0]).toMatch(
+        /\(with no sharing option or with SO_REUSEADDR\) if it is this account's → it succeeds; .* if it is another account's, or with SO_EXCLUSIVEADDRUSE → EACCES/,
+      );
     }
-    expect(predict({ host: '127.0.0.1' }, [L({ address: '0.0.0.0', ra: true })], { user: null }).assumptions[0]).toMatch(/this process's account could not be read/);
+    expect(predict({ host: '127.0.0.1' }, [L({ address: '0.0.0.0', ra: true })], { user: null }).assumptions[0]).toMatch(
+      /this process's account could not be read/,
+    );
   });
 
   it('is in use with no errno, naming both pages, where they disagree on the error: the same specific address held with SO_REUSEADDR', () => {
     const prediction = predict({ host: '127.0.0.1' }, [L({ address: '127.0.0.1', ra: true })]);
-    expect(prediction).toMatchObject({ verdict: 'in-use', errno: null, reason: expect.stringMatching(/cannot bind either way, but whether with EADDRINUSE .* or EACCES/) });
-    expect(prediction.assumptions[0]).toMatch(/two pages disagree on this case: "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE" gives WSAEADDRINUSE, "Sharing Transport Addresses" gives WSAEACCES/);
+    expect(prediction).toMatchObject({
+      verdict: 'in-use',
+      errno: null,
+      reason: expect.stringMatching(/cannot bind either way, but whether with EADDRINUSE .* or EACCES/),
+    });
+    expect(prediction.assumptions[0]).toMatch(
+      /two pages disagree on this case: "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE" gives WSAEADDRINUSE, "Sharing Transport Addresses" gives WSAEACCES/,
+    );
     // options unseen: the bind fails in every case, only the errno is not known
-    expect(predict({ host: '127.0.0.1' }, [L({ address: '127.0.0.1' })])).toMatchObject({ verdict: 'in-use', errno: null, reason: expect.stringMatching(/cannot bind either way/) });
+    expect(predict({ host: '127.0.0.1' }, [L({ address: '127.0.0.1' })])).toMatchObject({
+      verdict: 'in-use',
+      errno: null,
+      reason: expect.stringMatching(/cannot bind either way/),
+    });
   });
 
   it('warns that a wildcard bound over a specific address leaves that address to the other server', () => {
@@ -251,7 +349,10 @@ describe('predictWin32: TCP with Node’s defaults (no SO_REUSEADDR, no SO_EXCLU
   });
 
   it('answers port 0 with the dynamic range', () => {
-    expect(predict({ port: 0 }, [L({ address: '0.0.0.0', port: 0 })])).toMatchObject({ verdict: 'free', reason: expect.stringMatching(/dynamic range 49152–65535/) });
+    expect(predict({ port: 0 }, [L({ address: '0.0.0.0', port: 0 })])).toMatchObject({
+      verdict: 'free',
+      reason: expect.stringMatching(/dynamic range 49152–65535/),
+    });
   });
 
   it('assumes no port-scalability option on a holder in the dynamic range (nodejs/node#36021)', () => {
@@ -262,18 +363,44 @@ describe('predictWin32: TCP with Node’s defaults (no SO_REUSEADDR, no SO_EXCLU
   });
 
   it('refuses reusePort: there is no SO_REUSEPORT on Windows', () => {
-    expect(() => predictWin32({ ...request(), reusePort: true }, [], FACTS)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/no SO_REUSEPORT.*ENOTSUP/) }));
+    expect(() => predictWin32({ ...request(), reusePort: true }, [], FACTS)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/no SO_REUSEPORT.*ENOTSUP/) }),
+    );
   });
 });
 
 describe('predictWin32: SO_REUSEADDR on the new socket', () => {
   it.each([
     ['0.0.0.0 LISTEN with SO_REUSEADDR vs 0.0.0.0 RA', [L({ address: '0.0.0.0', ra: true })], { host: '0.0.0.0' }, 'free', null],
-    ['127.0.0.1 LISTEN without SO_REUSEADDR vs 127.0.0.1 RA: D and X both refuse', [L({ address: '127.0.0.1', ra: false })], { host: '127.0.0.1' }, 'denied', 'EACCES'],
+    [
+      '127.0.0.1 LISTEN without SO_REUSEADDR vs 127.0.0.1 RA: D and X both refuse',
+      [L({ address: '127.0.0.1', ra: false })],
+      { host: '127.0.0.1' },
+      'denied',
+      'EACCES',
+    ],
     ['127.0.0.1 LISTEN vs 0.0.0.0 RA', [L({ address: '127.0.0.1' })], { host: '0.0.0.0' }, 'free', null],
-    ['0.0.0.0 LISTEN of another account with SO_REUSEADDR vs 127.0.0.1 RA', [L({ address: '0.0.0.0', ra: true, user: SOMEONE })], { host: '127.0.0.1' }, 'free', null],
-    ['0.0.0.0 LISTEN of another account without SO_REUSEADDR vs 127.0.0.1 RA', [L({ address: '0.0.0.0', ra: false, user: SOMEONE })], { host: '127.0.0.1' }, 'denied', 'EACCES'],
-    ['0.0.0.0 LISTEN of this account without SO_REUSEADDR vs 127.0.0.1 RA: D shares, X refuses', [L({ address: '0.0.0.0', ra: false })], { host: '127.0.0.1' }, 'unknown', null],
+    [
+      '0.0.0.0 LISTEN of another account with SO_REUSEADDR vs 127.0.0.1 RA',
+      [L({ address: '0.0.0.0', ra: true, user: SOMEONE })],
+      { host: '127.0.0.1' },
+      'free',
+      null,
+    ],
+    [
+      '0.0.0.0 LISTEN of another account without SO_REUSEADDR vs 127.0.0.1 RA',
+      [L({ address: '0.0.0.0', ra: false, user: SOMEONE })],
+      { host: '127.0.0.1' },
+      'denied',
+      'EACCES',
+    ],
+    [
+      '0.0.0.0 LISTEN of this account without SO_REUSEADDR vs 127.0.0.1 RA: D shares, X refuses',
+      [L({ address: '0.0.0.0', ra: false })],
+      { host: '127.0.0.1' },
+      'unknown',
+      null,
+    ],
   ] as const)('%s → %s', (_name, sockets, ask, verdict, errno) => {
     expect(predict({ ...ask, reuseAddr: true }, [...sockets])).toMatchObject({ verdict, errno });
   });
@@ -283,7 +410,9 @@ describe('predictWin32: SO_REUSEADDR on the new socket', () => {
     expect(prediction.verdict).toBe('unknown');
     expect(prediction.assumptions[0]).toMatch(/with SO_REUSEADDR → it succeeds; with no sharing option or with SO_EXCLUSIVEADDRUSE → EACCES/);
     expect(prediction.warnings[0]).toMatch(/^If it binds, with SO_REUSEADDR 0\.0\.0\.0:3000 shares port 3000 .* indeterminate/);
-    expect(predict({ host: '0.0.0.0', reuseAddr: true }, [L({ address: '0.0.0.0', ra: true })]).warnings).toEqual([expect.stringMatching(/^with SO_REUSEADDR .* shares port 3000/)]);
+    expect(predict({ host: '0.0.0.0', reuseAddr: true }, [L({ address: '0.0.0.0', ra: true })]).warnings).toEqual([
+      expect.stringMatching(/^with SO_REUSEADDR .* shares port 3000/),
+    ]);
   });
 });
 
@@ -331,7 +460,7 @@ describe('predictWin32: connections and TIME_WAIT', () => {
     expect(prediction.assumptions[0]).toMatch(/what a connection holds cannot be seen.*holding the port on the wildcard → EADDRINUSE/);
   });
 
-  it("judges an accepted connection through its listener, which is there", () => {
+  it('judges an accepted connection through its listener, which is there', () => {
     const listener = L({ address: '127.0.0.1' });
     const accepted = L({ address: '127.0.0.1', state: 'ESTABLISHED', remote: true });
     expect(predict({}, [listener, accepted]).verdict).toBe('free');
@@ -353,7 +482,8 @@ describe('predictWin32: connections and TIME_WAIT', () => {
 });
 
 describe('predictWin32: excluded port ranges', () => {
-  const reserved = (ranges: { start: number; end: number; administered?: boolean }[]) => ranges.map(({ start, end, administered = false }) => ({ start, end, administered }));
+  const reserved = (ranges: { start: number; end: number; administered?: boolean }[]) =>
+    ranges.map(({ start, end, administered = false }) => ({ start, end, administered }));
   const excluding = (tcpIPv4: ReturnType<typeof reserved>, tcpIPv6: ReturnType<typeof reserved> = []) => ({
     excluded: { tcp: { IPv4: tcpIPv4, IPv6: tcpIPv6 }, udp: { IPv4: [], IPv6: [] } },
   });
@@ -372,19 +502,28 @@ describe('predictWin32: excluded port ranges', () => {
 
   it("follows Node's retry on 0.0.0.0 when only IPv6 excludes the port of a `::` bind", () => {
     const ipv6Only = excluding([], reserved([{ start: 3000, end: 3099 }]));
-    expect(predict({ port: 3050, hostDefaulted: false }, [], ipv6Only)).toMatchObject({ verdict: 'denied', errno: 'EACCES', reason: expect.stringMatching(/IPv6 TCP, 3000–3099/) });
+    expect(predict({ port: 3050, hostDefaulted: false }, [], ipv6Only)).toMatchObject({
+      verdict: 'denied',
+      errno: 'EACCES',
+      reason: expect.stringMatching(/IPv6 TCP, 3000–3099/),
+    });
     const retried = predict({ port: 3050, hostDefaulted: true }, [], ipv6Only);
     expect(retried).toMatchObject({ verdict: 'free', host: '0.0.0.0' });
     expect(retried.assumptions[0]).toMatch(/binds `::` first, which fails at once with EACCES .* then binds 0\.0\.0\.0/);
     const unsaid = predict({ port: 3050 }, [], ipv6Only);
     expect(unsaid).toMatchObject({ verdict: 'unknown', errno: null });
-    expect(unsaid.assumptions[0]).toMatch(/a bind of `::` given as the host fails with EACCES; Node's listen\(3050\) without a host then binds 0\.0\.0\.0.*which gives free/);
+    expect(unsaid.assumptions[0]).toMatch(
+      /a bind of `::` given as the host fails with EACCES; Node's listen\(3050\) without a host then binds 0\.0\.0\.0.*which gives free/,
+    );
     // the retry over a 0.0.0.0 listener fails with EADDRINUSE: still unknown, which error
     const both = predict({ port: 3050 }, [L({ address: '0.0.0.0', port: 3050 })], ipv6Only);
     expect(both).toMatchObject({ verdict: 'unknown', reason: expect.stringMatching(/cannot be bound either way, but whether with EACCES .* or EADDRINUSE/) });
     expect(both.assumptions[0]).toMatch(/which gives in-use \(EADDRINUSE\)/);
     // dgram binds as asked, with no retry
-    expect(predict({ protocol: 'udp', port: 3050 }, [], { excluded: { tcp: FACTS.excluded.tcp, udp: { IPv4: [], IPv6: reserved([{ start: 3000, end: 3099 }]) } } }).verdict).toBe('denied');
+    expect(
+      predict({ protocol: 'udp', port: 3050 }, [], { excluded: { tcp: FACTS.excluded.tcp, udp: { IPv4: [], IPv6: reserved([{ start: 3000, end: 3099 }]) } } })
+        .verdict,
+    ).toBe('denied');
   });
 
   it('keeps ranges per protocol', () => {
@@ -395,17 +534,30 @@ describe('predictWin32: excluded port ranges', () => {
     const administered = excluding(reserved([{ start: 50000, end: 50059, administered: true }]));
     const prediction = predict({ port: 50010 }, [], administered);
     expect(prediction.verdict).toBe('free');
-    expect(win32Warnings(request({ port: 50010 }), facts(administered))).toEqual([expect.stringMatching(/administered port exclusion of IPv4 TCP, 50000–50059 .*not refused \(KB 3039044\)/)]);
+    expect(win32Warnings(request({ port: 50010 }), facts(administered))).toEqual([
+      expect.stringMatching(/administered port exclusion of IPv4 TCP, 50000–50059 .*not refused \(KB 3039044\)/),
+    ]);
   });
 
   it('cannot say free when the ranges could not be read, and says why', () => {
     const unreadIPv6 = {
       excluded: { tcp: { IPv4: [], IPv6: null }, udp: FACTS.excluded.udp },
-      excludedUnread: { tcp: { IPv4: null, IPv6: 'netsh interface ipv6 show excludedportrange protocol=tcp did not answer within 3000 ms' }, udp: FACTS.excludedUnread.udp },
+      excludedUnread: {
+        tcp: { IPv4: null, IPv6: 'netsh interface ipv6 show excludedportrange protocol=tcp did not answer within 3000 ms' },
+        udp: FACTS.excludedUnread.udp,
+      },
     };
     const prediction = predict({}, [], unreadIPv6);
-    expect(prediction).toMatchObject({ verdict: 'unknown', errno: null, reason: expect.stringMatching(/whether an excluded port range holds port 3000 could not be read/) });
-    expect(prediction.assumptions).toEqual([expect.stringMatching(/excluded port ranges of IPv6 TCP could not be read \(netsh .* did not answer within 3000 ms\): if one holds port 3000, the bind fails with EACCES/)]);
+    expect(prediction).toMatchObject({
+      verdict: 'unknown',
+      errno: null,
+      reason: expect.stringMatching(/whether an excluded port range holds port 3000 could not be read/),
+    });
+    expect(prediction.assumptions).toEqual([
+      expect.stringMatching(
+        /excluded port ranges of IPv6 TCP could not be read \(netsh .* did not answer within 3000 ms\): if one holds port 3000, the bind fails with EACCES/,
+      ),
+    ]);
     // an IPv4 bind does not need IPv6's ranges; a socket in the way decides without them
     expect(predict({ host: '0.0.0.0' }, [], unreadIPv6).verdict).toBe('free');
     expect(predict({}, [L({ address: '::' })], unreadIPv6).verdict).toBe('in-use');
@@ -426,11 +578,16 @@ describe('predictWin32: addresses', () => {
   });
 
   it('says that an adapter that is down is not listed', () => {
-    expect(predict({ host: '10.9.9.9' }, []).assumptions).toEqual([expect.stringMatching(/lists only adapters that are up: assumed that 10\.9\.9\.9 is not the address of one that is down/)]);
+    expect(predict({ host: '10.9.9.9' }, []).assumptions).toEqual([
+      expect.stringMatching(/lists only adapters that are up: assumed that 10\.9\.9\.9 is not the address of one that is down/),
+    ]);
   });
 
   it('cannot make an IPv6 socket without IPv6', () => {
-    expect(predict({ host: '::1' }, [], { ipv6Enabled: false, localAddresses: { IPv4: ['127.0.0.1'], IPv6: [] } })).toMatchObject({ verdict: 'unknown', reason: expect.stringMatching(/IPv6 is not available/) });
+    expect(predict({ host: '::1' }, [], { ipv6Enabled: false, localAddresses: { IPv4: ['127.0.0.1'], IPv6: [] } })).toMatchObject({
+      verdict: 'unknown',
+      reason: expect.stringMatching(/IPv6 is not available/),
+    });
   });
 });
 
@@ -461,7 +618,9 @@ describe('mayMatter and inTheWay: which owners to read, which sockets to name', 
 
 describe('win32Warnings', () => {
   it('warns about a port inside the dynamic range, saying when the range is the default', () => {
-    expect(win32Warnings(request({ port: 50000 }), FACTS)).toEqual([expect.stringMatching(/^50000 lies inside the dynamic port range 49152–65535: an outgoing connection/)]);
+    expect(win32Warnings(request({ port: 50000 }), FACTS)).toEqual([
+      expect.stringMatching(/^50000 lies inside the dynamic port range 49152–65535: an outgoing connection/),
+    ]);
     expect(win32Warnings(request({ port: 50000 }), facts({ ephemeralUnread: ['netsh …'] }))[0]).toMatch(/\(Windows' default: netsh could not be read\)/);
     expect(win32Warnings(request({ port: 3000 }), FACTS)).toEqual([]);
     expect(win32Warnings(request({ port: 3000, protocol: 'udp' }), facts({ udpEphemeralRange: [1024, 65534] }))).toHaveLength(1);
@@ -474,11 +633,23 @@ describe("Node's defaults on Windows", () => {
     expect(resolveRequest({ port: P, host: '::', reuseAddr: true }, FACTS, WIN32_RULES)).toMatchObject({ reuseAddr: true, hostDefaulted: false });
     expect(resolveRequest({ port: P, protocol: 'udp' }, FACTS, WIN32_RULES)).toMatchObject({ reuseAddr: false });
     expect(() => resolveRequest({ port: P, reusePort: true }, FACTS, WIN32_RULES)).toThrow(/no SO_REUSEPORT/);
-    expect(nodeDefaults).toMatchObject({ tcp: { reuseAddr: false, exclusiveAddrUse: false, ipv6Only: false, addressInUseReportedBy: 'listen' }, udp: { reuseAddr: false }, reusePort: 'unsupported' });
+    expect(nodeDefaults).toMatchObject({
+      tcp: { reuseAddr: false, exclusiveAddrUse: false, ipv6Only: false, addressInUseReportedBy: 'listen' },
+      udp: { reuseAddr: false },
+      reusePort: 'unsupported',
+    });
   });
 
   it('WIN32_RULES has the shape of BindRules', () => {
-    const keys: Record<keyof BindRules, true> = { defaults: true, check: true, listenersFirst: true, needsOwners: true, predict: true, mayMatter: true, warnings: true };
+    const keys: Record<keyof BindRules, true> = {
+      defaults: true,
+      check: true,
+      listenersFirst: true,
+      needsOwners: true,
+      predict: true,
+      mayMatter: true,
+      warnings: true,
+    };
     expect(Object.keys(WIN32_RULES).sort()).toEqual(Object.keys(keys).sort());
   });
 });

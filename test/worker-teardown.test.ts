@@ -12,7 +12,6 @@ const DIST_BINDING = fileURLToPath(new URL('../dist/binding.js', import.meta.url
 const scratch = mkdtempSync(join(tmpdir(), 'portclash-teardown-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-
 describe.runIf(process.platform === 'linux')('a worker thread ended with native work in flight', () => {
   // Node completes the work of an ending thread's environment inside its teardown, where resolving
   // a promise throws: unguarded, that throw ends in std::terminate and takes the process down.
@@ -51,7 +50,7 @@ describe.runIf(process.platform === 'linux')('a worker thread ended with native 
     expect({ code: run.code, signal: run.signal, stdout: run.stdout }).toEqual({ code: 0, signal: null, stdout: 'survived' });
   });
 
-  it('does not hold the main thread\'s process.exit() back with a worker\'s reading waiting at its bound', async () => {
+  it("does not hold the main thread's process.exit() back with a worker's reading waiting at its bound", async () => {
     const path = join(scratch, 'tcp-main-exit');
     writeFileSync(path, listenerTable(40_000));
     // The worker starts a reading and then never turns its event loop, so the reader stops at the

@@ -11,9 +11,11 @@ export function describeOwner(owner: SocketOwner): string {
   else if (owner.uid !== null) facts.push(`uid ${owner.uid}`);
   if (owner.startTime !== null) facts.push(`since ${formatSince(owner.startTime)}`);
   const service =
-    owner.service?.container !== undefined ? describeContainer(owner)
-    : owner.service?.windowsServices !== undefined ? `service ${owner.service.windowsServices.join(', ')}`
-    : owner.service?.unit;
+    owner.service?.container !== undefined
+      ? describeContainer(owner)
+      : owner.service?.windowsServices !== undefined
+        ? `service ${owner.service.windowsServices.join(', ')}`
+        : owner.service?.unit;
   if (service !== undefined) facts.push(service);
   if (owner.role !== undefined) facts.push(owner.role);
   return `${shorten(owner.command)} (${facts.join(', ')})`;
@@ -88,19 +90,15 @@ function holder(socket: OwnedSocket): string {
   const facts = [`pid ${owner.pid}`, ...(owner.user === null ? [] : [`user ${owner.user}`])];
   const wildcard = socket.localAddress === '0.0.0.0' || socket.localAddress === '::';
   const endpoint = wildcard ? `*:${socket.localPort}` : formatEndpoint(socket.family, socket.localAddress, socket.localPort);
-  const verb = socket.state === 'LISTEN' ? 'listens on' : socket.protocol === 'udp' && socket.state === 'UNCONNECTED' ? 'is bound to' : `holds (${socket.state})`;
+  const verb =
+    socket.state === 'LISTEN' ? 'listens on' : socket.protocol === 'udp' && socket.state === 'UNCONNECTED' ? 'is bound to' : `holds (${socket.state})`;
   return `${shorten(owner.command)} (${facts.join(', ')}) ${verb} ${endpoint}`;
 }
 
 /** Aligned plain-text tables for people: columns padded to their widest cell. */
 export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, column) =>
-    rows.reduce((widest, row) => Math.max(widest, (row[column] ?? '').length), title.length),
-  );
+  const widths = header.map((title, column) => rows.reduce((widest, row) => Math.max(widest, (row[column] ?? '').length), title.length));
   const line = (cells: readonly string[]): string =>
-    cells
-      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
-      .join('  ');
+    cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  ');
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
-

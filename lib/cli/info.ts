@@ -59,7 +59,9 @@ export async function runInfo(args: string[], io: CommandIO): Promise<number> {
     `  class:      ${info.class.description}; traditional BSD split: ${info.bsdClass}`,
     `  ephemeral:  ${info.ephemeral.inRange ? `yes: inside ${range.low}–${range.high}, so an outgoing connection may take it at any moment` : `no (the range is ${range.low}–${range.high})`}${info.ephemeral.reserved ? '; reserved (ip_local_reserved_ports): never handed out automatically' : ''}`,
     sockets.length === 0 ? '  held by:    nothing (TCP or UDP)' : '  held by:',
-    ...sockets.map((socket) => `    ${describeSocket(socket)} — ${socket.owner !== null ? describeOwner(socket.owner) : `owner unknown (${socket.ownerUnknown ?? '?'})`}`),
+    ...sockets.map(
+      (socket) => `    ${describeSocket(socket)} — ${socket.owner !== null ? describeOwner(socket.owner) : `owner unknown (${socket.ownerUnknown ?? '?'})`}`,
+    ),
     `  bind:       ${describePrediction(prediction)} (Node's server.listen(${port}))`,
     ...dependsOn(prediction),
     // the registered services are listed above already

@@ -72,9 +72,10 @@ function formatWho(label: string, sockets: readonly OwnedSocket[]): string {
 }
 
 const UNKNOWN_TITLES: readonly [OwnerUnknownReason, string][] = [
-  ['permission', process.getuid?.() === 0
-    ? 'a process whose open files even root may not read:'
-    : 'a process whose open files cannot be read without root (try sudo):'],
+  [
+    'permission',
+    process.getuid?.() === 0 ? 'a process whose open files even root may not read:' : 'a process whose open files cannot be read without root (try sudo):',
+  ],
   ['other-namespace', 'a process in a pid namespace this one cannot see:'],
   ['kernel', 'no process; the kernel keeps it (TIME_WAIT, a half-open connection):'],
   ['gone', 'nothing any more; it closed while portclash looked:'],

@@ -25,11 +25,7 @@ export async function ephemeralReport(): Promise<EphemeralReport> {
 }
 
 /** The report from a socket table and the ranges: a pure function, for tests and replays. */
-export function buildReport(
-  sockets: readonly SocketRecord[],
-  range: EphemeralRange,
-  reserved: PortRange[],
-): EphemeralReport {
+export function buildReport(sockets: readonly SocketRecord[], range: EphemeralRange, reserved: PortRange[]): EphemeralReport {
   const inRange = (port: number) => port >= range.low && port <= range.high;
   // A port held by bind() — a listener or a bound socket — is an incoming connection's, not an
   // outgoing one's, and connect() will not pick it.

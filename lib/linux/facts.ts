@@ -119,7 +119,9 @@ export function readBindHooks(): BindHooks {
   if (counts.errno !== 0) {
     const name = errnoName(counts.errno);
     // EPERM: no CAP_NET_ADMIN, or a seccomp profile (a container's) that blocks bpf()
-    return unseen(name === 'EPERM' ? 'counting them needs CAP_NET_ADMIN, and bpf() may be blocked by seccomp' : `${counts.syscall ?? 'bpf'} failed with ${name}`);
+    return unseen(
+      name === 'EPERM' ? 'counting them needs CAP_NET_ADMIN, and bpf() may be blocked by seccomp' : `${counts.syscall ?? 'bpf'} failed with ${name}`,
+    );
   }
   const sum = (...values: (number | null)[]) => values.reduce<number>((total, value) => total + (value ?? 0), 0);
   return {

@@ -92,10 +92,7 @@ class Reading {
     return this.pending.map((table) => ({
       protocol: table.protocol,
       family: table.family,
-      states:
-        table.protocol === IPPROTO_TCP
-          ? listening ? 1 << TCP_LISTEN : TCP_ALL_STATES
-          : listening ? 1 << TCP_CLOSE : UDP_ALL_STATES,
+      states: table.protocol === IPPROTO_TCP ? (listening ? 1 << TCP_LISTEN : TCP_ALL_STATES) : listening ? 1 << TCP_CLOSE : UDP_ALL_STATES,
       port: this.filter.port ?? -1,
     }));
   }

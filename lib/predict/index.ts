@@ -22,7 +22,10 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
   const request = await withHostAddress(given);
   // The kernel's first answer needs only the port: ask for it, and read the facts while it works.
   const target = resolveTarget(request);
-  const listening = os.rules.listenersFirst && target.port !== 0 && request.reusePort !== true ? listSockets(os, { port: target.port, protocol: target.protocol, listening: true }) : null;
+  const listening =
+    os.rules.listenersFirst && target.port !== 0 && request.reusePort !== true
+      ? listSockets(os, { port: target.port, protocol: target.protocol, listening: true })
+      : null;
   let facts: SystemFacts;
   let resolved: ResolvedRequest;
   try {
@@ -35,7 +38,13 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
   return withWarnings(os, await decide(os, resolved, facts, listening, options.owners !== false), resolved, facts);
 }
 
-async function decide(os: Platform, resolved: ResolvedRequest, facts: SystemFacts, listening: Promise<SocketRecord[]> | null, named: boolean): Promise<Prediction> {
+async function decide(
+  os: Platform,
+  resolved: ResolvedRequest,
+  facts: SystemFacts,
+  listening: Promise<SocketRecord[]> | null,
+  named: boolean,
+): Promise<Prediction> {
   // 1. Listeners only: the kernel looks at its small listening hash. A listener in the way that
   //    no option of ours can share with decides alone, whatever else is on the port.
   if (listening !== null) {
@@ -157,11 +166,15 @@ export async function assertPortsFree(requests: readonly (number | BindRequest)[
   const predictions = await predictBinds(requests.map((request) => (typeof request === 'number' ? { port: request } : request)));
   for (const prediction of predictions) {
     const code =
-      prediction.verdict === 'in-use' ? 'ERR_PORT_IN_USE'
-      : prediction.verdict === 'denied' ? 'ERR_PORT_DENIED'
-      : prediction.verdict === 'unavailable' ? 'ERR_ADDRESS_UNAVAILABLE'
-      : prediction.verdict === 'unknown' && options.failOnUnknown === true ? 'ERR_PORT_UNKNOWN'
-      : null;
+      prediction.verdict === 'in-use'
+        ? 'ERR_PORT_IN_USE'
+        : prediction.verdict === 'denied'
+          ? 'ERR_PORT_DENIED'
+          : prediction.verdict === 'unavailable'
+            ? 'ERR_ADDRESS_UNAVAILABLE'
+            : prediction.verdict === 'unknown' && options.failOnUnknown === true
+              ? 'ERR_PORT_UNKNOWN'
+              : null;
     if (code !== null) throw new PortNotFreeError(code, prediction);
   }
   return predictions;

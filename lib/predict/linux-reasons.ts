@@ -55,7 +55,8 @@ function sharingFails(request: ResolvedRequest, existing: Existing): string {
     }
   }
   if (listening) return request.reusePort ? 'a listening socket shares only through SO_REUSEPORT' : 'a listening socket is never shared through SO_REUSEADDR';
-  if (!request.reuseAddr) return request.reusePort ? 'this bind sets SO_REUSEPORT but not SO_REUSEADDR' : 'this bind sets neither SO_REUSEADDR nor SO_REUSEPORT';
+  if (!request.reuseAddr)
+    return request.reusePort ? 'this bind sets SO_REUSEPORT but not SO_REUSEADDR' : 'this bind sets neither SO_REUSEADDR nor SO_REUSEPORT';
   if (reuseAddr === false) return 'it does not set SO_REUSEADDR';
   return 'neither SO_REUSEADDR nor SO_REUSEPORT lets them share';
 }

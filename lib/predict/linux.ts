@@ -181,26 +181,37 @@ function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], 
   // overlapping socket): when such a socket of ours is there, the rules cannot decide.
   if (request.reusePort && (conflicts.length > 0 || uncertain.length > 0)) {
     const partner = judged.find(
-      (item) => item.overlap !== false && item.existing.uid === request.uid && known('reusePort' in item.existing ? item.existing.reusePort : undefined) !== false && item.existing.state !== 'TIME_WAIT',
+      (item) =>
+        item.overlap !== false &&
+        item.existing.uid === request.uid &&
+        known('reusePort' in item.existing ? item.existing.reusePort : undefined) !== false &&
+        item.existing.state !== 'TIME_WAIT',
     );
     if (partner !== undefined) {
       // a partner whose SO_REUSEPORT could not be read may not share at all: say why it is unknown too
       const sharesSurely = known('reusePort' in partner.existing ? partner.existing.reusePort : undefined) === true;
       if (!sharesSurely) assumptions.push(uncertainty(request, { ...partner, overlap: true }));
       assumptions.push(say.reusePortOrder.assumption(request, partner.existing, sharesSurely, conflicts[0]?.existing));
-      return result('unknown', null, say.reusePortOrder.reason(request), [
-        ...conflicts.map((item) => item.existing),
-        partner.existing,
-      ]);
+      return result('unknown', null, say.reusePortOrder.reason(request), [...conflicts.map((item) => item.existing), partner.existing]);
     }
   }
 
   if (conflicts.length > 0) {
-    return result('in-use', 'EADDRINUSE', say.conflictReason(request, conflicts[0]!.existing), conflicts.map((item) => item.existing));
+    return result(
+      'in-use',
+      'EADDRINUSE',
+      say.conflictReason(request, conflicts[0]!.existing),
+      conflicts.map((item) => item.existing),
+    );
   }
   if (uncertain.length > 0) {
     for (const item of uncertain) assumptions.push(uncertainty(request, item));
-    return result('unknown', null, say.mayBeInTheWay(uncertain[0]!.existing), uncertain.map((item) => item.existing));
+    return result(
+      'unknown',
+      null,
+      say.mayBeInTheWay(uncertain[0]!.existing),
+      uncertain.map((item) => item.existing),
+    );
   }
 
   // Nothing is in the way among the sockets that can be seen.

@@ -97,6 +97,10 @@ async function addressOf(host: string): Promise<string> {
     return (await lookup(host)).address;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'an error';
-    throw new PortclashError('ERR_INVALID_HOST', `cannot resolve host name ${JSON.stringify(host)} (${code}); give an IP address such as 0.0.0.0, 127.0.0.1, :: or ::1`, { cause: error });
+    throw new PortclashError(
+      'ERR_INVALID_HOST',
+      `cannot resolve host name ${JSON.stringify(host)} (${code}); give an IP address such as 0.0.0.0, 127.0.0.1, :: or ::1`,
+      { cause: error },
+    );
   }
 }

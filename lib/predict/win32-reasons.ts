@@ -14,9 +14,11 @@ export function describe(existing: Existing): string {
   const where = existing.remotePort === 0 ? '' : ` → ${formatEndpoint(existing.family, existing.remoteAddress, existing.remotePort)}`;
   const owner = 'owner' in existing && existing.owner !== null ? existing.owner : null;
   const held =
-    owner !== null ? `, held by ${owner.name ?? '?'} (pid ${owner.pid}${owner.user === null ? '' : `, account ${owner.user}`})`
-    : existing.ownerPid !== undefined ? `, pid ${existing.ownerPid}`
-    : '';
+    owner !== null
+      ? `, held by ${owner.name ?? '?'} (pid ${owner.pid}${owner.user === null ? '' : `, account ${owner.user}`})`
+      : existing.ownerPid !== undefined
+        ? `, pid ${existing.ownerPid}`
+        : '';
   return `${formatEndpoint(existing.family, existing.localAddress, existing.localPort)}${where} (${existing.state}${held})`;
 }
 
@@ -55,7 +57,8 @@ export const user = {
 
 export const address = {
   noIPv6: 'IPv6 is not available here (no interface has an IPv6 address), so the socket cannot be made',
-  noIPv6Assumption: 'without IPv6, socket(AF_INET6) fails (WSAEAFNOSUPPORT), which is none of the verdicts; if IPv6 is there after all, the bind is judged as usual',
+  noIPv6Assumption:
+    'without IPv6, socket(AF_INET6) fails (WSAEAFNOSUPPORT), which is none of the verdicts; if IPv6 is there after all, the bind is judged as usual',
   notLocal: (address: string, local: readonly string[]) =>
     `${address} is not an address of this host (its interfaces that are up have ${local.length === 0 ? 'none of that family' : local.join(', ')})`,
   downAdapters: (address: string) =>
@@ -97,7 +100,9 @@ export type Overlap = { stack: 'v4' | 'v6'; relation: 'both-wildcard' | 'covers'
 function overlapWords(request: ResolvedRequest, existing: Existing, overlap: Overlap | null): string {
   const them = describe(existing);
   const dual = request.family === 'IPv6' && request.host === '::' && !request.ipv6Only && overlap?.stack === 'v4';
-  const prefix = dual ? '`::` without IPV6_V6ONLY is bound on the IPv4 stack too, and the checks must pass on both (Microsoft, dual-stack sockets); there ' : '';
+  const prefix = dual
+    ? '`::` without IPV6_V6ONLY is bound on the IPv4 stack too, and the checks must pass on both (Microsoft, dual-stack sockets); there '
+    : '';
   switch (overlap?.relation) {
     case 'both-wildcard':
       return `${prefix}${mine(request)} and ${them} are both on the wildcard`;
@@ -124,13 +129,14 @@ export function conflict(request: ResolvedRequest, judged: Judged, outcome: Excl
 }
 
 const UNSEEN: Record<Dimension, (judged: Judged) => string> = {
-  option: () => 'its SO_REUSEADDR and SO_EXCLUSIVEADDRUSE cannot be seen (IP Helper does not show another socket\'s options)',
+  option: () => "its SO_REUSEADDR and SO_EXCLUSIVEADDRUSE cannot be seen (IP Helper does not show another socket's options)",
   user: (judged) => `whether it belongs to this process's account is not known (${judged.userUnknown ?? 'no reason given'})`,
   origin: (judged) =>
     judged.kind === 'timewait'
       ? "whether Windows checks a TIME_WAIT is not settled: libuv's maintainers say it does not unless SO_EXCLUSIVEADDRUSE is set (joyent/libuv#1360), binds over TIME_WAITs were seen to fail now and then on Windows 8 (joyent/libuv#1379)"
       : 'what a connection holds cannot be seen: an outgoing one may hold its port on the wildcard since its bind at connect(), an accepted one whose listener is gone only its own address, or nothing of its own',
-  source: () => 'Microsoft\'s two pages disagree on this case: "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE" gives WSAEADDRINUSE, "Sharing Transport Addresses" gives WSAEACCES',
+  source: () =>
+    'Microsoft\'s two pages disagree on this case: "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE" gives WSAEADDRINUSE, "Sharing Transport Addresses" gives WSAEACCES',
 };
 
 /** The words for each value of each dimension, as a condition: "with SO_REUSEADDR", "if it is another account's". */
@@ -158,7 +164,9 @@ function cases(judged: Judged): string {
   const values = judged.varies.map((dimension) => [...new Set(judged.scenarios.map((scenario) => scenario[dimension]))]);
   return (['ok', 'inuse', 'access'] as const)
     .map((outcome) => {
-      const tuples = judged.scenarios.filter((scenario) => scenario.outcome === outcome).map((scenario) => judged.varies.map((dimension) => scenario[dimension]));
+      const tuples = judged.scenarios
+        .filter((scenario) => scenario.outcome === outcome)
+        .map((scenario) => judged.varies.map((dimension) => scenario[dimension]));
       return tuples.length === 0 ? null : `${conditions(judged, tuples, 0, values)} → ${ERRNO_WORDS[outcome]}`;
     })
     .filter((part): part is string => part !== null)
@@ -185,7 +193,12 @@ function conditions(judged: Judged, tuples: readonly (readonly string[])[], dept
   const parts = groups.map((group) => {
     const words = group.values.map(label).join(' or ');
     if (group.rest.size === full) return words;
-    const inner = conditions(judged, tuples.filter((tuple) => group.values.includes(tuple[depth]!)), depth + 1, values);
+    const inner = conditions(
+      judged,
+      tuples.filter((tuple) => group.values.includes(tuple[depth]!)),
+      depth + 1,
+      values,
+    );
     const said = inner.includes(', or ') ? `(${inner})` : inner;
     return group.values.length > 1 ? `(${words}) ${said}` : `${words} ${said}`;
   });
@@ -204,7 +217,7 @@ export function certainly(request: ResolvedRequest, judged: Judged): string {
   return `${describe(judged.existing)} makes ${mine(request)} fail with ${ERRNO_WORDS[outcome]} in every case that cannot be seen`;
 }
 
-export const checkOrder = 'several sockets are in the way, and Microsoft does not say which one Windows checks first: the errno is the first one\'s';
+export const checkOrder = "several sockets are in the way, and Microsoft does not say which one Windows checks first: the errno is the first one's";
 
 export function mayBeInTheWay(judged: Judged): string {
   return `whether ${describe(judged.existing)} is in the way depends on what cannot be seen`;
@@ -237,7 +250,7 @@ export const retry = {
 export const warning = {
   shadowsWildcard: (request: ResolvedRequest, existing: Existing, sure: boolean) =>
     `${sure ? '' : 'If it binds, '}${mine(request)} takes the ${request.protocol === 'tcp' ? 'connections' : 'datagrams'} to ${request.host} away from ${describe(existing)}, which keeps every other address: ` +
-    'Windows lets a socket of the same account bind a specific address inside another\'s wildcard, where Linux refuses it (nodejs/node#14618).',
+    "Windows lets a socket of the same account bind a specific address inside another's wildcard, where Linux refuses it (nodejs/node#14618).",
   exceptSpecific: (request: ResolvedRequest, existing: Existing, sure: boolean) =>
     `${sure ? '' : 'If it binds, '}${describe(existing)} keeps its address, and ${mine(request)} gets every other one: ` +
     `Windows binds a wildcard over a specific address ("bound to all interfaces except the specific address", ${WINSOCK_PAGE}), where Linux refuses it.`,

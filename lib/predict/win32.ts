@@ -258,7 +258,9 @@ export function judge(request: ResolvedRequest, existing: Existing, kind: Socket
 function turnsOn(scenarios: readonly Scenario[], dimension: Dimension): boolean {
   const byRest = new Map<string, Set<Outcome>>();
   for (const scenario of scenarios) {
-    const rest = DIMENSIONS.filter((other) => other !== dimension).map((other) => scenario[other]).join(' ');
+    const rest = DIMENSIONS.filter((other) => other !== dimension)
+      .map((other) => scenario[other])
+      .join(' ');
     const outcomes = byRest.get(rest) ?? new Set<Outcome>();
     outcomes.add(scenario.outcome);
     byRest.set(rest, outcomes);
@@ -324,19 +326,30 @@ interface Step {
  * loopback's own addresses, multicast and broadcast are not covered by the sources: unknown.
  */
 function checkAddress(request: ResolvedRequest, facts: Win32Facts): Step | null {
-  if (request.family === 'IPv6' && !facts.ipv6Enabled) return { verdict: 'unknown', errno: null, reason: say.address.noIPv6, assumptions: [say.address.noIPv6Assumption] };
+  if (request.family === 'IPv6' && !facts.ipv6Enabled)
+    return { verdict: 'unknown', errno: null, reason: say.address.noIPv6, assumptions: [say.address.noIPv6Assumption] };
   const mine = footprint(request.family, request.host);
   const ipv4 = mine.v4;
   if (ipv4 !== undefined && ipv4 !== WILDCARD && !facts.localAddresses.IPv4.includes(ipv4)) {
     const first = Number(ipv4.split('.')[0]);
     if (first >= 224 || ipv4 === '255.255.255.255') return unclear(say.address.multicast(ipv4));
     if (first === 127) return unclear(say.address.loopbackRange(ipv4));
-    return { verdict: 'unavailable', errno: 'EADDRNOTAVAIL', reason: say.address.notLocal(ipv4, facts.localAddresses.IPv4), assumptions: [say.address.downAdapters(ipv4)] };
+    return {
+      verdict: 'unavailable',
+      errno: 'EADDRNOTAVAIL',
+      reason: say.address.notLocal(ipv4, facts.localAddresses.IPv4),
+      assumptions: [say.address.downAdapters(ipv4)],
+    };
   }
   const ipv6 = mine.v6;
   if (ipv6 !== undefined && ipv6 !== WILDCARD && !facts.localAddresses.IPv6.includes(ipv6)) {
     if (ipv6.startsWith('ff')) return unclear(say.address.multicast(ipv6));
-    return { verdict: 'unavailable', errno: 'EADDRNOTAVAIL', reason: say.address.notLocal(ipv6, facts.localAddresses.IPv6), assumptions: [say.address.downAdapters(ipv6)] };
+    return {
+      verdict: 'unavailable',
+      errno: 'EADDRNOTAVAIL',
+      reason: say.address.notLocal(ipv6, facts.localAddresses.IPv6),
+      assumptions: [say.address.downAdapters(ipv6)],
+    };
   }
   return null;
 }
@@ -378,7 +391,13 @@ function checkExclusion(request: ResolvedRequest, facts: Win32Facts): Exclusion 
   return { kind: 'none', unread };
 }
 
-function prediction(request: ResolvedRequest, verdict: Verdict, errno: BindErrno | null, reason: string, more: Partial<Pick<Prediction, 'conflicts' | 'assumptions' | 'warnings'>> = {}): Prediction {
+function prediction(
+  request: ResolvedRequest,
+  verdict: Verdict,
+  errno: BindErrno | null,
+  reason: string,
+  more: Partial<Pick<Prediction, 'conflicts' | 'assumptions' | 'warnings'>> = {},
+): Prediction {
   return { port: request.port, host: request.host, protocol: request.protocol, verdict, errno, reason, conflicts: [], assumptions: [], warnings: [], ...more };
 }
 
@@ -422,7 +441,19 @@ export function predictWin32(request: Win32Request, sockets: readonly Existing[]
     const certain = failing.filter((item) => item.outcomes.size === 1);
     if (inRange(request.port, dynamicRange(request, facts))) assumptions.push(say.portScalability(request, certain[0]!.existing));
     const reason = say.conflict(request, certain[0]!, outcome, overlapOf(request, certain[0]!.existing));
-    return outcome === 'inuse' ? result('in-use', 'EADDRINUSE', reason, failing.map((item) => item.existing)) : result('denied', 'EACCES', reason, failing.map((item) => item.existing));
+    return outcome === 'inuse'
+      ? result(
+          'in-use',
+          'EADDRINUSE',
+          reason,
+          failing.map((item) => item.existing),
+        )
+      : result(
+          'denied',
+          'EACCES',
+          reason,
+          failing.map((item) => item.existing),
+        );
   }
 
   // The bind fails whatever cannot be seen, but which error it gives turns on it: in use, with
@@ -430,7 +461,12 @@ export function predictWin32(request: Win32Request, sockets: readonly Existing[]
   if (!mayBeFree) {
     for (const item of failing) assumptions.push(item.outcomes.size === 1 ? say.certainly(request, item) : say.uncertain(request, item));
     if (failing.length > 1) assumptions.push(say.checkOrder);
-    return result('in-use', null, say.failsEitherWay(request, [...errnos]), failing.map((item) => item.existing));
+    return result(
+      'in-use',
+      null,
+      say.failsEitherWay(request, [...errnos]),
+      failing.map((item) => item.existing),
+    );
   }
 
   // From here the bind may succeed, or what decides cannot be seen. TCP sockets bound without
@@ -442,7 +478,12 @@ export function predictWin32(request: Win32Request, sockets: readonly Existing[]
     for (const item of failing) assumptions.push(item.outcomes.size === 1 ? say.certainly(request, item) : say.uncertain(request, item));
     if (failing.length > 1) assumptions.push(say.checkOrder);
     assumptions.push(...exclusion.unread, ...boundUnseen);
-    return result('unknown', null, say.mayBeInTheWay(failing[0]!), failing.map((item) => item.existing));
+    return result(
+      'unknown',
+      null,
+      say.mayBeInTheWay(failing[0]!),
+      failing.map((item) => item.existing),
+    );
   }
   if (exclusion.unread.length > 0) {
     assumptions.push(...exclusion.unread, ...boundUnseen);
@@ -466,11 +507,22 @@ function inRange(port: number, [low, high]: readonly [number, number]): boolean 
  * socket also shows in the IPv4 table as 0.0.0.0 (nodejs/node#9390), and that row is judged on
  * its own. Where there is no such row and taking IPv4 would change the outcome, say it is assumed.
  */
-function assumedV6Only(request: ResolvedRequest, existing: Existing, onPort: readonly Existing[], kind: SocketKind, users: readonly UserRelation[]): string | null {
+function assumedV6Only(
+  request: ResolvedRequest,
+  existing: Existing,
+  onPort: readonly Existing[],
+  kind: SocketKind,
+  users: readonly UserRelation[],
+): string | null {
   if (kind !== 'bound' || existing.family !== 'IPv6' || existing.localAddress !== '::' || existing.ipv6Only !== undefined) return null;
   if (requestFootprint(request).v4 === undefined) return null;
   const pid = existing.ownerPid ?? ('owner' in existing ? existing.owner?.pid : undefined);
-  const twin = onPort.some((other) => other.family === 'IPv4' && other.localAddress === '0.0.0.0' && (pid === undefined || (other.ownerPid ?? ('owner' in other ? other.owner?.pid : undefined)) === pid));
+  const twin = onPort.some(
+    (other) =>
+      other.family === 'IPv4' &&
+      other.localAddress === '0.0.0.0' &&
+      (pid === undefined || (other.ownerPid ?? ('owner' in other ? other.owner?.pid : undefined)) === pid),
+  );
   if (twin) return null;
   const asDual = judge(request, { ...existing, ipv6Only: false }, kind, users);
   const asShown = judge(request, existing, kind, users);
@@ -490,7 +542,13 @@ function withIPv4Retry(request: Win32Request, sockets: readonly Existing[], fact
   const retry = predictWin32({ ...request, host: '0.0.0.0', family: 'IPv4', ipv6Only: false, hostDefaulted: false }, sockets, facts);
   if (request.hostDefaulted === true) return { ...retry, assumptions: [say.retry.taken(request, range), ...retry.assumptions] };
   if (retry.verdict === 'denied') return { ...retry, reason: `${denied}; ${say.retry.alsoDenied(retry.reason)}` };
-  return { ...retry, verdict: 'unknown', errno: null, reason: say.retry.reason(request, retry), assumptions: [say.retry.either(request, range, retry), ...retry.assumptions] };
+  return {
+    ...retry,
+    verdict: 'unknown',
+    errno: null,
+    reason: say.retry.reason(request, retry),
+    assumptions: [say.retry.either(request, range, retry), ...retry.assumptions],
+  };
 }
 
 /** Where the request meets a socket as it is shown: the first stack both are on, and how. */
@@ -544,7 +602,10 @@ export function win32Warnings(request: ResolvedRequest, facts: Win32Facts): stri
   if (request.port === 0) return [];
   const warnings: string[] = [];
   const administered = familiesOf(requestFootprint(request))
-    .map((family) => ({ family, range: facts.excluded[request.protocol][family]?.find((range) => range.administered && request.port >= range.start && request.port <= range.end) }))
+    .map((family) => ({
+      family,
+      range: facts.excluded[request.protocol][family]?.find((range) => range.administered && request.port >= range.start && request.port <= range.end),
+    }))
     .find((hit) => hit.range !== undefined);
   if (administered?.range !== undefined) {
     warnings.push(say.warning.administered(request, administered.family, administered.range));

@@ -128,11 +128,15 @@ export function parseDynamicPorts(text: string): NetshAnswer<PortRange> {
     .filter((number): number is string => number !== undefined)
     .map(Number);
   if (numbers.length !== 2) {
-    return { value: null, reason: `expected netsh to print two numbers (start port, number of ports), it printed ${numbers.length}${text.trim() === '' ? ' (no output)' : ''}` };
+    return {
+      value: null,
+      reason: `expected netsh to print two numbers (start port, number of ports), it printed ${numbers.length}${text.trim() === '' ? ' (no output)' : ''}`,
+    };
   }
   const [start, count] = numbers as [number, number];
   const end = start + count - 1;
-  if (start < 1 || count < 1 || end > MAX_PORT) return { value: null, reason: `netsh gave a dynamic port range that cannot be: start ${start}, ${count} ports` };
+  if (start < 1 || count < 1 || end > MAX_PORT)
+    return { value: null, reason: `netsh gave a dynamic port range that cannot be: start ${start}, ${count} ports` };
   return { value: [start, end] };
 }
 

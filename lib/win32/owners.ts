@@ -82,7 +82,12 @@ export function ownerOf(reading: WindowsProcessFacts, services: readonly string[
     startTime: reading.startTime === null ? null : new Date(reading.startTime),
     service: serviceOf(services),
   };
-  const role = pid === SYSTEM_PID ? 'the kernel: http.sys serves this port for IIS, WinRM or another HTTP.sys server (see netsh http show urlacl)' : name === null ? undefined : KNOWN_ROLES.get(name.toLowerCase());
+  const role =
+    pid === SYSTEM_PID
+      ? 'the kernel: http.sys serves this port for IIS, WinRM or another HTTP.sys server (see netsh http show urlacl)'
+      : name === null
+        ? undefined
+        : KNOWN_ROLES.get(name.toLowerCase());
   if (role !== undefined) info.role = role;
   return { ...info, fd: null };
 }

@@ -8,7 +8,9 @@ import { waitFor } from './wait.js';
 
 /** num_cgroups of a controller in /proc/cgroups. */
 export function cgroupCount(controller: string): number {
-  const line = readFileSync('/proc/cgroups', 'utf8').split('\n').find((entry) => entry.startsWith(`${controller}\t`));
+  const line = readFileSync('/proc/cgroups', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith(`${controller}\t`));
   if (line === undefined) throw new Error(`/proc/cgroups has no ${controller}`);
   return Number(line.split('\t')[2]);
 }

@@ -3,7 +3,9 @@ import { mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 function ownCgroupDirectory(): string {
-  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((line) => line.split(' '));
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' '));
   const cgroup2 = mounts.find((fields) => fields[2] === 'cgroup2')?.[1];
   const path = readFileSync('/proc/self/cgroup', 'utf8')
     .split('\n')
@@ -48,7 +50,9 @@ let created = 0;
 
 /** This process's cgroup v2 path, from the `0::` line of /proc/self/cgroup, parsed here and not by lib/. */
 export function ownCgroupPath(): string {
-  const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((entry) => entry.startsWith('0::'));
+  const line = readFileSync('/proc/self/cgroup', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('0::'));
   if (line === undefined) throw new Error('no cgroup v2 line in /proc/self/cgroup');
   return line.slice(3);
 }

@@ -18,13 +18,18 @@ export interface CliResult {
 export function runCli(args: string[], timeoutMs = 15_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     // typed as the Error it is: @types/node's ExecFileException is an Omit<> of one, which lint cannot tell is an Error
-    execFile(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (error: (Error & { code?: unknown }) | null, stdout, stderr) => {
-      if (error !== null && typeof error.code !== 'number') {
-        reject(error);
-        return;
-      }
-      resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 },
+      (error: (Error & { code?: unknown }) | null, stdout, stderr) => {
+        if (error !== null && typeof error.code !== 'number') {
+          reject(error);
+          return;
+        }
+        resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+      },
+    );
   });
 }
 
@@ -40,10 +45,14 @@ export interface TracedCheck {
 export async function checkTraced(netns: Netns, args: readonly string[]): Promise<TracedCheck> {
   const trace = join(tmpdir(), `portclash-trace-${process.pid}-${Date.now()}`);
   try {
-    const result = await netns.run('strace', ['-f', '-qq', '-e', 'trace=pidfd_getfd', '-o', trace, process.execPath, CLI, 'check', ...args, '--json'], { timeoutMs: 20_000 });
+    const result = await netns.run('strace', ['-f', '-qq', '-e', 'trace=pidfd_getfd', '-o', trace, process.execPath, CLI, 'check', ...args, '--json'], {
+      timeoutMs: 20_000,
+    });
     if (result.stdout.trim() === '') throw new Error(`check printed nothing: ${result.stderr}`);
     const prediction = JSON.parse(result.stdout) as Omit<TracedCheck, 'getfdCalls'>;
-    const calls = readFileSync(trace, 'utf8').split('\n').filter((line) => line.includes('pidfd_getfd(')).length;
+    const calls = readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('pidfd_getfd(')).length;
     return { ...prediction, getfdCalls: calls };
   } finally {
     rmSync(trace, { force: true });

@@ -177,9 +177,7 @@ function describeExecError(error: unknown): string {
 /** Starts hold_sockets.py with `sockets` and resolves once every socket exists (or has failed). */
 export async function holdSockets(sockets: readonly SocketSpec[], options: HoldOptions = {}): Promise<Holder> {
   const spec =
-    options.user === undefined
-      ? sockets
-      : { user: options.user, dropAfter: options.dropAfter ?? false, dumpable: options.dumpable ?? false, sockets };
+    options.user === undefined ? sockets : { user: options.user, dropAfter: options.dropAfter ?? false, dumpable: options.dumpable ?? false, sockets };
   const python = [HOLD_SOCKETS, JSON.stringify(spec)];
   // nsenter with only --net execs the program without forking, and so does the shell that moves
   // itself into the cgroup: the child's pid is the holder's.

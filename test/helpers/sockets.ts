@@ -231,7 +231,11 @@ for port in json.loads(sys.argv[1]):
 export async function unusedPort(options: { privileged?: boolean; run?: number } = {}): Promise<number> {
   const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number, number];
   const between = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, index) => from + index);
-  const shuffled = (ports: number[]) => ports.map((port) => [Math.random(), port] as const).sort((a, b) => a[0] - b[0]).map(([, port]) => port);
+  const shuffled = (ports: number[]) =>
+    ports
+      .map((port) => [Math.random(), port] as const)
+      .sort((a, b) => a[0] - b[0])
+      .map(([, port]) => port);
   let candidates: number[];
   if (options.privileged === true) {
     // only a caller with CAP_NET_BIND_SERVICE can tell a free low port from EACCES by binding it

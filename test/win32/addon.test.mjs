@@ -66,8 +66,9 @@ const IPV4_LOOPBACK = [127, 0, 0, 1, ...new Array(12).fill(0)];
 const IPV6_LOOPBACK = [...new Array(15).fill(0), 1];
 
 function findRow(rows, protocol, family, address, port) {
-  return rows.filter((row) => row.protocol === protocol && row.family === family && row.localPort === port &&
-    row.local.every((byte, i) => byte === address[i]));
+  return rows.filter(
+    (row) => row.protocol === protocol && row.family === family && row.localPort === port && row.local.every((byte, i) => byte === address[i]),
+  );
 }
 
 /** What every row of every table must be on Windows, whatever the socket. */
@@ -96,7 +97,10 @@ function assertSourcesOk(sources, count) {
     assert.equal(source.syscall, null);
     assert.equal(source.malformed, 0);
   }
-  assert.equal(sources.reduce((sum, source) => sum + source.rows, 0), count);
+  assert.equal(
+    sources.reduce((sum, source) => sum + source.rows, 0),
+    count,
+  );
 }
 
 async function readAsync(queries) {
@@ -203,8 +207,9 @@ describe('IP Helper tables', () => {
         [server.address().port, client.localPort, expectedServerPid()],
       ];
       for (const [localPort, remotePort, pid] of ends) {
-        const matches = findRow(rows, TCP, 4, IPV4_LOOPBACK, localPort)
-          .filter((row) => row.remotePort === remotePort && row.state === MIB_TCP_STATE_ESTABLISHED);
+        const matches = findRow(rows, TCP, 4, IPV4_LOOPBACK, localPort).filter(
+          (row) => row.remotePort === remotePort && row.state === MIB_TCP_STATE_ESTABLISHED,
+        );
         assert.equal(matches.length, 1, `one ESTABLISHED row 127.0.0.1:${localPort} → 127.0.0.1:${remotePort}`);
         assert.deepEqual(matches[0].remote, IPV4_LOOPBACK);
         assert.equal(matches[0].ownerPid, pid);
@@ -217,7 +222,10 @@ describe('IP Helper tables', () => {
   });
 
   test('sources answer the queries in their order', () => {
-    const reading = binding.readIpHelperSync([{ protocol: UDP, family: 4 }, { protocol: TCP, family: 4 }]);
+    const reading = binding.readIpHelperSync([
+      { protocol: UDP, family: 4 },
+      { protocol: TCP, family: 4 },
+    ]);
     const rows = decodeRows(reading.rows, reading.count);
     const [udpCount, tcpCount] = reading.sources.map((source) => source.rows);
     assert.ok(rows.slice(0, udpCount).every((row) => row.protocol === UDP && row.family === 4));
@@ -300,7 +308,7 @@ describe('processInfo', () => {
     assert.ok(facts.startTime >= uptimeOrigin - 60_000, `started ${uptimeOrigin - facts.startTime} ms before Node's uptime origin`);
   });
 
-  test('a pid with no process: every fact null, each with OpenProcess\'s error', () => {
+  test("a pid with no process: every fact null, each with OpenProcess's error", () => {
     // Windows pids are multiples of 4 far below this one
     const missing = 4294967292;
     const [mine, gone, again] = binding.processInfo([process.pid, missing, process.pid]);
@@ -336,8 +344,10 @@ describe('processInfo', () => {
 describe('listServices', () => {
   test('lists running services with their pids, or says why not', (t) => {
     const list = binding.listServices();
-    t.diagnostic(`errno ${list.errno}, syscall ${list.syscall}, ${list.services.length} services: ` +
-      list.services.map((service) => `${service.name} (${service.displayName}, pid ${service.pid})`).join('; '));
+    t.diagnostic(
+      `errno ${list.errno}, syscall ${list.syscall}, ${list.services.length} services: ` +
+        list.services.map((service) => `${service.name} (${service.displayName}, pid ${service.pid})`).join('; '),
+    );
     assert.equal(typeof list.errno, 'number');
     assert.ok(Array.isArray(list.services));
     if (list.errno !== 0) {

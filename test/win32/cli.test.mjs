@@ -44,7 +44,7 @@ describe('on Windows', () => {
     udp.close();
   });
 
-  test('the facts are Windows\' facts', () => {
+  test("the facts are Windows' facts", () => {
     const facts = readSystemFacts();
     assert.equal(facts.kernel, 'win32');
     assert.equal(facts.uid, null);
@@ -101,7 +101,10 @@ describe('on Windows', () => {
     const list = await cli('list', '--port', String(port), '--json');
     assert.equal(list.code, 0, list.stderr);
     const rows = JSON.parse(list.stdout);
-    assert.ok(rows.some((row) => row.localPort === port && row.state === 'LISTEN'), list.stdout);
+    assert.ok(
+      rows.some((row) => row.localPort === port && row.state === 'LISTEN'),
+      list.stdout,
+    );
 
     const who = await cli('who', `${udpPort}/udp`);
     assert.equal(who.code, 0, who.stderr);
