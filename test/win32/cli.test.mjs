@@ -10,11 +10,20 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
+/**
+ * @typedef {import('../../dist/index.js').OwnedSocket} OwnedSocket
+ * @typedef {import('../../dist/index.js').SocketRecord} SocketRecord
+ */
+
 const { listSockets, findOwners, predictBind, readSystemFacts } = await import('../../dist/index.js');
 const { runCli } = await import('../../dist/cli/run.js');
 
 const underWine = process.env.PORTCLASH_UNDER_WINE === '1';
 
+/**
+ * Runs one portclash command in this process, its output captured.
+ * @param {...string} argv
+ */
 async function cli(...argv) {
   let stdout = '';
   let stderr = '';
@@ -22,17 +31,32 @@ async function cli(...argv) {
   return { code, stdout, stderr };
 }
 
+/**
+ * The port a server listens on: address() is a string only for a pipe, null only before listening.
+ * @param {net.Server} server
+ * @returns {number}
+ */
+function portOf(server) {
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('not listening on an IP address');
+  return address.port;
+}
+
 describe('on Windows', () => {
+  /** @type {net.Server} */
   let server;
+  /** @type {dgram.Socket} */
   let udp;
+  /** @type {number} */
   let port;
+  /** @type {number} */
   let udpPort;
 
   before(async () => {
     server = net.createServer();
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    port = server.address().port;
+    port = portOf(server);
     udp = dgram.createSocket('udp4');
     udp.bind(0, '127.0.0.1');
     await once(udp, 'listening');
@@ -65,11 +89,13 @@ describe('on Windows', () => {
     assert.equal(bound?.state, 'UNCONNECTED');
     // wine gives UDP rows their pid and TCP listeners none; Windows gives both
     assert.equal(bound?.ownerPid, process.pid);
-    assert.equal(listener[0].ownerPid, underWine ? undefined : process.pid);
+    // the deepEqual above found the one listener
+    assert.equal(/** @type {SocketRecord} */ (listener[0]).ownerPid, underWine ? undefined : process.pid);
   });
 
   test('findOwners names this node.exe for the UDP socket', async () => {
-    const [owned] = await findOwners(await listSockets({ port: udpPort, protocol: 'udp' }));
+    // one answer per socket given
+    const [owned] = /** @type {[OwnedSocket]} */ (await findOwners(await listSockets({ port: udpPort, protocol: 'udp' })));
     assert.equal(owned.owner?.pid, process.pid);
     assert.match(owned.owner?.name ?? '', /^node\.exe$/i);
     assert.equal(owned.owner?.fd, null);
@@ -86,7 +112,7 @@ describe('on Windows', () => {
     const probe = net.createServer();
     probe.listen(0, '127.0.0.1');
     await once(probe, 'listening');
-    const freePort = probe.address().port;
+    const freePort = portOf(probe);
     probe.close();
     await once(probe, 'close');
     const free = await predictBind({ port: freePort, host: '127.0.0.1' });
@@ -100,7 +126,7 @@ describe('on Windows', () => {
   test('the CLI: list, who and check run end to end', async (t) => {
     const list = await cli('list', '--port', String(port), '--json');
     assert.equal(list.code, 0, list.stderr);
-    const rows = JSON.parse(list.stdout);
+    const rows = /** @type {SocketRecord[]} */ (JSON.parse(list.stdout));
     assert.ok(
       rows.some((row) => row.localPort === port && row.state === 'LISTEN'),
       list.stdout,
