@@ -1,9 +1,7 @@
 // The one interface behind which each OS reads its tables, finds owners and judges a bind; chosen once, here.
 import { PortclashError } from './errors.js';
 import type { LinuxFacts } from './linux/facts.js';
-import { linux } from './linux/index.js';
 import type { Win32Facts } from './win32/facts.js';
-import { win32 } from './win32/index.js';
 import type { EphemeralReport } from './ephemeral.js';
 import type { OwnedSocket, OwnerOptions } from './owners.js';
 import type { Prediction, ResolvedRequest } from './predict/types.js';
@@ -97,21 +95,29 @@ export interface Platform {
   servicesPath(): string;
 }
 
-const PLATFORMS: Partial<Record<NodeJS.Platform, Platform>> = { linux, win32 };
-
-let chosen: Platform | undefined;
-
-/** The backend of the OS this process runs on, chosen on first use. */
-export function platform(): Platform {
-  chosen ??= choosePlatform(process.platform);
-  return chosen;
-}
+// Each backend is loaded only where it runs: a CLI on Linux does not pay for Windows' modules.
+const BACKENDS: Partial<Record<NodeJS.Platform, () => Promise<Platform>>> = {
+  linux: async () => (await import('./linux/index.js')).linux,
+  win32: async () => (await import('./win32/index.js')).win32,
+};
 
 /** The backend for an OS, or ERR_UNSUPPORTED_PLATFORM naming it. */
-export function choosePlatform(os: NodeJS.Platform): Platform {
-  const backend = PLATFORMS[os];
-  if (backend === undefined) {
+export async function choosePlatform(os: NodeJS.Platform): Promise<Platform> {
+  const load = BACKENDS[os];
+  if (load === undefined) {
     throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', `portclash reads the socket tables of Linux and Windows; ${os} has no backend yet.`);
   }
-  return backend;
+  return load();
+}
+
+// Chosen once, as the library loads; an unsupported OS fails at first use, with the error above.
+const chosen: Platform | PortclashError = await choosePlatform(process.platform).catch((error: unknown) => {
+  if (error instanceof PortclashError) return error;
+  throw error;
+});
+
+/** The backend of the OS this process runs on. */
+export function platform(): Platform {
+  if (chosen instanceof PortclashError) throw chosen;
+  return chosen;
 }
