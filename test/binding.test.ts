@@ -187,7 +187,9 @@ describe('a replaced binding', () => {
 
 describe('platforms without a backend', () => {
   it('throw ERR_UNSUPPORTED_PLATFORM', async () => {
-    await expect(choosePlatform('sunos')).rejects.toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_PLATFORM', message: expect.stringContaining('sunos') }));
+    await expect(choosePlatform('sunos')).rejects.toThrow(
+      expect.objectContaining({ code: 'ERR_UNSUPPORTED_PLATFORM', message: expect.stringContaining('sunos') }),
+    );
     expect((await choosePlatform('linux')).sources).toEqual(['sock_diag', 'proc']);
     expect((await choosePlatform('win32')).sources).toEqual(['iphlpapi']);
   });
