@@ -32,6 +32,17 @@ export default defineConfig(
     },
   },
   {
+    // lib/platform.ts awaits its backend's import: a backend that imported platform.ts for a value
+    // would wait on itself, and the library would never load (exit 13). Types are erased, so they may.
+    files: ['lib/linux/**', 'lib/win32/**', 'lib/predict/linux*.ts', 'lib/predict/win32*.ts', 'lib/predict/facts.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/platform.js'], allowTypeImports: true, message: 'a backend may import only types from platform.ts' }] },
+      ],
+    },
+  },
+  {
     files: ['test/**'],
     rules: {
       // vitest types its asymmetric matchers (expect.any, expect.objectContaining) as any

@@ -111,6 +111,7 @@ export async function choosePlatform(os: NodeJS.Platform): Promise<Platform> {
 }
 
 // Chosen once, as the library loads; an unsupported OS fails at first use, with the error above.
+// The backends must never import this module for a value: the await below would wait on itself.
 const chosen: Platform | PortclashError = await choosePlatform(process.platform).catch((error: unknown) => {
   if (error instanceof PortclashError) return error;
   throw error;

@@ -99,6 +99,14 @@ export interface RowMeaning {
   kernelOnly(table: RowTable, row: number): boolean;
   /** The index of the interface the socket is bound to (SO_BINDTODEVICE), 0 when none or not said. */
   boundDeviceIndex(table: RowTable, row: number): number;
+  /** Whether the socket accepts new peers: a TCP listener, a UDP socket with no fixed peer. */
+  listening(table: RowTable, row: number): boolean;
+}
+
+/** What a reader keeps of the rows it is handed, tested on the packed rows before any record is made. */
+export interface RowFilter {
+  port?: number;
+  listening?: boolean;
 }
 
 /**
@@ -113,6 +121,16 @@ export class RecordMaker {
     private readonly meaning: RowMeaning,
     private readonly interfaceName: (index: number) => string | undefined = () => undefined,
   ) {}
+
+  /** Adds to `into` a record for each row of `table` that passes `filter`. */
+  collect(table: RowTable, filter: RowFilter, into: SocketRecord[]): void {
+    const { port, listening } = filter;
+    for (let row = 0; row < table.count; row++) {
+      if (port !== undefined && table.localPort(row) !== port) continue;
+      if (listening === true && !this.meaning.listening(table, row)) continue;
+      into.push(this.make(table, row));
+    }
+  }
 
   make(table: RowTable, row: number): SocketRecord {
     const ipv6 = table.family(row) === 6;

@@ -54,4 +54,5 @@ export const LINUX_ROWS: RowMeaning = {
   // orphan (closed while its data drains) lost it.
   kernelOnly: (table, row) => table.inode(row) === 0,
   boundDeviceIndex: (table, row) => table.interfaceIndex(row),
+  listening: (table, row) => isListening(table.protocol(row), table.state(row)),
 };

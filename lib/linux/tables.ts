@@ -5,7 +5,7 @@ import type { SocketTables, SourceChoice, SourceReport, TableFilter } from '../p
 import { familyName, protocolName, RecordMaker, type Family, type Protocol, type SocketRecord } from '../records.js';
 import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from '../rows.js';
 import { kernelShowsBoundSockets } from './kernel.js';
-import { isListening, LINUX_ROWS, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN } from './states.js';
+import { LINUX_ROWS, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN } from './states.js';
 
 interface Table {
   protocol: 6 | 17;
@@ -102,15 +102,7 @@ class Reading {
   }
 
   /** Filters packed rows as they come, making records only for the rows that pass. */
-  readonly onRows: RowsCallback = (rows, count) => {
-    const table = new RowTable(rows, count);
-    const { port, listening } = this.filter;
-    for (let row = 0; row < table.count; row++) {
-      if (port !== undefined && table.localPort(row) !== port) continue;
-      if (listening === true && !isListening(table.protocol(row), table.state(row))) continue;
-      this.sockets.push(this.maker.make(table, row));
-    }
-  };
+  readonly onRows: RowsCallback = (rows, count) => this.maker.collect(new RowTable(rows, count), this.filter, this.sockets);
 
   afterSockDiag(results: readonly SourceReading[]): void {
     const failed: Table[] = [];

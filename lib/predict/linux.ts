@@ -5,8 +5,8 @@
 // and by the differential oracle in test/oracle.test.ts.
 import { inPrefix, ipv4Number, type LinuxFacts } from '../linux/facts.js';
 import { inRanges } from '../ranges.js';
-import { PortclashError } from '../errors.js';
-import type { BindRules, Existing, SystemFacts } from '../platform.js';
+import type { BindRules, Existing } from '../platform.js';
+import { factsOf } from './facts.js';
 import type { SocketRecord } from '../records.js';
 import { withPolicy } from './linux-policy.js';
 import * as say from './linux-reasons.js';
@@ -126,15 +126,10 @@ export const LINUX_RULES: BindRules = {
   check: () => undefined,
   listenersFirst: true,
   needsOwners: false,
-  predict: (request, sockets, facts) => predictLinux(request, sockets, linuxFacts(facts)),
+  predict: (request, sockets, facts) => predictLinux(request, sockets, factsOf(facts, 'linux')),
   mayMatter,
-  warnings: (request, facts) => linuxWarnings(request, linuxFacts(facts)),
+  warnings: (request, facts) => linuxWarnings(request, factsOf(facts, 'linux')),
 };
-
-function linuxFacts(facts: SystemFacts): LinuxFacts {
-  if (facts.kernel !== 'linux') throw new PortclashError('ERR_INVALID_ARGUMENT', `Linux's rules were given ${facts.kernel}'s facts`);
-  return facts;
-}
 
 /** The kernel's own checks: privilege, address, then the sockets on the port. */
 function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], facts: LinuxFacts): Prediction {

@@ -3,7 +3,8 @@
 // these rules with every source. None of it could be checked against a real Windows bind here (wine
 // follows Linux's rules): the tables and cases are Microsoft's and the cited threads', tested as tables.
 import { PortclashError } from '../errors.js';
-import type { BindRules, Existing, SystemFacts } from '../platform.js';
+import type { BindRules, Existing } from '../platform.js';
+import { factsOf } from './facts.js';
 import type { Family, SocketRecord } from '../records.js';
 import type { Win32Facts } from '../win32/facts.js';
 import type { ExcludedRange } from '../win32/netsh.js';
@@ -621,12 +622,7 @@ export const WIN32_RULES: BindRules = {
   check: checkWin32Request,
   listenersFirst: false,
   needsOwners: true,
-  predict: (request, sockets, facts) => predictWin32(request, sockets, win32Facts(facts)),
+  predict: (request, sockets, facts) => predictWin32(request, sockets, factsOf(facts, 'win32')),
   mayMatter,
-  warnings: (request, facts) => win32Warnings(request, win32Facts(facts)),
+  warnings: (request, facts) => win32Warnings(request, factsOf(facts, 'win32')),
 };
-
-function win32Facts(facts: SystemFacts): Win32Facts {
-  if (facts.kernel !== 'win32') throw new PortclashError('ERR_INVALID_ARGUMENT', `Windows' rules were given ${facts.kernel}'s facts`);
-  return facts;
-}

@@ -41,4 +41,5 @@ export const WIN32_ROWS: RowMeaning = {
   kernelOnly: (table: RowTable, row: number) => table.protocol(row) === IPPROTO_TCP && table.state(row) === MIB_TCP_STATE_TIME_WAIT,
   // the row's interface index holds an IPv6 scope id on Windows, not a bound device: the tables do not say
   boundDeviceIndex: () => 0,
+  listening: (table, row) => isListening(table.protocol(row), table.state(row)),
 };

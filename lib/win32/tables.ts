@@ -5,7 +5,7 @@ import type { SocketTables, SourceChoice, SourceReport, TableFilter } from '../p
 import { familyName, protocolName, RecordMaker, type SocketRecord } from '../records.js';
 import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from '../rows.js';
 import { win32ErrorName } from './errors.js';
-import { isListening, WIN32_ROWS } from './states.js';
+import { WIN32_ROWS } from './states.js';
 
 interface Query {
   protocol: 6 | 17;
@@ -70,15 +70,8 @@ class Reading {
     );
   }
 
-  readonly onRows: RowsCallback = (rows, count) => {
-    const table = new RowTable(rows, count);
-    const { port, listening } = this.filter;
-    for (let row = 0; row < table.count; row++) {
-      if (port !== undefined && table.localPort(row) !== port) continue;
-      if (listening === true && !isListening(table.protocol(row), table.state(row))) continue;
-      this.sockets.push(this.maker.make(table, row));
-    }
-  };
+  /** Filters packed rows as they come, making records only for the rows that pass. */
+  readonly onRows: RowsCallback = (rows, count) => this.maker.collect(new RowTable(rows, count), this.filter, this.sockets);
 
   result(results: readonly SourceReading[]): SocketTables {
     const sources: SourceReport[] = this.queries.map((query, index) => {
