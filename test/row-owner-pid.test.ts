@@ -9,6 +9,19 @@ import { inodeOf, portOf, SocketPool } from './helpers/sockets.js';
 
 const TCP_LISTEN = 10;
 
+/** A listener on 127.0.0.1:1, as a test writes rows. */
+const LISTENER = {
+  protocol: 6,
+  family: 4,
+  localAddress: Uint8Array.of(127, 0, 0, 1),
+  localPort: 1,
+  remoteAddress: new Uint8Array(4),
+  remotePort: 0,
+  state: TCP_LISTEN,
+  uid: 0,
+  inode: 9,
+} as const;
+
 describe('the row layout', () => {
   it('is version 4: 80 bytes a row, the owner pid last', () => {
     expect([ROW_LAYOUT_VERSION, ROW_SIZE]).toEqual([4, 80]);
@@ -19,18 +32,10 @@ describe('the row layout', () => {
   });
 
   it('carries ownerPid through packRows, 0 when not given, and leaves the fields beside it alone', () => {
-    const row = {
-      protocol: 6,
-      family: 4,
-      localAddress: Uint8Array.of(127, 0, 0, 1),
-      localPort: 1,
-      remoteAddress: new Uint8Array(4),
-      remotePort: 0,
-      state: TCP_LISTEN,
-      uid: 0,
-      inode: 9,
-    } as const;
-    const table = new RowTable(packRows([{ ...row, ownerPid: 4, flags: ROW_CLASS_ID_KNOWN, classId: 0xffffffff }, row, { ...row, ownerPid: 0xffffffff }]), 3);
+    const table = new RowTable(
+      packRows([{ ...LISTENER, ownerPid: 4, flags: ROW_CLASS_ID_KNOWN, classId: 0xffffffff }, LISTENER, { ...LISTENER, ownerPid: 0xffffffff }]),
+      3,
+    );
     expect([0, 1, 2].map((index) => table.ownerPid(index))).toEqual([4, 0, 0xffffffff]);
     expect(table.classId(0)).toBe(0xffffffff);
     // the owner pid is the last field: the next row starts right after it
@@ -39,18 +44,7 @@ describe('the row layout', () => {
   });
 
   it("becomes the record's ownerPid where the table names one, and is absent where it says 0", () => {
-    const row = {
-      protocol: 6,
-      family: 4,
-      localAddress: Uint8Array.of(127, 0, 0, 1),
-      localPort: 1,
-      remoteAddress: new Uint8Array(4),
-      remotePort: 0,
-      state: TCP_LISTEN,
-      uid: 0,
-      inode: 9,
-    } as const;
-    const table = new RowTable(packRows([{ ...row, ownerPid: 4242 }, row]), 2);
+    const table = new RowTable(packRows([{ ...LISTENER, ownerPid: 4242 }, LISTENER]), 2);
     const maker = new RecordMaker(LINUX_ROWS);
     expect(maker.make(table, 0).ownerPid).toBe(4242);
     expect('ownerPid' in maker.make(table, 1)).toBe(false);
