@@ -21,7 +21,9 @@ export type PortclashErrorCode =
   | 'ERR_USAGE'
   /** The native addon failed in a way that is no kernel errno (out of memory, an internal error). */
   | 'ERR_NATIVE'
-  /** The work was cancelled because the process or thread is exiting (Node's own code for it). */
+  /** waitForPort's deadline passed before the port was listening (or free); the message says what it saw last. */
+  | 'ERR_TIMEOUT'
+  /** The work was cancelled: the process or thread is exiting, or the caller's AbortSignal fired (Node's own code for it). */
   | 'ABORT_ERR';
 
 /** A kernel errno's name, as Node's own errors carry it: `EACCES`, `ENOENT`. */

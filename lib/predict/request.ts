@@ -92,15 +92,49 @@ export async function withHostAddress(request: BindRequest, addresses = new Map<
  * for resolveRequest to refuse, so that a typo never becomes a DNS query.
  */
 async function addressOf(host: string): Promise<string> {
-  if (!('error' in parseHost(host)) || !HOST_NAME.test(host) || /^[\d.]+$/.test(host)) return host;
+  if (!isHostName(host)) return host;
   try {
     return (await lookup(host)).address;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'an error';
-    throw new PortclashError(
-      'ERR_INVALID_HOST',
-      `cannot resolve host name ${JSON.stringify(host)} (${code}); give an IP address such as 0.0.0.0, 127.0.0.1, :: or ::1`,
-      { cause: error },
-    );
+    throw unresolved(host, error);
   }
+}
+
+/**
+ * Every address Node's connect(port, host) may try for `host`: all that dns.lookup gives (Node 20
+ * tries each in turn, autoSelectFamily being on by default). An IP address is its own only address;
+ * anything that is neither is ERR_INVALID_HOST, never a DNS query.
+ */
+export async function connectAddressesOf(host: string): Promise<string[]> {
+  const parsed = parseHost(host);
+  if (!('error' in parsed)) return [parsed.canonical];
+  if (!isHostName(host))
+    throw new PortclashError('ERR_INVALID_HOST', `${parsed.error}, nor a host name; give an IP address such as 127.0.0.1 or ::1, or a name such as localhost`);
+  try {
+    const found = await lookup(host, { all: true });
+    return [
+      ...new Set(
+        found.map(({ address }) => {
+          const parsed = parseHost(address);
+          return 'error' in parsed ? address : parsed.canonical;
+        }),
+      ),
+    ];
+  } catch (error) {
+    throw unresolved(host, error);
+  }
+}
+
+/** A name for the resolver: not an IP address, and shaped like a host name (no typo becomes a DNS query). */
+function isHostName(host: string): boolean {
+  return 'error' in parseHost(host) && HOST_NAME.test(host) && !/^[\d.]+$/.test(host);
+}
+
+function unresolved(host: string, error: unknown): PortclashError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'an error';
+  return new PortclashError(
+    'ERR_INVALID_HOST',
+    `cannot resolve host name ${JSON.stringify(host)} (${code}); give an IP address such as 0.0.0.0, 127.0.0.1, :: or ::1`,
+    { cause: error },
+  );
 }

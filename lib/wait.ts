@@ -1,0 +1,236 @@
+// waitForPort: poll the kernel's tables until a port is listening (or free), without ever connecting to it.
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { formatEndpoint } from './address.js';
+import { PortclashError } from './errors.js';
+import { findOwners, type OwnedSocket } from './owners.js';
+import { platform } from './platform.js';
+import { predictBind } from './predict/index.js';
+import { connectAddressesOf, parseHost } from './predict/request.js';
+import type { Prediction } from './predict/types.js';
+import type { Protocol, SocketRecord } from './records.js';
+import { parsePortOrService } from './services.js';
+
+export interface WaitOptions {
+  /** `listening`: until a socket accepts on the port (and host); `free`: until a bind would succeed. */
+  until: 'listening' | 'free';
+  /**
+   * `listening`: the address a client would connect to; a listener counts if it accepts there (the
+   * address itself, or its family's wildcard, or a dual-stack `::` for an IPv4 address). A host name
+   * counts every address dns.lookup gives for it, as Node 20's connect() tries them all. Without a
+   * host, any listener on the port. `free`: the address to bind, as in predictBind (default `::`).
+   */
+  host?: string;
+  protocol?: Protocol;
+  /** Milliseconds before rejecting with ERR_TIMEOUT (default 30 000; 0 looks once; Infinity never). */
+  timeout?: number;
+  /** Milliseconds between looks (default 100, at least 10). */
+  interval?: number;
+  signal?: AbortSignal;
+}
+
+/** What waitForPort saw when the condition held. */
+export type WaitResult =
+  | {
+      until: 'listening';
+      port: number;
+      protocol: Protocol;
+      /** The addresses a listener had to accept on; empty when no host was given (any address did). */
+      addresses: string[];
+      /** The sockets that accept on them. */
+      listeners: SocketRecord[];
+    }
+  | { until: 'free'; port: number; protocol: Protocol; prediction: Prediction };
+
+export const WAIT_DEFAULTS = { timeout: 30_000, interval: 100, minInterval: 10 } as const;
+
+/**
+ * Resolves once `port` is listening or free, by reading the kernel's tables every `interval` ms: no
+ * connection is made, so a server with a full accept queue, or one on `::1` only, counts as
+ * listening, and the server sees no probe. Rejects with ERR_TIMEOUT saying what it saw last, or
+ * ABORT_ERR when `signal` fires. No timer outlives the call.
+ */
+export async function waitForPort(port: number | string, options: WaitOptions): Promise<WaitResult> {
+  const checked = checkOptions(port, options);
+  const { signal } = checked;
+  throwIfAborted(signal, checked);
+  const deadline = Date.now() + checked.timeout;
+  const probe = checked.until === 'listening' ? await listeningProbe(checked) : freeProbe(checked);
+  for (;;) {
+    const outcome = await abortable(probe.look(), signal, checked);
+    if (outcome.done) return outcome.result;
+    const left = deadline - Date.now();
+    if (left <= 0) throw new PortclashError('ERR_TIMEOUT', await abortable(probe.describeLast(checked.timeout), signal, checked));
+    try {
+      await sleep(Math.min(checked.interval, left), undefined, signal === undefined ? {} : { signal });
+    } catch (error) {
+      throw aborted(checked, error);
+    }
+  }
+}
+
+interface CheckedWait {
+  port: number;
+  protocol: Protocol;
+  until: 'listening' | 'free';
+  host: string | undefined;
+  timeout: number;
+  interval: number;
+  signal: AbortSignal | undefined;
+}
+
+type Look = { done: true; result: WaitResult } | { done: false };
+
+interface Probe {
+  look(): Promise<Look>;
+  /** The timeout's message: what the last look saw, with the holders named. */
+  describeLast(timeout: number): Promise<string>;
+}
+
+function checkOptions(port: number | string, options: WaitOptions): CheckedWait {
+  if (typeof options !== 'object' || options === null) {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', "the options must be an object like { until: 'listening' }");
+  }
+  const { until, host, signal } = options;
+  const protocol = options.protocol ?? 'tcp';
+  if (until !== 'listening' && until !== 'free') {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `until must be 'listening' or 'free', got ${JSON.stringify(until)}`);
+  }
+  if (protocol !== 'tcp' && protocol !== 'udp') {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `protocol must be 'tcp' or 'udp', got ${JSON.stringify(protocol)}`);
+  }
+  const parsed = parsePortOrService(port, protocol).port;
+  if (parsed === 0)
+    throw new PortclashError('ERR_INVALID_PORT', 'port 0 asks the kernel to choose a port: there is nothing to wait for; give the port the server will use');
+  if (host !== undefined && typeof host !== 'string') throw new PortclashError('ERR_INVALID_HOST', `host must be a string, got ${JSON.stringify(host)}`);
+  const timeout = options.timeout ?? WAIT_DEFAULTS.timeout;
+  if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
+    throw new PortclashError(
+      'ERR_INVALID_ARGUMENT',
+      `timeout must be a number of milliseconds, 0 or more (Infinity waits for ever), got ${JSON.stringify(timeout) ?? String(timeout)}`,
+    );
+  }
+  const interval = options.interval ?? WAIT_DEFAULTS.interval;
+  if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < WAIT_DEFAULTS.minInterval) {
+    throw new PortclashError(
+      'ERR_INVALID_ARGUMENT',
+      `interval must be a number of milliseconds, at least ${WAIT_DEFAULTS.minInterval} (each look reads the kernel's tables), got ${JSON.stringify(interval) ?? String(interval)}`,
+    );
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new PortclashError('ERR_INVALID_ARGUMENT', 'signal must be an AbortSignal');
+  return { port: parsed, protocol, until, host, timeout, interval, signal };
+}
+
+async function listeningProbe(wait: CheckedWait): Promise<Probe> {
+  const addresses = wait.host === undefined ? [] : await connectAddressesOf(wait.host);
+  const filter = { port: wait.port, protocol: wait.protocol, listening: true };
+  let last: SocketRecord[] = [];
+  return {
+    async look() {
+      last = (await platform().readTables(filter, 'auto')).sockets;
+      const listeners = addresses.length === 0 ? last : last.filter((socket) => acceptsOnAny(socket, addresses));
+      if (listeners.length === 0) return { done: false };
+      return { done: true, result: { until: 'listening', port: wait.port, protocol: wait.protocol, addresses, listeners } };
+    },
+    async describeLast(timeout) {
+      const label = `${wait.port}/${wait.protocol}`;
+      const where =
+        wait.host === undefined ? '' : ` on ${wait.host}${wait.host === addresses[0] && addresses.length === 1 ? '' : ` (${addresses.join(', ')})`}`;
+      const head = `nothing listened on ${label}${where} within ${formatMs(timeout)}`;
+      if (last.length === 0) return `${head}: no socket listens on that port`;
+      // listeners elsewhere on the port: the likely mistake is the host, so say whose they are
+      const owned = await findOwners(last, { scan: 'first' }).catch(() => last.map((socket): OwnedSocket | SocketRecord => socket));
+      return `${head}: the port's listeners accept elsewhere: ${owned.map(describeHeld).join('; ')}`;
+    },
+  };
+}
+
+function freeProbe(wait: CheckedWait): Probe {
+  const request = { port: wait.port, protocol: wait.protocol, ...(wait.host === undefined ? {} : { host: wait.host }) };
+  let last: Prediction | undefined;
+  return {
+    async look() {
+      // owners are named once, for the timeout's message: while polling they cost a /proc scan each time
+      last = await predictBind(request, { owners: false });
+      return last.verdict === 'free' ? { done: true, result: { until: 'free', port: wait.port, protocol: wait.protocol, prediction: last } } : { done: false };
+    },
+    async describeLast(timeout) {
+      const prediction = last!;
+      const head = `${prediction.port}/${prediction.protocol} on ${prediction.host} was not free within ${formatMs(timeout)}: ${prediction.verdict}${prediction.errno === null ? '' : ` (${prediction.errno})`} — ${prediction.reason}`;
+      const conflicts = prediction.conflicts.filter((socket) => !socket.kernelOnly);
+      const owned = conflicts.length === 0 ? [] : await findOwners(conflicts, { scan: 'first' }).catch(() => []);
+      const holders = owned.length === 0 ? '' : `; held by ${owned.map(describeHeld).join('; ')}`;
+      const depends = prediction.verdict === 'unknown' && prediction.assumptions.length > 0 ? `; it depends on: ${prediction.assumptions.join('; ')}` : '';
+      return `${head}${holders}${depends}`;
+    },
+  };
+}
+
+/**
+ * Whether a connection to `address` would reach this listener: the same address, or the wildcard
+ * of its family; an IPv4 address also reaches a `::` socket that takes IPv4 (IPV6_V6ONLY off), or
+ * one bound to its v4-mapped form. Where `ipv6Only` is unknown (/proc), a `::` socket is taken to
+ * be dual-stack: that is Linux's default (net.ipv6.bindv6only 0) and what Node's listen() sets.
+ */
+export function acceptsOn(listener: SocketRecord, address: string): boolean {
+  const target = parseHost(address);
+  if ('error' in target) return false;
+  const mappedV4 = target.family === 'IPv6' && /^::ffff:\d+\.\d+\.\d+\.\d+$/.test(target.canonical) ? target.canonical.slice(7) : null;
+  const family = mappedV4 === null ? target.family : 'IPv4';
+  const canonical = mappedV4 ?? target.canonical;
+  const local = parseHost(listener.localAddress);
+  if ('error' in local) return false;
+  if (listener.family === 'IPv4') return family === 'IPv4' && (local.canonical === '0.0.0.0' || local.canonical === canonical);
+  if (family === 'IPv6') return local.canonical === '::' || local.canonical === canonical;
+  return (local.canonical === '::' && listener.ipv6Only !== true) || local.canonical === `::ffff:${canonical}`;
+}
+
+export function acceptsOnAny(listener: SocketRecord, addresses: readonly string[]): boolean {
+  return addresses.some((address) => acceptsOn(listener, address));
+}
+
+/** `node server.js (pid 4121) on 127.0.0.1:3000`, or the socket alone when its owner is unknown. */
+export function describeHeld(socket: SocketRecord | OwnedSocket): string {
+  const endpoint = formatEndpoint(socket.family, socket.localAddress, socket.localPort);
+  const owners = 'owners' in socket ? [...new Map(socket.owners.map((owner) => [owner.pid, owner])).values()] : [];
+  if (owners.length === 0) {
+    const why = 'ownerUnknown' in socket && socket.ownerUnknown !== undefined ? ` (owner unknown: ${socket.ownerUnknown})` : '';
+    return `${socket.state} on ${endpoint}${why}`;
+  }
+  return `${owners.map((owner) => `${owner.name ?? owner.command} (pid ${owner.pid})`).join(', ')} on ${endpoint}`;
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** ABORT_ERR, with the signal's reason as its cause: Node's own code for an aborted operation. */
+function abortError(wait: CheckedWait): PortclashError {
+  return new PortclashError('ABORT_ERR', `the wait for ${wait.port}/${wait.protocol} to be ${wait.until} was aborted`, { cause: wait.signal?.reason });
+}
+
+function aborted(wait: CheckedWait, error: unknown): unknown {
+  return error instanceof Error && error.name === 'AbortError' ? abortError(wait) : error;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, wait: CheckedWait): void {
+  if (signal?.aborted === true) throw abortError(wait);
+}
+
+/** The work, or ABORT_ERR as soon as `signal` fires: a table read in flight finishes on its own, unawaited. */
+async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined, wait: CheckedWait): Promise<T> {
+  if (signal === undefined) return work;
+  throwIfAborted(signal, wait);
+  let onAbort: (() => void) | undefined;
+  const abort = new Promise<never>((_, reject) => {
+    onAbort = () => reject(abortError(wait));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, abort]);
+  } finally {
+    signal.removeEventListener('abort', onAbort!);
+    // the work may still reject after the abort won: nobody awaits it then
+    work.catch(() => undefined);
+  }
+}
