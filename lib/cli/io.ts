@@ -6,11 +6,13 @@ export interface CommandIO {
   stderr(text: string): void;
 }
 
-/** Exit codes scripts can rely on; commands add their own meaning to 1 (and `check` to 3). */
+/** Exit codes scripts can rely on; commands add their own meaning to 1 (and `check` to 3, `wait` to 5). */
 export const EXIT = {
   ok: 0,
   negative: 1,
   usage: 2,
   unknown: 3,
   failure: 4,
+  /** `wait`: the deadline passed before the port was listening (or free). */
+  timeout: 5,
 } as const;

@@ -7,6 +7,7 @@ import { CHECK_HELP, runCheck } from './check.js';
 import { EPHEMERAL_HELP, runEphemeral } from './ephemeral.js';
 import { INFO_HELP, runInfo } from './info.js';
 import { LIST_HELP, runList } from './list.js';
+import { runWait, WAIT_HELP } from './wait.js';
 import { runWho, WHO_HELP } from './who.js';
 
 const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO): Promise<number> }> = {
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO
   ephemeral: { help: EPHEMERAL_HELP, run: runEphemeral },
   info: { help: INFO_HELP, run: runInfo },
   list: { help: LIST_HELP, run: runList },
+  wait: { help: WAIT_HELP, run: runWait },
   who: { help: WHO_HELP, run: runWho },
 };
 
@@ -26,11 +28,12 @@ Commands:
   info      what a port means here: services, class, ephemeral range, holders, bind prediction
   ephemeral the ephemeral port range and how close outgoing connections are to exhausting it
   list      list sockets (protocol, five-tuple, state, uid; --owners adds the processes)
+  wait      wait until a port is listening (or, with --free, free), from the tables, never connecting
   who       which processes hold a port, or why they cannot be named
   help      show help for a command
 
 Run 'portclash <command> --help' for a command's options.
-Exit status: 0 success, 2 usage error, 4 the kernel's tables could not be read.
+Exit status: 0 success, 2 usage error, 4 the kernel's tables could not be read, 5 wait timed out.
 `;
 
 export async function runCli(argv: string[], io: CommandIO): Promise<number> {
