@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SocketRecord } from '../lib/index.js';
 import { ownCgroupId } from './helpers/cgroup.js';
 import { runCli } from './helpers/cli.js';
-import { inodeOf, portOf, SocketPool } from './helpers/sockets.js';
+import { inodeOf, portOf, SocketPool, unusedPort } from './helpers/sockets.js';
 
 describe('portclash usage errors', () => {
   it.each([
@@ -17,6 +17,12 @@ describe('portclash usage errors', () => {
     [['list', '--bogus'], 'ERR_USAGE'],
     [['list', 'extra'], 'ERR_USAGE'],
     [['frobnicate'], 'ERR_USAGE'],
+    [['wait', '3000', '--timeout', '5x'], 'ERR_USAGE'],
+    [['wait', '3000', '--timeout', '-1s'], 'ERR_USAGE'],
+    [['wait', '3000', '--interval', '1ms'], 'ERR_INVALID_ARGUMENT'],
+    [['wait'], 'ERR_USAGE'],
+    [['wait', '70000'], 'ERR_INVALID_PORT'],
+    [['wait', '3000/sctp'], 'ERR_INVALID_PORT'],
   ])('%j → exit 2 with %s on one line of stderr', async (args, code) => {
     const result = await runCli(args);
     expect(result.code).toBe(2);
@@ -170,3 +176,51 @@ function splitEndpoint(endpoint: string): [string, number] {
   if (address === '*') address = '::';
   return [address.replace(/%.*$/, ''), port === '*' ? 0 : Number(port)];
 }
+
+describe.runIf(process.platform === 'linux')('portclash wait', () => {
+  const pool = new SocketPool();
+  afterEach(() => pool.closeAll());
+
+  // that the wait sees a listener opened after it began is test/wait.test.ts's; here: the line and the exit code
+  it('exits 0 with one line naming the listener, once something listens', async () => {
+    const port = await unusedPort();
+    const waiting = runCli(['wait', String(port), '--host', '127.0.0.1', '--timeout', '10s', '--interval', '20ms']);
+    await pool.listen('127.0.0.1', { port });
+    const result = await waiting;
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(result.stdout).toMatch(new RegExp(`^${port}/tcp listening — \\S.* \\(pid ${process.pid}\\) on 127\\.0\\.0\\.1:${port}\\n$`));
+  });
+
+  it('exits 5 on timeout, the reason on stderr, and 0 for --free on a free port', async () => {
+    const port = await unusedPort();
+    const timedOut = await runCli(['wait', String(port), '--timeout', '200ms']);
+    expect(timedOut).toEqual({
+      code: 5,
+      stdout: '',
+      stderr: `portclash: ERR_TIMEOUT: nothing listened on ${port}/tcp within 200 ms: no socket listens on that port\n`,
+    });
+    expect(await runCli(['wait', `${port}/tcp`, '--free', '--timeout', '1s'])).toEqual({ code: 0, stdout: `${port}/tcp free\n`, stderr: '' });
+
+    await pool.listen('127.0.0.1', { port });
+    const held = await runCli(['wait', String(port), '--free', '--timeout', '0.2']);
+    expect(held.code).toBe(5);
+    expect(held.stderr).toMatch(
+      new RegExp(
+        `^portclash: ERR_TIMEOUT: ${port}/tcp on :: was not free within 200 ms: in-use .*; held by \\S.* \\(pid ${process.pid}\\) on 127\\.0\\.0\\.1:${port}\\n$`,
+      ),
+    );
+  });
+
+  it('prints the listeners as JSON with --json', async () => {
+    const server = await pool.listen('::1', { port: await unusedPort() });
+    const result = await runCli(['wait', String(portOf(server)), '--host', '::1', '--json', '--timeout', '5s']);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      until: 'listening',
+      port: portOf(server),
+      protocol: 'tcp',
+      addresses: ['::1'],
+      listeners: [{ inode: inodeOf(server) }],
+    });
+  });
+});
