@@ -99,8 +99,9 @@ describe.runIf(process.platform === 'linux')('waitForPort on real sockets', () =
     const reads = vi.spyOn(platform(), 'readTables');
     try {
       const waiting = waitForPort(port, { until: 'listening', host: '127.0.0.1', timeout: 10_000, interval: 20 });
-      const first = await waitFor(() => reads.mock.results[0]?.value as Promise<SocketTables> | undefined, 'the first look');
-      expect((await first).sockets).toEqual([]);
+      // waitFor awaits what the probe returns: the first read's answer, once that read has begun
+      const first = await waitFor<SocketTables>(() => reads.mock.results[0]?.value as Promise<SocketTables> | undefined, 'the first look');
+      expect(first.sockets).toEqual([]);
       const server = await pool.listen('127.0.0.1', { port });
       const result = await waiting;
       expect(result).toMatchObject({ until: 'listening', port, protocol: 'tcp', addresses: ['127.0.0.1'] });
