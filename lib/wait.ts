@@ -55,7 +55,8 @@ export async function waitForPort(port: number | string, options: WaitOptions): 
   const { signal } = checked;
   throwIfAborted(signal, checked);
   const deadline = Date.now() + checked.timeout;
-  const probe = checked.until === 'listening' ? await listeningProbe(checked) : freeProbe(checked);
+  // a host name is resolved once, before the first look; an abort ends that wait too
+  const probe = checked.until === 'listening' ? await abortable(listeningProbe(checked), signal, checked) : freeProbe(checked);
   for (;;) {
     const outcome = await abortable(probe.look(), signal, checked);
     if (outcome.done) return outcome.result;
