@@ -17,7 +17,10 @@ const explained = new WeakSet<object>();
 function explain(error: unknown, protocol: 'tcp' | 'udp'): void {
   if (typeof error !== 'object' || error === null || explained.has(error)) return;
   const { code, syscall, address, port } = error as Record<string, unknown>;
-  if (!BIND_ERRNOS.has(code) || typeof port !== 'number') return;
+  // dgram's send() errors (EACCES for a broadcast) come through 'error' too: only bind() and listen() are asked about
+  if (!BIND_ERRNOS.has(code) || (syscall !== 'bind' && syscall !== 'listen')) return;
+  // Node leaves `port` out when it is 0; with a path for address it was listen(path), which no socket table knows
+  if (typeof port !== 'number' && !(typeof address === 'string' && net.isIP(address) !== 0)) return;
   explained.add(error);
   try {
     const env = { ...process.env };

@@ -115,6 +115,22 @@ server.listen(Number(process.argv[1]), '127.0.0.1');`;
     expect(hooked.stderr).toMatch(new RegExp(`^portclash: port ${holder.port}/udp is held by .*\\(pid ${holder.pid}, `, 'm'));
   });
 
+  it('says why an address is unavailable, and stays quiet for errors that are not about binding', async () => {
+    const app = `const server = require('node:net').createServer();
+server.on('error', (error) => { console.log(error.code); });
+server.listen(0, '192.0.2.1');`;
+    const hooked = await runNode(HOOKS.commonjs(app));
+    expect(hooked.code).toBe(0);
+    expect(hooked.stdout).toBe('EADDRNOTAVAIL\n');
+    expect(hooked.stderr).toMatch(/^portclash: port 0\/tcp unavailable \(EADDRNOTAVAIL\) — 192\.0\.2\.1 is not an address of this host/);
+
+    // an 'error' with a bind errno that no bind raised: emitted as always, explained never
+    const other = `const server = require('node:net').createServer();
+server.on('error', (error) => { console.log(error.code); });
+server.emit('error', Object.assign(new Error('send EACCES'), { code: 'EACCES', syscall: 'send', address: '127.0.0.1', port: 9 }));`;
+    expect(await runNode(HOOKS.commonjs(other))).toEqual({ code: 0, stdout: 'EACCES\n', stderr: '' });
+  });
+
   for (const kind of ['commonjs', 'esm'] as const) {
     it(`${kind}: prints nothing when the bind succeeds, and the process ends as it would`, async () => {
       const app = `const server = require('node:net').createServer();
