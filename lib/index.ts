@@ -18,6 +18,7 @@ export {
 export { assertPortsFree, PortNotFreeError, predictBind, predictBinds, type AssertOptions, type PredictOptions } from './predict/index.js';
 export type { BindErrno, BindRequest, Prediction, Verdict } from './predict/types.js';
 export { waitForPort, type WaitOptions, type WaitResult } from './wait.js';
+export { describeBindError, explainBindError, type ExplainOptions } from './explain.js';
 export { readEphemeralRange, readReservedPorts, readSystemFacts } from './system.js';
 export { ephemeralReport, type DestinationUsage, type EphemeralReport } from './ephemeral.js';
 export { bsdClass, portClass, type EphemeralRange, type PortClass, type PortRange } from './ranges.js';
