@@ -7,6 +7,7 @@ import { CHECK_HELP, runCheck } from './check.js';
 import { EPHEMERAL_HELP, runEphemeral } from './ephemeral.js';
 import { INFO_HELP, runInfo } from './info.js';
 import { LIST_HELP, runList } from './list.js';
+import { PREFLIGHT_HELP, runPreflight } from './preflight.js';
 import { runWait, WAIT_HELP } from './wait.js';
 import { runWho, WHO_HELP } from './who.js';
 
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO
   ephemeral: { help: EPHEMERAL_HELP, run: runEphemeral },
   info: { help: INFO_HELP, run: runInfo },
   list: { help: LIST_HELP, run: runList },
+  preflight: { help: PREFLIGHT_HELP, run: runPreflight },
   wait: { help: WAIT_HELP, run: runWait },
   who: { help: WHO_HELP, run: runWho },
 };
@@ -28,6 +30,7 @@ Commands:
   info      what a port means here: services, class, ephemeral range, holders, bind prediction
   ephemeral the ephemeral port range and how close outgoing connections are to exhausting it
   list      list sockets (protocol, five-tuple, state, uid; --owners adds the processes)
+  preflight check every port a project needs (arguments, package.json or portclash.json), for CI
   wait      wait until a port is listening (or, with --free, free), from the tables, never connecting
   who       which processes hold a port, or why they cannot be named
   help      show help for a command
