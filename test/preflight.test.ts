@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { format } from 'prettier';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { escapeData, escapeProperty } from '../lib/cli/preflight.js';
 import { listSockets } from '../lib/index.js';
 import { CLI, type CliResult } from './helpers/cli.js';
 import { portOf, SocketPool, unusedPort } from './helpers/sockets.js';
@@ -192,6 +193,15 @@ describe.runIf(process.platform === 'linux')('portclash preflight: verdicts and 
     expect(json.ok).toBe(true);
     expect(json.ports[0]).toMatchObject({ verdict: 'unknown', assumptions: [expect.stringMatching(/TIME_WAIT socket keeps the options/)] });
     expect((JSON.parse((await preflight(['--format', 'json', '--strict'])).stdout) as PreflightJson).ok).toBe(false);
+  });
+});
+
+describe('GitHub workflow command escapes', () => {
+  it('escape % first, then CR and LF; properties also : and ,', () => {
+    // % first, or the %0A of a newline would become %250A
+    expect(escapeData('50%\r\nnext: a, b')).toBe('50%25%0D%0Anext: a, b');
+    expect(escapeProperty('50%\r\nnext: a, b')).toBe('50%25%0D%0Anext%3A a%2C b');
+    expect(escapeData('%0A')).toBe('%250A');
   });
 });
 
