@@ -25,9 +25,12 @@ export interface FreePortOptions {
   avoidEphemeral?: boolean;
 }
 
-/** A port held open: the listening server (TCP) or bound socket (UDP) that holds it, until `close()`. */
+/**
+ * A port held open: the listening server (TCP) or bound socket (UDP) that holds it, until `close()`.
+ * `fd` is the listening socket's descriptor, to give a child process in `stdio` (-1 where there is none: Windows).
+ */
 export type ReservedPort =
-  | { port: number; protocol: 'tcp'; host: string; server: net.Server; close(): Promise<void> }
+  | { port: number; protocol: 'tcp'; host: string; server: net.Server; fd: number; close(): Promise<void> }
   | { port: number; protocol: 'udp'; host: string; socket: dgram.Socket; close(): Promise<void> };
 
 export const FREE_DEFAULTS = {
@@ -67,8 +70,8 @@ export async function findFreePorts(count: number, options: FreePortOptions = {}
 /**
  * A port found as findFreePort does, then held: listened on (TCP, with Node's listen defaults) or
  * bound (UDP). A port another process took since the tables were read fails with EADDRINUSE and
- * the next candidate is tried. Hand the handle on (`server.listen({ handle: reserved.server })`,
- * or its fd to a child) or `close()` it to release the port.
+ * the next candidate is tried. Hand the server on (`app.listen(reserved.server)`, or `reserved.fd`
+ * to a child) or `close()` it to release the port.
  */
 export async function reservePort(options: FreePortOptions = {}): Promise<ReservedPort> {
   const search = startSearch(options);
@@ -209,7 +212,9 @@ async function hold(prediction: Prediction, hostGiven: boolean): Promise<Reserve
     const server = net.createServer();
     server.listen(hostGiven ? { port, host } : { port });
     if (!(await bound(server))) return null;
-    return { port, protocol, host, server, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+    // net.Server keeps its handle private; its fd is what a child's stdio or listen({ fd }) takes
+    const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    return { port, protocol, host, server, fd, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
   }
   const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
   socket.bind(hostGiven ? { port, address: host } : { port });
