@@ -29,9 +29,22 @@ export interface FreePortOptions {
  * A port held open: the listening server (TCP) or bound socket (UDP) that holds it, until `close()`.
  * `fd` is the listening socket's descriptor, to give a child process in `stdio` (-1 where there is none: Windows).
  */
-export type ReservedPort =
-  | { port: number; protocol: 'tcp'; host: string; server: net.Server; fd: number; close(): Promise<void> }
-  | { port: number; protocol: 'udp'; host: string; socket: dgram.Socket; close(): Promise<void> };
+export type ReservedPort = ReservedTcpPort | ReservedUdpPort;
+export interface ReservedTcpPort {
+  port: number;
+  protocol: 'tcp';
+  host: string;
+  server: net.Server;
+  fd: number;
+  close(): Promise<void>;
+}
+export interface ReservedUdpPort {
+  port: number;
+  protocol: 'udp';
+  host: string;
+  socket: dgram.Socket;
+  close(): Promise<void>;
+}
 
 export const FREE_DEFAULTS = {
   range: [1024, MAX_PORT] as PortRange,
@@ -73,6 +86,9 @@ export async function findFreePorts(count: number, options: FreePortOptions = {}
  * the next candidate is tried. Hand the server on (`app.listen(reserved.server)`, or `reserved.fd`
  * to a child) or `close()` it to release the port.
  */
+export async function reservePort(options?: FreePortOptions & { protocol?: 'tcp' }): Promise<ReservedTcpPort>;
+export async function reservePort(options: FreePortOptions & { protocol: 'udp' }): Promise<ReservedUdpPort>;
+export async function reservePort(options?: FreePortOptions): Promise<ReservedPort>;
 export async function reservePort(options: FreePortOptions = {}): Promise<ReservedPort> {
   const search = startSearch(options);
   let attempts = 0;
