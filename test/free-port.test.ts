@@ -6,7 +6,7 @@ import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { findFreePort, findFreePorts, listSockets, PortclashError, readEphemeralRange, reservePort, type ReservedPort } from '../lib/index.js';
+import { findFreePort, findFreePorts, findOwners, listSockets, PortclashError, readEphemeralRange, reservePort, type ReservedPort } from '../lib/index.js';
 import { SocketPool, unusedPort } from './helpers/sockets.js';
 
 const pool = new SocketPool();
@@ -195,12 +195,14 @@ describe.runIf(process.platform === 'linux')('reservePort', () => {
       }),
     );
     expect(new Set(ports).size).toBe(16);
-    const listening = new Set((await listSockets({ protocol: 'tcp', listening: true })).map((socket) => socket.localPort));
-    for (const port of ports) {
+    // each port is listened on by the child that printed it: held, not merely found
+    const inWindow = (await listSockets({ protocol: 'tcp', listening: true })).filter((socket) => ports.includes(socket.localPort));
+    const holders = new Map((await findOwners(inWindow, { scan: 'first' })).map((socket) => [socket.localPort, socket.owners.map((owner) => owner.pid)]));
+    ports.forEach((port, index) => {
       expect(port).toBeGreaterThanOrEqual(range[0]!);
       expect(port).toBeLessThanOrEqual(range[1]!);
-      expect(listening.has(port)).toBe(true);
-    }
+      expect(holders.get(port)).toEqual([children[index]!.pid]);
+    });
     await Promise.all(
       children.map(async (child) => {
         const exited = once(child, 'exit');
