@@ -23,6 +23,8 @@ export type PortclashErrorCode =
   | 'ERR_NATIVE'
   /** waitForPort's deadline passed before the port was listening (or free); the message says what it saw last. */
   | 'ERR_TIMEOUT'
+  /** findFreePort, findFreePorts or reservePort found too few free ports; the message counts what refused the others. */
+  | 'ERR_NO_FREE_PORT'
   /** The work was cancelled: the process or thread is exiting, or the caller's AbortSignal fired (Node's own code for it). */
   | 'ABORT_ERR';
 
