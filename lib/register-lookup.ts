@@ -1,7 +1,16 @@
-// The lookup behind portclash/register, in a child process: the error's fields in argv, the line on stdout.
+// The lookup behind portclash/register, on a worker thread: the error's fields in, one line out through the port, then `done` set.
+import { workerData, type MessagePort } from 'node:worker_threads';
+
 import { describeBindError, explainBindError } from './explain.js';
 
-const error = JSON.parse(process.argv[2] ?? 'null') as { protocol?: unknown } | null;
-const protocol = error?.protocol === 'udp' ? 'udp' : 'tcp';
-const prediction = await explainBindError(error, { protocol });
-if (prediction !== null) process.stdout.write(`${describeBindError(prediction)}\n`);
+const { fields, port, done } = workerData as { fields: { protocol?: unknown } | null; port: MessagePort; done: Int32Array };
+let line = '';
+try {
+  const prediction = await explainBindError(fields, { protocol: fields?.protocol === 'udp' ? 'udp' : 'tcp' });
+  if (prediction !== null) line = describeBindError(prediction);
+} finally {
+  // the waiting thread reads the line once `done` is set, so it is posted first
+  port.postMessage(line);
+  Atomics.store(done, 0, 1);
+  Atomics.notify(done, 0);
+}

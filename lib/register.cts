@@ -1,13 +1,15 @@
 // portclash/register: when a server's listen() or a socket's bind() fails, one stderr line naming who holds the port.
 // CommonJS, so that `node -r` installs it before the app's first line runs; `node --import` loads it too.
-import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { writeSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 
-// The lookup runs in a child the failing process waits for synchronously: an unhandled 'error'
-// throws the moment it is emitted, and the process exits before any promise could settle.
+// The lookup runs on a worker thread of this process, which this thread waits for synchronously
+// (Atomics.wait): an unhandled 'error' throws the moment it is emitted, and the process exits
+// before any promise of this thread could settle. The library is ESM, which CommonJS cannot load
+// synchronously; the worker imports it.
 const LOOKUP = join(__dirname, 'register-lookup.js');
 const LOOKUP_TIMEOUT_MS = 2000;
 const BIND_ERRNOS: ReadonlySet<unknown> = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL']);
@@ -23,21 +25,27 @@ function explain(error: unknown, protocol: 'tcp' | 'udp'): void {
   if (typeof port !== 'number' && !(typeof address === 'string' && net.isIP(address) !== 0)) return;
   explained.add(error);
   try {
-    const env = { ...process.env };
-    // the child must not load this hook (or anything else the app preloads) again
-    delete env.NODE_OPTIONS;
-    const result = spawnSync(process.execPath, [LOOKUP, JSON.stringify({ code, syscall, address, port, protocol })], {
-      encoding: 'utf8',
-      env,
-      killSignal: 'SIGKILL',
-      stdio: ['ignore', 'pipe', 'ignore'],
-      timeout: LOOKUP_TIMEOUT_MS,
-      windowsHide: true,
-    });
-    const line = result.status === 0 ? result.stdout.trim() : '';
+    const line = lookUp({ code, syscall, address, port, protocol });
     if (line !== '') writeSync(2, `portclash: ${line}\n`);
   } catch (_failure) {
     // explaining an error must never raise another one
+  }
+}
+
+/** The worker's one line for the error, or '' when it has none within the timeout. */
+function lookUp(fields: Record<string, unknown>): string {
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  const { port1, port2 } = new MessageChannel();
+  // no execArgv: the worker must not load this hook (or anything else the app preloads) again
+  const worker = new Worker(LOOKUP, { workerData: { fields, port: port2, done }, transferList: [port2], execArgv: [], stdout: true, stderr: true });
+  worker.unref();
+  try {
+    if (Atomics.wait(done, 0, 0, LOOKUP_TIMEOUT_MS) === 'timed-out') return '';
+    const reply = receiveMessageOnPort(port1) as { message: unknown } | undefined;
+    return typeof reply?.message === 'string' ? reply.message.trim() : '';
+  } finally {
+    port1.close();
+    void worker.terminate();
   }
 }
 
