@@ -17,3 +17,9 @@ export function parseCommandArgs<O extends Options>(args: string[], options: O, 
     throw new PortclashError('ERR_USAGE', message, { cause: error });
   }
 }
+
+/** `3000`, `http`, `3000/tcp`, `5353/udp`: the port or service, and the protocol when one is named; null for anything else. */
+export function splitPortProtocol(input: string): { port: string; protocol: 'tcp' | 'udp' | undefined } | null {
+  const match = /^([^/]*)(?:\/(tcp|udp))?$/i.exec(input);
+  return match === null ? null : { port: match[1]!, protocol: match[2]?.toLowerCase() as 'tcp' | 'udp' | undefined };
+}

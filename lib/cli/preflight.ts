@@ -6,7 +6,7 @@ import { PortclashError } from '../errors.js';
 import { predictBinds, VERDICT_SEVERITY } from '../predict/index.js';
 import type { BindRequest, Prediction } from '../predict/types.js';
 import { parsePortOrService } from '../services.js';
-import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
 import { dependsOn, describePrediction, shorten } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 
@@ -176,12 +176,11 @@ function parseObjectEntry(entry: Record<string, unknown>, at: string): Preflight
 
 /** `3000`, `http`, `3000/tcp`, `5353/udp`: from the command line or a string entry. */
 function parseEntry(text: string, at: string): PreflightEntry {
-  const match = /^([^/]*)(?:\/(tcp|udp))?$/i.exec(text);
-  if (match === null) {
+  const target = splitPortProtocol(text);
+  if (target === null) {
     throw new PortclashError('ERR_INVALID_PORT', `${at}: expected a port or service like 3000, http, 3000/tcp or 5353/udp, got ${JSON.stringify(text)}`);
   }
-  const protocol = match[2]?.toLowerCase() as 'tcp' | 'udp' | undefined;
-  return withContext(at, () => entryFor(match[1]!, protocol, {}, null));
+  return withContext(at, () => entryFor(target.port, target.protocol, {}, null));
 }
 
 function entryFor(

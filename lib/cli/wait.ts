@@ -4,7 +4,7 @@ import { findOwners } from '../owners.js';
 import type { Protocol } from '../records.js';
 import { parsePortOrService } from '../services.js';
 import { describeHeld, WAIT_DEFAULTS, waitForPort, type WaitResult } from '../wait.js';
-import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
 import { EXIT, type CommandIO } from './io.js';
 
 export const WAIT_HELP = `Usage: portclash wait <port|service>[/tcp|/udp] [--free] [--host <addr>] [--timeout <duration>]
@@ -86,12 +86,12 @@ export async function runWait(args: string[], io: CommandIO): Promise<number> {
 
 /** `3000`, `http`, `3000/tcp` or `5353/udp`. */
 function parseTarget(input: string): { port: number; protocol: Protocol } {
-  const match = /^([^/]*)(?:\/(tcp|udp))?$/i.exec(input);
-  if (match === null) {
+  const target = splitPortProtocol(input);
+  if (target === null) {
     throw new PortclashError('ERR_INVALID_PORT', `expected a port or service like 3000, http, 3000/tcp or 5353/udp, got ${JSON.stringify(input)}`);
   }
-  const protocol = (match[2]?.toLowerCase() ?? 'tcp') as Protocol;
-  return { port: parsePortOrService(match[1]!, protocol).port, protocol };
+  const protocol = target.protocol ?? 'tcp';
+  return { port: parsePortOrService(target.port, protocol).port, protocol };
 }
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const;

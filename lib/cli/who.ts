@@ -3,7 +3,7 @@ import { PortclashError } from '../errors.js';
 import { findOwners, type OwnedSocket, type OwnerUnknownReason } from '../owners.js';
 import { parsePortOrService } from '../services.js';
 import { listSockets } from '../sockets.js';
-import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
 import { describeOwner, describeSocket } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 
@@ -83,11 +83,11 @@ const UNKNOWN_TITLES: readonly [OwnerUnknownReason, string][] = [
 
 /** `3000`, `ssh`, `3000/tcp` or `53/udp`: a port, and a protocol when the user named one. */
 function parsePortTarget(input: string): { port: number; protocol?: 'tcp' | 'udp' } {
-  const match = /^([^/]*)(?:\/(tcp|udp))?$/i.exec(input);
-  if (match === null) {
+  const target = splitPortProtocol(input);
+  if (target === null) {
     throw new PortclashError('ERR_INVALID_PORT', `expected a port or service like 3000, ssh, 3000/tcp or 53/udp, got ${JSON.stringify(input)}`);
   }
-  const protocol = match[2]?.toLowerCase() as 'tcp' | 'udp' | undefined;
-  const { port } = parsePortOrService(match[1]!, protocol);
+  const { protocol } = target;
+  const { port } = parsePortOrService(target.port, protocol);
   return protocol === undefined ? { port } : { port, protocol };
 }
