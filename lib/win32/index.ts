@@ -3,7 +3,8 @@ import { getBinding } from '../binding.js';
 import { PortclashError } from '../errors.js';
 import type { Platform } from '../platform.js';
 import { WIN32_RULES } from '../predict/win32.js';
-import { readWin32Facts, type Win32Facts } from './facts.js';
+import { readWin32Facts, WINDOWS_DEFAULT_DYNAMIC_RANGE, type Win32Facts } from './facts.js';
+import { NetshSession } from './netsh.js';
 import { findOwners } from './owners.js';
 import { windowsServicesPath } from './services.js';
 import { readTables, readTablesSync } from './tables.js';
@@ -16,13 +17,16 @@ export const win32: Platform = {
   findOwners: (records, options) => Promise.resolve().then(() => findOwners(getBinding(), records, options)),
   findOwnersSync: (records, options) => findOwners(getBinding(), records, options),
   readSystemFacts,
+  // one netsh question each, where readSystemFacts would ask six and read this process's token
   readEphemeralRange: () => {
-    const [low, high] = readSystemFacts().ephemeralRange;
+    const answer = new NetshSession().dynamicPorts('IPv4', 'tcp');
+    const [low, high] = answer.value ?? WINDOWS_DEFAULT_DYNAMIC_RANGE;
     return { low, high, size: high - low + 1 };
   },
   // Administered exclusions (netsh's `*`) keep ports from automatic assignment only, as Linux's
   // reserved ports do; the others refuse every bind and are in the facts' `excluded`.
-  readReservedPorts: () => (readSystemFacts().excluded.tcp.IPv4 ?? []).filter((range) => range.administered).map((range) => [range.start, range.end]),
+  readReservedPorts: () =>
+    (new NetshSession().excludedRanges('IPv4', 'tcp').value ?? []).filter((range) => range.administered).map((range) => [range.start, range.end]),
   ephemeralReport: () =>
     Promise.reject(
       new PortclashError(

@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
  * @typedef {import('../../dist/index.js').SocketRecord} SocketRecord
  */
 
-const { listSockets, findOwners, predictBind, readSystemFacts } = await import('../../dist/index.js');
+const { listSockets, findOwners, predictBind, readSystemFacts, readEphemeralRange, readReservedPorts } = await import('../../dist/index.js');
 const { runCli } = await import('../../dist/cli/run.js');
 
 const underWine = process.env.PORTCLASH_UNDER_WINE === '1';
@@ -75,6 +75,11 @@ describe('on Windows', () => {
     assert.ok(facts.localAddresses.IPv4.includes('127.0.0.1'), JSON.stringify(facts.localAddresses));
     // under wine netsh prints nothing: no excluded ranges, read without error
     if (underWine) assert.deepEqual(facts.excluded.tcp.IPv4, []);
+    // the ranges read alone agree with those the facts hold
+    const [low, high] = facts.ephemeralRange;
+    assert.deepEqual(readEphemeralRange(), { low, high, size: high - low + 1 });
+    const administered = (facts.excluded.tcp.IPv4 ?? []).filter((range) => range.administered).map((range) => [range.start, range.end]);
+    assert.deepEqual(readReservedPorts(), administered);
   });
 
   test('listSockets finds the listener and the UDP socket, with their five-tuples, from IP Helper', async () => {
