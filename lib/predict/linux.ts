@@ -9,6 +9,7 @@ import type { BindRules, Existing } from '../platform.js';
 import { factsOf } from './facts.js';
 import type { SocketRecord } from '../records.js';
 import { withPolicy } from './linux-policy.js';
+import { prediction } from './prediction.js';
 import * as say from './linux-reasons.js';
 import type { BindErrno, Prediction, ResolvedRequest, Verdict } from './types.js';
 
@@ -134,17 +135,8 @@ export const LINUX_RULES: BindRules = {
 /** The kernel's own checks: privilege, address, then the sockets on the port. */
 function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], facts: LinuxFacts): Prediction {
   const assumptions: string[] = [];
-  const result = (verdict: Verdict, errno: BindErrno | null, reason: string, conflicts: Existing[] = []): Prediction => ({
-    port: request.port,
-    host: request.host,
-    protocol: request.protocol,
-    verdict,
-    errno,
-    reason,
-    conflicts,
-    assumptions,
-    warnings: [],
-  });
+  const result = (verdict: Verdict, errno: BindErrno | null, reason: string, conflicts: Existing[] = []): Prediction =>
+    prediction(request, verdict, errno, reason, { conflicts, assumptions });
 
   // The order of checks differs: IPv4 looks at the address first, IPv6 at the port's privilege.
   const privilege = checkPrivilege(request, facts);

@@ -9,6 +9,7 @@ import type { Family, SocketRecord } from '../records.js';
 import type { Win32Facts } from '../win32/facts.js';
 import type { ExcludedRange } from '../win32/netsh.js';
 import type { BindErrno, Prediction, ResolvedRequest, Verdict } from './types.js';
+import { prediction } from './prediction.js';
 import * as say from './win32-reasons.js';
 
 /** A bind's sharing option: D none, R SO_REUSEADDR, X SO_EXCLUSIVEADDRUSE. */
@@ -390,16 +391,6 @@ function checkExclusion(request: ResolvedRequest, facts: Win32Facts): Exclusion 
   const ipv6 = hits.get('IPv6');
   if (ipv6 !== undefined) return families.length === 2 ? { kind: 'ipv6-only', range: ipv6 } : { kind: 'denied', family: 'IPv6', range: ipv6 };
   return { kind: 'none', unread };
-}
-
-function prediction(
-  request: ResolvedRequest,
-  verdict: Verdict,
-  errno: BindErrno | null,
-  reason: string,
-  more: Partial<Pick<Prediction, 'conflicts' | 'assumptions' | 'warnings'>> = {},
-): Prediction {
-  return { port: request.port, host: request.host, protocol: request.protocol, verdict, errno, reason, conflicts: [], assumptions: [], warnings: [], ...more };
 }
 
 /** Predicts a bind (+listen) from the sockets on its port, the excluded ranges and the addresses. */
