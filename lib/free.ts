@@ -48,7 +48,7 @@ export interface ReservedUdpPort {
 
 export const FREE_DEFAULTS = {
   range: [1024, MAX_PORT] as PortRange,
-  /** Ports asked about in one predictBinds call: one reading of the table each. */
+  /** Ports asked about in one predictBinds call: one reading of the table each (one, where there are no tables). */
   batch: 512,
   /** At most this many ports are predicted per call: the work is bounded however large the range. */
   maxChecked: 8192,
@@ -111,7 +111,10 @@ interface Search {
 
 function startSearch(options: FreePortOptions): Search {
   const checked = checkOptions(options);
-  const facts = platform().readSystemFacts();
+  const os = platform();
+  const facts = os.readSystemFacts();
+  // without tables every candidate is a trial bind: try them one at a time, and stop at the first that will do
+  const batchSize = os.readsTables ? FREE_DEFAULTS.batch : 1;
   const ephemeral: PortRange = checked.protocol === 'udp' && facts.kernel === 'win32' ? facts.udpEphemeralRange : facts.ephemeralRange;
   const excluded = new Set(checked.exclude);
   const candidates: number[] = [];
@@ -131,7 +134,7 @@ function startSearch(options: FreePortOptions): Search {
     counts,
     async *free() {
       while (seen < limit) {
-        const batch = candidates.slice(seen, Math.min(limit, seen + FREE_DEFAULTS.batch));
+        const batch = candidates.slice(seen, Math.min(limit, seen + batchSize));
         seen += batch.length;
         // owners are never named: a refused port is only counted
         const predictions = await predictBinds(

@@ -1,6 +1,7 @@
 // The one interface behind which each OS reads its tables, finds owners and judges a bind; chosen once, here.
 import { PortclashError } from './errors.js';
 import type { LinuxFacts } from './linux/facts.js';
+import type { ProbingFacts } from './probing/index.js';
 import type { Win32Facts } from './win32/facts.js';
 import type { EphemeralReport } from './ephemeral.js';
 import type { OwnedSocket, OwnerOptions } from './owners.js';
@@ -49,8 +50,8 @@ export interface SocketTables {
   sources: SourceReport[];
 }
 
-/** The facts a bind depends on, one shape per OS; `kernel` tells them apart. */
-export type SystemFacts = LinuxFacts | Win32Facts;
+/** The facts a bind depends on, one shape per OS; `kernel` tells them apart (`probing`: an OS without a backend). */
+export type SystemFacts = LinuxFacts | Win32Facts | ProbingFacts;
 
 /** A socket on the port: its record, plus owners and options when they were looked up. */
 export type Existing = SocketRecord | OwnedSocket;
@@ -81,6 +82,11 @@ export interface BindRules {
 export interface Platform {
   /** The interfaces a caller may insist on with `source`. */
   readonly sources: readonly SocketSource[];
+  /**
+   * false for the probing backend (lib/probing), of an OS portclash has no table reader for: its
+   * tables and owners fail with ERR_UNSUPPORTED_PLATFORM, and every bind prediction is a trial bind.
+   */
+  readonly readsTables: boolean;
   readTables(filter: TableFilter, choice: SourceChoice): Promise<SocketTables>;
   readTablesSync(filter: TableFilter, choice: SourceChoice): SocketTables;
   findOwners(records: readonly SocketRecord[], options: OwnerOptions): Promise<OwnedSocket[]>;
@@ -101,18 +107,21 @@ const BACKENDS: Partial<Record<NodeJS.Platform, () => Promise<Platform>>> = {
   win32: async () => (await import('./win32/index.js')).win32,
 };
 
-/** The backend for an OS, or ERR_UNSUPPORTED_PLATFORM naming it. */
-export async function choosePlatform(os: NodeJS.Platform): Promise<Platform> {
-  const load = BACKENDS[os];
-  if (load === undefined) {
-    throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', `portclash reads the socket tables of Linux and Windows; ${os} has no backend yet.`);
+/** The environment variable that forces the probing backend where a real one exists: for tests of it, on Linux. */
+export const BACKEND_VARIABLE = 'PORTCLASH_BACKEND';
+
+/** The backend for an OS: its own, or the probing one for an OS without (or when `forced` is `probing`). */
+export async function choosePlatform(os: NodeJS.Platform, forced?: string): Promise<Platform> {
+  if (forced !== undefined && forced !== '' && forced !== 'probing') {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `${BACKEND_VARIABLE} may only be 'probing' (or unset), got ${JSON.stringify(forced)}`);
   }
-  return load();
+  const load = forced === 'probing' ? undefined : BACKENDS[os];
+  return load === undefined ? (await import('./probing/index.js')).probing : load();
 }
 
-// Chosen once, as the library loads; an unsupported OS fails at first use, with the error above.
-// The backends must never import this module for a value: the await below would wait on itself.
-const chosen: Platform | PortclashError = await choosePlatform(process.platform).catch((error: unknown) => {
+// Chosen once, as the library loads. The backends must never import this module for a value:
+// the await below would wait on itself.
+const chosen: Platform | PortclashError = await choosePlatform(process.platform, process.env[BACKEND_VARIABLE]).catch((error: unknown) => {
   if (error instanceof PortclashError) return error;
   throw error;
 });

@@ -1,10 +1,12 @@
 // waitForPort: poll the kernel's tables until a port is listening (or free), without ever connecting to it.
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { formatEndpoint } from './address.js';
 import { PortclashError } from './errors.js';
 import { findOwners, type OwnedSocket } from './owners.js';
 import { platform } from './platform.js';
+import { unsupported as unsupportedHere } from './probing/index.js';
 import { predictBind } from './predict/index.js';
 import { connectAddressesOf, parseHost } from './predict/request.js';
 import type { Prediction } from './predict/types.js';
@@ -37,8 +39,14 @@ export type WaitResult =
       protocol: Protocol;
       /** The addresses a listener had to accept on; empty when no host was given (any address did). */
       addresses: string[];
-      /** The sockets that accept on them. */
+      /** The sockets that accept on them (none when found by connecting). */
       listeners: SocketRecord[];
+      /**
+       * `tables`: seen in the kernel's socket tables. `connect`: a connection was accepted, on a
+       * platform without tables (lib/probing); `connectedTo` is the address that accepted.
+       */
+      source: 'tables' | 'connect';
+      connectedTo?: string;
     }
   | { until: 'free'; port: number; protocol: Protocol; prediction: Prediction };
 
@@ -56,7 +64,10 @@ export async function waitForPort(port: number | string, options: WaitOptions): 
   throwIfAborted(signal, checked);
   const deadline = Date.now() + checked.timeout;
   // a host name is resolved once, before the first look; an abort ends that wait too
-  const probe = checked.until === 'listening' ? await abortable(listeningProbe(checked), signal, checked) : freeProbe(checked);
+  const probe =
+    checked.until === 'free'
+      ? freeProbe(checked)
+      : await abortable(platform().readsTables ? listeningProbe(checked) : connectingProbe(checked), signal, checked);
   for (;;) {
     const outcome = await abortable(probe.look(), signal, checked);
     if (outcome.done) return outcome.result;
@@ -131,7 +142,7 @@ async function listeningProbe(wait: CheckedWait): Promise<Probe> {
       last = (await platform().readTables(filter, 'auto')).sockets;
       const listeners = addresses.length === 0 ? last : last.filter((socket) => acceptsOnAny(socket, addresses));
       if (listeners.length === 0) return { done: false };
-      return { done: true, result: { until: 'listening', port: wait.port, protocol: wait.protocol, addresses, listeners } };
+      return { done: true, result: { until: 'listening', port: wait.port, protocol: wait.protocol, addresses, listeners, source: 'tables' } };
     },
     async describeLast(timeout) {
       const label = `${wait.port}/${wait.protocol}`;
@@ -144,6 +155,53 @@ async function listeningProbe(wait: CheckedWait): Promise<Probe> {
       return `${head}: the port's listeners accept elsewhere: ${owned.map(describeHeld).join('; ')}`;
     },
   };
+}
+
+// Where a connection attempt gives up: on loopback a refusal is immediate, and a listener whose queue is full drops the SYN.
+const CONNECT_TIMEOUT = 1000;
+
+/**
+ * Without tables (lib/probing), a TCP listener shows only by accepting a connection: to each address
+ * of the host, or to 127.0.0.1 and ::1 when none was given. The server sees the connection, and one
+ * whose accept queue is full, or that listens on another address only, is not seen; said in docs/api.md.
+ */
+async function connectingProbe(wait: CheckedWait): Promise<Probe> {
+  if (wait.protocol === 'udp') {
+    throw unsupportedHere('waiting for a UDP socket to be bound (a trial bind would race the server for its port)');
+  }
+  const addresses = wait.host === undefined ? ['127.0.0.1', '::1'] : await connectAddressesOf(wait.host);
+  let last: string[] = [];
+  return {
+    async look() {
+      const answers = await Promise.all(addresses.map((address) => tryConnect(address, wait.port)));
+      const accepted = addresses.find((_, index) => answers[index] === null);
+      last = answers.map((answer, index) => `${addresses[index]}: ${answer ?? 'accepted'}`);
+      if (accepted === undefined) return { done: false };
+      return {
+        done: true,
+        result: { until: 'listening', port: wait.port, protocol: 'tcp', addresses, listeners: [], source: 'connect', connectedTo: accepted },
+      };
+    },
+    describeLast(timeout) {
+      return Promise.resolve(
+        `nothing accepted a connection to ${wait.port}/tcp within ${formatMs(timeout)} (${last.join(', ')}); without socket tables on this platform, a listener whose accept queue is full, or one on another address, cannot be seen`,
+      );
+    },
+  };
+}
+
+/** null when a connection to address:port was accepted (and closed at once), else why not (ECONNREFUSED, timed out). */
+function tryConnect(address: string, port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: address });
+    const done = (answer: string | null) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(CONNECT_TIMEOUT, () => done(`no answer within ${formatMs(CONNECT_TIMEOUT)}`));
+    socket.once('connect', () => done(null));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code ?? error.message));
+  });
 }
 
 function freeProbe(wait: CheckedWait): Probe {

@@ -24,7 +24,7 @@ describe.runIf(process.platform === 'linux')('portclash check', () => {
     const result = await runCli(['check', String(port), '--json']);
     expect(result).toMatchObject({ code: 0, stderr: '' });
     const prediction = JSON.parse(result.stdout) as Prediction;
-    expect(Object.keys(prediction)).toEqual(['port', 'host', 'protocol', 'verdict', 'errno', 'reason', 'conflicts', 'assumptions', 'warnings']);
+    expect(Object.keys(prediction)).toEqual(['port', 'host', 'protocol', 'verdict', 'errno', 'reason', 'conflicts', 'assumptions', 'warnings', 'source']);
     expect(prediction).toMatchObject({ port, host: '::', protocol: 'tcp', verdict: 'free', errno: null, conflicts: [] });
     // without CAP_NET_ADMIN (or cgroup v2) the cgroup-BPF programs cannot be counted, and the answer says so
     expect(prediction.assumptions).toEqual(isRoot && cgroup2 ? [] : [expect.stringMatching(/cgroup-BPF programs .* could not be counted/)]);

@@ -8,7 +8,7 @@ import { dependsOn, describePrediction } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 
 export const CHECK_HELP = `Usage: portclash check <port|service|from-to>... [--host <addr>] [--udp] [--reuse-addr|--no-reuse-addr]
-                       [--reuse-port] [--ipv6-only] [--no-listen] [--json]
+                       [--reuse-port] [--ipv6-only] [--no-listen] [--probe] [--json]
 
 Predicts whether bind() (and listen(), for TCP) would succeed, from the kernel's tables and rules,
 without binding. The defaults are what Node's server.listen(port) does: host :: dual stack (0.0.0.0
@@ -23,8 +23,12 @@ Options:
       --reuse-port      set SO_REUSEPORT
       --ipv6-only       set IPV6_V6ONLY on an IPv6 socket
       --no-listen       bind only, do not listen()
+      --probe           where the answer is unknown, settle it with a trial bind()+listen() with
+                        these options, released at once ("source": "probe"): true at that instant
+                        only, and another bind of the port in that instant would fail
       --json            one JSON object (an array for several ports): port, host, protocol,
-                        verdict, errno, reason, conflicts, assumptions
+                        verdict, errno, reason, conflicts, assumptions, warnings,
+                        source ("tables", or "probe" for a trial bind's answer)
   -h, --help            show this help
 
 Verdicts: free, in-use (EADDRINUSE), denied (EACCES), unavailable (EADDRNOTAVAIL), unknown (the
@@ -42,6 +46,7 @@ const OPTIONS = {
   'reuse-port': { type: 'boolean' },
   'ipv6-only': { type: 'boolean' },
   'no-listen': { type: 'boolean' },
+  probe: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
 
@@ -69,7 +74,10 @@ export async function runCheck(args: string[], io: CommandIO): Promise<number> {
     ...(values['ipv6-only'] === true ? { ipv6Only: true } : {}),
     ...(values['no-listen'] === true ? { listen: false } : {}),
   };
-  const predictions = await predictBinds(ports.map((port) => ({ ...base, port })));
+  const predictions = await predictBinds(
+    ports.map((port) => ({ ...base, port })),
+    { probe: values.probe === true },
+  );
 
   if (values.json === true) {
     const single = positionals.length === 1 && !/^\d+-\d+$/.test(positionals[0]!);

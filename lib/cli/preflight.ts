@@ -10,7 +10,7 @@ import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
 import { dependsOn, describePrediction, shorten } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 
-export const PREFLIGHT_HELP = `Usage: portclash preflight [--config <file>] [--format text|json|github] [--strict]
+export const PREFLIGHT_HELP = `Usage: portclash preflight [--config <file>] [--format text|json|github] [--strict] [--probe]
                            [<port|service>[/tcp|/udp]...]
 
 Checks every port a project needs in one batch: will bind()+listen() succeed on each, and if not,
@@ -29,6 +29,7 @@ Options:
       --format <fmt>    text (default): one line per port; json: { ok, ports: [...] };
                         github: GitHub Actions annotations (::error, ::warning, ::notice)
       --strict          an unknown answer fails too (exit 3) instead of being a warning
+      --probe           settle an unknown answer with a trial bind, as 'check --probe' does
   -h, --help            show this help
 
 Exit status: 0 every port is free (or only unknown, without --strict), 1 a bind would fail,
@@ -40,6 +41,7 @@ const OPTIONS = {
   config: { type: 'string' },
   format: { type: 'string' },
   strict: { type: 'boolean' },
+  probe: { type: 'boolean' },
 } as const;
 
 const FORMATS = ['text', 'json', 'github'] as const;
@@ -69,7 +71,10 @@ export async function runPreflight(args: string[], io: CommandIO): Promise<numbe
     positionals.length > 0 ? positionals.map((text, index) => parseEntry(text, `argument ${index + 1}`)) : readConfiguredEntries(values.config, process.cwd());
   if (entries.length > MAX_PORTS) throw new PortclashError('ERR_USAGE', `at most ${MAX_PORTS} ports at once, got ${entries.length}`);
 
-  const predictions = await predictBinds(entries.map((entry) => entry.request));
+  const predictions = await predictBinds(
+    entries.map((entry) => entry.request),
+    { probe: values.probe === true },
+  );
   const code = exitCode(predictions, strict);
   const checked = entries.map((entry, index) => ({ label: entry.label, prediction: predictions[index]! }));
   io.stdout(format === 'json' ? formatJson(checked, code === EXIT.ok) : format === 'github' ? formatGithub(checked, strict) : formatText(checked));

@@ -77,6 +77,8 @@ export async function runWait(args: string[], io: CommandIO): Promise<number> {
     io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   } else if (result.until === 'free') {
     io.stdout(`${result.port}/${result.protocol} free\n`);
+  } else if (result.source === 'connect') {
+    io.stdout(`${result.port}/${result.protocol} listening — ${result.connectedTo ?? '?'} accepted a connection (no socket tables on this platform)\n`);
   } else {
     const owned = await findOwners(result.listeners, { scan: 'first' });
     io.stdout(`${result.port}/${result.protocol} listening — ${owned.map(describeHeld).join('; ')}\n`);

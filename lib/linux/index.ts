@@ -9,6 +9,7 @@ import { readEphemeralRange, readReservedPorts } from './ranges.js';
 import { readTables, readTablesSync } from './tables.js';
 
 export const linux: Platform = {
+  readsTables: true,
   sources: ['sock_diag', 'proc'],
   readTables: (filter, choice) => readTables(getBinding(), filter, choice),
   readTablesSync: (filter, choice) => readTablesSync(getBinding(), filter, choice),

@@ -3,6 +3,7 @@ import { PortclashError } from '../errors.js';
 import type { OwnedSocket } from '../owners.js';
 import { platform, type Existing, type Platform, type SystemFacts, type TableFilter } from '../platform.js';
 import type { SocketRecord } from '../records.js';
+import { probedPrediction } from './probe.js';
 import { resolveRequest, resolveTarget, withHostAddress } from './request.js';
 import type { BindRequest, Prediction, ResolvedRequest } from './types.js';
 import { withWarnings } from './warnings.js';
@@ -14,6 +15,13 @@ export interface PredictOptions {
    * which is done either way.
    */
   owners?: boolean;
+  /**
+   * Where the answer is `unknown`, settle it with a trial bind() (and listen(), for TCP) with
+   * exactly the request's options, released at once (`source: 'probe'`; default false). It binds
+   * the port for an instant: true then, and a bind of it by another process in that instant fails.
+   * On a platform without a backend (lib/probing) every prediction is a trial bind, asked or not.
+   */
+  probe?: boolean;
 }
 
 /** Will bind() (and listen(), for TCP) with these options succeed? See docs/cli.md: verdicts. */
@@ -35,7 +43,15 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
     await listening?.catch(() => undefined);
     throw error;
   }
-  return withWarnings(os, await decide(os, resolved, facts, listening, options.owners !== false), resolved, facts);
+  const decided = os.readsTables ? await decide(os, resolved, facts, listening, options.owners !== false) : os.rules.predict(resolved, [], facts);
+  return settle(os, withWarnings(os, decided, resolved, facts), resolved, options);
+}
+
+/** The prediction, or a trial bind's answer where it is unknown and a probe was asked for (or the platform has no tables). */
+async function settle(os: Platform, judged: Prediction, request: ResolvedRequest, options: PredictOptions): Promise<Prediction> {
+  const probe = options.probe === true || !os.readsTables;
+  if (!probe || judged.verdict !== 'unknown') return judged;
+  return probedPrediction(request, os.rules.defaults, judged, os.readsTables ? `the tables alone could not tell: ${judged.reason}` : judged.reason);
 }
 
 async function decide(
@@ -95,7 +111,8 @@ const BATCH_THRESHOLD = 8;
  */
 export async function predictBinds(requests: readonly BindRequest[], options: PredictOptions = {}): Promise<Prediction[]> {
   const os = platform();
-  if (requests.length <= BATCH_THRESHOLD) {
+  // without tables, each port is a trial bind of its own: nothing to share
+  if (requests.length <= BATCH_THRESHOLD || !os.readsTables) {
     const predictions: Prediction[] = [];
     for (const request of requests) predictions.push(await predictBind(request, options));
     return predictions;
@@ -129,7 +146,11 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
   const scanned = [...asked];
   const owned = ownedBy(scanned, scanned.length === 0 ? [] : await os.findOwners(scanned, { scan: 'first', socketOptions: sharing }));
   // Options read for one request's sake are facts for all: a request that shares nothing never looks at them.
-  return resolved.map((request) => withWarnings(os, os.rules.predict(request, withOwned(onPort(request), owned), facts), request, facts));
+  const judged = resolved.map((request) => withWarnings(os, os.rules.predict(request, withOwned(onPort(request), owned), facts), request, facts));
+  // one trial bind at a time: each holds its port for an instant only
+  const settled: Prediction[] = [];
+  for (const [index, prediction] of judged.entries()) settled.push(await settle(os, prediction, resolved[index]!, options));
+  return settled;
 }
 
 /** The prediction again, with the owners of its conflicts named in the reason and the records. */

@@ -8,5 +8,17 @@ export function prediction(
   reason: string,
   more: Partial<Pick<Prediction, 'conflicts' | 'assumptions' | 'warnings'>> = {},
 ): Prediction {
-  return { port: request.port, host: request.host, protocol: request.protocol, verdict, errno, reason, conflicts: [], assumptions: [], warnings: [], ...more };
+  return {
+    port: request.port,
+    host: request.host,
+    protocol: request.protocol,
+    verdict,
+    errno,
+    reason,
+    conflicts: [],
+    assumptions: [],
+    warnings: [],
+    source: 'tables',
+    ...more,
+  };
 }

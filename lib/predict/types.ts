@@ -4,8 +4,8 @@ import type { SocketRecord } from '../records.js';
 
 export type Verdict = 'free' | 'in-use' | 'denied' | 'unavailable' | 'unknown';
 
-/** The errno a real bind()/listen() would fail with. */
-export type BindErrno = 'EADDRINUSE' | 'EACCES' | 'EADDRNOTAVAIL';
+/** The errno a real bind()/listen() would fail with. EPERM (a cgroup-BPF program's or an LSM's refusal) only a trial bind sees. */
+export type BindErrno = 'EADDRINUSE' | 'EACCES' | 'EPERM' | 'EADDRNOTAVAIL';
 
 /**
  * A bind (and, for TCP, listen) to predict. Defaults model Node's `server.listen(port)`: host `::`
@@ -64,4 +64,9 @@ export interface Prediction {
   assumptions: string[];
   /** True now, but worth knowing: an ephemeral port, a privileged one, another service's. */
   warnings: string[];
+  /**
+   * `tables`: judged from the kernel's tables and rules, nothing bound. `probe`: settled by a trial
+   * bind (`probe: true`, or a platform without tables), true at that instant only.
+   */
+  source: 'tables' | 'probe';
 }

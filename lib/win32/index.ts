@@ -10,6 +10,7 @@ import { windowsServicesPath } from './services.js';
 import { readTables, readTablesSync } from './tables.js';
 
 export const win32: Platform = {
+  readsTables: true,
   sources: ['iphlpapi'],
   readTables: (filter, choice) => readTables(getBinding(), filter, choice),
   readTablesSync: (filter, choice) => readTablesSync(getBinding(), filter, choice),

@@ -15,13 +15,14 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], timeoutMs = 15_000): Promise<CliResult> {
+/** `env` is added to this process's environment (PORTCLASH_BACKEND=probing, say). */
+export function runCli(args: string[], timeoutMs = 15_000, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     // typed as the Error it is: @types/node's ExecFileException is an Omit<> of one, which lint cannot tell is an Error
     execFile(
       process.execPath,
       [CLI, ...args],
-      { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 },
+      { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024, env: { ...process.env, ...env } },
       (error: (Error & { code?: unknown }) | null, stdout, stderr) => {
         if (error !== null && typeof error.code !== 'number') {
           reject(error);
