@@ -153,7 +153,10 @@ function startSearch(options: FreePortOptions): Search {
       const where = `${low}–${high}/${checked.protocol}${checked.host === undefined ? '' : ` on ${checked.host}`}`;
       const left = [
         checked.exclude.length > 0 ? `${checked.exclude.length} excluded` : '',
-        checked.avoidEphemeral ? `the ephemeral range ${ephemeral[0]}–${ephemeral[1]} left out (avoidEphemeral: false allows it)` : '',
+        // only where it took candidates away: for a range clear of it, allowing it would change nothing
+        checked.avoidEphemeral && ephemeral[0] <= high && ephemeral[1] >= low
+          ? `the ephemeral range ${ephemeral[0]}–${ephemeral[1]} left out (avoidEphemeral: false allows it)`
+          : '',
       ].filter((text) => text !== '');
       const refused = [...counts]
         .filter(([verdict]) => verdict !== 'free')

@@ -7,6 +7,7 @@ import { CHECK_HELP, runCheck } from './check.js';
 import { EPHEMERAL_HELP, runEphemeral } from './ephemeral.js';
 import { INFO_HELP, runInfo } from './info.js';
 import { LIST_HELP, runList } from './list.js';
+import { PICK_HELP, runPick } from './pick.js';
 import { PREFLIGHT_HELP, runPreflight } from './preflight.js';
 import { runWait, WAIT_HELP } from './wait.js';
 import { runWho, WHO_HELP } from './who.js';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO
   ephemeral: { help: EPHEMERAL_HELP, run: runEphemeral },
   info: { help: INFO_HELP, run: runInfo },
   list: { help: LIST_HELP, run: runList },
+  pick: { help: PICK_HELP, run: runPick },
   preflight: { help: PREFLIGHT_HELP, run: runPreflight },
   wait: { help: WAIT_HELP, run: runWait },
   who: { help: WHO_HELP, run: runWho },
@@ -30,6 +32,7 @@ Commands:
   info      what a port means here: services, class, ephemeral range, holders, bind prediction
   ephemeral the ephemeral port range and how close outgoing connections are to exhausting it
   list      list sockets (protocol, five-tuple, state, uid; --owners adds the processes)
+  pick      print free ports for a server or a test run, from the tables, never binding
   preflight check every port a project needs (arguments, package.json or portclash.json), for CI
   wait      wait until a port is listening (or, with --free, free), from the tables, never connecting
   who       which processes hold a port, or why they cannot be named
