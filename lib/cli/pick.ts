@@ -14,8 +14,9 @@ export const PICK_HELP = `Usage: portclash pick [count] [--range <low-high>] [--
 
 Prints count (default 1, at most ${MAX_COUNT}) distinct free ports, one per line, in random order, so
 that PORT=$(portclash pick) works. Free is what 'check' predicts for Node's server.listen(port) (with
---udp, a dgram bind()): each port is checked against the kernel's tables, never bound, and one whose
-answer is unknown is never picked.
+--udp, a dgram bind()): each port is checked against the kernel's tables, never bound (where
+portclash reads no tables, macOS and the BSDs, each is a trial bind), and one whose answer is
+unknown is never picked.
 
 The race: nothing holds the port, so another process may take it before yours binds it. The
 library's reservePort() holds it open until the server takes it over; a command that has exited
