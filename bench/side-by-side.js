@@ -510,11 +510,14 @@ function printTables(results, localhost) {
   const saysFree = (result) => result.free;
   /** @param {ProbeResult} result */
   const saysListening = (result) => result.listening;
-  const finderRows = results.map(({ situation, runs }, index) => {
+  // a situation keeps its number in the full list when --only leaves others out
+  /** @param {Situation} situation */
+  const numbered = (situation) => `${SITUATIONS.indexOf(situation) + 1}`;
+  const finderRows = results.map(({ situation, runs }) => {
     const truths = runs.map((run) => run.truth.listenDefault.ok);
     const truth = same(runs.map((run) => (run.truth.listenDefault.ok ? 'yes' : `no (${run.truth.listenDefault.code})`)));
     return [
-      `${index + 1}. ${situation.label}`,
+      `${numbered(situation)}. ${situation.label}`,
       truth,
       ...FINDERS.map((name) =>
         cell(
@@ -528,18 +531,18 @@ function printTables(results, localhost) {
   console.log('Is port P free for my server?\n');
   console.log(markdownTable([['situation', 'truth: listen(P) succeeds?', ...FINDERS], ...finderRows]));
   const differs = results
-    .map(({ runs }, index) => ({ index, v4: runs.map((run) => run.truth.listenV4), runs }))
+    .map(({ situation, runs }) => ({ situation, v4: runs.map((run) => run.truth.listenV4), runs }))
     .filter(({ runs }) => runs.some((run) => run.truth.listenV4.ok !== run.truth.listenDefault.ok));
   if (differs.length > 0) console.log('');
-  for (const { index, v4 } of differs)
+  for (const { situation, v4 } of differs)
     console.log(
-      `In ${index + 1}, listen(P, '127.0.0.1') ${same(v4.map((outcome) => (outcome.ok ? 'succeeds' : `fails (${outcome.code})`)))}, unlike listen(P).`,
+      `In ${numbered(situation)}, listen(P, '127.0.0.1') ${same(v4.map((outcome) => (outcome.ok ? 'succeeds' : `fails (${outcome.code})`)))}, unlike listen(P).`,
     );
 
-  const waiterRows = results.map(({ situation, runs }, index) => {
+  const waiterRows = results.map(({ situation, runs }) => {
     const truths = runs.map((run) => run.truth.listening);
     return [
-      `${index + 1}. ${situation.label}`,
+      `${numbered(situation)}. ${situation.label}`,
       same(truths.map((yes) => (yes ? 'yes' : 'no'))),
       ...WAITERS.map((name) =>
         cell(
@@ -556,8 +559,8 @@ function printTables(results, localhost) {
   // a socket that is bound and not listening is in neither the listening nor the established hash, which
   // is all /proc/net/tcp prints; only sock_diag (Linux 6.9+, ss -B) lists it
   console.log("\nWhat /proc/net/tcp{,6} showed on P (this script's own reading; it does not list bound-only sockets), before the probes:\n");
-  for (const [index, { runs }] of results.entries()) {
-    console.log(`${index + 1}. ${same(runs.map((run) => run.kernelBefore))}`);
+  for (const { situation, runs } of results) {
+    console.log(`${numbered(situation)}. ${same(runs.map((run) => run.kernelBefore))}`);
     for (const run of runs) if (run.kernelAfter !== run.kernelBefore) console.log(`   after the probes (port ${run.port}): ${run.kernelAfter}`);
   }
 }
