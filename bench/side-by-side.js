@@ -37,7 +37,23 @@ const STEP_MS = 10_000;
  */
 /** @typedef {{ id: string, label: string, make: () => Promise<Made> }} Situation */
 
-const FINDERS = ['get-port', 'detect-port', 'portfinder', 'tcp-port-used', 'portclash check'];
+/**
+ * portclash's prediction for Node's listen(P); with `probe`, an unknown is settled by a trial bind.
+ * @param {number} port
+ * @param {boolean} probe
+ * @returns {Promise<Omit<ProbeResult, 'ms'>>}
+ */
+async function portclashCheck(port, probe) {
+  const { predictBind } = await import('../dist/index.js');
+  const prediction = await predictBind({ port }, { probe });
+  const dependsOn = prediction.assumptions.length > 0 ? ` — depends on: ${prediction.assumptions.join('; ')}` : '';
+  const detail = `${prediction.verdict}${prediction.errno ? ` (${prediction.errno})` : ''}: ${prediction.reason}${dependsOn}`;
+  const said = prediction.source === 'probe' ? `${prediction.verdict} (probed)` : prediction.verdict;
+  if (prediction.verdict === 'unknown') return { said, detail };
+  return { said, free: prediction.verdict === 'free', detail };
+}
+
+const FINDERS = ['get-port', 'detect-port', 'portfinder', 'tcp-port-used', 'portclash check', 'portclash check --probe'];
 const WAITERS = ['wait-on', 'tcp-port-used wait', 'portclash wait'];
 
 // ---- the probes, run one per child process --------------------------------------------------------
@@ -75,15 +91,9 @@ const PROBES = {
     const inUse = await tcpPortUsed.check(port);
     return freeIf(!inUse, `check(P) resolved ${inUse}`);
   },
-  'portclash check': async (port) => {
-    const { predictBind } = await import('../dist/index.js');
-    const prediction = await predictBind({ port });
-    const dependsOn = prediction.assumptions.length > 0 ? ` — depends on: ${prediction.assumptions.join('; ')}` : '';
-    const detail = `${prediction.verdict}${prediction.errno ? ` (${prediction.errno})` : ''}: ${prediction.reason}${dependsOn}`;
-    const said = prediction.verdict;
-    if (prediction.verdict === 'unknown') return { said, detail };
-    return { said, free: prediction.verdict === 'free', detail };
-  },
+  'portclash check': (port) => portclashCheck(port, false),
+  // an unknown settled by a trial bind, as `check --probe` does; a confident answer is left as it is
+  'portclash check --probe': (port) => portclashCheck(port, true),
   'wait-on': async (port) => {
     const { default: waitOn } = await import('wait-on');
     try {
