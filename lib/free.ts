@@ -1,265 +1,333 @@
-// findFreePort, findFreePorts, reservePort: free ports chosen from the kernel's tables, and held when asked.
-import dgram from 'node:dgram';
-import net from 'node:net';
+// planFree / freePort: end the processes that hold a port (listening or bound on exactly it), unless a supervisor would start them again.
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { PortclashError } from './errors.js';
+import { findOwners, type OwnedSocket, type ProcessInfo, type SocketOwner } from './owners.js';
 import { platform } from './platform.js';
-import { predictBinds } from './predict/index.js';
-import type { Prediction, Verdict } from './predict/types.js';
-import { MAX_PORT, parsePort } from './ports.js';
-import type { PortRange } from './ranges.js';
-import type { Protocol } from './records.js';
+import { predictBind } from './predict/index.js';
+import type { Prediction } from './predict/types.js';
+import { parentChain } from './processes.js';
+import type { Protocol, SocketRecord } from './records.js';
+import { parsePortOrService } from './services.js';
 
-export interface FreePortOptions {
-  /** The address the port is for, as in predictBind (default `::` dual stack, `0.0.0.0` without IPv6). */
-  host?: string;
+export interface FreeOptions {
   protocol?: Protocol;
-  /** The ports to choose from, both ends included (default 1024–65535). */
-  range?: PortRange;
-  /** Ports never to return. */
-  exclude?: readonly number[];
-  /**
-   * Leave out the ephemeral range (default true): connect() and bind(0) take ports from it at any
-   * moment, so a port found there may be some client's local port by the time it is bound.
-   */
-  avoidEphemeral?: boolean;
+  /** The signal to send (default SIGTERM). Windows ends the process whatever the signal (TerminateProcess). */
+  signal?: NodeJS.Signals;
+  /** Milliseconds to wait, after the signal, for the port to be released (default 5000). */
+  timeout?: number;
+  /** Send SIGKILL to the holders still there when the timeout passes. */
+  killAfter?: boolean;
+  /** End a holder even where a supervisor (a systemd unit, a container, docker-proxy) will start it again. */
+  force?: boolean;
+  /** End other users' processes too: only root (an administrator) can, and only when this is set. */
+  otherUsers?: boolean;
 }
 
-/**
- * A port held open: the listening server (TCP) or bound socket (UDP) that holds it, until `close()`.
- * `fd` is the listening socket's descriptor, to give a child process in `stdio` (-1 where there is none: Windows).
- */
-export type ReservedPort = ReservedTcpPort | ReservedUdpPort;
-export interface ReservedTcpPort {
+/** What becomes of one holder: `end` it, leave it to its `supervisor` (stopCommand says how), or `refuse`. */
+export type HolderAction = 'end' | 'supervised' | 'refused';
+
+/** A process holding the port, or the kernel (pid null), with what freeing the port will do about it. */
+export interface PortHolder {
+  pid: number | null;
+  owner: SocketOwner | null;
+  /** Its parents, nearest first (`npm run dev`, then `bash`…); empty where the OS does not say (Windows). */
+  parents: ProcessInfo[];
+  /** Its listening or bound sockets on the port. */
+  sockets: SocketRecord[];
+  action: HolderAction;
+  /** Why that action, in one sentence. */
+  reason: string;
+  /** For a supervised holder: the command that stops it for good (`systemctl stop api.service`). */
+  stopCommand?: string;
+}
+
+/** Who holds a port and what freeing it would do; nothing has been signalled yet. */
+export interface FreePlan {
   port: number;
-  protocol: 'tcp';
-  host: string;
-  server: net.Server;
-  fd: number;
-  close(): Promise<void>;
-}
-export interface ReservedUdpPort {
-  port: number;
-  protocol: 'udp';
-  host: string;
-  socket: dgram.Socket;
-  close(): Promise<void>;
-}
-
-export const FREE_DEFAULTS = {
-  range: [1024, MAX_PORT] as PortRange,
-  /** Ports asked about in one predictBinds call: one reading of the table each (one, where there are no tables). */
-  batch: 512,
-  /** At most this many ports are predicted per call: the work is bounded however large the range. */
-  maxChecked: 8192,
-  /** reservePort: listen() attempts on ports found free, before giving up on a range where others keep winning. */
-  maxAttempts: 64,
-} as const;
-
-/** One port the kernel's tables say a bind of Node's defaults would get. */
-export async function findFreePort(options: FreePortOptions = {}): Promise<number> {
-  const [port] = await findFreePorts(1, options);
-  return port!;
-}
-
-/**
- * `count` distinct ports, each `free` by predictBind for these options, in random order. `unknown`
- * is not free: a port whose answer cannot be known is never returned. Nothing is bound: another
- * process may take a port before the caller does (reservePort holds it instead).
- */
-export async function findFreePorts(count: number, options: FreePortOptions = {}): Promise<number[]> {
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
-    throw new PortclashError('ERR_INVALID_ARGUMENT', `count must be a whole number, 1 or more, got ${JSON.stringify(count) ?? String(count)}`);
-  }
-  const search = startSearch(options);
-  const ports: number[] = [];
-  for await (const prediction of search.free()) {
-    ports.push(prediction.port);
-    if (ports.length === count) return ports;
-  }
-  throw search.exhausted(count === 1 ? 'free port' : `${count} free ports (found ${ports.length})`);
-}
-
-/**
- * A port found as findFreePort does, then held: listened on (TCP, with Node's listen defaults) or
- * bound (UDP). A port another process took since the tables were read fails with EADDRINUSE and
- * the next candidate is tried. Hand the server on (`app.listen(reserved.server)`, or `reserved.fd`
- * to a child) or `close()` it to release the port.
- */
-export async function reservePort(options?: FreePortOptions & { protocol?: 'tcp' }): Promise<ReservedTcpPort>;
-export async function reservePort(options: FreePortOptions & { protocol: 'udp' }): Promise<ReservedUdpPort>;
-export async function reservePort(options?: FreePortOptions): Promise<ReservedPort>;
-export async function reservePort(options: FreePortOptions = {}): Promise<ReservedPort> {
-  const search = startSearch(options);
-  let attempts = 0;
-  for await (const prediction of search.free()) {
-    const reserved = await hold(prediction, search.hostGiven);
-    if (reserved !== null) return reserved;
-    search.counts.set('taken', (search.counts.get('taken') ?? 0) + 1);
-    if (++attempts >= FREE_DEFAULTS.maxAttempts) break;
-  }
-  throw search.exhausted('port to reserve');
-}
-
-interface Search {
-  hostGiven: boolean;
-  /** Verdicts seen so far, and `taken`: free by the tables, but listen() met EADDRINUSE. */
-  counts: Map<Verdict | 'taken', number>;
-  free(): AsyncGenerator<Prediction>;
-  exhausted(wanted: string): PortclashError;
-}
-
-function startSearch(options: FreePortOptions): Search {
-  const checked = checkOptions(options);
-  const os = platform();
-  const facts = os.readSystemFacts();
-  // without tables every candidate is a trial bind: try them one at a time, and stop at the first that will do
-  const batchSize = os.readsTables ? FREE_DEFAULTS.batch : 1;
-  const ephemeral: PortRange = checked.protocol === 'udp' && facts.kernel === 'win32' ? facts.udpEphemeralRange : facts.ephemeralRange;
-  const excluded = new Set(checked.exclude);
-  const candidates: number[] = [];
-  for (let port = checked.range[0]; port <= checked.range[1]; port++) {
-    if (excluded.has(port)) continue;
-    if (checked.avoidEphemeral && port >= ephemeral[0] && port <= ephemeral[1]) continue;
-    candidates.push(port);
-  }
-  shuffle(candidates);
-  const counts = new Map<Verdict | 'taken', number>();
-  const examples = new Map<Verdict, Prediction>();
-  let seen = 0;
-  const limit = Math.min(candidates.length, FREE_DEFAULTS.maxChecked);
-  const base = { protocol: checked.protocol, ...(checked.host === undefined ? {} : { host: checked.host }) };
-  return {
-    hostGiven: checked.host !== undefined,
-    counts,
-    async *free() {
-      while (seen < limit) {
-        const batch = candidates.slice(seen, Math.min(limit, seen + batchSize));
-        seen += batch.length;
-        // owners are never named: a refused port is only counted
-        const predictions = await predictBinds(
-          batch.map((port) => ({ ...base, port })),
-          { owners: false },
-        );
-        for (const prediction of predictions) {
-          counts.set(prediction.verdict, (counts.get(prediction.verdict) ?? 0) + 1);
-          if (prediction.verdict === 'free') yield prediction;
-          else if (!examples.has(prediction.verdict)) examples.set(prediction.verdict, prediction);
-        }
-      }
-    },
-    exhausted(wanted) {
-      const [low, high] = checked.range;
-      const where = `${low}–${high}/${checked.protocol}${checked.host === undefined ? '' : ` on ${checked.host}`}`;
-      const left = [
-        checked.exclude.length > 0 ? `${checked.exclude.length} excluded` : '',
-        // only where it took candidates away: for a range clear of it, allowing it would change nothing
-        checked.avoidEphemeral && ephemeral[0] <= high && ephemeral[1] >= low
-          ? `the ephemeral range ${ephemeral[0]}–${ephemeral[1]} left out (avoidEphemeral: false allows it)`
-          : '',
-      ].filter((text) => text !== '');
-      const refused = [...counts]
-        .filter(([verdict]) => verdict !== 'free')
-        .map(([verdict, number]) => {
-          const example = verdict === 'taken' ? undefined : examples.get(verdict);
-          const label = verdict === 'taken' ? 'taken before listen()' : verdict;
-          return `${label} ${number}${example === undefined ? '' : ` (${example.port}: ${example.reason})`}`;
-        });
-      const scope =
-        seen < candidates.length ? `${seen} of ${candidates.length} candidates checked (at most ${FREE_DEFAULTS.maxChecked} per call)` : `${seen} checked`;
-      return new PortclashError(
-        'ERR_NO_FREE_PORT',
-        `no ${wanted} in ${where}${left.length === 0 ? '' : ` (${left.join('; ')})`}: ${scope}; ${
-          refused.length === 0 ? 'no candidate was left' : `refused: ${refused.join(', ')}`
-        }`,
-      );
-    },
-  };
-}
-
-interface CheckedOptions {
-  host: string | undefined;
   protocol: Protocol;
-  range: PortRange;
-  exclude: number[];
-  avoidEphemeral: boolean;
+  holders: PortHolder[];
 }
 
-function checkOptions(options: FreePortOptions): CheckedOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new PortclashError('ERR_INVALID_ARGUMENT', 'the options must be an object like { range: [3000, 3999] }');
+/** What happened to one holder that was to be ended. */
+export interface HolderOutcome {
+  pid: number;
+  /** The signals sent, in order. */
+  sent: NodeJS.Signals[];
+  /**
+   * `exited`: gone, its sockets released. `running`: still there after the timeout. `replaced`: the
+   * pid now belongs to another process, so nothing was sent. `failed`: the signal was refused (`error`).
+   */
+  result: 'exited' | 'running' | 'replaced' | 'failed';
+  error?: string;
+}
+
+export interface FreeResult extends FreePlan {
+  outcomes: HolderOutcome[];
+  /** No listening or bound socket is left on the port. */
+  freed: boolean;
+  /** The listening or bound sockets still on the port. */
+  remaining: SocketRecord[];
+  /** Milliseconds from the first signal until the port was released (or the wait ended). */
+  waitedMs: number;
+  /** Whether Node's listen() (dgram's bind()) would now succeed: a TIME_WAIT may still be in the way. */
+  prediction: Prediction;
+}
+
+export const FREE_DEFAULTS = { signal: 'SIGTERM', timeout: 5000, interval: 50, killWait: 2000 } as const;
+
+/** Who holds `port` (listening or bound on exactly it: never a client whose remote port it is) and what freeing it would do. */
+export async function planFree(port: number | string, options: FreeOptions = {}): Promise<FreePlan> {
+  const checked = checkOptions(port, options);
+  const sockets = await holdingSockets(checked.port, checked.protocol);
+  const owned = sockets.length === 0 ? [] : await findOwners(sockets, { scan: 'all' });
+  const byPid = new Map<number, { owner: SocketOwner; sockets: SocketRecord[] }>();
+  const holders: PortHolder[] = [];
+  for (const socket of owned) {
+    if (socket.owners.length === 0) {
+      holders.push(unowned(socket));
+      continue;
+    }
+    for (const owner of socket.owners) {
+      const entry = byPid.get(owner.pid) ?? { owner, sockets: [] };
+      entry.sockets.push(record(socket));
+      byPid.set(owner.pid, entry);
+    }
   }
+  for (const { owner, sockets: held } of byPid.values()) holders.push(judge(owner, held, checked));
+  holders.sort((a, b) => (a.pid ?? 0) - (b.pid ?? 0));
+  return { port: checked.port, protocol: checked.protocol, holders };
+}
+
+/**
+ * Ends the holders a plan marks `end` and waits until the kernel's tables show their sockets gone,
+ * escalating to SIGKILL after `timeout` with `killAfter`. Each pid is checked to be the same process
+ * (its start time) just before it is signalled: a holder that exited and whose pid was reused is
+ * left alone. The plan is carried out as it is: a caller that asked someone to confirm it frees
+ * exactly what was confirmed.
+ */
+export async function carryOut(plan: FreePlan, options: FreeOptions = {}): Promise<FreeResult> {
+  const checked = checkOptions(plan.port, { ...options, protocol: plan.protocol });
+  const os = platform();
+  const targets = plan.holders.filter((holder): holder is PortHolder & { pid: number; owner: SocketOwner } => holder.action === 'end' && holder.owner !== null);
+  const outcomes = new Map<number, HolderOutcome>();
+  for (const target of targets) outcomes.set(target.pid, signal(os.readProcess(target.pid), target.owner, checked.signal));
+
+  const started = Date.now();
+  const watched = new Set(targets.flatMap((target) => target.sockets.map(socketKey)));
+  let remaining = await awaitRelease(plan, watched, checked.timeout);
+  if (remaining.some((socket) => watched.has(socketKey(socket))) && checked.killAfter) {
+    for (const target of targets) {
+      const outcome = outcomes.get(target.pid)!;
+      if (outcome.result !== 'failed' && outcome.result !== 'replaced') {
+        const again = signal(os.readProcess(target.pid), target.owner, 'SIGKILL');
+        outcome.sent.push(...again.sent);
+        if (again.result === 'failed') Object.assign(outcome, { result: 'failed', error: again.error });
+      }
+    }
+    remaining = await awaitRelease(plan, watched, FREE_DEFAULTS.killWait);
+  }
+  const waitedMs = Date.now() - started;
+  for (const target of targets) {
+    const outcome = outcomes.get(target.pid)!;
+    if (outcome.result === 'failed' || outcome.result === 'replaced') continue;
+    outcome.result = sameProcess(os.readProcess(target.pid), target.owner) ? 'running' : 'exited';
+  }
+  const prediction = await predictBind({ port: plan.port, protocol: plan.protocol });
+  return { ...plan, outcomes: [...outcomes.values()], freed: remaining.length === 0, remaining, waitedMs, prediction };
+}
+
+/** planFree, then carryOut: for a caller that has already decided. */
+export async function freePort(port: number | string, options: FreeOptions = {}): Promise<FreeResult> {
+  return carryOut(await planFree(port, options), options);
+}
+
+interface CheckedFree {
+  port: number;
+  protocol: Protocol;
+  signal: NodeJS.Signals;
+  timeout: number;
+  killAfter: boolean;
+  force: boolean;
+  otherUsers: boolean;
+}
+
+function checkOptions(port: number | string, options: FreeOptions): CheckedFree {
+  if (typeof options !== 'object' || options === null) throw new PortclashError('ERR_INVALID_ARGUMENT', 'the options must be an object like { timeout: 5000 }');
   const protocol = options.protocol ?? 'tcp';
   if (protocol !== 'tcp' && protocol !== 'udp') {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `protocol must be 'tcp' or 'udp', got ${JSON.stringify(protocol)}`);
   }
-  const { host } = options;
-  if (host !== undefined && typeof host !== 'string') throw new PortclashError('ERR_INVALID_HOST', `host must be a string, got ${JSON.stringify(host)}`);
-  const given = options.range ?? FREE_DEFAULTS.range;
-  if (!Array.isArray(given) || given.length !== 2) {
-    throw new PortclashError('ERR_INVALID_ARGUMENT', `range must be [low, high], got ${JSON.stringify(given) ?? String(given)}`);
+  const parsed = parsePortOrService(port, protocol).port;
+  if (parsed === 0) throw new PortclashError('ERR_INVALID_PORT', 'port 0 is no port to free: give the port a process holds');
+  const signal = options.signal ?? FREE_DEFAULTS.signal;
+  if (typeof signal !== 'string' || !/^SIG[A-Z0-9]+$/.test(signal) || signal === 'SIGSTOP' || signal === 'SIGCONT') {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `signal must be a signal name that ends a process, like SIGTERM or SIGINT, got ${JSON.stringify(signal)}`);
   }
-  const low = parsePort(given[0], 'range low');
-  const high = parsePort(given[1], 'range high');
-  // port 0 is no port: binding it asks the kernel to choose one from the ephemeral range
-  if (low === 0) throw new PortclashError('ERR_INVALID_PORT', 'range low must be 1 or more: port 0 asks the kernel to choose a port');
-  if (low > high) throw new PortclashError('ERR_INVALID_ARGUMENT', `range must be [low, high] with low ≤ high, got [${low}, ${high}]`);
-  const exclude = options.exclude ?? [];
-  if (!Array.isArray(exclude)) throw new PortclashError('ERR_INVALID_ARGUMENT', 'exclude must be an array of ports');
-  const avoidEphemeral = options.avoidEphemeral ?? true;
-  if (typeof avoidEphemeral !== 'boolean') {
-    throw new PortclashError('ERR_INVALID_ARGUMENT', `avoidEphemeral must be a boolean, got ${JSON.stringify(avoidEphemeral)}`);
+  const timeout = options.timeout ?? FREE_DEFAULTS.timeout;
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `timeout must be a number of milliseconds, 0 or more, got ${JSON.stringify(timeout) ?? String(timeout)}`);
   }
-  return { host, protocol, range: [low, high], exclude: exclude.map((port) => parsePort(port, 'each port of exclude')), avoidEphemeral };
+  for (const flag of ['killAfter', 'force', 'otherUsers'] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+      throw new PortclashError('ERR_INVALID_ARGUMENT', `${flag} must be a boolean, got ${JSON.stringify(options[flag])}`);
+    }
+  }
+  return {
+    port: parsed,
+    protocol,
+    signal,
+    timeout,
+    killAfter: options.killAfter === true,
+    force: options.force === true,
+    otherUsers: options.otherUsers === true,
+  };
+}
+
+/** The sockets that hold the port for a bind: TCP listening or bound (not connections on it), every UDP socket bound to it. */
+async function holdingSockets(port: number, protocol: Protocol): Promise<SocketRecord[]> {
+  const sockets = await platform().readTables({ port, protocol }, 'auto');
+  return sockets.sockets.filter((socket) => socket.localPort === port && holds(socket));
+}
+
+function holds(socket: SocketRecord): boolean {
+  return socket.protocol === 'udp' || socket.state === 'LISTEN' || socket.state === 'BOUND';
+}
+
+/** The record alone, without the owner fields findOwners added. */
+function record(socket: OwnedSocket): SocketRecord {
+  const { owner: _owner, owners: _owners, ownerUnknown: _unknown, ...rest } = socket;
+  return rest;
+}
+
+function unowned(socket: OwnedSocket): PortHolder {
+  const reason =
+    socket.ownerUnknown === 'kernel'
+      ? "no process holds this socket: it is the kernel's own, and no signal can end it"
+      : `its process cannot be named (${socket.ownerUnknown ?? 'unknown'}), so it cannot be ended`;
+  return { pid: null, owner: null, parents: [], sockets: [record(socket)], action: 'refused', reason };
+}
+
+/** What to do about one holder: the refusals first, then supervisors, then other users' processes. */
+function judge(owner: SocketOwner, sockets: SocketRecord[], options: CheckedFree): PortHolder {
+  const base = { pid: owner.pid, owner, parents: parentChain(owner), sockets };
+  const refused = (reason: string): PortHolder => ({ ...base, action: 'refused', reason });
+  if (owner.pid === 1) return refused('PID 1 (init) is never signalled: ending it would end the system or the container');
+  if (owner.pid === process.pid) return refused('this is the process asking');
+  if (owner.role !== undefined && owner.name === 'System') return refused(`Windows' System process is ${owner.role}`);
+  const supervisor = supervisorOf(owner, options.port);
+  if (supervisor !== null && !options.force) return { ...base, action: 'supervised', reason: supervisor.reason, stopCommand: supervisor.stop };
+  const other = otherUser(owner);
+  if (other !== null && !options.otherUsers) return refused(other);
+  const forced = supervisor === null ? '' : `, though ${supervisor.reason} (--force)`;
+  return { ...base, action: 'end', reason: `will be sent ${options.signal}${forced}` };
 }
 
 /**
- * Fisher–Yates. Parallel callers (test workers, get-port #23) that walked the range in order would
- * all find the same lowest port free and race for it; in random order two rarely pick the same.
+ * Who starts this process again when it ends, and the command that stops it for good: docker-proxy
+ * (Docker's userland proxy for a published port), a container, a systemd service, a Windows service.
  */
-function shuffle(ports: number[]): void {
-  for (let index = ports.length - 1; index > 0; index--) {
-    const other = Math.floor(Math.random() * (index + 1));
-    [ports[index], ports[other]] = [ports[other]!, ports[index]!];
+function supervisorOf(owner: SocketOwner, port: number): { reason: string; stop: string } | null {
+  if (owner.name === 'docker-proxy') {
+    const target = dockerProxyTarget(owner.cmdline);
+    return {
+      reason: `docker-proxy forwards this port for a container${target === null ? '' : ` (to ${target})`}: ending it frees nothing that matters, and Docker owns it`,
+      stop: `docker stop $(docker ps -q --filter publish=${port})`,
+    };
+  }
+  const service = owner.service;
+  const container = service?.container;
+  if (container !== undefined) {
+    const id = container.id?.slice(0, 12);
+    const stop =
+      container.runtime === 'kubernetes' || container.podUid !== undefined
+        ? `kubectl get pods -A -o wide | grep ${container.podUid ?? '<pod>'} (then scale or delete what owns that pod)`
+        : container.runtime === 'podman'
+          ? `podman stop ${id ?? '<container>'}`
+          : container.runtime === 'docker'
+            ? `docker stop ${id ?? '<container>'}`
+            : `crictl stop ${id ?? '<container>'}`;
+    return { reason: `it runs in a ${container.runtime} container, whose restart policy may start it again`, stop };
+  }
+  if (service?.windowsServices !== undefined && service.windowsServices.length > 0) {
+    return {
+      reason: `it hosts the Windows service ${service.windowsServices.join(', ')}, which the service manager may restart`,
+      stop: `sc stop ${service.windowsServices[0]!}`,
+    };
+  }
+  const unit = service?.unit;
+  if (unit !== undefined && unit.endsWith('.service')) {
+    const user = /\/user@(\d+)\.service\//.exec(service?.cgroup ?? '');
+    return {
+      reason: `it belongs to the systemd unit ${unit}, which may start it again (Restart=)`,
+      stop: user === null ? `systemctl stop ${unit}` : `systemctl --user stop ${unit}  (as uid ${user[1]!})`,
+    };
+  }
+  return null;
+}
+
+/** `172.17.0.2:80` from docker-proxy's `-container-ip 172.17.0.2 -container-port 80`. */
+function dockerProxyTarget(argv: readonly string[]): string | null {
+  const value = (flag: string) => {
+    const index = argv.indexOf(flag);
+    return index === -1 ? undefined : argv[index + 1];
+  };
+  const ip = value('-container-ip');
+  const port = value('-container-port');
+  return ip === undefined || port === undefined ? null : `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+}
+
+/** Why another user's process is left alone, or null when it is this user's. */
+function otherUser(owner: SocketOwner): string | null {
+  const euid = typeof process.geteuid === 'function' ? process.geteuid() : null;
+  if (euid !== null) {
+    if (owner.uid === null) return "its user cannot be read, so it is left alone (as another user's process is)";
+    if (owner.uid === euid) return null;
+    const who = owner.user ?? `uid ${owner.uid}`;
+    return euid === 0
+      ? `it belongs to ${who}: other users' processes are ended only when asked (--other-users)`
+      : `it belongs to ${who}, and only root may signal it`;
+  }
+  // Windows: the account of the token
+  const facts = platform().readSystemFacts();
+  const mine = facts.kernel === 'win32' ? facts.user : null;
+  if (owner.user === null || mine === null) return 'its account cannot be compared with this one, so it is left alone';
+  return owner.user.toLowerCase() === mine.toLowerCase()
+    ? null
+    : `it belongs to ${owner.user}: other accounts' processes are ended only when asked (--other-users)`;
+}
+
+/** The same process as when it was planned: its start time has not changed. */
+function sameProcess(now: ProcessInfo | null, planned: ProcessInfo): boolean {
+  if (now === null) return false;
+  if (now.startTime === null || planned.startTime === null) return now.name === planned.name;
+  return now.startTime.getTime() === planned.startTime.getTime();
+}
+
+function signal(now: ProcessInfo | null, planned: SocketOwner, name: NodeJS.Signals): HolderOutcome {
+  if (!sameProcess(now, planned)) return { pid: planned.pid, sent: [], result: now === null ? 'exited' : 'replaced' };
+  try {
+    process.kill(planned.pid, name);
+    return { pid: planned.pid, sent: [name], result: 'running' };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // ESRCH: it exited between the look and the signal
+    if (code === 'ESRCH') return { pid: planned.pid, sent: [], result: 'exited' };
+    return { pid: planned.pid, sent: [], result: 'failed', error: code ?? String(error) };
   }
 }
 
-/**
- * Listens (TCP) or binds (UDP) on the predicted port and address: the caller's host as resolved,
- * or Node's default when none was given. null when another socket took the port meanwhile.
- */
-async function hold(prediction: Prediction, hostGiven: boolean): Promise<ReservedPort | null> {
-  const { port, host, protocol } = prediction;
-  if (protocol === 'tcp') {
-    const server = net.createServer();
-    server.listen(hostGiven ? { port, host } : { port });
-    if (!(await bound(server))) return null;
-    // net.Server keeps its handle private; its fd is what a child's stdio or listen({ fd }) takes
-    const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1;
-    return { port, protocol, host, server, fd, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+/** Polls the port until none of the watched sockets is left, or `timeout` passes: the holding sockets still there. */
+async function awaitRelease(plan: FreePlan, watched: ReadonlySet<string>, timeout: number): Promise<SocketRecord[]> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const left = await holdingSockets(plan.port, plan.protocol);
+    if (!left.some((socket) => watched.has(socketKey(socket))) || Date.now() >= deadline) return left;
+    await sleep(Math.min(FREE_DEFAULTS.interval, Math.max(0, deadline - Date.now())));
   }
-  const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
-  socket.bind(hostGiven ? { port, address: host } : { port });
-  if (!(await bound(socket))) {
-    socket.close();
-    return null;
-  }
-  return { port, protocol, host, socket, close: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
 }
 
-/** true once listening; false for EADDRINUSE; rejects with any other error. No listener outlives the wait. */
-function bound(emitter: net.Server | dgram.Socket): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const onListening = () => {
-      emitter.off('error', onError);
-      resolve(true);
-    };
-    const onError = (error: NodeJS.ErrnoException) => {
-      emitter.off('listening', onListening);
-      if (error.code === 'EADDRINUSE') resolve(false);
-      else reject(error);
-    };
-    emitter.once('listening', onListening);
-    emitter.once('error', onError);
-  });
+/** One socket across two readings: its five-tuple, and the inode that tells a new socket from an old one on Linux. */
+function socketKey(socket: SocketRecord): string {
+  return `${socket.protocol}|${socket.family}|${socket.localAddress}|${socket.localPort}|${socket.remoteAddress}|${socket.remotePort}|${socket.inode}`;
 }

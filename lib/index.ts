@@ -17,7 +17,7 @@ export {
 } from './owners.js';
 export { assertPortsFree, PortNotFreeError, predictBind, predictBinds, type AssertOptions, type PredictOptions } from './predict/index.js';
 export type { BindErrno, BindRequest, Prediction, Verdict } from './predict/types.js';
-export { findFreePort, findFreePorts, reservePort, type FreePortOptions, type ReservedPort, type ReservedTcpPort, type ReservedUdpPort } from './free.js';
+export { findFreePort, findFreePorts, reservePort, type FreePortOptions, type ReservedPort, type ReservedTcpPort, type ReservedUdpPort } from './find-free.js';
 export { waitForPort, type WaitOptions, type WaitResult } from './wait.js';
 export { describeBindError, explainBindError, type ExplainOptions } from './explain.js';
 export { readEphemeralRange, readReservedPorts, readSystemFacts } from './system.js';

@@ -61,6 +61,8 @@ export interface OwnerOptions {
 
 export interface ProcessInfo {
   pid: number;
+  /** The parent's pid: 0 for what the kernel starts itself (init, kthreadd); null when unreadable, and on Windows (not read yet). */
+  ppid: number | null;
   /**
    * Linux: the kernel's short name (comm): at most 15 bytes, set from the program file or by
    * prctl(PR_SET_NAME). Windows: the image file's name (`node.exe`); `System` for pid 4.

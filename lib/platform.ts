@@ -4,7 +4,7 @@ import type { LinuxFacts } from './linux/facts.js';
 import type { ProbingFacts } from './probing/index.js';
 import type { Win32Facts } from './win32/facts.js';
 import type { EphemeralReport } from './ephemeral.js';
-import type { OwnedSocket, OwnerOptions } from './owners.js';
+import type { OwnedSocket, OwnerOptions, ProcessInfo } from './owners.js';
 import type { Prediction, ResolvedRequest } from './predict/types.js';
 import type { EphemeralRange, PortRange } from './ranges.js';
 import type { Family, Protocol, SocketRecord, SocketSource } from './records.js';
@@ -91,6 +91,8 @@ export interface Platform {
   readTablesSync(filter: TableFilter, choice: SourceChoice): SocketTables;
   findOwners(records: readonly SocketRecord[], options: OwnerOptions): Promise<OwnedSocket[]>;
   findOwnersSync(records: readonly SocketRecord[], options: OwnerOptions): OwnedSocket[];
+  /** What the OS says about one process (as owners are described), or null when there is no such process (or it has exited, a zombie). */
+  readProcess(pid: number): ProcessInfo | null;
   /** Read afresh on every call: a stale fact is a wrong answer. */
   readSystemFacts(): SystemFacts;
   readEphemeralRange(): EphemeralRange;

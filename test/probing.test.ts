@@ -70,7 +70,7 @@ describe.runIf(process.platform === 'linux')('the probing backend, forced with P
       const result = await probing(args);
       expect(result.code, args.join(' ')).toBe(4);
       expect(result.stderr).toMatch(
-        /^portclash: ERR_UNSUPPORTED_PLATFORM: .+ needs the kernel's socket tables, which the probing backend \(PORTCLASH_BACKEND=probing\) does not read; check, findFreePort and waitForPort work here by probing\n$/,
+        /^portclash: ERR_UNSUPPORTED_PLATFORM: .+ needs the kernel's socket tables and process list, which the probing backend \(PORTCLASH_BACKEND=probing\) does not read; check, findFreePort and waitForPort work here by probing\n$/,
       );
     }
     const library = await probingScript(

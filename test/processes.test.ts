@@ -105,6 +105,7 @@ describe('readProcessInfo on a fixture tree', () => {
   it('reads every fact, with a name that holds spaces and parentheses', () => {
     expect(readProcessInfo(4242, { procRoot: root })).toEqual({
       pid: 4242,
+      ppid: 1,
       name: 'a) (b c',
       cmdline: ['srv', '--port', '8080'],
       command: 'srv --port 8080',
@@ -122,6 +123,7 @@ describe('readProcessInfo on a fixture tree', () => {
   it('shows a kernel thread in brackets, as ps does', () => {
     expect(readProcessInfo(2, { procRoot: root })).toEqual({
       pid: 2,
+      ppid: 1,
       name: 'kthreadd',
       cmdline: [],
       command: '[kthreadd]',
@@ -135,6 +137,7 @@ describe('readProcessInfo on a fixture tree', () => {
   it('makes each missing file a null fact, not a missing process', () => {
     expect(readProcessInfo(77, { procRoot: root })).toEqual({
       pid: 77,
+      ppid: null,
       name: null,
       cmdline: [],
       command: '',
@@ -148,6 +151,7 @@ describe('readProcessInfo on a fixture tree', () => {
   it('makes each unreadable file a null fact and keeps the others', () => {
     expect(readProcessInfo(78, { procRoot: root })).toEqual({
       pid: 78,
+      ppid: 1,
       name: null,
       cmdline: [],
       command: '',
@@ -161,6 +165,7 @@ describe('readProcessInfo on a fixture tree', () => {
   it('keeps a rewritten title and nulls what it cannot parse', () => {
     expect(readProcessInfo(79, { procRoot: root })).toEqual({
       pid: 79,
+      ppid: null,
       name: 'nginx',
       cmdline: ['nginx: worker process'],
       command: 'nginx: worker process',

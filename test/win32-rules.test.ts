@@ -113,7 +113,7 @@ function socket({
     ...(timeWait ? {} : { ownerPid: pid }),
   } as const satisfies Existing;
   if (!owned || timeWait) return record;
-  const owner = { pid, name: pid === 4 ? 'System' : 'node.exe', cmdline: [], command: '', uid: null, user, startTime: null, service: null, fd: 0 };
+  const owner = { pid, ppid: null, name: pid === 4 ? 'System' : 'node.exe', cmdline: [], command: '', uid: null, user, startTime: null, service: null, fd: 0 };
   const withOwner: OwnedSocket = { ...record, owner, owners: [owner] };
   if (ra !== undefined) withOwner.reuseAddr = ra;
   return withOwner;

@@ -4,6 +4,8 @@
 export interface CommandIO {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Asks a yes-or-no question on the terminal; absent when stdin or stdout is not one (a command that must ask then refuses). */
+  confirm?(question: string): Promise<boolean>;
 }
 
 /** Exit codes scripts can rely on; commands add their own meaning to 1 (and `check` to 3, `wait` to 5). */

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // The `portclash` executable: wires the command line to this process's streams and exit code.
+import { createInterface } from 'node:readline/promises';
+
 import { EXIT } from './io.js';
 import { runCli } from './run.js';
 
@@ -9,7 +11,18 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+/** y or yes, asked on the terminal; anything else (or end of input) is no. */
+async function confirm(question: string): Promise<boolean> {
+  const terminal = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    return /^y(es)?$/i.test((await terminal.question(question)).trim());
+  } finally {
+    terminal.close();
+  }
+}
+
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  ...(process.stdin.isTTY && process.stdout.isTTY ? { confirm } : {}),
 });

@@ -1,6 +1,6 @@
 // `portclash pick [count]`: free ports for a server or a test run, one per line, from the kernel's tables; exit 1 when too few are free.
 import { PortclashError } from '../errors.js';
-import { findFreePorts, type FreePortOptions } from '../free.js';
+import { findFreePorts, type FreePortOptions } from '../find-free.js';
 import { parsePort } from '../ports.js';
 import type { PortRange } from '../ranges.js';
 import { HELP_OPTION, parseCommandArgs } from './args.js';

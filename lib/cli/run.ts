@@ -5,6 +5,7 @@ import { PortclashError } from '../errors.js';
 import { EXIT, type CommandIO } from './io.js';
 import { CHECK_HELP, runCheck } from './check.js';
 import { EPHEMERAL_HELP, runEphemeral } from './ephemeral.js';
+import { FREE_HELP, runFree } from './free.js';
 import { INFO_HELP, runInfo } from './info.js';
 import { LIST_HELP, runList } from './list.js';
 import { PICK_HELP, runPick } from './pick.js';
@@ -15,6 +16,7 @@ import { runWho, WHO_HELP } from './who.js';
 const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO): Promise<number> }> = {
   check: { help: CHECK_HELP, run: runCheck },
   ephemeral: { help: EPHEMERAL_HELP, run: runEphemeral },
+  free: { help: FREE_HELP, run: runFree },
   info: { help: INFO_HELP, run: runInfo },
   list: { help: LIST_HELP, run: runList },
   pick: { help: PICK_HELP, run: runPick },
@@ -31,6 +33,7 @@ Commands:
   check     will bind()+listen() on a port succeed, and if not, why and who is in the way
   info      what a port means here: services, class, ephemeral range, holders, bind prediction
   ephemeral the ephemeral port range and how close outgoing connections are to exhausting it
+  free      end the processes holding a port (asks first; a supervised one gets its stop command)
   list      list sockets (protocol, five-tuple, state, uid; --owners adds the processes)
   pick      print free ports for a server or a test run, from the tables, never binding
   preflight check every port a project needs (arguments, package.json or portclash.json), for CI

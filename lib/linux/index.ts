@@ -5,6 +5,7 @@ import { LINUX_RULES } from '../predict/linux.js';
 import { ephemeralReport } from './ephemeral.js';
 import { readSystemFacts } from './facts.js';
 import { findOwners, findOwnersSync } from './owners.js';
+import { hasExited, readProcessInfo } from './processes.js';
 import { readEphemeralRange, readReservedPorts } from './ranges.js';
 import { readTables, readTablesSync } from './tables.js';
 
@@ -15,6 +16,8 @@ export const linux: Platform = {
   readTablesSync: (filter, choice) => readTablesSync(getBinding(), filter, choice),
   findOwners,
   findOwnersSync,
+  // a zombie has exited: only its parent's wait() keeps its /proc entry
+  readProcess: (pid) => (hasExited(pid) ? null : readProcessInfo(pid, { clockTicksPerSecond: getBinding().clockTicksPerSecond ?? 100 })),
   readSystemFacts,
   readEphemeralRange: () => readEphemeralRange(),
   readReservedPorts: () => readReservedPorts(),

@@ -282,6 +282,7 @@ function ownerOf(info: ProcessInfo, fd: number): FdOwner {
   return {
     pid: info.pid,
     fd,
+    ppid: info.ppid,
     name: info.name,
     cmdline: info.cmdline,
     command: info.command,

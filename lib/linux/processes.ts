@@ -46,10 +46,12 @@ export function readProcessInfo(pid: number, options: ProcessInfoOptions = {}): 
   const name = comm.bytes === null ? null : parseComm(comm.bytes);
   const argv = cmdline.bytes === null ? [] : parseCmdline(cmdline.bytes);
   const uid = status.bytes === null ? null : parseEffectiveUid(status.bytes.toString('utf8'));
-  const ticks = stat.bytes === null ? null : parseStartTicks(stat.bytes.toString('utf8'));
+  const statText = stat.bytes === null ? null : stat.bytes.toString('utf8');
+  const ticks = statText === null ? null : parseStartTicks(statText);
   const bootTime = ticks === null ? null : readBootTime(procRoot);
   return {
     pid,
+    ppid: statText === null ? null : parseParentPid(statText),
     name,
     cmdline: argv,
     command: argv.length > 0 ? argv.join(' ') : name === null ? '' : `[${name}]`,
@@ -58,6 +60,18 @@ export function readProcessInfo(pid: number, options: ProcessInfoOptions = {}): 
     startTime: ticks === null || bootTime === null ? null : new Date(bootTime * 1000 + (ticks * 1000) / clockTicksPerSecond),
     service: cgroup.bytes === null ? null : parseCgroupFile(cgroup.bytes.toString('utf8')),
   };
+}
+
+/**
+ * Whether `pid` is a zombie (or dead): it has exited, and only its parent's wait() is left. Its
+ * /proc entry remains until then, with every fd closed.
+ */
+export function hasExited(pid: number, procRoot = '/proc'): boolean {
+  const { bytes } = readProcFile(join(procRoot, String(pid), 'stat'));
+  if (bytes === null) return false;
+  const stat = bytes.toString('utf8');
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state === 'Z' || state === 'X';
 }
 
 /** /proc/<pid>/comm: the name and a newline. The name itself may hold any byte but NUL, newlines too. */
@@ -87,20 +101,33 @@ export function parseEffectiveUid(status: string): number | null {
 }
 
 /**
- * Field 22 of /proc/<pid>/stat, starttime: clock ticks from boot to the process's start. Field 2
- * is the name in parentheses, and a name may hold spaces and parentheses (`a) (b`), so the fields
- * are counted from the last `)`, which the kernel always writes last in field 2.
+ * Field 22 of /proc/<pid>/stat, starttime: clock ticks from boot to the process's start.
  */
 export function parseStartTicks(stat: string): number | null {
-  const close = stat.lastIndexOf(')');
-  if (close === -1) return null;
-  // after `) ` come field 3 (state) onward, so field 22 is the 20th
-  const field = stat.slice(close + 2).split(' ')[STARTTIME_FIELD - 3];
-  if (field === undefined || !DECIMAL.test(field)) return null;
-  const ticks = Number(field);
-  return Number.isSafeInteger(ticks) ? ticks : null;
+  return statField(stat, STARTTIME_FIELD);
 }
 
+/** Field 4 of /proc/<pid>/stat, ppid: the parent's pid, 0 for the processes the kernel starts itself (init, kthreadd). */
+export function parseParentPid(stat: string): number | null {
+  return statField(stat, PPID_FIELD);
+}
+
+/**
+ * A numeric field of /proc/<pid>/stat, counted from 1. Field 2 is the name in parentheses, and a
+ * name may hold spaces and parentheses (`a) (b`), so the fields are counted from the last `)`,
+ * which the kernel always writes last in field 2.
+ */
+function statField(stat: string, number: number): number | null {
+  const close = stat.lastIndexOf(')');
+  if (close === -1) return null;
+  // after `) ` come field 3 (state) onward
+  const field = stat.slice(close + 2).split(' ')[number - 3];
+  if (field === undefined || !DECIMAL.test(field)) return null;
+  const value = Number(field);
+  return Number.isSafeInteger(value) ? value : null;
+}
+
+const PPID_FIELD = 4;
 const STARTTIME_FIELD = 22;
 const DECIMAL = /^\d+$/;
 

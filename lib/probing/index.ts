@@ -35,7 +35,7 @@ export function unsupported(what: string, os: NodeJS.Platform = process.platform
       : `which portclash reads on Linux and Windows only, not on ${os}`;
   return new PortclashError(
     'ERR_UNSUPPORTED_PLATFORM',
-    `${what} needs the kernel's socket tables, ${unread}; check, findFreePort and waitForPort work here by probing`,
+    `${what} needs the kernel's socket tables and process list, ${unread}; check, findFreePort and waitForPort work here by probing`,
   );
 }
 
@@ -81,6 +81,9 @@ export const probing: Platform = {
   findOwners: () => Promise.reject(unsupported('finding owners')),
   findOwnersSync: () => {
     throw unsupported('finding owners');
+  },
+  readProcess: () => {
+    throw unsupported('reading a process');
   },
   readSystemFacts: readProbingFacts,
   readEphemeralRange: () => {

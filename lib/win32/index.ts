@@ -5,7 +5,7 @@ import type { Platform } from '../platform.js';
 import { WIN32_RULES } from '../predict/win32.js';
 import { readWin32Facts, WINDOWS_DEFAULT_DYNAMIC_RANGE, type Win32Facts } from './facts.js';
 import { NetshSession } from './netsh.js';
-import { findOwners } from './owners.js';
+import { findOwners, readProcess } from './owners.js';
 import { windowsServicesPath } from './services.js';
 import { readTables, readTablesSync } from './tables.js';
 
@@ -17,6 +17,7 @@ export const win32: Platform = {
   // the pid is in every row: no scan to move off the thread, only a few calls per process
   findOwners: (records, options) => Promise.resolve().then(() => findOwners(getBinding(), records, options)),
   findOwnersSync: (records, options) => findOwners(getBinding(), records, options),
+  readProcess: (pid) => readProcess(getBinding(), pid),
   readSystemFacts,
   // one netsh question each, where readSystemFacts would ask six and read this process's token
   readEphemeralRange: () => {

@@ -44,6 +44,19 @@ export function findOwners(binding: NativeBinding, records: readonly SocketRecor
   });
 }
 
+/** One process by pid, as findOwners describes owners; null when it no longer exists. */
+export function readProcess(binding: NativeBinding, pid: number): ProcessInfo | null {
+  if (binding.processInfo === undefined || binding.listServices === undefined) {
+    throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding cannot read Windows processes: it was not built for Windows');
+  }
+  const [reading] = fromAddonSync('reading a Windows process', () => binding.processInfo!([pid]));
+  const services = servicesByPid(fromAddonSync('listing Windows services', () => binding.listServices!()));
+  const owner = reading === undefined ? null : ownerOf(reading, services.get(pid) ?? []);
+  if (owner === null) return null;
+  const { fd: _fd, ...info } = owner;
+  return info;
+}
+
 function unknownReason(record: SocketRecord): OwnerUnknownReason {
   if (record.kernelOnly) return 'kernel';
   return record.ownerPid === undefined ? 'unreported' : 'gone';
@@ -73,6 +86,7 @@ export function ownerOf(reading: WindowsProcessFacts, services: readonly string[
   const name = pid === SYSTEM_PID ? 'System' : image === null ? null : win32.basename(image);
   const info: ProcessInfo = {
     pid,
+    ppid: null,
     name,
     // another process's command line lives in its memory (PEB), which portclash does not read
     cmdline: [],
