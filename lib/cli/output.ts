@@ -53,7 +53,7 @@ export function writeFileAtomically(path: string, text: string): void {
       // never created, or already renamed
     }
     const { code, syscall } = error as NodeJS.ErrnoException;
-    throw new PortclashError((code ?? 'EIO') as ErrnoCode, `--output ${path} could not be written: ${(error as Error).message}`, {
+    throw new PortclashError((code ?? 'EIO') as ErrnoCode, `--output ${path} could not be written: ${(error as Error).message.replace(/^E[A-Z]+: /, '')}`, {
       ...(syscall === undefined ? {} : { syscall }),
       path,
       cause: error,
