@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { escapeLabelValue, formatExposition, listMetrics, predictionMetrics, type MetricFamily } from '../lib/prometheus.js';
+import { ephemeralMetrics, escapeLabelValue, formatExposition, listMetrics, predictionMetrics, type MetricFamily } from '../lib/prometheus.js';
+import type { EphemeralReport } from '../lib/ephemeral.js';
 import type { OwnedSocket } from '../lib/owners.js';
 import type { Prediction } from '../lib/predict/types.js';
 import type { SocketRecord } from '../lib/records.js';
@@ -129,6 +130,44 @@ describe('the exposition text', () => {
     expect(valueOf(checked, 'portclash_bind_verdict', { protocol: 'tcp', host: '::', port: '3000', label, verdict: 'in-use' })).toBe(1);
     expect(valueOf(checked, 'portclash_bind_conflict_info', { protocol: 'tcp', host: '::', port: '3000', label, process: name })).toBe(1);
     expect(await promtool(checked)).toEqual({ code: 0, output: '' });
+  });
+  it('bounds the ephemeral report to the 10 busiest destinations, with one stable series for the busiest', async () => {
+    const destinations = Array.from({ length: 25 }, (_, index) => ({
+      localAddress: '10.0.0.1',
+      remoteAddress: `192.0.2.${index + 1}`,
+      remotePort: 443,
+      connections: 100 - index,
+      timeWait: index,
+      available: 1000,
+      usage: (100 - index) / 1000,
+    }));
+    const report: EphemeralReport = {
+      range: { low: 40000, high: 40999, size: 1000 },
+      // 39990-40009 reaches into the range by 10 ports, 41000-41010 lies outside it
+      reserved: [
+        [39990, 40009],
+        [40500, 40500],
+        [41000, 41010],
+      ],
+      boundInRange: 3,
+      outgoing: destinations.reduce((sum, destination) => sum + destination.connections, 0),
+      timeWait: 300,
+      destinations,
+      warnings: [],
+    };
+    const text = formatExposition(ephemeralMetrics(report));
+    expect(seriesOf(text, 'portclash_ephemeral_destination_usage_ratio')).toHaveLength(10);
+    expect(valueOf(text, 'portclash_ephemeral_destination_connections', { local_address: '10.0.0.1', remote_address: '192.0.2.1', remote_port: '443' })).toBe(
+      100,
+    );
+    expect(valueOf(text, 'portclash_ephemeral_destination_connections', { local_address: '10.0.0.1', remote_address: '192.0.2.11', remote_port: '443' })).toBe(
+      undefined,
+    );
+    expect(text).toContain('\nportclash_ephemeral_max_usage_ratio 0.1\n');
+    expect(text).toContain('\nportclash_ephemeral_destinations 25\n');
+    expect(text).toContain('\nportclash_ephemeral_reserved_ports 11\n');
+    expect(valueOf(text, 'portclash_ephemeral_range_info', { low: '40000', high: '40999' })).toBe(1);
+    expect(await promtool(text)).toEqual({ code: 0, output: '' });
   });
 });
 
