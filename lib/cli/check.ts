@@ -2,13 +2,16 @@
 import { PortclashError } from '../errors.js';
 import { parsePort } from '../ports.js';
 import { predictBinds, VERDICT_SEVERITY } from '../predict/index.js';
+import { formatExposition, predictionMetrics } from '../prometheus.js';
 import type { BindRequest, Prediction } from '../predict/types.js';
 import { HELP_OPTION, parseCommandArgs } from './args.js';
 import { dependsOn, describePrediction } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
+import { chooseFormat, emit, OUTPUT_OPTIONS } from './output.js';
 
 export const CHECK_HELP = `Usage: portclash check <port|service|from-to>... [--host <addr>] [--udp] [--reuse-addr|--no-reuse-addr]
-                       [--reuse-port] [--ipv6-only] [--no-listen] [--probe] [--json]
+                       [--reuse-port] [--ipv6-only] [--no-listen] [--probe]
+                       [--format text|json|prometheus] [--output <file>]
 
 Predicts whether bind() (and listen(), for TCP) would succeed, from the kernel's tables and rules,
 without binding. The defaults are what Node's server.listen(port) does: host :: dual stack (0.0.0.0
@@ -26,15 +29,20 @@ Options:
       --probe           where the answer is unknown, settle it with a trial bind()+listen() with
                         these options, released at once ("source": "probe"): true at that instant
                         only, and another bind of the port in that instant would fail
-      --json            one JSON object (an array for several ports): port, host, protocol,
-                        verdict, errno, reason, conflicts, assumptions, warnings,
-                        source ("tables", or "probe" for a trial bind's answer)
+      --format <fmt>    text (default): one line per port; json: one JSON object (an array for
+                        several ports): port, host, protocol, verdict, errno, reason, conflicts,
+                        assumptions, warnings, source ("tables", or "probe" for a trial bind's
+                        answer); prometheus: portclash_bind_verdict and portclash_bind_conflict_info
+                        in Prometheus' text format (the exit status stays the verdict's)
+      --json            the same as --format json
+      --output <file>   write to <file> instead of stdout, atomically (a temporary file beside it,
+                        then renamed), as node_exporter's textfile collector wants (*.prom)
   -h, --help            show this help
 
 Verdicts: free, in-use (EADDRINUSE), denied (EACCES), unavailable (EADDRNOTAVAIL), unknown (the
 answer depends on something that cannot be seen; the assumptions say what).
 Exit status: 0 free, 1 in-use/denied/unavailable, 2 usage error, 3 unknown, 4 the tables could not
-be read. With several ports, the worst verdict decides.
+be read (or --output could not be written). With several ports, the worst verdict decides.
 `;
 
 const OPTIONS = {
@@ -48,6 +56,7 @@ const OPTIONS = {
   'no-listen': { type: 'boolean' },
   probe: { type: 'boolean' },
   json: { type: 'boolean' },
+  ...OUTPUT_OPTIONS,
 } as const;
 
 // More ports than this in one call is a mistake more often than a wish.
@@ -59,6 +68,7 @@ export async function runCheck(args: string[], io: CommandIO): Promise<number> {
     io.stdout(CHECK_HELP);
     return EXIT.ok;
   }
+  const format = chooseFormat(values, ['text', 'json', 'prometheus'] as const);
   if (positionals.length === 0) throw new PortclashError('ERR_USAGE', 'check needs at least one port, like 3000 or 8000-8010');
   if (values['reuse-addr'] === true && values['no-reuse-addr'] === true) {
     throw new PortclashError('ERR_USAGE', '--reuse-addr and --no-reuse-addr contradict each other');
@@ -79,11 +89,13 @@ export async function runCheck(args: string[], io: CommandIO): Promise<number> {
     { probe: values.probe === true },
   );
 
-  if (values.json === true) {
+  if (format === 'json') {
     const single = positionals.length === 1 && !/^\d+-\d+$/.test(positionals[0]!);
-    io.stdout(`${JSON.stringify(single ? predictions[0] : predictions, null, 2)}\n`);
+    emit(io, `${JSON.stringify(single ? predictions[0] : predictions, null, 2)}\n`, values.output);
+  } else if (format === 'prometheus') {
+    emit(io, formatExposition(predictionMetrics(predictions.map((prediction) => ({ label: null, prediction })))), values.output);
   } else {
-    io.stdout(predictions.map((prediction) => `${[describePrediction(prediction), ...details(prediction)].join('\n')}\n`).join(''));
+    emit(io, predictions.map((prediction) => `${[describePrediction(prediction), ...details(prediction)].join('\n')}\n`).join(''), values.output);
   }
   const worst = Math.max(...predictions.map((prediction) => VERDICT_SEVERITY[prediction.verdict]));
   return worst === 2 ? EXIT.negative : worst === 1 ? EXIT.unknown : EXIT.ok;

@@ -1,23 +1,31 @@
 // `portclash ephemeral`: the ephemeral port range, and how close outgoing connections are to exhausting it.
 import { ephemeralReport, type EphemeralReport } from '../ephemeral.js';
 import { PortclashError } from '../errors.js';
+import { ephemeralMetrics, formatExposition } from '../prometheus.js';
 import { HELP_OPTION, parseCommandArgs } from './args.js';
 import { EXIT, type CommandIO } from './io.js';
+import { chooseFormat, emit, OUTPUT_OPTIONS } from './output.js';
 
-export const EPHEMERAL_HELP = `Usage: portclash ephemeral [--json]
+export const EPHEMERAL_HELP = `Usage: portclash ephemeral [--format text|json|prometheus] [--json] [--output <file>]
 
 The ephemeral port range (net.ipv4.ip_local_port_range), the reserved ports, how many outgoing TCP
 connections use it, and for each destination (local address, remote address and port) how close it
 is to running out: connect() fails with EADDRNOTAVAIL when a destination has used every port.
 
 Options:
-      --json   one JSON object
-  -h, --help   show this help
+      --format <fmt>    text (default); json: one JSON object; prometheus: the range, its use,
+                        and the 10 busiest destinations (portclash_ephemeral_*) in Prometheus'
+                        text format
+      --json            the same as --format json
+      --output <file>   write to <file> instead of stdout, atomically (a temporary file beside it,
+                        then renamed), as node_exporter's textfile collector wants (*.prom)
+  -h, --help            show this help
 
-Exit status: 0, 1 a destination is close to exhaustion, 2 usage error, 4 the tables could not be read.
+Exit status: 0, 1 a destination is close to exhaustion, 2 usage error, 4 the tables could not be read
+(or --output could not be written). The same with every --format.
 `;
 
-const OPTIONS = { ...HELP_OPTION, json: { type: 'boolean' } } as const;
+const OPTIONS = { ...HELP_OPTION, json: { type: 'boolean' }, ...OUTPUT_OPTIONS } as const;
 
 export async function runEphemeral(args: string[], io: CommandIO): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, OPTIONS, true);
@@ -26,8 +34,11 @@ export async function runEphemeral(args: string[], io: CommandIO): Promise<numbe
     return EXIT.ok;
   }
   if (positionals.length !== 0) throw new PortclashError('ERR_USAGE', 'ephemeral takes no arguments');
+  const format = chooseFormat(values, ['text', 'json', 'prometheus'] as const);
   const report = await ephemeralReport();
-  io.stdout(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatEphemeral(report));
+  const text =
+    format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'prometheus' ? formatExposition(ephemeralMetrics(report)) : formatEphemeral(report);
+  emit(io, text, values.output);
   return report.warnings.length > 0 ? EXIT.negative : EXIT.ok;
 }
 

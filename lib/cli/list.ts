@@ -7,8 +7,12 @@ import { HELP_OPTION, parseCommandArgs } from './args.js';
 import { formatTable, ownerColumn, protocolLabel } from './format.js';
 import { formatEndpoint } from '../address.js';
 import { EXIT, type CommandIO } from './io.js';
+import { chooseFormat, emit, OUTPUT_OPTIONS } from './output.js';
+import { formatExposition, isListener, listMetrics } from '../prometheus.js';
+import { readEphemeralRange } from '../system.js';
 
 export const LIST_HELP = `Usage: portclash list [--tcp] [--udp] [--listening] [--port N] [--owners] [--json]
+                      [--format text|json|prometheus] [--output <file>]
 
 Lists the sockets of this network namespace from the kernel's tables.
 
@@ -20,9 +24,17 @@ Options:
   -p, --owners      add the processes holding each socket (name[pid]; - for none, ?(reason)
                     when it cannot be named)
       --json        print an array of socket records
+      --format <fmt>
+                    text (default), json (as --json), or prometheus: listeners by protocol,
+                    address, port and process (their owners are always looked up), and
+                    sockets by protocol and state, in Prometheus' text format
+      --output <file>
+                    write to <file> instead of stdout, atomically (a temporary file beside
+                    it, then renamed), as node_exporter's textfile collector wants (*.prom)
   -h, --help        show this help
 
-Exit status: 0 listed (even if nothing matched), 2 usage error, 4 the tables could not be read.
+Exit status: 0 listed (even if nothing matched), 2 usage error, 4 the tables could not be read
+(or --output could not be written).
 `;
 
 const OPTIONS = {
@@ -33,6 +45,7 @@ const OPTIONS = {
   port: { type: 'string' },
   owners: { type: 'boolean', short: 'p' },
   json: { type: 'boolean' },
+  ...OUTPUT_OPTIONS,
 } as const;
 
 export async function runList(args: string[], io: CommandIO): Promise<number> {
@@ -41,6 +54,7 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
     io.stdout(LIST_HELP);
     return EXIT.ok;
   }
+  const format = chooseFormat(values, ['text', 'json', 'prometheus'] as const);
   const filter: SocketFilter = {};
   // --tcp and --udp together mean both, as with ss.
   if (values.tcp === true && values.udp !== true) filter.protocol = 'tcp';
@@ -58,13 +72,16 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
     }
   }
   sockets.sort(compareSockets);
+  if (format === 'prometheus') {
+    // the process label is part of every listener's series, so owners are looked up, for the listeners alone
+    emit(io, formatExposition(listMetrics(sockets, await findOwners(sockets.filter(isListener)), readEphemeralRange())), values.output);
+    return EXIT.ok;
+  }
   const rows = values.owners === true ? await findOwners(sockets) : sockets;
-  if (values.json === true) {
-    io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
-  } else if (rows.length === 0) {
-    io.stdout('No sockets match.\n');
+  if (format === 'json') {
+    emit(io, `${JSON.stringify(rows, null, 2)}\n`, values.output);
   } else {
-    io.stdout(formatSocketTable(rows));
+    emit(io, rows.length === 0 ? 'No sockets match.\n' : formatSocketTable(rows), values.output);
   }
   return EXIT.ok;
 }

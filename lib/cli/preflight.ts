@@ -4,14 +4,16 @@ import { resolve } from 'node:path';
 
 import { PortclashError } from '../errors.js';
 import { predictBinds, VERDICT_SEVERITY } from '../predict/index.js';
+import { formatExposition, predictionMetrics } from '../prometheus.js';
 import type { BindRequest, Prediction } from '../predict/types.js';
 import { parsePortOrService } from '../services.js';
 import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
 import { dependsOn, describePrediction, shorten } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
+import { emit } from './output.js';
 
-export const PREFLIGHT_HELP = `Usage: portclash preflight [--config <file>] [--format text|json|github] [--strict] [--probe]
-                           [<port|service>[/tcp|/udp]...]
+export const PREFLIGHT_HELP = `Usage: portclash preflight [--config <file>] [--format text|json|github|prometheus] [--strict] [--probe]
+                           [--output <file>] [<port|service>[/tcp|/udp]...]
 
 Checks every port a project needs in one batch: will bind()+listen() succeed on each, and if not,
 who is in the way. The ports come from the arguments; without them, from the "portclash" field of
@@ -27,13 +29,18 @@ only required key is "port"; the others default as in 'check' (Node's server.lis
 Options:
       --config <file>   read the ports from this JSON file (same shape as portclash.json)
       --format <fmt>    text (default): one line per port; json: { ok, ports: [...] };
-                        github: GitHub Actions annotations (::error, ::warning, ::notice)
+                        github: GitHub Actions annotations (::error, ::warning, ::notice);
+                        prometheus: portclash_bind_verdict and portclash_bind_conflict_info in
+                        Prometheus' text format, labelled by port, protocol, host and label
+      --output <file>   write to <file> instead of stdout, atomically (a temporary file beside it,
+                        then renamed), as node_exporter's textfile collector wants (*.prom)
       --strict          an unknown answer fails too (exit 3) instead of being a warning
       --probe           settle an unknown answer with a trial bind, as 'check --probe' does
   -h, --help            show this help
 
 Exit status: 0 every port is free (or only unknown, without --strict), 1 a bind would fail,
-2 usage error or a bad config, 3 unknown with --strict, 4 the tables could not be read.
+2 usage error or a bad config, 3 unknown with --strict, 4 the tables could not be read (or --output
+could not be written). The same with every --format.
 `;
 
 const OPTIONS = {
@@ -42,9 +49,10 @@ const OPTIONS = {
   format: { type: 'string' },
   strict: { type: 'boolean' },
   probe: { type: 'boolean' },
+  output: { type: 'string' },
 } as const;
 
-const FORMATS = ['text', 'json', 'github'] as const;
+const FORMATS = ['text', 'json', 'github', 'prometheus'] as const;
 
 // More ports than this in a project's list is a mistake more often than a wish (as in `check`).
 const MAX_PORTS = 4096;
@@ -77,7 +85,15 @@ export async function runPreflight(args: string[], io: CommandIO): Promise<numbe
   );
   const code = exitCode(predictions, strict);
   const checked = entries.map((entry, index) => ({ label: entry.label, prediction: predictions[index]! }));
-  io.stdout(format === 'json' ? formatJson(checked, code === EXIT.ok) : format === 'github' ? formatGithub(checked, strict) : formatText(checked));
+  const text =
+    format === 'json'
+      ? formatJson(checked, code === EXIT.ok)
+      : format === 'github'
+        ? formatGithub(checked, strict)
+        : format === 'prometheus'
+          ? formatExposition(predictionMetrics(checked))
+          : formatText(checked);
+  emit(io, text, values.output);
   return code;
 }
 
