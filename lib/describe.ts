@@ -23,9 +23,9 @@ export function describeOwner(owner: SocketOwner): string {
 // A command line can be long and can hold newlines (node -e '…'): one readable line of it.
 const COMMAND_WIDTH = 100;
 
-export function shorten(command: string): string {
+export function shorten(command: string, width = COMMAND_WIDTH): string {
   const line = command.replace(/\p{Cc}+/gu, ' ').trim();
-  return line.length <= COMMAND_WIDTH ? line : `${line.slice(0, COMMAND_WIDTH - 1)}…`;
+  return line.length <= width ? line : `${line.slice(0, width - 1)}…`;
 }
 
 function describeContainer(owner: SocketOwner): string {

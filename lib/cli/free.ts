@@ -107,8 +107,9 @@ export function describePlan(plan: FreePlan): string {
   return `${lines.join('\n')}\n`;
 }
 
-// Parents shown on a holder's line; --json has them all (lib/processes.ts CHAIN_DEPTH).
+// Parents shown on a holder's line, each command cut to a width; --json has them all (lib/processes.ts CHAIN_DEPTH).
 const PARENTS_SHOWN = 3;
+const PARENT_WIDTH = 40;
 
 function describeHolder(holder: PortHolder): string[] {
   const parents = holder.parents.slice(0, PARENTS_SHOWN).map(parentLabel);
@@ -124,7 +125,7 @@ function describeHolder(holder: PortHolder): string[] {
 }
 
 function parentLabel(parent: ProcessInfo): string {
-  return `${shorten(parent.command)} (pid ${parent.pid})`;
+  return `${shorten(parent.command, PARENT_WIDTH)} (pid ${parent.pid})`;
 }
 
 function describeResult(result: FreeResult): string {
