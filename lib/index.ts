@@ -18,6 +18,18 @@ export {
 export { assertPortsFree, PortNotFreeError, predictBind, predictBinds, type AssertOptions, type PredictOptions } from './predict/index.js';
 export type { BindErrno, BindRequest, Prediction, Verdict } from './predict/types.js';
 export { findFreePort, findFreePorts, reservePort, type FreePortOptions, type ReservedPort, type ReservedTcpPort, type ReservedUdpPort } from './find-free.js';
+export {
+  carryOut,
+  freePort,
+  planFree,
+  type FreeOptions,
+  type FreePlan,
+  type FreeResult,
+  type HolderAction,
+  type HolderOutcome,
+  type PortHolder,
+} from './free.js';
+export { parentChain, readProcess } from './processes.js';
 export { waitForPort, type WaitOptions, type WaitResult } from './wait.js';
 export { describeBindError, explainBindError, type ExplainOptions } from './explain.js';
 export { readEphemeralRange, readReservedPorts, readSystemFacts } from './system.js';
