@@ -30,7 +30,7 @@ export {
   type PortHolder,
 } from './free.js';
 export { parentChain, readProcess } from './processes.js';
-export { waitForPort, type WaitOptions, type WaitResult } from './wait.js';
+export { waitForPort, WaitTimeoutError, type WaitLastSeen, type WaitOptions, type WaitResult } from './wait.js';
 export { describeBindError, explainBindError, type ExplainOptions } from './explain.js';
 export { readEphemeralRange, readReservedPorts, readSystemFacts } from './system.js';
 export { ephemeralReport, type DestinationUsage, type EphemeralReport } from './ephemeral.js';

@@ -53,6 +53,25 @@ export type WaitResult =
 export const WAIT_DEFAULTS = { timeout: 30_000, interval: 100, minInterval: 10 } as const;
 
 /**
+ * What the last look saw when a wait timed out. `listening`: the port's listeners, which accept
+ * elsewhere than the host asked for (none when nothing listened; always none where the wait
+ * connects). `free`: the last prediction, whose conflicts are the sockets in the way, with their
+ * owners where they could be named.
+ */
+export type WaitLastSeen = { until: 'listening'; listeners: (SocketRecord | OwnedSocket)[] } | { until: 'free'; prediction: Prediction };
+
+/** waitForPort's ERR_TIMEOUT: the message says what the last look saw, and `lastSeen` holds it. */
+export class WaitTimeoutError extends PortclashError {
+  declare readonly code: 'ERR_TIMEOUT';
+  readonly lastSeen: WaitLastSeen;
+
+  constructor(message: string, lastSeen: WaitLastSeen) {
+    super('ERR_TIMEOUT', message);
+    this.lastSeen = lastSeen;
+  }
+}
+
+/**
  * Resolves once `port` is listening or free, by reading the kernel's tables every `interval` ms: no
  * connection is made, so a server with a full accept queue, or one on `::1` only, counts as
  * listening, and the server sees no probe. Rejects with ERR_TIMEOUT saying what it saw last, or
@@ -72,7 +91,10 @@ export async function waitForPort(port: number | string, options: WaitOptions): 
     const outcome = await abortable(probe.look(), signal, checked);
     if (outcome.done) return outcome.result;
     const left = deadline - Date.now();
-    if (left <= 0) throw new PortclashError('ERR_TIMEOUT', await abortable(probe.describeLast(checked.timeout), signal, checked));
+    if (left <= 0) {
+      const { message, lastSeen } = await abortable(probe.describeLast(checked.timeout), signal, checked);
+      throw new WaitTimeoutError(message, lastSeen);
+    }
     try {
       await sleep(Math.min(checked.interval, left), undefined, signal === undefined ? {} : { signal });
     } catch (error) {
@@ -95,8 +117,8 @@ type Look = { done: true; result: WaitResult } | { done: false };
 
 interface Probe {
   look(): Promise<Look>;
-  /** The timeout's message: what the last look saw, with the holders named. */
-  describeLast(timeout: number): Promise<string>;
+  /** The timeout's message, what the last look saw, with the holders named. */
+  describeLast(timeout: number): Promise<{ message: string; lastSeen: WaitLastSeen }>;
 }
 
 function checkOptions(port: number | string, options: WaitOptions): CheckedWait {
@@ -149,10 +171,13 @@ async function listeningProbe(wait: CheckedWait): Promise<Probe> {
       const where =
         wait.host === undefined ? '' : ` on ${wait.host}${wait.host === addresses[0] && addresses.length === 1 ? '' : ` (${addresses.join(', ')})`}`;
       const head = `nothing listened on ${label}${where} within ${formatMs(timeout)}`;
-      if (last.length === 0) return `${head}: no socket listens on that port`;
+      if (last.length === 0) return { message: `${head}: no socket listens on that port`, lastSeen: { until: 'listening', listeners: [] } };
       // listeners elsewhere on the port: the likely mistake is the host, so say whose they are
       const owned = await findOwners(last, { scan: 'first' }).catch(() => last.map((socket): OwnedSocket | SocketRecord => socket));
-      return `${head}: the port's listeners accept elsewhere: ${owned.map(describeHeld).join('; ')}`;
+      return {
+        message: `${head}: the port's listeners accept elsewhere: ${owned.map(describeHeld).join('; ')}`,
+        lastSeen: { until: 'listening', listeners: owned },
+      };
     },
   };
 }
@@ -183,9 +208,10 @@ async function connectingProbe(wait: CheckedWait): Promise<Probe> {
       };
     },
     describeLast(timeout) {
-      return Promise.resolve(
-        `nothing accepted a connection to ${wait.port}/tcp within ${formatMs(timeout)} (${last.join(', ')}); without socket tables on this platform, a listener whose accept queue is full, or one on another address, cannot be seen`,
-      );
+      return Promise.resolve({
+        message: `nothing accepted a connection to ${wait.port}/tcp within ${formatMs(timeout)} (${last.join(', ')}); without socket tables on this platform, a listener whose accept queue is full, or one on another address, cannot be seen`,
+        lastSeen: { until: 'listening', listeners: [] },
+      });
     },
   };
 }
@@ -220,7 +246,10 @@ function freeProbe(wait: CheckedWait): Probe {
       const owned = conflicts.length === 0 ? [] : await findOwners(conflicts, { scan: 'first' }).catch(() => []);
       const holders = owned.length === 0 ? '' : `; held by ${owned.map(describeHeld).join('; ')}`;
       const depends = prediction.verdict === 'unknown' && prediction.assumptions.length > 0 ? `; it depends on: ${prediction.assumptions.join('; ')}` : '';
-      return `${head}${holders}${depends}`;
+      // the conflicts with their owners, where the scan named them (findOwners answers in order, one for each)
+      const named = new Map<SocketRecord, OwnedSocket>(owned.map((socket, index) => [conflicts[index]!, socket]));
+      const withOwners = prediction.conflicts.map((socket) => named.get(socket) ?? socket);
+      return { message: `${head}${holders}${depends}`, lastSeen: { until: 'free', prediction: { ...prediction, conflicts: withOwners } } };
     },
   };
 }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import tcpPortUsed from 'tcp-port-used';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { PortclashError, waitForPort, type SocketRecord, type SocketTables } from '../lib/index.js';
+import { PortclashError, waitForPort, WaitTimeoutError, type SocketRecord, type SocketTables } from '../lib/index.js';
 import { platform } from '../lib/platform.js';
 import { acceptsOn } from '../lib/wait.js';
 import { holdSockets, type Holder } from './helpers/holders.js';
@@ -125,6 +125,7 @@ describe.runIf(process.platform === 'linux')('waitForPort on real sockets', () =
     expect(missed).toMatchObject({ code: 'ERR_TIMEOUT' });
     expect((missed as Error).message).toContain(`nothing listened on ${port}/tcp on 127.0.0.1`);
     expect((missed as Error).message).toContain(`(pid ${process.pid}) on [::1]:${port}`);
+    expect((missed as WaitTimeoutError).lastSeen).toMatchObject({ until: 'listening', listeners: [{ localAddress: '::1', owner: { pid: process.pid } }] });
 
     // localhost is what the resolver says here (this machine's /etc/hosts may give 127.0.0.1 alone)
     const localhost = (await lookup('localhost', { all: true })).map(({ address }) => address);
@@ -161,6 +162,12 @@ describe.runIf(process.platform === 'linux')('waitForPort on real sockets', () =
     expect(error).toMatchObject({ code: 'ERR_TIMEOUT' });
     expect((error as Error).message).toMatch(new RegExp(`^${port}/tcp on 127\\.0\\.0\\.1 was not free within 200 ms: in-use \\(EADDRINUSE\\) — `));
     expect((error as Error).message).toContain(`held by python3 (pid ${holder.pid}) on 127.0.0.1:${port}`);
+    // the same, as data: the last prediction, its conflict with the owner named
+    expect(error).toBeInstanceOf(WaitTimeoutError);
+    expect((error as WaitTimeoutError).lastSeen).toMatchObject({
+      until: 'free',
+      prediction: { verdict: 'in-use', conflicts: [{ localPort: port, state: 'LISTEN', owner: { pid: holder.pid } }] },
+    });
 
     const waiting = waitForPort(port, { until: 'free', host: '127.0.0.1', timeout: 10_000, interval: 20 });
     await holder.close();
