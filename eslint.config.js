@@ -34,7 +34,16 @@ export default defineConfig(
   {
     // lib/platform.ts awaits its backend's import: a backend that imported platform.ts for a value
     // would wait on itself, and the library would never load (exit 13). Types are erased, so they may.
-    files: ['lib/linux/**', 'lib/win32/**', 'lib/probing/**', 'lib/predict/linux*.ts', 'lib/predict/win32*.ts', 'lib/predict/facts.ts', 'lib/predict/prediction.ts', 'lib/predict/probe.ts'],
+    files: [
+      'lib/linux/**',
+      'lib/win32/**',
+      'lib/probing/**',
+      'lib/predict/linux*.ts',
+      'lib/predict/win32*.ts',
+      'lib/predict/facts.ts',
+      'lib/predict/prediction.ts',
+      'lib/predict/probe.ts',
+    ],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',

@@ -147,6 +147,9 @@ export interface WindowsProcessFacts {
   /** GetProcessTimes' creation time, in ms since the Unix epoch, with the FILETIME's 100 ns as a fraction. */
   startTime: number | null;
   startError: number;
+  /** th32ParentProcessID of a Toolhelp snapshot: the creating process, which may have exited (and its pid been reused) since. */
+  parentPid: number | null;
+  parentError: number;
 }
 
 /** A running Win32 service and the process it runs in. */

@@ -720,8 +720,8 @@ Napi::Value TextOrNull(Napi::Env env, uint32_t error, const std::string& text) {
   return error == 0 ? Napi::String::New(env, text) : env.Null();
 }
 
-// processInfo(pids) → [{ pid, image, imageError, user, userError, startTime, startError }], one
-// per pid in order; a fact is null where its error (a Win32 error code) is not 0.
+// processInfo(pids) → [{ pid, image, imageError, user, userError, startTime, startError, parentPid,
+// parentError }], one per pid in order; a fact is null where its error (a Win32 error code) is not 0.
 Napi::Value ProcessInfoJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "expected an array of pids");
@@ -732,8 +732,9 @@ Napi::Value ProcessInfoJs(const Napi::CallbackInfo& info) {
     wanted.push_back(static_cast<uint32_t>(WholeNumber(env, pids.Get(i), "pid", 4294967295.0)));
   }
   Napi::Array list = Napi::Array::New(env, wanted.size());
+  const ParentPids parents = ReadParentPids();
   for (size_t i = 0; i < wanted.size(); ++i) {
-    const ProcessFacts facts = ReadProcessFacts(wanted[i]);
+    const ProcessFacts facts = ReadProcessFacts(wanted[i], parents);
     Napi::Object item = Napi::Object::New(env);
     item.Set("pid", Napi::Number::New(env, facts.pid));
     item.Set("image", TextOrNull(env, facts.image_error, facts.image));
@@ -742,6 +743,8 @@ Napi::Value ProcessInfoJs(const Napi::CallbackInfo& info) {
     item.Set("userError", Napi::Number::New(env, facts.user_error));
     item.Set("startTime", facts.start_error == 0 ? Napi::Number::New(env, facts.start_time_ms) : env.Null());
     item.Set("startError", Napi::Number::New(env, facts.start_error));
+    item.Set("parentPid", facts.parent_error == 0 ? Napi::Number::New(env, facts.parent_pid) : env.Null());
+    item.Set("parentError", Napi::Number::New(env, facts.parent_error));
     list.Set(static_cast<uint32_t>(i), item);
   }
   return list;

@@ -18,6 +18,7 @@
 #include <ws2tcpip.h>
 #include <iphlpapi.h>
 #include <windows.h>
+#include <tlhelp32.h>
 #include <winsvc.h>
 
 #include <algorithm>
@@ -335,9 +336,40 @@ uint32_t DebugTableRetries(uint32_t growths, uint32_t& calls) {
   return ReadTable(table, buffer, calls);
 }
 
-ProcessFacts ReadProcessFacts(uint32_t pid) {
+ParentPids ReadParentPids() {
+  ParentPids parents;
+  const HANDLE raw = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  if (raw == INVALID_HANDLE_VALUE) {
+    parents.error = GetLastError();
+    return parents;
+  }
+  UniqueHandle snapshot(raw);
+  PROCESSENTRY32W entry;
+  entry.dwSize = sizeof(entry);
+  for (BOOL more = Process32FirstW(snapshot.get(), &entry); more; more = Process32NextW(snapshot.get(), &entry)) {
+    parents.pids.emplace_back(entry.th32ProcessID, entry.th32ParentProcessID);
+  }
+  const DWORD error = GetLastError();
+  if (error != ERROR_NO_MORE_FILES) {
+    parents.pids.clear();
+    parents.error = error;
+    return parents;
+  }
+  std::sort(parents.pids.begin(), parents.pids.end());
+  return parents;
+}
+
+ProcessFacts ReadProcessFacts(uint32_t pid, const ParentPids& parents) {
   ProcessFacts facts;
   facts.pid = pid;
+  const auto found = std::lower_bound(parents.pids.begin(), parents.pids.end(), std::make_pair(pid, uint32_t{0}));
+  if (parents.error != 0) {
+    facts.parent_error = parents.error;
+  } else if (found != parents.pids.end() && found->first == pid) {
+    facts.parent_pid = found->second;
+  } else {
+    facts.parent_error = ERROR_NOT_FOUND;
+  }
   UniqueHandle process(OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid));
   if (process.get() == nullptr) {
     const DWORD error = GetLastError();

@@ -47,9 +47,20 @@ struct ProcessFacts {
   uint32_t user_error = 0;
   double start_time_ms = 0;   // GetProcessTimes' creation time, in ms since the Unix epoch
   uint32_t start_error = 0;
+  uint32_t parent_pid = 0;    // th32ParentProcessID from a Toolhelp snapshot: the creator, which may have exited since
+  uint32_t parent_error = 0;  // the snapshot's error, or ERROR_NOT_FOUND when the pid was not in it
 };
 
-ProcessFacts ReadProcessFacts(uint32_t pid);
+// The parent of every process, from one CreateToolhelp32Snapshot; `error` is why it is empty.
+struct ParentPids {
+  std::vector<std::pair<uint32_t, uint32_t>> pids;  // (pid, parent pid), sorted by pid
+  uint32_t error = 0;
+};
+
+ParentPids ReadParentPids();
+
+// The facts of `pid`; its parent from `parents`, one snapshot for a batch of pids.
+ProcessFacts ReadProcessFacts(uint32_t pid, const ParentPids& parents);
 
 // A running Win32 service and the process it runs in.
 struct ServiceEntry {

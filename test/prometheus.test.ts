@@ -74,7 +74,18 @@ const record = (overrides: Partial<SocketRecord>): SocketRecord => ({
 });
 
 const owned = (socket: SocketRecord, name: string | null): OwnedSocket => {
-  const owner: OwnedSocket['owners'][number] = { pid: 4121, ppid: 1, name, cmdline: [], command: '', uid: 0, user: 'root', startTime: null, service: null, fd: 3 };
+  const owner: OwnedSocket['owners'][number] = {
+    pid: 4121,
+    ppid: 1,
+    name,
+    cmdline: [],
+    command: '',
+    uid: 0,
+    user: 'root',
+    startTime: null,
+    service: null,
+    fd: 3,
+  };
   return { ...socket, owner, owners: [owner] };
 };
 

@@ -105,7 +105,17 @@ function windowsBinding(
   };
 }
 
-const gone = (pid: number): WindowsProcessFacts => ({ pid, image: null, imageError: 87, user: null, userError: 87, startTime: null, startError: 87 });
+const gone = (pid: number): WindowsProcessFacts => ({
+  pid,
+  image: null,
+  imageError: 87,
+  user: null,
+  userError: 87,
+  startTime: null,
+  startError: 87,
+  parentPid: null,
+  parentError: 87,
+});
 const running = (pid: number, image: string, user = 'HOST\\dev'): WindowsProcessFacts => ({
   pid,
   image,
@@ -114,6 +124,8 @@ const running = (pid: number, image: string, user = 'HOST\\dev'): WindowsProcess
   userError: 0,
   startTime: Date.UTC(2026, 11, 1, 9, 30),
   startError: 0,
+  parentPid: 600,
+  parentError: 0,
 });
 
 describe('the Windows tables', () => {

@@ -86,7 +86,7 @@ export function ownerOf(reading: WindowsProcessFacts, services: readonly string[
   const name = pid === SYSTEM_PID ? 'System' : image === null ? null : win32.basename(image);
   const info: ProcessInfo = {
     pid,
-    ppid: null,
+    ppid: reading.parentPid,
     name,
     // another process's command line lives in its memory (PEB), which portclash does not read
     cmdline: [],

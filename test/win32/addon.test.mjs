@@ -4,6 +4,7 @@
 // wine shows something other than Windows, PORTCLASH_UNDER_WINE=1 (set by scripts/test-win32.mjs)
 // says which to expect, and a comment says what Windows does.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -392,7 +393,22 @@ describe('processInfo', () => {
       userError: 87,
       startTime: null,
       startError: 87,
+      parentPid: null,
+      parentError: 1168, // ERROR_NOT_FOUND: no such pid in the Toolhelp snapshot
     });
+  });
+
+  test("a child's parent is the process that started it, from one Toolhelp snapshot", async (t) => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { stdio: 'ignore' });
+    try {
+      await once(child, 'spawn');
+      const [facts] = /** @type {[WindowsProcessFacts]} */ (binding.processInfo([/** @type {number} */ (child.pid)]));
+      t.diagnostic(JSON.stringify(facts));
+      assert.equal(facts.parentError, 0);
+      assert.equal(facts.parentPid, process.pid);
+    } finally {
+      child.kill();
+    }
   });
 
   test('pid 0, the System Idle Process, cannot be opened', () => {
