@@ -1,6 +1,9 @@
 // `portclash free` and freePort: end exactly the processes that hold a port, in a network namespace of the test's own, and nothing else.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -140,6 +143,33 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash free', () => {
       await holders.pop()!.close();
     } finally {
       cgroup.remove();
+    }
+  });
+
+  it('leaves docker-proxy to Docker, naming the container address it forwards to', async () => {
+    netns = await createNetns();
+    // a Node server under docker-proxy's name (comm comes from the name exec'd), with its flags
+    const directory = mkdtempSync(join(tmpdir(), 'portclash-proxy-'));
+    try {
+      const proxy = join(directory, 'docker-proxy');
+      symlinkSync(process.execPath, proxy);
+      const wrapped = netns.wrap(proxy, ['-e', SERVER, '8443', '', '-container-ip', '172.17.0.2', '-container-port', '443']);
+      const child = spawn(wrapped.command, wrapped.args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      const [line] = (await once(createInterface({ input: child.stdout }), 'line', { signal: AbortSignal.timeout(10_000) })) as [string];
+      expect(line).toBe('ready');
+      const plan = JSON.parse((await free(['8443', '--yes', '--json'])).stdout) as FreePlan;
+      expect(plan.holders).toEqual([
+        expect.objectContaining({
+          pid: child.pid,
+          action: 'supervised',
+          reason: 'docker-proxy forwards this port for a container (to 172.17.0.2:443): ending it frees nothing that matters, and Docker owns it',
+          stopCommand: 'docker stop $(docker ps -q --filter publish=8443)',
+        }),
+      ]);
+      expect(child.exitCode).toBe(null);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
     }
   });
 
