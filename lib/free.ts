@@ -9,6 +9,7 @@ import type { Prediction } from './predict/types.js';
 import { parentChain } from './processes.js';
 import type { Protocol, SocketRecord } from './records.js';
 import { parsePortOrService } from './services.js';
+import { acceptsOn } from './wait.js';
 
 export interface FreeOptions {
   protocol?: Protocol;
@@ -47,6 +48,11 @@ export interface FreePlan {
   port: number;
   protocol: Protocol;
   holders: PortHolder[];
+  /**
+   * Whether Node's listen() (dgram's bind()) would succeed now: with no holder it says what else is
+   * in the way (a TIME_WAIT); after carryOut, whether the port can be bound again.
+   */
+  prediction: Prediction;
 }
 
 /** What happened to one holder that was to be ended. */
@@ -64,14 +70,15 @@ export interface HolderOutcome {
 
 export interface FreeResult extends FreePlan {
   outcomes: HolderOutcome[];
-  /** No listening or bound socket is left on the port. */
+  /**
+   * The ended holders' sockets are gone, no listening or bound socket is left on the port, and
+   * Node's listen() would now succeed (`prediction`, read afresh: a TIME_WAIT may still be in the way).
+   */
   freed: boolean;
   /** The listening or bound sockets still on the port. */
   remaining: SocketRecord[];
   /** Milliseconds from the first signal until the port was released (or the wait ended). */
   waitedMs: number;
-  /** Whether Node's listen() (dgram's bind()) would now succeed: a TIME_WAIT may still be in the way. */
-  prediction: Prediction;
 }
 
 export const FREE_DEFAULTS = { signal: 'SIGTERM', timeout: 5000, interval: 50, killWait: 2000 } as const;
@@ -79,7 +86,11 @@ export const FREE_DEFAULTS = { signal: 'SIGTERM', timeout: 5000, interval: 50, k
 /** Who holds `port` (listening or bound on exactly it: never a client whose remote port it is) and what freeing it would do. */
 export async function planFree(port: number | string, options: FreeOptions = {}): Promise<FreePlan> {
   const checked = checkOptions(port, options);
-  const sockets = await holdingSockets(checked.port, checked.protocol);
+  const onPort = await socketsOn(checked.port, checked.protocol);
+  const listeners = onPort.filter((socket) => socket.state === 'LISTEN');
+  // a connection from the port that no listener on it accepted: a client's, bound there or given it
+  const outgoing = onPort.filter((socket) => !holds(socket) && !socket.kernelOnly && !listeners.some((listener) => acceptsOn(listener, socket.localAddress)));
+  const sockets = [...onPort.filter(holds), ...outgoing];
   const owned = sockets.length === 0 ? [] : await findOwners(sockets, { scan: 'all' });
   const byPid = new Map<number, { owner: SocketOwner; sockets: SocketRecord[] }>();
   const holders: PortHolder[] = [];
@@ -94,9 +105,12 @@ export async function planFree(port: number | string, options: FreeOptions = {})
       byPid.set(owner.pid, entry);
     }
   }
-  for (const { owner, sockets: held } of byPid.values()) holders.push(judge(owner, held, checked));
+  for (const { owner, sockets: held } of byPid.values()) {
+    holders.push(held.every((socket) => !holds(socket)) ? outgoingHolder(owner, held) : judge(owner, held, checked));
+  }
   holders.sort((a, b) => (a.pid ?? 0) - (b.pid ?? 0));
-  return { port: checked.port, protocol: checked.protocol, holders };
+  const prediction = await predictBind({ port: checked.port, protocol: checked.protocol });
+  return { port: checked.port, protocol: checked.protocol, holders, prediction };
 }
 
 /**
@@ -134,7 +148,7 @@ export async function carryOut(plan: FreePlan, options: FreeOptions = {}): Promi
     outcome.result = sameProcess(os.readProcess(target.pid), target.owner) ? 'running' : 'exited';
   }
   const prediction = await predictBind({ port: plan.port, protocol: plan.protocol });
-  return { ...plan, outcomes: [...outcomes.values()], freed: remaining.length === 0, remaining, waitedMs, prediction };
+  return { ...plan, outcomes: [...outcomes.values()], freed: remaining.length === 0 && prediction.verdict === 'free', remaining, waitedMs, prediction };
 }
 
 /** planFree, then carryOut: for a caller that has already decided. */
@@ -184,12 +198,18 @@ function checkOptions(port: number | string, options: FreeOptions): CheckedFree 
   };
 }
 
-/** The sockets that hold the port for a bind: TCP listening or bound (not connections on it), every UDP socket bound to it. */
-async function holdingSockets(port: number, protocol: Protocol): Promise<SocketRecord[]> {
+/** Every socket whose local port is `port`, in every state. */
+async function socketsOn(port: number, protocol: Protocol): Promise<SocketRecord[]> {
   const sockets = await platform().readTables({ port, protocol }, 'auto');
-  return sockets.sockets.filter((socket) => socket.localPort === port && holds(socket));
+  return sockets.sockets.filter((socket) => socket.localPort === port);
 }
 
+/** The sockets that hold the port for a bind: TCP listening or bound (not connections on it), every UDP socket bound to it. */
+async function holdingSockets(port: number, protocol: Protocol): Promise<SocketRecord[]> {
+  return (await socketsOn(port, protocol)).filter(holds);
+}
+
+/** Listening or bound: what `free` ends. A connection on the port ends with its listener's process. */
 function holds(socket: SocketRecord): boolean {
   return socket.protocol === 'udp' || socket.state === 'LISTEN' || socket.state === 'BOUND';
 }
@@ -206,6 +226,17 @@ function unowned(socket: OwnedSocket): PortHolder {
       ? "no process holds this socket: it is the kernel's own, and no signal can end it"
       : `its process cannot be named (${socket.ownerUnknown ?? 'unknown'}), so it cannot be ended`;
   return { pid: null, owner: null, parents: [], sockets: [record(socket)], action: 'refused', reason };
+}
+
+/**
+ * A process whose only sockets on the port are connections from it (a client that bound the port,
+ * or got it as its ephemeral one): they keep a bind without SO_REUSEADDR off the port, but ending
+ * the process would leave them closing (FIN_WAIT, TIME_WAIT) for up to a minute, so it is not ended.
+ */
+function outgoingHolder(owner: SocketOwner, sockets: SocketRecord[]): PortHolder {
+  const reason =
+    'its sockets are connections from this port, not a listener: ending it would leave them closing (FIN_WAIT, TIME_WAIT) for up to a minute, and the port taken; end it yourself if you must';
+  return { pid: owner.pid, owner, parents: parentChain(owner), sockets, action: 'refused', reason };
 }
 
 /** What to do about one holder: the refusals first, then supervisors, then other users' processes. */

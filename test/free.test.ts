@@ -189,10 +189,30 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash free', () => {
     const ended = JSON.parse((await free(['5353/udp', '--yes', '--other-users', '--json'])).stdout) as FreeResult;
     expect(ended).toMatchObject({ freed: true, outcomes: [{ pid: nobody.pid, sent: ['SIGTERM'], result: 'exited' }] });
 
-    // a TIME_WAIT is the kernel's: it holds no process, and does not count as holding the port
+    // a TIME_WAIT is the kernel's: no process to end, and yet a bind may fail, so not exit 0
     await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', port: 7000, selfConnect: 'serverTimeWait' }]);
-    const nothing = await free(['7000', '--yes']);
-    expect(nothing).toMatchObject({ code: 0, stdout: 'Nothing holds 7000/tcp: no socket listens on it or is bound to it.\n' });
+    const timeWait = await free(['7000', '--yes']);
+    expect(timeWait.code).toBe(1);
+    expect(timeWait.stdout).toMatch(
+      /^No process holds 7000\/tcp, but a new bind is not free: 7000\/tcp unknown — .+TIME_WAIT.+\n {2}a TIME_WAIT ends within 60 s .+: portclash wait 7000 --free\n$/,
+    );
+    // and nothing at all: exit 0
+    expect(await free(['7001', '--yes'])).toMatchObject({ code: 0, stdout: 'Nothing holds 7001/tcp: no socket listens on it or is bound to it.\n' });
+  });
+
+  it('shows a client whose connection comes from the port, but does not end it: the port would stay taken', async () => {
+    netns = await createNetns();
+    const server = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', port: 4000, listen: true }]);
+    const client = await hold([{ protocol: 'tcp', family: 4, address: '127.0.0.1', port: 3000, connect: { address: '127.0.0.1', port: 4000 } }]);
+    const result = await free(['3000', '--yes', '--json']);
+    expect(result.code).toBe(1);
+    const plan = JSON.parse(result.stdout) as FreePlan;
+    expect(plan.holders).toEqual([
+      expect.objectContaining({ pid: client.pid, action: 'refused', reason: expect.stringMatching(/^its sockets are connections from this port/) }),
+    ]);
+    expect(plan.prediction).toMatchObject({ verdict: 'in-use', errno: 'EADDRINUSE' });
+    expect(alive(client.pid)).toBe(true);
+    expect(alive(server.pid)).toBe(true);
   });
 
   it('waits for the port, then escalates to SIGKILL with --kill-after; without it, says the holder outlived the timeout', async () => {

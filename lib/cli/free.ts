@@ -3,7 +3,7 @@ import { PortclashError } from '../errors.js';
 import { carryOut, FREE_DEFAULTS, planFree, type FreePlan, type FreeResult, type PortHolder } from '../free.js';
 import type { ProcessInfo } from '../owners.js';
 import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
-import { describeOwner, describeSocket, shorten } from './format.js';
+import { describeOwner, describePrediction, describeSocket, shorten } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 import { parseDuration } from './wait.js';
 
@@ -12,6 +12,7 @@ export const FREE_HELP = `Usage: portclash free <port>[/tcp|/udp] [--signal <nam
 
 Ends the processes that hold a listening or bound socket on exactly this port (never a client whose
 remote port it is, never another port), then waits until the kernel's tables show the port released.
+A client whose connection comes from the port is shown, not ended (its connection would linger).
 Each holder is shown with the processes that started it; on a terminal you are asked first.
 
 A holder that a supervisor starts again is not ended: a systemd service, a container, docker-proxy
@@ -31,9 +32,10 @@ Options:
       --json                the plan, or the result, as one JSON object
   -h, --help                show this help
 
-Exit status: 0 the port is released (or nothing held it), 1 it is still held (a holder was left to
-its supervisor, refused, or outlived the timeout; or you answered no), 2 usage error (or no --yes
-without a terminal), 4 the tables could not be read.
+Exit status: 0 a server can bind the port now (its holders ended, or there were none), 1 it cannot
+(a holder was left to its supervisor, refused, or outlived the timeout; a client's connection from
+the port, or a TIME_WAIT, is in the way; or you answered no), 2 usage error (or no --yes without a
+terminal), 4 the tables could not be read.
 `;
 
 const OPTIONS = {
@@ -70,7 +72,7 @@ export async function runFree(args: string[], io: CommandIO): Promise<number> {
 
   if (values['dry-run'] === true || ending.length === 0) {
     io.stdout(values.json === true ? `${JSON.stringify(plan, null, 2)}\n` : describePlan(plan));
-    return plan.holders.length === 0 ? EXIT.ok : EXIT.negative;
+    return plan.holders.length === 0 && plan.prediction.verdict === 'free' ? EXIT.ok : EXIT.negative;
   }
   if (values.json !== true) io.stdout(describePlan(plan));
   if (values.yes !== true) {
@@ -101,7 +103,10 @@ function count(number: number, one: string, many: string): string {
 /** The holders, each with its parents, sockets and what will be done. */
 export function describePlan(plan: FreePlan): string {
   const label = `${plan.port}/${plan.protocol}`;
-  if (plan.holders.length === 0) return `Nothing holds ${label}: no socket listens on it or is bound to it.\n`;
+  if (plan.holders.length === 0) {
+    if (plan.prediction.verdict === 'free') return `Nothing holds ${label}: no socket listens on it or is bound to it.\n`;
+    return `No process holds ${label}, but a new bind is not free: ${describePrediction(plan.prediction)}\n${waitHint(plan)}`;
+  }
   const lines = [`${label} is held by:`];
   for (const holder of plan.holders) lines.push(...describeHolder(holder));
   return `${lines.join('\n')}\n`;
@@ -141,11 +146,22 @@ function describeResult(result: FreeResult): string {
     lines.push(`pid ${outcome.pid}: ${sent}; ${what}.`);
   }
   const label = `${result.port}/${result.protocol}`;
-  if (result.freed) {
-    const next = result.prediction.verdict === 'free' ? 'a server can bind it now' : `a new bind: ${result.prediction.verdict} — ${result.prediction.reason}`;
-    lines.push(`${label} is released (after ${result.waitedMs} ms); ${next}.`);
-  } else {
+  if (result.remaining.length > 0) {
     lines.push(`${label} is still held: ${result.remaining.map(describeSocket).join('; ')}.`);
+  } else if (result.freed) {
+    lines.push(`${label} is released (after ${result.waitedMs} ms); a server can bind it now.`);
+  } else {
+    lines.push(
+      `No process listens on or is bound to ${label} any more (after ${result.waitedMs} ms), but a new bind is not free: ${describePrediction(result.prediction)}`,
+    );
+    return `${lines.join('\n')}\n${waitHint(result)}`;
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** What an unknown or a TIME_WAIT in the way calls for: waiting, which `wait --free` does. */
+function waitHint(plan: FreePlan): string {
+  const timeWait = plan.prediction.conflicts.some((socket) => socket.state === 'TIME_WAIT');
+  const why = timeWait ? 'a TIME_WAIT ends within 60 s on Linux (4 min on Windows); ' : '';
+  return `  ${why}to wait until a bind would succeed: portclash wait ${plan.port}${plan.protocol === 'udp' ? '/udp' : ''} --free\n`;
 }
