@@ -19,6 +19,7 @@ export { assertPortsFree, PortNotFreeError, predictBind, predictBinds, type Asse
 export type { BindErrno, BindRequest, Prediction, Verdict } from './predict/types.js';
 export { findFreePort, findFreePorts, reservePort, type FreePortOptions, type ReservedPort, type ReservedTcpPort, type ReservedUdpPort } from './free.js';
 export { waitForPort, type WaitOptions, type WaitResult } from './wait.js';
+export { watchSockets, type SocketEvent, type WatchOptions } from './watch.js';
 export { describeBindError, explainBindError, type ExplainOptions } from './explain.js';
 export { readEphemeralRange, readReservedPorts, readSystemFacts } from './system.js';
 export { ephemeralReport, type DestinationUsage, type EphemeralReport } from './ephemeral.js';
