@@ -1,12 +1,16 @@
-// `portclash list`: the socket table, as an aligned table or as JSON.
+// `portclash list`: the socket table, as an aligned table or as JSON; with --watch, as it changes (list-watch.ts).
+import { PortclashError } from '../errors.js';
 import { readSocketTables, type SocketFilter } from '../sockets.js';
 import { findOwners } from '../owners.js';
 import { parsePortOrService } from '../services.js';
-import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { WATCH_DEFAULTS } from '../watch.js';
+import { HELP_OPTION, parseCommandArgs, parseDuration } from './args.js';
 import { compareSockets, formatSocketTable } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
+import { runListWatch } from './list-watch.js';
 
 export const LIST_HELP = `Usage: portclash list [--tcp] [--udp] [--listening] [--port N] [--owners] [--json]
+                      [--watch [--interval <duration>]]
 
 Lists the sockets of this network namespace from the kernel's tables.
 
@@ -18,9 +22,15 @@ Options:
   -p, --owners      add the processes holding each socket (name[pid]; - for none, ?(reason)
                     when it cannot be named)
       --json        print an array of socket records
+  -w, --watch       look again every --interval until Ctrl-C: on a terminal the table is redrawn
+                    in place; elsewhere one line per change (= there at the start, + opened,
+                    - closed, ~ new state), or with --json one event object per line (NDJSON)
+      --interval <duration>
+                    time between looks with --watch (default 1s, at least 10ms): 500ms, 2s
   -h, --help        show this help
 
-Exit status: 0 listed (even if nothing matched), 2 usage error, 4 the tables could not be read.
+Exit status: 0 listed (even if nothing matched), 2 usage error, 4 the tables could not be read;
+--watch: 130 after Ctrl-C (SIGINT), 143 after SIGTERM.
 `;
 
 const OPTIONS = {
@@ -31,6 +41,8 @@ const OPTIONS = {
   port: { type: 'string' },
   owners: { type: 'boolean', short: 'p' },
   json: { type: 'boolean' },
+  watch: { type: 'boolean', short: 'w' },
+  interval: { type: 'string' },
 } as const;
 
 export async function runList(args: string[], io: CommandIO): Promise<number> {
@@ -45,6 +57,14 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
   if (values.udp === true && values.tcp !== true) filter.protocol = 'udp';
   if (values.listening === true) filter.listening = true;
   if (values.port !== undefined) filter.port = parsePortOrService(values.port, filter.protocol).port;
+  if (values.interval !== undefined && values.watch !== true)
+    throw new PortclashError('ERR_USAGE', '--interval is the time between looks of --watch: add --watch');
+  if (values.watch === true) {
+    const interval = values.interval === undefined ? WATCH_DEFAULTS.interval : parseDuration(values.interval, '--interval');
+    if (interval < WATCH_DEFAULTS.minInterval)
+      throw new PortclashError('ERR_USAGE', `--interval must be at least ${WATCH_DEFAULTS.minInterval}ms, got ${JSON.stringify(values.interval)}`);
+    return runListWatch({ filter, interval, owners: values.owners === true, json: values.json === true }, io);
+  }
 
   const { sockets, sources } = await readSocketTables(filter);
   for (const source of sources) {
