@@ -392,7 +392,7 @@ describe.runIf(process.platform === 'linux')('portclash list --watch', () => {
     const server = await pool.listenAlone('127.0.0.1');
     const port = portOf(server);
     let output = '';
-    const io = { stdout: (text: string) => (output += text), stderr: (text: string) => (output += text), terminal: { columns: 100, rows: 20 } };
+    const io = { stdout: (text: string) => (output += text), stderr: (text: string) => (output += text), terminal: { columns: 140, rows: 20 } };
     const controller = new AbortController();
     const watching = showWatch({ filter: { port, protocol: 'tcp' }, interval: 20, owners: false, json: false }, io, controller.signal).catch(
       (error: unknown) => error,
@@ -403,7 +403,9 @@ describe.runIf(process.platform === 'linux')('portclash list --watch', () => {
     expect(output.startsWith('\x1b[?1049h\x1b[?25l\x1b[H')).toBe(true);
     expect(output.endsWith('\x1b[J\x1b[?25h\x1b[?1049l')).toBe(true);
     const frame = output.slice(output.indexOf('\x1b[H') + 3, output.indexOf('\x1b[J')).split('\x1b[K\n');
-    expect(frame[0]).toMatch(/^\d\d:\d\d:\d\d {2}1 socket \(1 LISTEN\) {2}since \d\d:\d\d:\d\d: \+0 -0 ~0 {2}every 20ms, Ctrl-C ends$/);
+    expect(frame[0]).toMatch(
+      /^\d\d:\d\d:\d\d {2}1 socket \(1 LISTEN\) {2}since \d\d:\d\d:\d\d: 0 opened, 0 closed, 0 changed state {2}every 20ms, Ctrl-C ends$/,
+    );
     expect(frame[1]).toBe('');
     expect(frame[2]).toMatch(/^Proto +Local address:port +Remote address:port +State +UID$/);
     expect(frame[3]).toMatch(new RegExp(`^tcp +127\\.0\\.0\\.1:${port} +0\\.0\\.0\\.0:\\* +LISTEN +${process.getuid!()}\x1b\\[K$`));

@@ -102,7 +102,7 @@ export function describeTick(
   const states = [...byState].map(([state, count]) => `${count} ${state}`).join(', ');
   const { opened, closed, changed } = view.totals;
   const count = `${tick.sockets.length} socket${tick.sockets.length === 1 ? '' : 's'}${states === '' ? '' : ` (${states})`}`;
-  const header = `${formatClock(tick.at)}  ${count}  since ${formatClock(view.since)}: +${opened} -${closed} ~${changed}  every ${formatInterval(view.interval)}, Ctrl-C ends`;
+  const header = `${formatClock(tick.at)}  ${count}  since ${formatClock(view.since)}: ${opened} opened, ${closed} closed, ${changed} changed state  every ${formatInterval(view.interval)}, Ctrl-C ends`;
   const sockets = [...tick.sockets].sort(compareSockets);
   const table = sockets.length === 0 ? ['No sockets match.'] : formatSocketTable(sockets).trimEnd().split('\n');
   return [header, '', ...table];
