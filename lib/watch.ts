@@ -26,11 +26,11 @@ export interface WatchOptions {
 export type SocketEvent<S extends SocketRecord = SocketRecord> =
   { type: 'present' | 'opened' | 'closed'; at: Date; socket: S } | { type: 'state'; at: Date; previousState: SocketState; socket: S };
 
-/** One look: its events (closed, then state, then opened), and every socket it saw. */
+/** One look: its events (closed, then state, then opened), and every socket it saw, by the key that pairs it with the next look's. */
 export interface WatchTick<S extends SocketRecord = SocketRecord> {
   at: Date;
   events: SocketEvent<S>[];
-  sockets: S[];
+  sockets: ReadonlyMap<string, S>;
 }
 
 export const WATCH_DEFAULTS = { interval: 1000, minInterval: 10 } as const;
@@ -81,7 +81,7 @@ export async function* watchTicks(
       ...change.opened.map((key) => ({ type: previous === undefined ? ('present' as const) : ('opened' as const), at, socket: current.get(key)! })),
     ];
     previous = current;
-    yield { at, events, sockets: [...current.values()] };
+    yield { at, events, sockets: current };
     await abortableSleep(Math.max(0, began + interval - Date.now()), signal, stopped);
   }
 }

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { formatEvent, renderFrame, showWatch } from '../lib/cli/list-watch.js';
+import { describeTick, formatEvent, renderFrame, showWatch } from '../lib/cli/list-watch.js';
 import { PortclashError, watchSockets, type OwnedSocket, type SocketEvent, type SocketRecord, type SocketTables } from '../lib/index.js';
 import { platform } from '../lib/platform.js';
 import { compareLooks } from '../lib/watch.js';
@@ -298,6 +298,19 @@ describe('list --watch: lines and frames', () => {
     ['14:03:07 + tcp 127.0.0.1:3000 LISTEN node[4121]', { type: 'opened', at, socket: { ...listener, owner: null, owners: [{ pid: 4121, name: 'node' }] } }],
   ] as const)('%s', (line, event) => {
     expect(formatEvent(event as unknown as SocketEvent)).toBe(line);
+  });
+
+  it('formats only the sockets the window has room for, and counts the others', () => {
+    const sockets = new Map([3003, 3001, 3002, 3000].map((localPort) => [String(localPort), { ...listener, localPort }]));
+    const view = { since: at, totals: { opened: 1, closed: 2, changed: 3 }, interval: 1000, rows: 5 };
+    expect(describeTick({ at, events: [], sockets }, view)).toEqual([
+      '14:03:07  4 sockets (4 LISTEN)  since 14:03:07: 1 opened, 2 closed, 3 changed state  every 1s, Ctrl-C ends',
+      '',
+      'Proto  Local address:port  Remote address:port  State   UID',
+      'tcp    127.0.0.1:3000      0.0.0.0:*            LISTEN  1000',
+      '… 3 more sockets: a taller window, or --port or --listening, shows them',
+    ]);
+    expect(describeTick({ at, events: [], sockets: new Map() }, view).slice(1)).toEqual(['', 'No sockets match.']);
   });
 
   it('draws over the last frame line by line, cut to the width less one column and to the height', () => {

@@ -85,27 +85,35 @@ async function redrawTable(watch: ListWatch, terminal: NonNullable<CommandIO['te
         else if (event.type === 'closed') totals.closed++;
         else if (event.type === 'state') totals.changed++;
       }
-      io.stdout(renderFrame(describeTick(tick, { since, totals, interval: watch.interval }), terminal));
+      io.stdout(renderFrame(describeTick(tick, { since, totals, interval: watch.interval, rows: terminal.rows }), terminal));
     }
   } finally {
     io.stdout(LEAVE_SCREEN);
   }
 }
 
-/** The header line (time, counts by state, changes since the start) and list's table. */
+/**
+ * The header line (time, counts by state, changes since the start) and list's table, of as many
+ * sockets as `rows` has room for: a busy host's 100 000 rows are counted, not formatted, each look.
+ */
 export function describeTick(
   tick: WatchTick<SocketRecord | OwnedSocket>,
-  view: { since: Date; totals: { opened: number; closed: number; changed: number }; interval: number },
+  view: { since: Date; totals: { opened: number; closed: number; changed: number }; interval: number; rows: number },
 ): string[] {
   const byState = new Map<string, number>();
-  for (const socket of tick.sockets) byState.set(socket.state, (byState.get(socket.state) ?? 0) + 1);
+  const sockets = [...tick.sockets.values()].sort(compareSockets);
+  for (const socket of sockets) byState.set(socket.state, (byState.get(socket.state) ?? 0) + 1);
   const states = [...byState].map(([state, count]) => `${count} ${state}`).join(', ');
   const { opened, closed, changed } = view.totals;
-  const count = `${tick.sockets.length} socket${tick.sockets.length === 1 ? '' : 's'}${states === '' ? '' : ` (${states})`}`;
+  const count = `${sockets.length} socket${sockets.length === 1 ? '' : 's'}${states === '' ? '' : ` (${states})`}`;
   const header = `${formatClock(tick.at)}  ${count}  since ${formatClock(view.since)}: ${opened} opened, ${closed} closed, ${changed} changed state  every ${formatInterval(view.interval)}, Ctrl-C ends`;
-  const sockets = [...tick.sockets].sort(compareSockets);
-  const table = sockets.length === 0 ? ['No sockets match.'] : formatSocketTable(sockets).trimEnd().split('\n');
-  return [header, '', ...table];
+  if (sockets.length === 0) return [header, '', 'No sockets match.'];
+  // the header, a blank line and the table's own header come first
+  const room = Math.max(1, view.rows - 3);
+  const shown = sockets.length <= room ? sockets : sockets.slice(0, room - 1);
+  const table = formatSocketTable(shown).trimEnd().split('\n');
+  const more = sockets.length - shown.length;
+  return [header, '', ...table, ...(more === 0 ? [] : [`… ${more} more sockets: a taller window, or --port or --listening, shows them`])];
 }
 
 /**
