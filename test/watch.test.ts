@@ -318,6 +318,8 @@ describe('list --watch: lines and frames', () => {
     expect(renderFrame(lines, { columns: 80, rows: 24 })).toBe(`\x1b[Hheader\x1b[K\n\x1b[K\n${'a'.repeat(30)}\x1b[K\nb\x1b[K\nc\x1b[K\nd\x1b[K\x1b[J`);
     const small = renderFrame(lines, { columns: 11, rows: 4 });
     expect(small.split('\n')).toEqual(['\x1b[Hheader\x1b[K', '\x1b[K', `${'a'.repeat(10)}\x1b[K`, '… 3 more l\x1b[K\x1b[J']);
+    // a terminal that says no size (0 × 0) is taken to be 80 × 24
+    expect(renderFrame(lines, { columns: 0, rows: 0 })).toBe(renderFrame(lines, { columns: 80, rows: 24 }));
   });
 });
 

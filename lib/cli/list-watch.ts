@@ -85,7 +85,7 @@ async function redrawTable(watch: ListWatch, terminal: NonNullable<CommandIO['te
         else if (event.type === 'closed') totals.closed++;
         else if (event.type === 'state') totals.changed++;
       }
-      io.stdout(renderFrame(describeTick(tick, { since, totals, interval: watch.interval, rows: terminal.rows }), terminal));
+      io.stdout(renderFrame(describeTick(tick, { since, totals, interval: watch.interval, rows: sizeOf(terminal).rows }), terminal));
     }
   } finally {
     io.stdout(LEAVE_SCREEN);
@@ -125,13 +125,20 @@ export function describeTick(
  * drawn over by the next.
  */
 export function renderFrame(lines: readonly string[], terminal: { readonly columns: number; readonly rows: number }): string {
-  const width = Math.max(1, terminal.columns - 1);
-  const height = Math.max(1, terminal.rows);
+  const { columns, rows } = sizeOf(terminal);
+  const width = Math.max(1, columns - 1);
+  const height = Math.max(1, rows);
   const shown =
     lines.length <= height
       ? lines
       : [...lines.slice(0, height - 1), `… ${lines.length - height + 1} more lines: a taller window, or --port or --listening, shows them`];
   return `${CURSOR_HOME}${shown.map((line) => `${line.slice(0, width)}${CLEAR_TO_LINE_END}`).join('\n')}${CLEAR_BELOW}`;
+}
+
+/** The terminal's size, or the VT100's 80×24 where it says none (a pseudo-terminal whose size was never set). */
+function sizeOf(terminal: { readonly columns: number; readonly rows: number }): { columns: number; rows: number } {
+  const known = (value: number) => Number.isInteger(value) && value > 0;
+  return { columns: known(terminal.columns) ? terminal.columns : 80, rows: known(terminal.rows) ? terminal.rows : 24 };
 }
 
 /** `14:03:07`, local time, as the lines of a log are read beside the clock on the wall. */
