@@ -1,6 +1,6 @@
 // watchSockets and `list --watch`: pairing of looks, listeners opened and closed, state changes, owners, aborts, NDJSON and lines.
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { describeTick, formatEvent, renderFrame, showWatch } from '../lib/cli/list-watch.js';
 import { PortclashError, watchSockets, type OwnedSocket, type SocketEvent, type SocketRecord, type SocketTables } from '../lib/index.js';
 import { platform } from '../lib/platform.js';
-import { compareLooks } from '../lib/watch.js';
+import { compareLooks, watchTicks } from '../lib/watch.js';
 import { CLI, runCli } from './helpers/cli.js';
 import { inodeOf, portOf, SocketPool, unusedPort } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
@@ -253,6 +253,20 @@ describe.runIf(process.platform === 'linux')('watchSockets on real sockets', () 
     expect(error).toMatchObject({ code: 'ABORT_ERR' });
     expect(events).toEqual(['present']);
     expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('keeps nothing per look: no listener stays on the signal between looks, and only the last look is kept', async () => {
+    const server = await pool.listen('127.0.0.1');
+    const controller = new AbortController();
+    controllers.push(controller);
+    const ticks = watchTicks({ port: portOf(server), listening: true }, { interval: 10, signal: controller.signal });
+    let looks = 0;
+    for await (const tick of ticks) {
+      // suspended at a yield: the read and the sleep of this look are over, and took their listeners with them
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+      expect(tick.sockets.size).toBe(1);
+      if (++looks === 20) break;
+    }
   });
 
   it('leaves no timer behind: a process that watched with a long interval exits on its own after a break or an abort', async () => {
