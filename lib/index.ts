@@ -31,6 +31,7 @@ export {
 } from './free.js';
 export { parentChain, readProcess } from './processes.js';
 export { waitForPort, WaitTimeoutError, type WaitLastSeen, type WaitOptions, type WaitResult } from './wait.js';
+export { watchSockets, type SocketEvent, type WatchOptions } from './watch.js';
 export { describeBindError, explainBindError, type ExplainOptions } from './explain.js';
 export { readEphemeralRange, readReservedPorts, readSystemFacts } from './system.js';
 export { ephemeralReport, type DestinationUsage, type EphemeralReport } from './ephemeral.js';

@@ -1,7 +1,7 @@
 // waitForPort: poll the kernel's tables until a port is listening (or free), without ever connecting to it.
 import net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 
+import { abortable, abortableSleep, throwIfAborted } from './abort.js';
 import { formatEndpoint } from './address.js';
 import { PortclashError } from './errors.js';
 import { findOwners, type OwnedSocket } from './owners.js';
@@ -80,26 +80,23 @@ export class WaitTimeoutError extends PortclashError {
 export async function waitForPort(port: number | string, options: WaitOptions): Promise<WaitResult> {
   const checked = checkOptions(port, options);
   const { signal } = checked;
-  throwIfAborted(signal, checked);
+  const stopped = () => abortError(checked);
+  throwIfAborted(signal, stopped);
   const deadline = Date.now() + checked.timeout;
   // a host name is resolved once, before the first look; an abort ends that wait too
   const probe =
     checked.until === 'free'
       ? freeProbe(checked)
-      : await abortable(platform().readsTables ? listeningProbe(checked) : connectingProbe(checked), signal, checked);
+      : await abortable(platform().readsTables ? listeningProbe(checked) : connectingProbe(checked), signal, stopped);
   for (;;) {
-    const outcome = await abortable(probe.look(), signal, checked);
+    const outcome = await abortable(probe.look(), signal, stopped);
     if (outcome.done) return outcome.result;
     const left = deadline - Date.now();
     if (left <= 0) {
-      const { message, lastSeen } = await abortable(probe.describeLast(checked.timeout), signal, checked);
+      const { message, lastSeen } = await abortable(probe.describeLast(checked.timeout), signal, stopped);
       throw new WaitTimeoutError(message, lastSeen);
     }
-    try {
-      await sleep(Math.min(checked.interval, left), undefined, signal === undefined ? {} : { signal });
-    } catch (error) {
-      throw aborted(checked, error);
-    }
+    await abortableSleep(Math.min(checked.interval, left), signal, stopped);
   }
 }
 
@@ -295,30 +292,4 @@ function formatMs(ms: number): string {
 /** ABORT_ERR, with the signal's reason as its cause: Node's own code for an aborted operation. */
 function abortError(wait: CheckedWait): PortclashError {
   return new PortclashError('ABORT_ERR', `the wait for ${wait.port}/${wait.protocol} to be ${wait.until} was aborted`, { cause: wait.signal?.reason });
-}
-
-function aborted(wait: CheckedWait, error: unknown): unknown {
-  return error instanceof Error && error.name === 'AbortError' ? abortError(wait) : error;
-}
-
-function throwIfAborted(signal: AbortSignal | undefined, wait: CheckedWait): void {
-  if (signal?.aborted === true) throw abortError(wait);
-}
-
-/** The work, or ABORT_ERR as soon as `signal` fires: a table read in flight finishes on its own, unawaited. */
-async function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined, wait: CheckedWait): Promise<T> {
-  if (signal === undefined) return work;
-  throwIfAborted(signal, wait);
-  let onAbort: (() => void) | undefined;
-  const abort = new Promise<never>((_, reject) => {
-    onAbort = () => reject(abortError(wait));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([work, abort]);
-  } finally {
-    signal.removeEventListener('abort', onAbort!);
-    // the work may still reject after the abort won: nobody awaits it then
-    work.catch(() => undefined);
-  }
 }

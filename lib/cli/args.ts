@@ -23,3 +23,14 @@ export function splitPortProtocol(input: string): { port: string; protocol: 'tcp
   const match = /^([^/]*)(?:\/(tcp|udp))?$/i.exec(input);
   return match === null ? null : { port: match[1]!, protocol: match[2]?.toLowerCase() as 'tcp' | 'udp' | undefined };
 }
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const;
+
+/** `500ms`, `30s`, `2m`, `1.5s`; a plain number is seconds. Milliseconds, or ERR_USAGE. */
+export function parseDuration(text: string, option: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (match === null) {
+    throw new PortclashError('ERR_USAGE', `${option} must be a duration like 500ms, 30s or 2m (a plain number is seconds), got ${JSON.stringify(text)}`);
+  }
+  return Math.round(Number(match[1]) * UNIT_MS[(match[2] ?? 's') as keyof typeof UNIT_MS]);
+}

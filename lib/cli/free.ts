@@ -2,10 +2,9 @@
 import { PortclashError } from '../errors.js';
 import { carryOut, FREE_DEFAULTS, planFree, type FreePlan, type FreeResult, type PortHolder } from '../free.js';
 import type { ProcessInfo } from '../owners.js';
-import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
+import { HELP_OPTION, parseCommandArgs, parseDuration, splitPortProtocol } from './args.js';
 import { describeOwner, describePrediction, describeSocket, shorten } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
-import { parseDuration } from './wait.js';
 
 export const FREE_HELP = `Usage: portclash free <port>[/tcp|/udp] [--signal <name>] [--timeout <duration>] [--kill-after]
                       [--force] [--other-users] [--yes] [--dry-run] [--json]

@@ -6,6 +6,11 @@ export interface CommandIO {
   stderr(text: string): void;
   /** Asks a yes-or-no question on the terminal; absent when stdin or stdout is not one (a command that must ask then refuses). */
   confirm?(question: string): Promise<boolean>;
+  /**
+   * The terminal stdout writes to, when it is one: its size at the moment it is read (it follows
+   * the window). Absent for pipes and files, and in tests that pass no terminal.
+   */
+  terminal?: { readonly columns: number; readonly rows: number };
 }
 
 /** Exit codes scripts can rely on; commands add their own meaning to 1 (and `check` to 3, `wait` to 5). */

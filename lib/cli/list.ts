@@ -1,18 +1,19 @@
-// `portclash list`: the socket table, as an aligned table or as JSON.
+// `portclash list`: the socket table, as an aligned table or as JSON; with --watch, as it changes (list-watch.ts).
+import { PortclashError } from '../errors.js';
 import { readSocketTables, type SocketFilter } from '../sockets.js';
-import { findOwners, type OwnedSocket } from '../owners.js';
-import type { SocketRecord } from '../records.js';
+import { findOwners } from '../owners.js';
 import { parsePortOrService } from '../services.js';
-import { HELP_OPTION, parseCommandArgs } from './args.js';
-import { formatTable, ownerColumn, protocolLabel } from './format.js';
-import { formatEndpoint } from '../address.js';
+import { WATCH_DEFAULTS } from '../watch.js';
+import { HELP_OPTION, parseCommandArgs, parseDuration } from './args.js';
+import { compareSockets, formatSocketTable } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 import { chooseFormat, emit, OUTPUT_OPTIONS } from './output.js';
 import { formatExposition, isListener, listMetrics } from '../prometheus.js';
 import { readEphemeralRange } from '../system.js';
+import { runListWatch } from './list-watch.js';
 
 export const LIST_HELP = `Usage: portclash list [--tcp] [--udp] [--listening] [--port N] [--owners] [--json]
-                      [--format text|json|prometheus] [--output <file>]
+                      [--format text|json|prometheus] [--output <file>] [--watch [--interval <duration>]]
 
 Lists the sockets of this network namespace from the kernel's tables.
 
@@ -31,10 +32,15 @@ Options:
       --output <file>
                     write to <file> instead of stdout, atomically (a temporary file beside
                     it, then renamed), as node_exporter's textfile collector wants (*.prom)
+  -w, --watch       look again every --interval until Ctrl-C: on a terminal the table is redrawn
+                    in place; elsewhere one line per change (= there at the start, + opened,
+                    - closed, ~ new state), or with --json one event object per line (NDJSON)
+      --interval <duration>
+                    time between looks with --watch (default 1s, at least 10ms): 500ms, 2s
   -h, --help        show this help
 
 Exit status: 0 listed (even if nothing matched), 2 usage error, 4 the tables could not be read
-(or --output could not be written).
+(or --output could not be written); --watch: 130 after Ctrl-C (SIGINT), 143 after SIGTERM.
 `;
 
 const OPTIONS = {
@@ -46,6 +52,8 @@ const OPTIONS = {
   owners: { type: 'boolean', short: 'p' },
   json: { type: 'boolean' },
   ...OUTPUT_OPTIONS,
+  watch: { type: 'boolean', short: 'w' },
+  interval: { type: 'string' },
 } as const;
 
 export async function runList(args: string[], io: CommandIO): Promise<number> {
@@ -61,6 +69,20 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
   if (values.udp === true && values.tcp !== true) filter.protocol = 'udp';
   if (values.listening === true) filter.listening = true;
   if (values.port !== undefined) filter.port = parsePortOrService(values.port, filter.protocol).port;
+  if (values.interval !== undefined && values.watch !== true)
+    throw new PortclashError('ERR_USAGE', '--interval is the time between looks of --watch: add --watch');
+  if (values.watch === true) {
+    if (format === 'prometheus' || values.output !== undefined) {
+      throw new PortclashError(
+        'ERR_USAGE',
+        '--watch writes a live view or a stream of events: --format prometheus and --output take one reading, without --watch',
+      );
+    }
+    const interval = values.interval === undefined ? WATCH_DEFAULTS.interval : parseDuration(values.interval, '--interval');
+    if (interval < WATCH_DEFAULTS.minInterval)
+      throw new PortclashError('ERR_USAGE', `--interval must be at least ${WATCH_DEFAULTS.minInterval}ms, got ${JSON.stringify(values.interval)}`);
+    return runListWatch({ filter, interval, owners: values.owners === true, json: format === 'json' }, io);
+  }
 
   const { sockets, sources } = await readSocketTables(filter);
   for (const source of sources) {
@@ -84,35 +106,4 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
     emit(io, rows.length === 0 ? 'No sockets match.\n' : formatSocketTable(rows), values.output);
   }
   return EXIT.ok;
-}
-
-function formatSocketTable(sockets: readonly (SocketRecord | OwnedSocket)[]): string {
-  const withOwners = sockets.length > 0 && 'owners' in sockets[0]!;
-  return formatTable(
-    ['Proto', 'Local address:port', 'Remote address:port', 'State', 'UID', ...(withOwners ? ['Process'] : [])],
-    sockets.map((socket) => [
-      protocolLabel(socket),
-      formatEndpoint(socket.family, socket.localAddress, socket.localPort),
-      formatEndpoint(socket.family, socket.remoteAddress, socket.remotePort === 0 ? '*' : socket.remotePort),
-      socket.state,
-      String(socket.uid),
-      ...('owners' in socket ? [ownerColumn(socket)] : []),
-    ]),
-  );
-}
-
-function compareSockets(a: SocketRecord, b: SocketRecord): number {
-  return (
-    compareText(a.protocol, b.protocol) ||
-    compareText(a.family, b.family) ||
-    a.localPort - b.localPort ||
-    compareText(a.localAddress, b.localAddress) ||
-    compareText(a.remoteAddress, b.remoteAddress) ||
-    a.remotePort - b.remotePort
-  );
-}
-
-// Code-unit order: stable across locales, and far cheaper than localeCompare on 100k rows.
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -25,4 +25,5 @@ process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   ...(process.stdin.isTTY && process.stdout.isTTY ? { confirm } : {}),
+  ...(process.stdout.isTTY ? { terminal: process.stdout } : {}),
 });

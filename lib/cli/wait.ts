@@ -4,7 +4,7 @@ import { findOwners } from '../owners.js';
 import type { Protocol } from '../records.js';
 import { parsePortOrService } from '../services.js';
 import { describeHeld, WAIT_DEFAULTS, waitForPort, type WaitResult } from '../wait.js';
-import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
+import { HELP_OPTION, parseCommandArgs, parseDuration, splitPortProtocol } from './args.js';
 import { EXIT, type CommandIO } from './io.js';
 
 export const WAIT_HELP = `Usage: portclash wait <port|service>[/tcp|/udp] [--free] [--host <addr>] [--timeout <duration>]
@@ -94,15 +94,4 @@ function parseTarget(input: string): { port: number; protocol: Protocol } {
   }
   const protocol = target.protocol ?? 'tcp';
   return { port: parsePortOrService(target.port, protocol).port, protocol };
-}
-
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const;
-
-/** `500ms`, `30s`, `2m`, `1.5s`; a plain number is seconds. Milliseconds, or ERR_USAGE. */
-export function parseDuration(text: string, option: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (match === null) {
-    throw new PortclashError('ERR_USAGE', `${option} must be a duration like 500ms, 30s or 2m (a plain number is seconds), got ${JSON.stringify(text)}`);
-  }
-  return Math.round(Number(match[1]) * UNIT_MS[(match[2] ?? 's') as keyof typeof UNIT_MS]);
 }
