@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { getBinding, resolveAddonPath, setBinding, type NativeBinding, type ProcNetReading, type ProcNetSource } from '../lib/binding.js';
 import { listSockets, listSocketsSync, readSocketTables, readSocketTablesSync } from '../lib/index.js';
 import { choosePlatform } from '../lib/platform.js';
+import { unsupported } from '../lib/probing/index.js';
 import { packRows, type RawRow } from '../lib/testing.js';
 import { ROW_LAYOUT_VERSION, ROW_SIZE } from '../lib/rows.js';
 
@@ -186,12 +187,16 @@ describe('a replaced binding', () => {
 });
 
 describe('platforms without a backend', () => {
-  it('throw ERR_UNSUPPORTED_PLATFORM', async () => {
-    await expect(choosePlatform('sunos')).rejects.toThrow(
-      expect.objectContaining({ code: 'ERR_UNSUPPORTED_PLATFORM', message: expect.stringContaining('sunos') }),
-    );
+  it('get the probing backend, whose tables fail with ERR_UNSUPPORTED_PLATFORM naming the OS', async () => {
+    const sunos = await choosePlatform('sunos');
+    expect(sunos).toMatchObject({ readsTables: false, sources: [] });
+    await expect(sunos.readTables({}, 'auto')).rejects.toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_PLATFORM' }));
+    expect(unsupported('listing sockets', 'sunos').message).toContain('not on sunos');
     expect((await choosePlatform('linux')).sources).toEqual(['sock_diag', 'proc']);
     expect((await choosePlatform('win32')).sources).toEqual(['iphlpapi']);
+    // forced, for tests of the probing backend on Linux; any other value is refused
+    expect((await choosePlatform('linux', 'probing')).readsTables).toBe(false);
+    await expect(choosePlatform('linux', 'darwin')).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
 });
 
