@@ -3,26 +3,50 @@ import { readFileSync } from 'node:fs';
 
 import { PortclashError } from '../errors.js';
 import { EXIT, type CommandIO } from './io.js';
-import { CHECK_HELP, runCheck } from './check.js';
-import { EPHEMERAL_HELP, runEphemeral } from './ephemeral.js';
-import { FREE_HELP, runFree } from './free.js';
-import { INFO_HELP, runInfo } from './info.js';
-import { LIST_HELP, runList } from './list.js';
-import { PICK_HELP, runPick } from './pick.js';
-import { PREFLIGHT_HELP, runPreflight } from './preflight.js';
-import { runWait, WAIT_HELP } from './wait.js';
-import { runWho, WHO_HELP } from './who.js';
+/** A command: its help text and its run function, from a module loaded only when the command is used. */
+interface Command {
+  help: string;
+  run(args: string[], io: CommandIO): Promise<number>;
+}
 
-const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO): Promise<number> }> = {
-  check: { help: CHECK_HELP, run: runCheck },
-  ephemeral: { help: EPHEMERAL_HELP, run: runEphemeral },
-  free: { help: FREE_HELP, run: runFree },
-  info: { help: INFO_HELP, run: runInfo },
-  list: { help: LIST_HELP, run: runList },
-  pick: { help: PICK_HELP, run: runPick },
-  preflight: { help: PREFLIGHT_HELP, run: runPreflight },
-  wait: { help: WAIT_HELP, run: runWait },
-  who: { help: WHO_HELP, run: runWho },
+// Each command's module is imported only when it runs (or its help is asked for): `check` does not pay for `free` or Prometheus.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  check: async () => {
+    const { CHECK_HELP, runCheck } = await import('./check.js');
+    return { help: CHECK_HELP, run: runCheck };
+  },
+  ephemeral: async () => {
+    const { EPHEMERAL_HELP, runEphemeral } = await import('./ephemeral.js');
+    return { help: EPHEMERAL_HELP, run: runEphemeral };
+  },
+  free: async () => {
+    const { FREE_HELP, runFree } = await import('./free.js');
+    return { help: FREE_HELP, run: runFree };
+  },
+  info: async () => {
+    const { INFO_HELP, runInfo } = await import('./info.js');
+    return { help: INFO_HELP, run: runInfo };
+  },
+  list: async () => {
+    const { LIST_HELP, runList } = await import('./list.js');
+    return { help: LIST_HELP, run: runList };
+  },
+  pick: async () => {
+    const { PICK_HELP, runPick } = await import('./pick.js');
+    return { help: PICK_HELP, run: runPick };
+  },
+  preflight: async () => {
+    const { PREFLIGHT_HELP, runPreflight } = await import('./preflight.js');
+    return { help: PREFLIGHT_HELP, run: runPreflight };
+  },
+  wait: async () => {
+    const { WAIT_HELP, runWait } = await import('./wait.js');
+    return { help: WAIT_HELP, run: runWait };
+  },
+  who: async () => {
+    const { WHO_HELP, runWho } = await import('./who.js');
+    return { help: WHO_HELP, run: runWho };
+  },
 };
 
 const MAIN_HELP = `Usage: portclash <command> [options]
@@ -61,15 +85,15 @@ export async function runCli(argv: string[], io: CommandIO): Promise<number> {
       return EXIT.ok;
     }
     if (command === 'help') {
-      const topic = rest[0];
-      io.stdout(topic === undefined ? MAIN_HELP : (COMMANDS[topic]?.help ?? MAIN_HELP));
-      return topic === undefined || COMMANDS[topic] !== undefined ? EXIT.ok : EXIT.usage;
+      const load = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+      io.stdout(load === undefined ? MAIN_HELP : (await load()).help);
+      return rest[0] === undefined || load !== undefined ? EXIT.ok : EXIT.usage;
     }
-    const handler = COMMANDS[command];
-    if (handler === undefined) {
+    const load = COMMANDS[command];
+    if (load === undefined) {
       throw new PortclashError('ERR_USAGE', `unknown command '${command}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
     }
-    return await handler.run(rest, io);
+    return await (await load()).run(rest, io);
   } catch (error) {
     return reportError(error, io);
   }
