@@ -1,7 +1,7 @@
 // waitForPort: poll the kernel's tables until a port is listening (or free), without ever connecting to it.
 import net from 'node:net';
 
-import { abortable, abortableSleep, throwIfAborted } from './abort.js';
+import { abortable, abortableSleep, checkPolling, throwIfAborted } from './abort.js';
 import { formatEndpoint } from './address.js';
 import { PortclashError } from './errors.js';
 import { findOwners, type OwnedSocket } from './owners.js';
@@ -141,14 +141,7 @@ function checkOptions(port: number | string, options: WaitOptions): CheckedWait 
       `timeout must be a number of milliseconds, 0 or more (Infinity waits for ever), got ${JSON.stringify(timeout) ?? String(timeout)}`,
     );
   }
-  const interval = options.interval ?? WAIT_DEFAULTS.interval;
-  if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < WAIT_DEFAULTS.minInterval) {
-    throw new PortclashError(
-      'ERR_INVALID_ARGUMENT',
-      `interval must be a number of milliseconds, at least ${WAIT_DEFAULTS.minInterval} (each look reads the kernel's tables), got ${JSON.stringify(interval) ?? String(interval)}`,
-    );
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new PortclashError('ERR_INVALID_ARGUMENT', 'signal must be an AbortSignal');
+  const { interval } = checkPolling(options, WAIT_DEFAULTS.interval, WAIT_DEFAULTS.minInterval);
   return { port: parsed, protocol, until, host, timeout, interval, signal };
 }
 

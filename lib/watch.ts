@@ -1,5 +1,5 @@
 // watchSockets: read the socket tables every interval and report what opened, closed or changed state since the last look.
-import { abortable, abortableSleep, throwIfAborted } from './abort.js';
+import { abortable, abortableSleep, checkPolling, throwIfAborted } from './abort.js';
 import { PortclashError } from './errors.js';
 import { findOwners, type OwnedSocket, type OwnerOptions } from './owners.js';
 import type { SocketRecord, SocketState } from './records.js';
@@ -95,15 +95,8 @@ interface CheckedWatch {
 function checkOptions(options: WatchOptions): CheckedWatch {
   if (typeof options !== 'object' || options === null)
     throw new PortclashError('ERR_INVALID_ARGUMENT', 'the options must be an object like { interval: 1000 }');
-  const { signal, owners } = options;
-  const interval = options.interval ?? WATCH_DEFAULTS.interval;
-  if (typeof interval !== 'number' || !Number.isFinite(interval) || interval < WATCH_DEFAULTS.minInterval) {
-    throw new PortclashError(
-      'ERR_INVALID_ARGUMENT',
-      `interval must be a number of milliseconds, at least ${WATCH_DEFAULTS.minInterval} (each look reads the kernel's tables), got ${JSON.stringify(interval) ?? String(interval)}`,
-    );
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new PortclashError('ERR_INVALID_ARGUMENT', 'signal must be an AbortSignal');
+  const { owners } = options;
+  const { interval, signal } = checkPolling(options, WATCH_DEFAULTS.interval, WATCH_DEFAULTS.minInterval);
   if (owners !== undefined && typeof owners !== 'boolean' && (typeof owners !== 'object' || owners === null)) {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `owners must be a boolean or findOwners' options, got ${JSON.stringify(owners)}`);
   }
