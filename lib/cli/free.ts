@@ -1,9 +1,8 @@
 // `portclash free <port>`: end the processes that hold a port, after showing them; a supervised one gets the command that stops it instead.
 import { PortclashError } from '../errors.js';
 import { carryOut, FREE_DEFAULTS, planFree, type FreePlan, type FreeResult, type PortHolder } from '../free.js';
-import type { ProcessInfo } from '../owners.js';
 import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
-import { describeOwner, describeSocket, shorten } from './format.js';
+import { describeSocket, describeWithParents } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 import { parseDuration } from './wait.js';
 
@@ -107,13 +106,8 @@ export function describePlan(plan: FreePlan): string {
   return `${lines.join('\n')}\n`;
 }
 
-// Parents shown on a holder's line; --json has them all (lib/processes.ts CHAIN_DEPTH).
-const PARENTS_SHOWN = 3;
-
 function describeHolder(holder: PortHolder): string[] {
-  const parents = holder.parents.slice(0, PARENTS_SHOWN).map(parentLabel);
-  if (holder.parents.length > PARENTS_SHOWN) parents.push('…');
-  const who = holder.owner === null ? 'the kernel (no process)' : [describeOwner(holder.owner), ...parents].join(' ← ');
+  const who = holder.owner === null ? 'the kernel (no process)' : describeWithParents(holder.owner, holder.parents);
   const action =
     holder.action === 'end'
       ? `→ ${holder.reason}`
@@ -121,10 +115,6 @@ function describeHolder(holder: PortHolder): string[] {
         ? `→ not ended: ${holder.reason}. To stop it for good: ${holder.stopCommand ?? '?'} (or --force)`
         : `→ not ended: ${holder.reason}`;
   return [`  ${who}`, ...holder.sockets.map((socket) => `    ${describeSocket(socket)}`), `    ${action}`];
-}
-
-function parentLabel(parent: ProcessInfo): string {
-  return `${shorten(parent.command)} (pid ${parent.pid})`;
 }
 
 function describeResult(result: FreeResult): string {

@@ -1,11 +1,9 @@
 // `portclash list`: the socket table, as an aligned table or as JSON.
 import { readSocketTables, type SocketFilter } from '../sockets.js';
-import { findOwners, type OwnedSocket } from '../owners.js';
-import type { SocketRecord } from '../records.js';
+import { findOwners } from '../owners.js';
 import { parsePortOrService } from '../services.js';
 import { HELP_OPTION, parseCommandArgs } from './args.js';
-import { formatTable, ownerColumn, protocolLabel } from './format.js';
-import { formatEndpoint } from '../address.js';
+import { compareSockets, formatSocketTable } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 import { chooseFormat, emit, OUTPUT_OPTIONS } from './output.js';
 import { formatExposition, isListener, listMetrics } from '../prometheus.js';
@@ -84,35 +82,4 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
     emit(io, rows.length === 0 ? 'No sockets match.\n' : formatSocketTable(rows), values.output);
   }
   return EXIT.ok;
-}
-
-function formatSocketTable(sockets: readonly (SocketRecord | OwnedSocket)[]): string {
-  const withOwners = sockets.length > 0 && 'owners' in sockets[0]!;
-  return formatTable(
-    ['Proto', 'Local address:port', 'Remote address:port', 'State', 'UID', ...(withOwners ? ['Process'] : [])],
-    sockets.map((socket) => [
-      protocolLabel(socket),
-      formatEndpoint(socket.family, socket.localAddress, socket.localPort),
-      formatEndpoint(socket.family, socket.remoteAddress, socket.remotePort === 0 ? '*' : socket.remotePort),
-      socket.state,
-      String(socket.uid),
-      ...('owners' in socket ? [ownerColumn(socket)] : []),
-    ]),
-  );
-}
-
-function compareSockets(a: SocketRecord, b: SocketRecord): number {
-  return (
-    compareText(a.protocol, b.protocol) ||
-    compareText(a.family, b.family) ||
-    a.localPort - b.localPort ||
-    compareText(a.localAddress, b.localAddress) ||
-    compareText(a.remoteAddress, b.remoteAddress) ||
-    a.remotePort - b.remotePort
-  );
-}
-
-// Code-unit order: stable across locales, and far cheaper than localeCompare on 100k rows.
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
