@@ -9,6 +9,7 @@ import { FREE_HELP, runFree } from './free.js';
 import { INFO_HELP, runInfo } from './info.js';
 import { LIST_HELP, runList } from './list.js';
 import { PICK_HELP, runPick } from './pick.js';
+import { PORTS_HELP, runPorts } from './ports.js';
 import { PREFLIGHT_HELP, runPreflight } from './preflight.js';
 import { runWait, WAIT_HELP } from './wait.js';
 import { runWho, WHO_HELP } from './who.js';
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { help: string; run(args: string[], io: CommandIO
   info: { help: INFO_HELP, run: runInfo },
   list: { help: LIST_HELP, run: runList },
   pick: { help: PICK_HELP, run: runPick },
+  ports: { help: PORTS_HELP, run: runPorts },
   preflight: { help: PREFLIGHT_HELP, run: runPreflight },
   wait: { help: WAIT_HELP, run: runWait },
   who: { help: WHO_HELP, run: runWho },
@@ -36,6 +38,7 @@ Commands:
   free      end the processes holding a port (asks first; a supervised one gets its stop command)
   list      list sockets (protocol, five-tuple, state, uid; --owners adds the processes)
   pick      print free ports for a server or a test run, from the tables, never binding
+  ports     every socket a process holds (by pid or exact name; --children adds its descendants')
   preflight check every port a project needs (arguments, package.json or portclash.json), for CI
   wait      wait until a port is listening (or, with --free, free), from the tables, never connecting
   who       which processes hold a port, or why they cannot be named
