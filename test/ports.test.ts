@@ -6,9 +6,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { setBinding, type IpHelperQuery, type NativeBinding, type WindowsProcessFacts } from '../lib/binding.js';
 import { shorten } from '../lib/describe.js';
 import { listSockets, listSocketsSync, readSocketTables, type OwnedSocket, type ProcessInfo, type SocketRecord } from '../lib/index.js';
 import { readProcess } from '../lib/processes.js';
+import { packRows, ROW_LAYOUT_VERSION, ROW_SIZE, type RawRow } from '../lib/rows.js';
+import { win32 } from '../lib/win32/index.js';
 import { CLI, runCli } from './helpers/cli.js';
 import { runCommand } from './helpers/holders.js';
 
@@ -291,5 +294,92 @@ describe.runIf(process.platform === 'linux')('portclash ports', () => {
       new RegExp(`^${holder.name} \\(pid ${holder.pid}, user root, .*\\n {2}its open files cannot be read \\(ERR_PROCESS_UNREADABLE\\)\\n$`),
     );
     expect(result.stderr).toMatch(new RegExp(`^portclash: ERR_PROCESS_UNREADABLE: cannot read the open files of process ${holder.pid} .+\\n$`));
+  });
+});
+
+// Windows' tables name the owner of every row: the backend keeps the rows that name the pid.
+describe('listSockets({ pid }) on Windows, from recorded rows', () => {
+  afterEach(() => setBinding(null));
+
+  const loopback = Uint8Array.from([127, 0, 0, 1]);
+  const any = new Uint8Array(4);
+  const row = (protocol: 6 | 17, localPort: number, state: number, ownerPid: number): RawRow => ({
+    protocol,
+    family: 4,
+    localAddress: loopback,
+    localPort,
+    remoteAddress: any,
+    remotePort: 0,
+    state,
+    uid: 0,
+    inode: 0,
+    ownerPid,
+  });
+  // MIB_TCP_STATE 2 is LISTEN; UDP rows have state 0
+  const ROWS = [row(6, 3000, 2, 7000), row(6, 135, 2, 1044), row(17, 5353, 0, 7000), row(17, 5355, 0, 2000)];
+  const running = (pid: number, image: string): WindowsProcessFacts => ({
+    pid,
+    image,
+    imageError: 0,
+    user: 'HOST\\dev',
+    userError: 0,
+    startTime: Date.UTC(2026, 11, 1, 9, 30),
+    startError: 0,
+  });
+  // OpenProcess on a pid with no process: ERROR_INVALID_PARAMETER
+  const gone = (pid: number): WindowsProcessFacts => ({ pid, image: null, imageError: 87, user: null, userError: 87, startTime: null, startError: 87 });
+  const PROCESSES = [running(7000, 'C:\\Program Files\\nodejs\\node.exe'), running(1044, 'C:\\Windows\\System32\\svchost.exe'), running(8000, 'C:\\idle.exe')];
+
+  function windowsBinding(): NativeBinding {
+    const of = (queries: readonly IpHelperQuery[]) => {
+      const kept = ROWS.filter((each) => queries.some((query) => query.protocol === each.protocol && query.family === each.family));
+      const sources = queries.map((query) => ({
+        rows: ROWS.filter((each) => each.protocol === query.protocol && each.family === query.family).length,
+        malformed: 0,
+        errno: 0,
+        syscall: null,
+      }));
+      return { rows: packRows(kept), count: kept.length, sources };
+    };
+    return {
+      rowLayoutVersion: ROW_LAYOUT_VERSION,
+      rowSize: ROW_SIZE,
+      readIpHelperSync: of,
+      readIpHelper: (queries, onRows) => {
+        const { rows, count, sources } = of(queries);
+        onRows(rows, count);
+        return Promise.resolve({ sources });
+      },
+      processInfo: (pids) => pids.map((pid) => PROCESSES.find((process) => process.pid === pid) ?? gone(pid)),
+      listServices: () => ({ errno: 0, syscall: null, services: [] }),
+    };
+  }
+
+  it('keeps the rows that name the pid, with the other filters', async () => {
+    setBinding(windowsBinding());
+    const mine = await win32.readTables({ pid: 7000 }, 'auto');
+    expect(mine.sockets.map((socket) => [socket.protocol, socket.localPort, socket.ownerPid])).toEqual([
+      ['tcp', 3000, 7000],
+      ['udp', 5353, 7000],
+    ]);
+    expect(win32.readTablesSync({ pid: 7000, protocol: 'udp' }, 'auto').sockets.map((socket) => socket.localPort)).toEqual([5353]);
+    // a process that holds no sockets: an empty list, not an error
+    expect((await win32.readTables({ pid: 8000 }, 'auto')).sockets).toEqual([]);
+  });
+
+  it('fails with ERR_NO_SUCH_PROCESS for a pid with no process, and ERR_UNSUPPORTED_PLATFORM for children', async () => {
+    setBinding(windowsBinding());
+    await expect(win32.readTables({ pid: 9999 }, 'auto')).rejects.toMatchObject({ code: 'ERR_NO_SUCH_PROCESS' });
+    expect(() => win32.readTablesSync({ pid: 7000, children: true }, 'auto')).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_PLATFORM' }));
+  });
+
+  it('finds processes by their image name, case aside and .exe optional, among the holders of sockets', async () => {
+    setBinding(windowsBinding());
+    for (const name of ['node', 'node.exe', 'NODE.EXE']) {
+      expect((await win32.findProcessesByName(name)).map((found) => [found.pid, found.name])).toEqual([[7000, 'node.exe']]);
+    }
+    expect(await win32.findProcessesByName('nod')).toEqual([]);
+    // idle.exe holds no socket: the tables do not name it
+    expect(await win32.findProcessesByName('idle')).toEqual([]);
   });
 });
