@@ -7,7 +7,7 @@ import type { ProcessInfo } from '../owners.js';
 import type { SocketTables, SourceChoice, TableFilter } from '../platform.js';
 import { ROW_SIZE, RowTable } from '../rows.js';
 import { hasExited, parseParentPid, readProcessInfo } from './processes.js';
-import { readText } from './procfs.js';
+import { parseMountinfo, readText } from './procfs.js';
 import { readTables, readTablesSync, type RowsThrough } from './tables.js';
 
 const READING_FDS = 'reading /proc/<pid>/fd';
@@ -70,7 +70,13 @@ function processExists(pid: number): boolean {
 }
 
 function noSuchProcess(pid: number): PortclashError {
-  return new PortclashError('ERR_NO_SUCH_PROCESS', `no process has pid ${pid} (it may have exited)`, { path: `/proc/${pid}` });
+  // hidepid=2 (invisible) and 4 (ptraceable) take other users' processes out of /proc altogether
+  const proc = parseMountinfo(readText('/proc/self/mountinfo') ?? '').find((mount) => mount.mountpoint === '/proc');
+  const hidden =
+    proc !== undefined && /(?:^|,)hidepid=(?:2|invisible|4|ptraceable)(?:,|$)/.test(proc.superOptions)
+      ? "; /proc is mounted with hidepid, which hides other users' processes, so it may be one of those"
+      : '';
+  return new PortclashError('ERR_NO_SUCH_PROCESS', `no process has pid ${pid} (it may have exited)${hidden}`, { path: `/proc/${pid}` });
 }
 
 /**
