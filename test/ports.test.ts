@@ -2,11 +2,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { setBinding, type IpHelperQuery, type NativeBinding, type WindowsProcessFacts } from '../lib/binding.js';
+import { getBinding, setBinding, type IpHelperQuery, type NativeBinding, type WindowsProcessFacts } from '../lib/binding.js';
 import { shorten } from '../lib/describe.js';
 import { listSockets, listSocketsSync, readSocketTables, type OwnedSocket, type ProcessInfo, type SocketRecord } from '../lib/index.js';
 import { readProcess } from '../lib/processes.js';
@@ -124,6 +126,59 @@ describe.runIf(process.platform === 'linux')('listSockets({ pid })', () => {
     expect(endpoints(await listSockets({ pid: holder.pid, listening: true }))).toEqual(heldBy(holder));
     expect(endpoints(await listSockets({ pid: holder.pid, port: holder.tcp, protocol: 'tcp' }))).toEqual([`tcp 127.0.0.1:${holder.tcp} LISTEN`]);
     expect(await listSockets({ pid: holder.pid, family: 'IPv6' })).toEqual([]);
+  });
+
+  it('keeps back the rows that come before the fds are read, and passes on only the process’s', async () => {
+    const holder = await start();
+    const real = getBinding();
+    // the fd scan waits for the tables to be read whole: every row meets the gate closed
+    let tablesRead!: () => void;
+    const read = new Promise<void>((resolve) => (tablesRead = resolve));
+    let heldRows = 0;
+    setBinding({
+      ...real,
+      readSockDiag: async (queries, onRows) => {
+        const result = await real.readSockDiag!(queries, (rows, count) => {
+          heldRows += count;
+          onRows(rows, count);
+        });
+        tablesRead();
+        return result;
+      },
+      findSocketOwners: async (query) => {
+        await read;
+        return real.findSocketOwners!(query);
+      },
+    });
+    try {
+      expect(endpoints(await listSockets({ pid: holder.pid }))).toEqual(heldBy(holder));
+      expect(heldRows).toBeGreaterThanOrEqual(2);
+    } finally {
+      setBinding(null);
+    }
+  });
+
+  it("only reads the process's fd links: never duplicates its sockets (pidfd_getfd)", async () => {
+    const holder = await start();
+    const trace = join(tmpdir(), `portclash-ports-trace-${process.pid}-${holder.pid}`);
+    try {
+      const result = await runCommand('strace', [
+        '-f',
+        '-qq',
+        '-e',
+        'trace=pidfd_open,pidfd_getfd',
+        '-o',
+        trace,
+        process.execPath,
+        CLI,
+        'ports',
+        String(holder.pid),
+      ]);
+      expect(result).toMatchObject({ code: 0, stdout: expect.stringContaining(`(pid ${holder.pid}, `) });
+      expect(readFileSync(trace, 'utf8')).not.toMatch(/pidfd_(open|getfd)\(/);
+    } finally {
+      rmSync(trace, { force: true });
+    }
   });
 
   it('takes a thread id for its process: threads share the fds', async () => {
