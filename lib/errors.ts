@@ -17,6 +17,10 @@ export type PortclashErrorCode =
   | 'ERR_ADDRESS_UNAVAILABLE'
   | 'ERR_PORT_UNKNOWN'
   | 'ERR_PROC_UNREADABLE'
+  /** listSockets({ pid }): no process has that pid (it never did, it exited, or it is a zombie). */
+  | 'ERR_NO_SUCH_PROCESS'
+  /** listSockets({ pid }): the process exists, but its open files cannot be read (another user's, without ptrace rights). */
+  | 'ERR_PROCESS_UNREADABLE'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_USAGE'
   /** The native addon failed in a way that is no kernel errno (out of memory, an internal error). */

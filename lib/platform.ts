@@ -15,6 +15,14 @@ export interface TableFilter {
   family?: Family;
   listening?: boolean;
   port?: number;
+  /**
+   * Only the sockets this process holds (a thread id names its process); each backend finds them
+   * its own way (Linux: the process's fds; Windows: each row's pid) and fails with
+   * ERR_NO_SUCH_PROCESS, or ERR_PROCESS_UNREADABLE where they cannot be read, never with an empty list.
+   */
+  pid?: number;
+  /** With `pid`: its descendants' sockets too. A backend that cannot find descendants fails with ERR_UNSUPPORTED_PLATFORM. */
+  children?: boolean;
 }
 
 /** Which interface to ask: `auto` lets the OS choose (on Linux: sock_diag, then /proc table by table). */
@@ -93,6 +101,12 @@ export interface Platform {
   findOwnersSync(records: readonly SocketRecord[], options: OwnerOptions): OwnedSocket[];
   /** What the OS says about one process (as owners are described), or null when there is no such process (or it has exited, a zombie). */
   readProcess(pid: number): ProcessInfo | null;
+  /**
+   * The processes whose name (ProcessInfo.name: Linux's comm, Windows' image file name) is exactly
+   * `name`, by pid. Windows looks only among the processes holding sockets, the only ones its
+   * tables name.
+   */
+  findProcessesByName(name: string): Promise<ProcessInfo[]>;
   /** Read afresh on every call: a stale fact is a wrong answer. */
   readSystemFacts(): SystemFacts;
   readEphemeralRange(): EphemeralRange;

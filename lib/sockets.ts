@@ -11,6 +11,14 @@ export interface SocketFilter {
   listening?: boolean;
   /** Only sockets whose local port is this one (a number, or a service name like 'ssh'). */
   port?: number | string;
+  /**
+   * Only the sockets this process holds (a thread id stands for its process: threads share their
+   * fds). A pid with no process is ERR_NO_SUCH_PROCESS, a process whose open files cannot be read
+   * (another user's, without root) ERR_PROCESS_UNREADABLE: never an empty list in their place.
+   */
+  pid?: number;
+  /** With `pid`: the sockets of its descendants too (children, their children…). Linux only, for now. */
+  children?: boolean;
 }
 
 export interface ListOptions {
@@ -45,7 +53,7 @@ function checkFilter(filter: SocketFilter): TableFilter {
   if (typeof filter !== 'object' || filter === null) {
     throw new PortclashError('ERR_INVALID_ARGUMENT', 'the filter must be an object');
   }
-  const { protocol, family, listening, port } = filter;
+  const { protocol, family, listening, port, pid, children } = filter;
   if (protocol !== undefined && protocol !== 'tcp' && protocol !== 'udp') {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `protocol must be 'tcp' or 'udp', got ${JSON.stringify(protocol)}`);
   }
@@ -55,10 +63,21 @@ function checkFilter(filter: SocketFilter): TableFilter {
   if (listening !== undefined && typeof listening !== 'boolean') {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `listening must be a boolean, got ${JSON.stringify(listening)}`);
   }
+  if (pid !== undefined && (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 0)) {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `pid must be a positive integer, got ${JSON.stringify(pid) ?? String(pid)}`);
+  }
+  if (children !== undefined && typeof children !== 'boolean') {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `children must be a boolean, got ${JSON.stringify(children)}`);
+  }
+  if (children === true && pid === undefined) {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', 'children: true needs a pid whose children to include');
+  }
   const checked: TableFilter = {
     ...(protocol === undefined ? {} : { protocol }),
     ...(family === undefined ? {} : { family }),
     ...(listening === undefined ? {} : { listening }),
+    ...(pid === undefined ? {} : { pid }),
+    ...(children === true ? { children } : {}),
   };
   if (port !== undefined) checked.port = parsePortOrService(port, protocol).port;
   return checked;

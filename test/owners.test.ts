@@ -1,4 +1,4 @@
-// findOwners and `portclash who` against real processes: this one, children, another user, and races.
+// findOwners and `portclash who` against real processes: this one, children, another user, and races; who's parent chains.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -8,10 +8,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding, setBinding, type OwnerQuery } from '../lib/binding.js';
 import { cgroup2Mountpoint } from '../lib/linux/cgroupfs.js';
-import { findOwners, findOwnersSync, listSockets, type OwnedSocket, type SocketRecord } from '../lib/index.js';
+import { shorten } from '../lib/describe.js';
+import { findOwners, findOwnersSync, listSockets, type OwnedSocket, type ProcessInfo, type SocketRecord } from '../lib/index.js';
+import { CHAIN_DEPTH, parentChain, readProcess } from '../lib/processes.js';
 import { createChildCgroup, type ChildCgroup } from './helpers/cgroup.js';
 import { runCli } from './helpers/cli.js';
 import { holdSockets, runCommand, type Holder } from './helpers/holders.js';
+import { holdPort } from './helpers/node-holder.js';
 import { fdOf, inodeOf, portOf, SocketPool, unusedPort } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -277,6 +280,33 @@ describe.runIf(process.platform === 'linux')('portclash who', () => {
         owner: expect.objectContaining({ pid: process.pid, fd: fdOf(server) }),
       }),
     ]);
+  });
+
+  it("shows each holder's parents: a child's is this test process", async () => {
+    const holder = await holdPort('tcp');
+    try {
+      const parent = readProcess(process.pid)!;
+      const human = await runCli(['who', `${holder.port}/tcp`]);
+      expect(human).toMatchObject({ code: 0, stderr: '' });
+      const line = human.stdout.split('\n').find((text) => text.includes(`(pid ${holder.pid}, `));
+      expect(line).toMatch(new RegExp(`^ {2}\\S.* \\(pid ${holder.pid}, [^)]*\\) ← `));
+      // nearest first, at most three, then …
+      const parents = line!.split(' ← ').slice(1);
+      expect(parents[0]).toBe(`${shorten(parent.command, 40)} (pid ${process.pid})`);
+      expect(parents.length).toBeLessThanOrEqual(4);
+      if (parents.length === 4) expect(parents[3]).toBe('…');
+
+      const owned = JSON.parse((await runCli(['who', '--json', `${holder.port}/tcp`])).stdout) as (OwnedSocket & {
+        owner: { parents: ProcessInfo[] };
+        owners: { parents: ProcessInfo[] }[];
+      })[];
+      const held = owned.find((socket) => socket.owner?.pid === holder.pid)!;
+      expect(held.owner.parents[0]).toMatchObject({ pid: process.pid, command: parent.command });
+      expect(held.owner.parents.map((process) => process.pid)).toEqual([parent.pid, ...parentChain(parent, CHAIN_DEPTH - 1).map((process) => process.pid)]);
+      expect(held.owners[0]!.parents).toEqual(held.owner.parents);
+    } finally {
+      await holder.stop();
+    }
   });
 
   it('says nothing holds a free port, exit 1', async () => {

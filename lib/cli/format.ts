@@ -1,10 +1,22 @@
 // How results read for people, for every command: owners, sockets, predictions, and aligned tables.
 import { formatEndpoint } from '../address.js';
-import type { OwnedSocket } from '../owners.js';
+import { describeOwner, shorten } from '../describe.js';
+import type { OwnedSocket, ProcessInfo } from '../owners.js';
 import type { Prediction } from '../predict/types.js';
 import type { SocketRecord } from '../records.js';
 
 export { describeOwner, describePrediction, shorten } from '../describe.js';
+
+// Parents shown on a process's line, each command cut to a width; --json has them all (lib/processes.ts CHAIN_DEPTH).
+const PARENTS_SHOWN = 3;
+const PARENT_WIDTH = 40;
+
+/** `node server.js (pid 4121, user deploy) ← npm run dev (pid 4100) ← bash (pid 3000)`: at most three parents, then `…`. */
+export function describeWithParents(owner: ProcessInfo, parents: readonly ProcessInfo[]): string {
+  const labels = parents.slice(0, PARENTS_SHOWN).map((parent) => `${shorten(parent.command, PARENT_WIDTH)} (pid ${parent.pid})`);
+  if (parents.length > PARENTS_SHOWN) labels.push('…');
+  return [describeOwner({ ...owner, fd: null }), ...labels].join(' ← ');
+}
 
 /** The short form for a table column: `node[4121]`, `nginx[100,101]`, `-` (no process), `?` (unknown). */
 export function ownerColumn(socket: OwnedSocket): string {
@@ -28,21 +40,7 @@ export function describeSocket(socket: SocketRecord): string {
   return `${protocol} ${local}${peer} ${socket.state}`;
 }
 
-/** A line for each fact an unknown verdict depends on, or that another verdict assumed because it could not be seen. */
-export function dependsOn(prediction: Prediction): string[] {
-  const label = prediction.verdict === 'unknown' ? 'depends on' : 'assumes';
-  return prediction.assumptions.map((assumption) => `  ${label}: ${assumption}`);
-}
-
-/** Aligned plain-text tables for people: columns padded to their widest cell. */
-export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, column) => rows.reduce((widest, row) => Math.max(widest, (row[column] ?? '').length), title.length));
-  const line = (cells: readonly string[]): string =>
-    cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
-}
-
-/** list's table: protocol, both endpoints, state, uid, and the Process column when the sockets have owners. */
+/** The table of `list` and `ports`: one row per socket, and a Process column when the owners were looked up. */
 export function formatSocketTable(sockets: readonly (SocketRecord | OwnedSocket)[]): string {
   const withOwners = sockets.length > 0 && 'owners' in sockets[0]!;
   return formatTable(
@@ -58,7 +56,7 @@ export function formatSocketTable(sockets: readonly (SocketRecord | OwnedSocket)
   );
 }
 
-/** list's order: protocol, family, local port and address, then the peer. */
+/** The order of a socket table: protocol, family, local port and address, then the peer. */
 export function compareSockets(a: SocketRecord, b: SocketRecord): number {
   return (
     compareText(a.protocol, b.protocol) ||
@@ -73,4 +71,18 @@ export function compareSockets(a: SocketRecord, b: SocketRecord): number {
 // Code-unit order: stable across locales, and far cheaper than localeCompare on 100k rows.
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A line for each fact an unknown verdict depends on, or that another verdict assumed because it could not be seen. */
+export function dependsOn(prediction: Prediction): string[] {
+  const label = prediction.verdict === 'unknown' ? 'depends on' : 'assumes';
+  return prediction.assumptions.map((assumption) => `  ${label}: ${assumption}`);
+}
+
+/** Aligned plain-text tables for people: columns padded to their widest cell. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((title, column) => rows.reduce((widest, row) => Math.max(widest, (row[column] ?? '').length), title.length));
+  const line = (cells: readonly string[]): string =>
+    cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
 }

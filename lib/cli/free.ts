@@ -1,9 +1,8 @@
 // `portclash free <port>`: end the processes that hold a port, after showing them; a supervised one gets the command that stops it instead.
 import { PortclashError } from '../errors.js';
 import { carryOut, FREE_DEFAULTS, planFree, type FreePlan, type FreeResult, type PortHolder } from '../free.js';
-import type { ProcessInfo } from '../owners.js';
 import { HELP_OPTION, parseCommandArgs, parseDuration, splitPortProtocol } from './args.js';
-import { describeOwner, describePrediction, describeSocket, shorten } from './format.js';
+import { describePrediction, describeSocket, describeWithParents } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 
 export const FREE_HELP = `Usage: portclash free <port>[/tcp|/udp] [--signal <name>] [--timeout <duration>] [--kill-after]
@@ -111,14 +110,8 @@ export function describePlan(plan: FreePlan): string {
   return `${lines.join('\n')}\n`;
 }
 
-// Parents shown on a holder's line, each command cut to a width; --json has them all (lib/processes.ts CHAIN_DEPTH).
-const PARENTS_SHOWN = 3;
-const PARENT_WIDTH = 40;
-
 function describeHolder(holder: PortHolder): string[] {
-  const parents = holder.parents.slice(0, PARENTS_SHOWN).map(parentLabel);
-  if (holder.parents.length > PARENTS_SHOWN) parents.push('…');
-  const who = holder.owner === null ? 'the kernel (no process)' : [describeOwner(holder.owner), ...parents].join(' ← ');
+  const who = holder.owner === null ? 'the kernel (no process)' : describeWithParents(holder.owner, holder.parents);
   const action =
     holder.action === 'end'
       ? `→ ${holder.reason}`
@@ -126,10 +119,6 @@ function describeHolder(holder: PortHolder): string[] {
         ? `→ not ended: ${holder.reason}. To stop it for good: ${holder.stopCommand ?? '?'} (or --force)`
         : `→ not ended: ${holder.reason}`;
   return [`  ${who}`, ...holder.sockets.map((socket) => `    ${describeSocket(socket)}`), `    ${action}`];
-}
-
-function parentLabel(parent: ProcessInfo): string {
-  return `${shorten(parent.command, PARENT_WIDTH)} (pid ${parent.pid})`;
 }
 
 function describeResult(result: FreeResult): string {

@@ -35,6 +35,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     const { PICK_HELP, runPick } = await import('./pick.js');
     return { help: PICK_HELP, run: runPick };
   },
+  ports: async () => {
+    const { PORTS_HELP, runPorts } = await import('./ports.js');
+    return { help: PORTS_HELP, run: runPorts };
+  },
   preflight: async () => {
     const { PREFLIGHT_HELP, runPreflight } = await import('./preflight.js');
     return { help: PREFLIGHT_HELP, run: runPreflight };
@@ -60,6 +64,7 @@ Commands:
   free      end the processes holding a port (asks first; a supervised one gets its stop command)
   list      list sockets (protocol, five-tuple, state, uid; --owners adds the processes)
   pick      print free ports for a server or a test run, from the tables, never binding
+  ports     every socket a process holds (by pid or exact name; --children adds its descendants')
   preflight check every port a project needs (arguments, package.json or portclash.json), for CI
   wait      wait until a port is listening (or, with --free, free), from the tables, never connecting
   who       which processes hold a port, or why they cannot be named

@@ -1,22 +1,24 @@
 // `portclash who <port>[/tcp|/udp]`: the processes holding a port, or why they cannot be named.
 import { PortclashError } from '../errors.js';
-import { findOwners, type OwnedSocket, type OwnerUnknownReason } from '../owners.js';
+import { findOwners, type OwnedSocket, type OwnerUnknownReason, type ProcessInfo, type SocketOwner } from '../owners.js';
+import { parentChain } from '../processes.js';
 import { parsePortOrService } from '../services.js';
 import { listSockets } from '../sockets.js';
 import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
-import { describeOwner, describeSocket } from './format.js';
+import { describeSocket, describeWithParents } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 
 export const WHO_HELP = `Usage: portclash who <port|service>[/tcp|/udp] [--all] [--json]
 
-Shows the processes holding a port: pid, user, command line, since when, service, and each socket
-(address, state). Without /tcp or /udp, both protocols.
+Shows the processes holding a port: pid, user, command line, since when, service, the processes that
+started it (at most 3 on its line), and each socket (address, state). Without /tcp or /udp, both
+protocols.
 
 Options:
       --all    read every process, not only until each socket has an owner (slower; also finds a
                socket handed to an unrelated process)
       --json   print an array of socket records, each with owner, owners, ownerUnknown,
-               reuseAddr and reusePort
+               reuseAddr and reusePort; each owner has its parents, nearest first
   -h, --help   show this help
 
 Exit status: 0 something holds the port, 1 nothing does, 2 usage error, 4 the tables could not be read.
@@ -42,19 +44,36 @@ export async function runWho(args: string[], io: CommandIO): Promise<number> {
   const sockets = await listSockets({ port: target.port, ...(target.protocol === undefined ? {} : { protocol: target.protocol }) });
   const owned = await findOwners(sockets, { scan: values.all === true ? 'all' : 'first', socketOptions: true });
 
+  const parents = parentsOnce();
+
   if (values.json === true) {
-    io.stdout(`${JSON.stringify(owned, null, 2)}\n`);
+    const withParents = owned.map((socket) => ({
+      ...socket,
+      owner: socket.owner === null ? null : { ...socket.owner, parents: parents(socket.owner) },
+      owners: socket.owners.map((owner) => ({ ...owner, parents: parents(owner) })),
+    }));
+    io.stdout(`${JSON.stringify(withParents, null, 2)}\n`);
   } else {
-    io.stdout(owned.length === 0 ? `Nothing holds ${label}.\n` : formatWho(label, owned));
+    io.stdout(owned.length === 0 ? `Nothing holds ${label}.\n` : formatWho(label, owned, parents));
   }
   return owned.length === 0 ? EXIT.negative : EXIT.ok;
 }
 
-function formatWho(label: string, sockets: readonly OwnedSocket[]): string {
+/** Each owner's parent chain (lib/processes.ts), read once per process however many sockets it holds. */
+function parentsOnce(): (owner: SocketOwner) => ProcessInfo[] {
+  const chains = new Map<number, ProcessInfo[]>();
+  return (owner) => {
+    let chain = chains.get(owner.pid);
+    if (chain === undefined) chains.set(owner.pid, (chain = parentChain(owner)));
+    return chain;
+  };
+}
+
+function formatWho(label: string, sockets: readonly OwnedSocket[], parents: (owner: SocketOwner) => ProcessInfo[]): string {
   const byProcess = new Map<number, { title: string; sockets: string[] }>();
   for (const socket of sockets) {
     for (const owner of socket.owners) {
-      const entry = byProcess.get(owner.pid) ?? { title: describeOwner(owner), sockets: [] };
+      const entry = byProcess.get(owner.pid) ?? { title: describeWithParents(owner, parents(owner)), sockets: [] };
       entry.sockets.push(describeSocket(socket));
       byProcess.set(owner.pid, entry);
     }

@@ -26,35 +26,44 @@ const TCP_BOUND_INACTIVE = 13;
 const TCP_ALL_STATES = 0x1ffe | (1 << TCP_BOUND_INACTIVE);
 const UDP_ALL_STATES = (1 << TCP_ESTABLISHED) | (1 << TCP_CLOSE);
 
-/** Reads the tables the filter needs, making records batch by batch as rows arrive. */
-export async function readTables(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): Promise<SocketTables> {
+/**
+ * Reads the tables the filter needs, making records batch by batch as rows arrive. `through`, when
+ * given, sees each batch first and passes on the rows to keep (process-sockets.ts keeps one
+ * process's); `filter.pid` itself is not read here.
+ */
+export async function readTables(binding: NativeBinding, filter: TableFilter, choice: SourceChoice, through?: RowsThrough): Promise<SocketTables> {
   const reading = new Reading(binding, filter, choice);
+  const onRows = through === undefined ? reading.onRows : through(reading.onRows);
   if (reading.usesSockDiag()) {
-    const result = await fromAddon('reading sock_diag', () => binding.readSockDiag!(reading.queries(), reading.onRows));
+    const result = await fromAddon('reading sock_diag', () => binding.readSockDiag!(reading.queries(), onRows));
     reading.afterSockDiag(result.sources);
   }
   if (reading.pending.length > 0) {
-    const result = await fromAddon('reading /proc/net', () => binding.readProcNet!(reading.procSources(), reading.onRows));
+    const result = await fromAddon('reading /proc/net', () => binding.readProcNet!(reading.procSources(), onRows));
     reading.afterProc(result.sources);
   }
   return reading.result();
 }
 
 /** readTables on the calling thread. */
-export function readTablesSync(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): SocketTables {
+export function readTablesSync(binding: NativeBinding, filter: TableFilter, choice: SourceChoice, through?: RowsThrough): SocketTables {
   const reading = new Reading(binding, filter, choice);
+  const onRows = through === undefined ? reading.onRows : through(reading.onRows);
   if (reading.usesSockDiag()) {
     const result = fromAddonSync('reading sock_diag', () => binding.readSockDiagSync!(reading.queries()));
-    reading.onRows(result.rows, result.count);
+    onRows(result.rows, result.count);
     reading.afterSockDiag(result.sources);
   }
   if (reading.pending.length > 0) {
     const result = fromAddonSync('reading /proc/net', () => binding.readProcNetSync!(reading.procSources()));
-    reading.onRows(result.rows, result.count);
+    onRows(result.rows, result.count);
     reading.afterProc(result.sources);
   }
   return reading.result();
 }
+
+/** Wraps the callback that makes records, to see the packed rows before it does. */
+export type RowsThrough = (onRows: RowsCallback) => RowsCallback;
 
 /** One reading of the tables: what to ask, the records so far, and what each source said. */
 class Reading {

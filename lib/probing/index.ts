@@ -85,6 +85,7 @@ export const probing: Platform = {
   readProcess: () => {
     throw unsupported('reading a process');
   },
+  findProcessesByName: () => Promise.reject(unsupported('finding processes by name')),
   readSystemFacts: readProbingFacts,
   readEphemeralRange: () => {
     throw unsupported('reading the ephemeral range');

@@ -87,6 +87,8 @@ class Reading {
       }
       return { source: 'iphlpapi', protocol, family, rows: result.rows, malformed: result.malformed, error };
     });
-    return { sockets: this.sockets, sources };
+    // the pid of each row is the process that holds it (win32/index.ts checked that the process exists)
+    const { pid } = this.filter;
+    return { sockets: pid === undefined ? this.sockets : this.sockets.filter((socket) => socket.ownerPid === pid), sources };
   }
 }
