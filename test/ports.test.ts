@@ -372,15 +372,15 @@ describe('listSockets({ pid }) on Windows, from recorded rows', () => {
   });
   // MIB_TCP_STATE 2 is LISTEN; UDP rows have state 0
   const ROWS = [row(6, 3000, 2, 7000), row(6, 135, 2, 1044), row(17, 5353, 0, 7000), row(17, 5355, 0, 2000)];
-  const running = (pid: number, image: string): WindowsProcessFacts => ({
+  const running = (pid: number, image: string, parentPid = 600, startMinute = 30): WindowsProcessFacts => ({
     pid,
     image,
     imageError: 0,
     user: 'HOST\\dev',
     userError: 0,
-    startTime: Date.UTC(2026, 11, 1, 9, 30),
+    startTime: Date.UTC(2026, 11, 1, 9, startMinute),
     startError: 0,
-    parentPid: 600,
+    parentPid,
     parentError: 0,
   });
   // OpenProcess on a pid with no process: ERROR_INVALID_PARAMETER
@@ -395,7 +395,13 @@ describe('listSockets({ pid }) on Windows, from recorded rows', () => {
     parentPid: null,
     parentError: 87,
   });
-  const PROCESSES = [running(7000, 'C:\\Program Files\\nodejs\\node.exe'), running(1044, 'C:\\Windows\\System32\\svchost.exe'), running(8000, 'C:\\idle.exe')];
+  // 8000 started 7000, which started 2000; 1044 names 8000 as its parent but started before it: the pid was reused
+  const PROCESSES = [
+    running(7000, 'C:\\Program Files\\nodejs\\node.exe', 8000, 30),
+    running(1044, 'C:\\Windows\\System32\\svchost.exe', 8000, 1),
+    running(8000, 'C:\\idle.exe', 600, 10),
+    running(2000, 'C:\\worker.exe', 7000, 40),
+  ];
 
   function windowsBinding(): NativeBinding {
     const of = (queries: readonly IpHelperQuery[]) => {
@@ -434,10 +440,20 @@ describe('listSockets({ pid }) on Windows, from recorded rows', () => {
     expect((await win32.readTables({ pid: 8000 }, 'auto')).sockets).toEqual([]);
   });
 
-  it('fails with ERR_NO_SUCH_PROCESS for a pid with no process, and ERR_UNSUPPORTED_PLATFORM for children', async () => {
+  it("with children, keeps the rows of the descendants, by each owner's parent, not a reused pid's", async () => {
+    setBinding(windowsBinding());
+    const family = await win32.readTables({ pid: 8000, children: true }, 'auto');
+    expect(family.sockets.map((socket) => [socket.protocol, socket.localPort, socket.ownerPid])).toEqual([
+      ['tcp', 3000, 7000],
+      ['udp', 5353, 7000],
+      ['udp', 5355, 2000],
+    ]);
+    expect(win32.readTablesSync({ pid: 7000, children: true, protocol: 'udp' }, 'auto').sockets.map((socket) => socket.ownerPid)).toEqual([7000, 2000]);
+  });
+
+  it('fails with ERR_NO_SUCH_PROCESS for a pid with no process', async () => {
     setBinding(windowsBinding());
     await expect(win32.readTables({ pid: 9999 }, 'auto')).rejects.toMatchObject({ code: 'ERR_NO_SUCH_PROCESS' });
-    expect(() => win32.readTablesSync({ pid: 7000, children: true }, 'auto')).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_PLATFORM' }));
   });
 
   it('finds processes by their image name, case aside and .exe optional, among the holders of sockets', async () => {

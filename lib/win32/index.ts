@@ -1,20 +1,26 @@
 // The Windows backend: IP Helper tables, owners from each row's pid, netsh's port ranges, Windows' bind rules.
-import { getBinding } from '../binding.js';
+import { getBinding, type NativeBinding } from '../binding.js';
 import { PortclashError } from '../errors.js';
 import type { ProcessInfo } from '../owners.js';
-import type { Platform, TableFilter } from '../platform.js';
+import type { Platform, SocketTables, TableFilter } from '../platform.js';
 import { WIN32_RULES } from '../predict/win32.js';
 import { readWin32Facts, WINDOWS_DEFAULT_DYNAMIC_RANGE, type Win32Facts } from './facts.js';
 import { NetshSession } from './netsh.js';
-import { findOwners, readProcess } from './owners.js';
+import { descendantsAmong, findOwners, readProcess } from './owners.js';
 import { windowsServicesPath } from './services.js';
 import { readTables, readTablesSync } from './tables.js';
 
 export const win32: Platform = {
   readsTables: true,
   sources: ['iphlpapi'],
-  readTables: (filter, choice) => Promise.resolve().then(() => readTables(getBinding(), checkProcessFilter(filter), choice)),
-  readTablesSync: (filter, choice) => readTablesSync(getBinding(), checkProcessFilter(filter), choice),
+  readTables: async (filter, choice) => {
+    const binding = getBinding();
+    return ofProcess(binding, filter, await readTables(binding, tableFilter(binding, filter), choice));
+  },
+  readTablesSync: (filter, choice) => {
+    const binding = getBinding();
+    return ofProcess(binding, filter, readTablesSync(binding, tableFilter(binding, filter), choice));
+  },
   // the pid is in every row: no scan to move off the thread, only a few calls per process
   findOwners: (records, options) => Promise.resolve().then(() => findOwners(getBinding(), records, options)),
   findOwnersSync: (records, options) => findOwners(getBinding(), records, options),
@@ -49,22 +55,26 @@ function readSystemFacts(): Win32Facts {
 }
 
 /**
- * listSockets({ pid }) keeps the rows that name the pid (win32/tables.ts): a pid with no process
- * is ERR_NO_SUCH_PROCESS rather than an empty list. Descendants would need each process's parent,
- * which portclash does not read on Windows yet (ProcessInfo.ppid is null there).
+ * listSockets({ pid }) keeps the rows that name the pid (win32/tables.ts): a pid with no process is
+ * ERR_NO_SUCH_PROCESS rather than an empty list. With `children` the table is read for every pid
+ * (the filter the kernel's reading is asked with), then ofProcess keeps the pid's descendants' rows.
  */
-function checkProcessFilter(filter: TableFilter): TableFilter {
+function tableFilter(binding: NativeBinding, filter: TableFilter): TableFilter {
   if (filter.pid === undefined) return filter;
-  if (filter.children === true) {
-    throw new PortclashError(
-      'ERR_UNSUPPORTED_PLATFORM',
-      "children: portclash does not read a process's parent on Windows yet, so it cannot find its descendants",
-    );
-  }
-  if (readProcess(getBinding(), filter.pid) === null) {
+  if (readProcess(binding, filter.pid) === null) {
     throw new PortclashError('ERR_NO_SUCH_PROCESS', `no process has pid ${filter.pid} (it may have exited)`);
   }
-  return filter;
+  if (filter.children !== true) return filter;
+  const { pid: _pid, children: _children, ...rest } = filter;
+  return rest;
+}
+
+/** With `children`, the rows whose owner is the pid or descends from it (only the rows' owners and their parents are read). */
+function ofProcess(binding: NativeBinding, filter: TableFilter, tables: SocketTables): SocketTables {
+  if (filter.pid === undefined || filter.children !== true) return tables;
+  const owners = tables.sockets.flatMap((socket) => (socket.ownerPid === undefined ? [] : [socket.ownerPid]));
+  const family = descendantsAmong(binding, filter.pid, owners);
+  return { ...tables, sockets: tables.sockets.filter((socket) => socket.ownerPid !== undefined && family.has(socket.ownerPid)) };
 }
 
 /**

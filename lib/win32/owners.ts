@@ -57,6 +57,41 @@ export function readProcess(binding: NativeBinding, pid: number): ProcessInfo | 
   return info;
 }
 
+// How far up a chain of parents a descendant is looked for, as lib/processes.ts CHAIN_DEPTH.
+const DESCENT_DEPTH = 8;
+
+/**
+ * Which of `candidates` (the pids that own rows) are `root` or descend from it: each candidate's
+ * parents are read by pid (processInfo, one Toolhelp snapshot a call, a level of parents a call)
+ * until `root`, a parent that cannot be read, or one that started after its child (a reused pid).
+ * Only processes that hold sockets matter, so only their ancestors are read, not every process.
+ */
+export function descendantsAmong(binding: NativeBinding, root: number, candidates: readonly number[]): Set<number> {
+  if (binding.processInfo === undefined)
+    throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding cannot read Windows processes: it was not built for Windows');
+  const facts = new Map<number, WindowsProcessFacts>();
+  let wanted = [...new Set(candidates)];
+  for (let level = 0; level <= DESCENT_DEPTH && wanted.length > 0; level++) {
+    for (const reading of fromAddonSync('reading Windows processes', () => binding.processInfo!(wanted))) facts.set(reading.pid, reading);
+    wanted = [...new Set([...facts.values()].flatMap((reading) => (reading.parentPid === null || facts.has(reading.parentPid) ? [] : [reading.parentPid])))];
+  }
+  const found = new Set<number>();
+  for (const candidate of new Set(candidates)) {
+    let child = facts.get(candidate);
+    for (let depth = 0; child !== undefined && depth <= DESCENT_DEPTH; depth++) {
+      if (child.pid === root) {
+        found.add(candidate);
+        break;
+      }
+      const parent = child.parentPid === null ? undefined : facts.get(child.parentPid);
+      // a parent that started after its child is another process that took a dead parent's pid
+      if (parent === undefined || (parent.startTime !== null && child.startTime !== null && parent.startTime > child.startTime)) break;
+      child = parent;
+    }
+  }
+  return found;
+}
+
 function unknownReason(record: SocketRecord): OwnerUnknownReason {
   if (record.kernelOnly) return 'kernel';
   return record.ownerPid === undefined ? 'unreported' : 'gone';
