@@ -1,5 +1,5 @@
 // watchSockets and `list --watch`: pairing of looks, listeners opened and closed, state changes, owners, aborts, NDJSON and lines.
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { getEventListeners, once } from 'node:events';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
@@ -417,30 +417,28 @@ describe.runIf(process.platform === 'linux')('portclash list --watch', () => {
     expect(cli.stderr()).toBe('');
   });
 
-  // util-linux's script gives the CLI a pseudo-terminal, and a ^C written to it is the kernel's SIGINT, as a user's is
-  it.runIf(spawnSync('script', ['--version']).status === 0)(
-    'on a real terminal, Ctrl-C leaves the alternate screen, shows the cursor and exits 130',
-    async () => {
-      const server = await pool.listenAlone('127.0.0.1');
-      const port = portOf(server);
-      const command = `stty cols 120 rows 20; exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} list --watch --interval 20ms --port ${port}`;
-      const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let output = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      try {
-        await waitFor(() => (output.includes(`127.0.0.1:${port}`) ? true : undefined), 'the first frame');
-        child.stdin.write('\x03');
-        expect(await exited).toEqual([130, null]);
-      } finally {
-        clearTimeout(timer);
-      }
-      expect(output).toContain('\x1b[?1049h\x1b[?25l');
-      expect(output.endsWith('\x1b[?25h\x1b[?1049l')).toBe(true);
-      expect(output).not.toContain('Error');
-    },
-  );
+  // util-linux's script gives the CLI a pseudo-terminal, and a ^C written to it is the kernel's SIGINT, as a user's is;
+  // without it the test fails (spawn ENOENT): .ci/run installs it
+  it('on a real terminal, Ctrl-C leaves the alternate screen, shows the cursor and exits 130', async () => {
+    const server = await pool.listenAlone('127.0.0.1');
+    const port = portOf(server);
+    const command = `stty cols 120 rows 20; exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} list --watch --interval 20ms --port ${port}`;
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    try {
+      await waitFor(() => (output.includes(`127.0.0.1:${port}`) ? true : undefined), 'the first frame');
+      child.stdin.write('\x03');
+      expect(await exited).toEqual([130, null]);
+    } finally {
+      clearTimeout(timer);
+    }
+    expect(output).toContain('\x1b[?1049h\x1b[?25l');
+    expect(output.endsWith('\x1b[?25h\x1b[?1049l')).toBe(true);
+    expect(output).not.toContain('Error');
+  });
 
   it('on a terminal, draws the table in the alternate screen and restores the terminal when it ends', async () => {
     const server = await pool.listenAlone('127.0.0.1');
