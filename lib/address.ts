@@ -67,6 +67,32 @@ export function parseIPv4(text: string): Uint8Array | null {
   return bytes;
 }
 
+/**
+ * IPv4 text in any of inet_aton's forms → the dotted quad, or null. getaddrinfo reads a host this
+ * way before it asks DNS, so Node's listen(port, host) binds `127.1` as 127.0.0.1, `0` as 0.0.0.0,
+ * `0x7f.1` and `0177.1` as 127.0.0.1: one to four parts, each decimal, octal (a leading 0) or hex
+ * (0x), the last filling the bytes that are left (`a.b` is a, then b in 24 bits).
+ */
+export function parseInetAton(text: string): string | null {
+  const parts = text.split('.');
+  if (parts.length > 4) return null;
+  const values: number[] = [];
+  for (const part of parts) {
+    let value: number;
+    if (/^0[xX][0-9a-fA-F]+$/.test(part)) value = parseInt(part.slice(2), 16);
+    else if (/^0[0-7]*$/.test(part)) value = parseInt(part, 8);
+    else if (/^[1-9][0-9]*$/.test(part)) value = Number(part);
+    else return null;
+    if (!Number.isSafeInteger(value)) return null;
+    values.push(value);
+  }
+  const last = values.pop()!;
+  if (values.some((value) => value > 255) || last > 2 ** (8 * (4 - values.length)) - 1) return null;
+  let number = last;
+  values.forEach((value, index) => (number += value * 2 ** (8 * (3 - index))));
+  return [24, 16, 8, 0].map((shift) => Math.floor(number / 2 ** shift) % 256).join('.');
+}
+
 /** IPv6 text (RFC 4291 forms: `::` once, an IPv4 tail) → 16 bytes, or null. No zone (`%eth0`). */
 export function parseIPv6(text: string): Uint8Array | null {
   const halves = text.split('::');

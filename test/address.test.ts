@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../lib/address.js';
+import { formatIPv4, formatIPv6, parseInetAton, parseIPv4, parseIPv6 } from '../lib/address.js';
 
 function bytesOf(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!.map((pair) => parseInt(pair, 16)));
@@ -83,5 +83,28 @@ describe('parsing addresses', () => {
   it('parses and refuses IPv4', () => {
     expect(parseIPv4('127.0.0.1')).toEqual(Uint8Array.of(127, 0, 0, 1));
     for (const text of ['256.0.0.1', '1.2.3', '01.2.3.4', '1.2.3.4.5', 'a.b.c.d', '']) expect(parseIPv4(text)).toBeNull();
+  });
+});
+
+describe("inet_aton's short forms", () => {
+  it('read as glibc reads them: one to four parts, decimal, octal or hex, the last filling what is left', () => {
+    const cases: [string, string | null][] = [
+      ['0', '0.0.0.0'],
+      ['127.1', '127.0.0.1'],
+      ['1.2.3', '1.2.0.3'],
+      ['0x7f.1', '127.0.0.1'],
+      ['0177.0.0.1', '127.0.0.1'],
+      ['4294967295', '255.255.255.255'],
+      ['10.65535', '10.0.255.255'],
+      ['4294967296', null],
+      ['10.16777216', null],
+      ['256.1', null],
+      ['08', null],
+      ['1.2.3.4.5', null],
+      ['0x', null],
+      ['', null],
+      ['1..2', null],
+    ];
+    for (const [text, expected] of cases) expect(parseInetAton(text), text).toBe(expected);
   });
 });

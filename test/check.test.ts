@@ -188,9 +188,28 @@ describe.runIf(process.platform === 'linux')('host names', () => {
     expect(JSON.parse(cli.stdout)).toMatchObject({ host: address, verdict: 'in-use' });
   });
 
-  it('are refused without a lookup when they are not host names', async () => {
+  it("read inet_aton's short IPv4 forms as getaddrinfo, and so Node's listen(), does", async () => {
+    const port = await unusedPort();
+    // Node's own reading: the address it listened on, or the one its bind failed on
+    const NODE = `const s = require('node:net').createServer();
+      s.on('error', (e) => console.log(e.address ?? e.code)).listen(Number(process.argv[1]), process.argv[2], () => { console.log(s.address().address); s.close(); })`;
+    for (const host of ['0', '127.1', '0x7f.1', '0177.0.0.1', '1.2.3', '4294967295']) {
+      const node = (await runCommand(process.execPath, ['-e', NODE, String(port), host])).stdout.trim();
+      const prediction = await predictBind({ port, host });
+      expect(prediction.host, host).toBe(node);
+      expect(prediction.verdict, host).toBe(node === '1.2.0.3' ? 'unavailable' : 'free');
+    }
+  });
+
+  it('are refused without a lookup when they are not host names, saying what they look like', async () => {
     await expect(predictBind({ port: 3000, host: 'not a host!' })).rejects.toMatchObject({ code: 'ERR_INVALID_HOST' });
-    await expect(predictBind({ port: 3000, host: '1.2.3' })).rejects.toMatchObject({ code: 'ERR_INVALID_HOST' });
+    // what getaddrinfo would send to DNS as a name: digits are never a typo of a name
+    await expect(predictBind({ port: 3000, host: '1.2.3.4.5' })).rejects.toMatchObject({
+      code: 'ERR_INVALID_HOST',
+      message: expect.stringContaining("inet_aton's short forms"),
+    });
+    await expect(predictBind({ port: 3000, host: '[::1]' })).rejects.toMatchObject({ message: expect.stringContaining('give it without them (::1)') });
+    await expect(predictBind({ port: 3000, host: 'fe80::1%lo' })).rejects.toMatchObject({ message: expect.stringContaining('scoped IPv6 address') });
     const cli = await runCli(['check', '3000', '--host', 'ex ample']);
     expect(cli).toMatchObject({ code: 2, stdout: '' });
     expect(cli.stderr).toMatch(/^portclash: ERR_INVALID_HOST: "ex ample" is not an IPv4 or IPv6 address/);

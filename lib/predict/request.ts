@@ -1,7 +1,7 @@
 // A bind request made whole: port or service checked, host name resolved as Node's listen() does, defaults filled in.
 import { lookup } from 'node:dns/promises';
 
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../address.js';
+import { formatIPv4, formatIPv6, parseInetAton, parseIPv4, parseIPv6 } from '../address.js';
 import { PortclashError } from '../errors.js';
 import type { BindRules, SystemFacts } from '../platform.js';
 import type { Protocol } from '../records.js';
@@ -65,8 +65,21 @@ export function parseHost(host: string): { family: 'IPv4' | 'IPv6'; canonical: s
   const ipv4 = parseIPv4(host);
   if (ipv4 !== null) return { family: 'IPv4', canonical: formatIPv4(ipv4) };
   const ipv6 = parseIPv6(host);
-  if (ipv6 === null) return { error: `${JSON.stringify(host)} is not an IPv4 or IPv6 address` };
-  return { family: 'IPv6', canonical: formatIPv6(ipv6) };
+  if (ipv6 !== null) return { family: 'IPv6', canonical: formatIPv6(ipv6) };
+  const quoted = JSON.stringify(host);
+  if (/^\[.*\]$/.test(host)) return { error: `${quoted} is an address in brackets, as URLs write it; give it without them (${host.slice(1, -1)})` };
+  if (host.includes('%') && parseIPv6(host.slice(0, host.indexOf('%'))) !== null) {
+    return { error: `${quoted} is a scoped IPv6 address: binding one needs its interface, which portclash does not take yet` };
+  }
+  if (/^[\dx.]+$/i.test(host)) return { error: `${quoted} is not an IPv4 address, not even in inet_aton's short forms (127.1, 0x7f.0.0.1)` };
+  return { error: `${quoted} is not an IPv4 or IPv6 address` };
+}
+
+/** The address itself, or inet_aton's reading of a short IPv4 form (`127.1` → 127.0.0.1), as getaddrinfo gives it before any DNS. */
+function numericAddress(host: string): string | null {
+  const parsed = parseHost(host);
+  if (!('error' in parsed)) return parsed.canonical;
+  return parseInetAton(host);
 }
 
 // A host name as RFC 1123 allows: dot-separated labels of letters, digits and inner hyphens.
@@ -92,6 +105,8 @@ export async function withHostAddress(request: BindRequest, addresses = new Map<
  * for resolveRequest to refuse, so that a typo never becomes a DNS query.
  */
 async function addressOf(host: string): Promise<string> {
+  const numeric = numericAddress(host);
+  if (numeric !== null) return numeric;
   if (!isHostName(host)) return host;
   try {
     return (await lookup(host)).address;
@@ -106,10 +121,13 @@ async function addressOf(host: string): Promise<string> {
  * anything that is neither is ERR_INVALID_HOST, never a DNS query.
  */
 export async function connectAddressesOf(host: string): Promise<string[]> {
-  const parsed = parseHost(host);
-  if (!('error' in parsed)) return [parsed.canonical];
-  if (!isHostName(host))
-    throw new PortclashError('ERR_INVALID_HOST', `${parsed.error}, nor a host name; give an IP address such as 127.0.0.1 or ::1, or a name such as localhost`);
+  const numeric = numericAddress(host);
+  if (numeric !== null) return [numeric];
+  if (!isHostName(host)) {
+    const parsed = parseHost(host);
+    const why = 'error' in parsed ? parsed.error : `${JSON.stringify(host)} is not an address`;
+    throw new PortclashError('ERR_INVALID_HOST', `${why}, nor a host name; give an IP address such as 127.0.0.1 or ::1, or a name such as localhost`);
+  }
   try {
     const found = await lookup(host, { all: true });
     return [

@@ -15,7 +15,7 @@ export type BindErrno = 'EADDRINUSE' | 'EACCES' | 'EPERM' | 'EADDRNOTAVAIL';
 export interface BindRequest {
   /** A number, or a service name from /etc/services (`http`). */
   port: number | string;
-  /** An IP address, or a host name resolved as Node's listen(port, host) does (first address). */
+  /** An IP address (inet_aton's short forms too: `127.1`), or a host name resolved as Node's listen(port, host) does (first address). */
   host?: string;
   protocol?: 'tcp' | 'udp';
   reuseAddr?: boolean;
