@@ -1,4 +1,5 @@
 // planFree / freePort: end the processes that hold a port (listening or bound on exactly it), unless a supervisor would start them again.
+import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { PortclashError } from './errors.js';
@@ -175,7 +176,7 @@ function checkOptions(port: number | string, options: FreeOptions): CheckedFree 
   const parsed = parsePortOrService(port, protocol).port;
   if (parsed === 0) throw new PortclashError('ERR_INVALID_PORT', 'port 0 is no port to free: give the port a process holds');
   const signal = options.signal ?? FREE_DEFAULTS.signal;
-  if (typeof signal !== 'string' || !/^SIG[A-Z0-9]+$/.test(signal) || signal === 'SIGSTOP' || signal === 'SIGCONT') {
+  if (typeof signal !== 'string' || !Object.hasOwn(constants.signals, signal) || signal === 'SIGSTOP' || signal === 'SIGCONT') {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `signal must be a signal name that ends a process, like SIGTERM or SIGINT, got ${JSON.stringify(signal)}`);
   }
   const timeout = options.timeout ?? FREE_DEFAULTS.timeout;

@@ -188,6 +188,16 @@ describe.runIf(process.platform === 'linux')('host names', () => {
     expect(JSON.parse(cli.stdout)).toMatchObject({ host: address, verdict: 'in-use' });
   });
 
+  it('take a protocol per port: 5353/udp beside a TCP port', async () => {
+    const udp = await pool.udpOn(await unusedPort(), '0.0.0.0');
+    const held = (udp.address() as { port: number }).port;
+    const result = await runCli(['check', `${held}/udp`, String(held), '--json']);
+    const [onUdp, onTcp] = JSON.parse(result.stdout) as Prediction[];
+    expect(onUdp).toMatchObject({ port: held, protocol: 'udp', verdict: 'in-use' });
+    expect(onTcp).toMatchObject({ port: held, protocol: 'tcp', verdict: 'free' });
+    expect(result.code).toBe(1);
+  });
+
   it("read inet_aton's short IPv4 forms as getaddrinfo, and so Node's listen(), does", async () => {
     const port = await unusedPort();
     // Node's own reading: the address it listened on, or the one its bind failed on

@@ -238,6 +238,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash free', () => {
       code: 2,
       stderr: expect.stringMatching(/signal must be a signal name that ends a process/),
     });
+    expect(await free(['3000', '--signal', '9'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/a signal name that ends a process, .+ got "SIG9"/) });
     expect(await free(['3000', '3001'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/free takes one port/) });
   });
 });

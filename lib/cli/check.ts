@@ -4,18 +4,19 @@ import { parsePort } from '../ports.js';
 import { predictBinds, VERDICT_SEVERITY } from '../predict/index.js';
 import { formatExposition, predictionMetrics } from '../prometheus.js';
 import type { BindRequest, Prediction } from '../predict/types.js';
-import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
 import { dependsOn, describePrediction } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 import { chooseFormat, emit, OUTPUT_OPTIONS } from './output.js';
 
-export const CHECK_HELP = `Usage: portclash check <port|service|from-to>... [--host <addr>] [--udp] [--reuse-addr|--no-reuse-addr]
-                       [--reuse-port] [--ipv6-only] [--no-listen] [--probe]
+export const CHECK_HELP = `Usage: portclash check <port|service|from-to>[/tcp|/udp]... [--host <addr>] [--udp]
+                       [--reuse-addr|--no-reuse-addr] [--reuse-port] [--ipv6-only] [--no-listen] [--probe]
                        [--format text|json|prometheus] [--output <file>]
 
 Predicts whether bind() (and listen(), for TCP) would succeed, from the kernel's tables and rules,
 without binding. The defaults are what Node's server.listen(port) does: host :: dual stack (0.0.0.0
-without IPv6), TCP, SO_REUSEADDR on, then listen().
+without IPv6), TCP, SO_REUSEADDR on, then listen(). A port may name its protocol (5353/udp,
+8000-8010/udp), which wins over --udp.
 
 Options:
       --host <addr>     the address to bind (default ::, or 0.0.0.0 without IPv6); a host name
@@ -73,7 +74,7 @@ export async function runCheck(args: string[], io: CommandIO): Promise<number> {
   if (values['reuse-addr'] === true && values['no-reuse-addr'] === true) {
     throw new PortclashError('ERR_USAGE', '--reuse-addr and --no-reuse-addr contradict each other');
   }
-  const ports = positionals.flatMap(expandPorts);
+  const ports = positionals.flatMap(expandTargets);
   if (ports.length > MAX_PORTS) throw new PortclashError('ERR_USAGE', `at most ${MAX_PORTS} ports at once, got ${ports.length}`);
 
   const base: Omit<BindRequest, 'port'> = {
@@ -85,12 +86,12 @@ export async function runCheck(args: string[], io: CommandIO): Promise<number> {
     ...(values['no-listen'] === true ? { listen: false } : {}),
   };
   const predictions = await predictBinds(
-    ports.map((port) => ({ ...base, port })),
+    ports.map(({ port, protocol }) => ({ ...base, port, ...(protocol === undefined ? {} : { protocol }) })),
     { probe: values.probe === true },
   );
 
   if (format === 'json') {
-    const single = positionals.length === 1 && !/^\d+-\d+$/.test(positionals[0]!);
+    const single = positionals.length === 1 && !/^\d+-\d+(\/(tcp|udp))?$/i.test(positionals[0]!);
     emit(io, `${JSON.stringify(single ? predictions[0] : predictions, null, 2)}\n`, values.output);
   } else if (format === 'prometheus') {
     emit(io, formatExposition(predictionMetrics(predictions.map((prediction) => ({ label: null, prediction })))), values.output);
@@ -99,6 +100,13 @@ export async function runCheck(args: string[], io: CommandIO): Promise<number> {
   }
   const worst = Math.max(...predictions.map((prediction) => VERDICT_SEVERITY[prediction.verdict]));
   return worst === 2 ? EXIT.negative : worst === 1 ? EXIT.unknown : EXIT.ok;
+}
+
+/** `3000`, `http`, a range `8000-8010`, each with `/tcp` or `/udp` if it names its protocol (which wins over --udp). */
+function expandTargets(text: string): { port: number | string; protocol: 'tcp' | 'udp' | undefined }[] {
+  const target = splitPortProtocol(text);
+  const ports = expandPorts(target?.port ?? text);
+  return ports.map((port) => ({ port, protocol: target?.protocol }));
 }
 
 /** `3000`, `http`, or a range `8000-8010`. */

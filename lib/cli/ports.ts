@@ -55,7 +55,8 @@ export async function runPorts(args: string[], io: CommandIO): Promise<number> {
     return EXIT.ok;
   }
   if (positionals.length !== 1 || positionals[0] === '') {
-    throw new PortclashError('ERR_USAGE', `ports takes one pid or process name (like 4121 or node), got ${positionals.length}`);
+    const got = positionals.length === 1 ? 'an empty one' : String(positionals.length);
+    throw new PortclashError('ERR_USAGE', `ports takes one pid or process name (like 4121 or node), got ${got}`);
   }
   const target = positionals[0]!;
   const filter: SocketFilter = {};
