@@ -64,6 +64,9 @@ export async function explainBindError(error: unknown, options: ExplainOptions =
 
 /** One line: `port 3000/tcp is held by node server.js (pid 4121, user deploy, since 10:02, api.service)`. */
 export function describeBindError(prediction: Prediction): string {
+  if (typeof prediction !== 'object' || prediction === null || !Array.isArray(prediction.conflicts)) {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', 'describeBindError takes a prediction, as explainBindError resolves with');
+  }
   const label = `port ${prediction.port}/${prediction.protocol}`;
   const owners = prediction.conflicts.flatMap((socket) => ('owners' in socket ? socket.owners : []));
   if (prediction.verdict === 'in-use' && owners.length > 0) {

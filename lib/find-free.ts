@@ -68,8 +68,8 @@ export async function findFreePort(options: FreePortOptions = {}): Promise<numbe
  * process may take a port before the caller does (reservePort holds it instead).
  */
 export async function findFreePorts(count: number, options: FreePortOptions = {}): Promise<number[]> {
-  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
-    throw new PortclashError('ERR_INVALID_ARGUMENT', `count must be a whole number, 1 or more, got ${JSON.stringify(count) ?? String(count)}`);
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_PORT) {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `count must be a whole number from 1 to ${MAX_PORT}, got ${JSON.stringify(count) ?? String(count)}`);
   }
   const search = startSearch(options);
   const ports: number[] = [];

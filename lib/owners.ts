@@ -1,15 +1,36 @@
 // Which processes hold which sockets, on every OS: the public search, and what it answers.
+import { PortclashError } from './errors.js';
 import { platform } from './platform.js';
 import type { SocketRecord } from './records.js';
 
 /** The processes holding each socket, found without blocking the event loop: one answer per record, in order. */
 export async function findOwners(records: readonly SocketRecord[], options: OwnerOptions = {}): Promise<OwnedSocket[]> {
+  checkOwnerArguments(records, options);
   return platform().findOwners(records, options);
 }
 
 /** findOwners on the calling thread. */
 export function findOwnersSync(records: readonly SocketRecord[], options: OwnerOptions = {}): OwnedSocket[] {
+  checkOwnerArguments(records, options);
   return platform().findOwnersSync(records, options);
+}
+
+/** The records must be listSockets' (an inode and a protocol each), the options findOwners' own: ERR_INVALID_ARGUMENT otherwise. */
+function checkOwnerArguments(records: unknown, options: unknown): void {
+  if (!Array.isArray(records)) throw new PortclashError('ERR_INVALID_ARGUMENT', 'findOwners takes an array of socket records, as listSockets returns');
+  for (const record of records as unknown[]) {
+    const { inode, protocol } = (record ?? {}) as Partial<SocketRecord>;
+    if (typeof record !== 'object' || record === null || typeof inode !== 'number' || (protocol !== 'tcp' && protocol !== 'udp')) {
+      throw new PortclashError('ERR_INVALID_ARGUMENT', `each record must be a socket record from listSockets, got ${JSON.stringify(record) ?? typeof record}`);
+    }
+  }
+  if (typeof options !== 'object' || options === null) throw new PortclashError('ERR_INVALID_ARGUMENT', "the options must be an object like { scan: 'all' }");
+  const { scan, socketOptions } = options as OwnerOptions;
+  if (scan !== undefined && scan !== 'all' && scan !== 'first')
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `scan must be 'all' or 'first', got ${JSON.stringify(scan)}`);
+  if (socketOptions !== undefined && typeof socketOptions !== 'boolean') {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `socketOptions must be a boolean, got ${JSON.stringify(socketOptions)}`);
+  }
 }
 
 /**

@@ -21,6 +21,9 @@ export function readProcess(pid: number): ProcessInfo | null {
  * the OS does not give the parent (Windows, for now).
  */
 export function parentChain(process: ProcessInfo, depth = CHAIN_DEPTH): ProcessInfo[] {
+  if (typeof process !== 'object' || process === null || typeof process.pid !== 'number') {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', 'parentChain takes a process as readProcess or findOwners describe it');
+  }
   const chain: ProcessInfo[] = [];
   const seen = new Set([process.pid]);
   let child = process;

@@ -169,6 +169,7 @@ function firstMatch(table: ServicesTable, entries: ServiceEntry[] | undefined, p
  * The protocol is compared lower-cased, unlike glibc, because entries are stored lower-cased.
  */
 export function getServiceByName(name: string, protocol?: string, options: ServicesOptions = {}): ServiceLookup | null {
+  if (typeof name !== 'string') throw new PortclashError('ERR_INVALID_ARGUMENT', `a service name must be a string, got ${JSON.stringify(name) ?? typeof name}`);
   const table = servicesTable(options);
   return firstMatch(table, table.byName.get(name), protocol);
 }

@@ -26,6 +26,7 @@ export interface PredictOptions {
 
 /** Will bind() (and listen(), for TCP) with these options succeed? See docs/cli.md: verdicts. */
 export async function predictBind(given: BindRequest, options: PredictOptions = {}): Promise<Prediction> {
+  checkOptions(options, ['owners', 'probe']);
   const os = platform();
   const request = await withHostAddress(given);
   // The kernel's first answer needs only the port: ask for it, and read the facts while it works.
@@ -82,6 +83,21 @@ async function listSockets(os: Platform, filter: TableFilter): Promise<SocketRec
   return (await os.readTables(filter, 'auto')).sockets;
 }
 
+/** Array.isArray without its narrowing, which would make a typed array `any[]`. */
+function isList(value: unknown): boolean {
+  return Array.isArray(value);
+}
+
+/** An options object whose flags are booleans where given: ERR_INVALID_ARGUMENT otherwise (`probe: 'yes'` is no silent false). */
+function checkOptions(options: unknown, flags: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) throw new PortclashError('ERR_INVALID_ARGUMENT', 'the options must be an object like { owners: false }');
+  for (const flag of flags) {
+    const value = (options as Record<string, unknown>)[flag];
+    if (value !== undefined && typeof value !== 'boolean')
+      throw new PortclashError('ERR_INVALID_ARGUMENT', `${flag} must be a boolean, got ${JSON.stringify(value)}`);
+  }
+}
+
 /** Each socket the owner scan was asked about, with its answer: findOwners answers in order, one for each. */
 function ownedBy(asked: readonly SocketRecord[], owned: readonly OwnedSocket[]): Map<SocketRecord, OwnedSocket> {
   const byRecord = new Map<SocketRecord, OwnedSocket>();
@@ -110,6 +126,8 @@ const BATCH_THRESHOLD = 8;
  * socket table and one owner scan, so `check 8000-9000` costs about what one full listing does.
  */
 export async function predictBinds(requests: readonly BindRequest[], options: PredictOptions = {}): Promise<Prediction[]> {
+  if (!isList(requests)) throw new PortclashError('ERR_INVALID_ARGUMENT', 'predictBinds takes an array of requests like [{ port: 3000 }]');
+  checkOptions(options, ['owners', 'probe']);
   const os = platform();
   // without tables, each port is a trial bind of its own: nothing to share
   if (requests.length <= BATCH_THRESHOLD || !os.readsTables) {
@@ -184,6 +202,9 @@ export class PortNotFreeError extends PortclashError {
  * a bind would fail; resolves with every prediction otherwise.
  */
 export async function assertPortsFree(requests: readonly (number | BindRequest)[], options: AssertOptions = {}): Promise<Prediction[]> {
+  if (!isList(requests))
+    throw new PortclashError('ERR_INVALID_ARGUMENT', 'assertPortsFree takes an array of ports or requests like [3000, { port: 5353, protocol: "udp" }]');
+  checkOptions(options, ['failOnUnknown']);
   const predictions = await predictBinds(requests.map((request) => (typeof request === 'number' ? { port: request } : request)));
   for (const prediction of predictions) {
     const code =

@@ -16,6 +16,9 @@ export function resolveRequest(request: BindRequest, facts: SystemFacts, rules: 
       throw new PortclashError('ERR_INVALID_ARGUMENT', `${flag} must be a boolean, got ${JSON.stringify(request[flag])}`);
     }
   }
+  if (request.host !== undefined && typeof request.host !== 'string') {
+    throw new PortclashError('ERR_INVALID_HOST', `host must be a string (an IP address or a host name), got ${JSON.stringify(request.host)}`);
+  }
   const parsed = parseHost(request.host ?? (facts.ipv6Enabled ? '::' : '0.0.0.0'));
   if ('error' in parsed) throw new PortclashError('ERR_INVALID_HOST', `${parsed.error}; give an IP address such as 0.0.0.0, 127.0.0.1, :: or ::1`);
   const { family, canonical } = parsed;
