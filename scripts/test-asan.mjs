@@ -130,7 +130,7 @@ runtime('libubsan.so');
 fs.mkdirSync(asanDir, { recursive: true });
 for (const input of ['binding.gyp', 'native']) {
   const link = path.join(asanDir, input);
-  if (!fs.existsSync(link)) fs.symlinkSync(path.join('..', '..', input), link);
+  if (fs.lstatSync(link, { throwIfNoEntry: false }) === undefined) fs.symlinkSync(path.join('..', '..', input), link);
 }
 
 const buildEnv = { ...process.env, CXXFLAGS: sanitizerFlags, LDFLAGS: '-fsanitize=address,undefined' };
