@@ -1,5 +1,6 @@
 // The only place that loads the native addon (node-gyp-build), and the seam to replace it.
 import { createRequire } from 'node:module';
+import { isAbsolute } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
@@ -301,13 +302,40 @@ export function setBinding(binding: NativeBinding | string | null): void {
   }
 }
 
-/** Where node-gyp-build finds the addon: build/Release when built here, else prebuilds/. */
+/**
+ * The environment variable naming another build of the addon to load (`npm run test:asan` points it
+ * at the sanitizer build, so the tests and the processes they start all run that one).
+ */
+export const ADDON_VARIABLE = 'PORTCLASH_ADDON';
+
+/** The addon PORTCLASH_ADDON names, or null when unset; only the absolute path of a `.node` file is taken. */
+function addonFromEnvironment(): string | null {
+  const path = process.env[ADDON_VARIABLE];
+  if (path === undefined || path === '') return null;
+  if (!isAbsolute(path) || !path.endsWith('.node')) {
+    throw new PortclashError(
+      'ERR_ADDON_LOAD',
+      `${ADDON_VARIABLE} must be the absolute path of a .node file, got ${JSON.stringify(path)}. Fix: unset it, or give such a path.`,
+    );
+  }
+  return path;
+}
+
+/** Where the addon is loaded from: PORTCLASH_ADDON when set, else node-gyp-build's choice, build/Release when built here, else prebuilds/. */
 export function resolveAddonPath(): string {
+  const chosen = addonFromEnvironment();
+  if (chosen !== null) return chosen;
   const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
   return nodeGypBuild.resolve(packageRoot);
 }
 
 function loadAddon(): NativeBinding {
+  const chosen = addonFromEnvironment();
+  if (chosen !== null)
+    return checkLayout(
+      requireAddon(() => require(chosen)),
+      chosen,
+    );
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
   const addon = requireAddon(() => nodeGypBuild(packageRoot));
   return checkLayout(addon, resolveAddonPath());

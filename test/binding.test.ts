@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { getBinding, resolveAddonPath, setBinding, type NativeBinding, type ProcNetReading, type ProcNetSource } from '../lib/binding.js';
+import { ADDON_VARIABLE, getBinding, resolveAddonPath, setBinding, type NativeBinding, type ProcNetReading, type ProcNetSource } from '../lib/binding.js';
 import { listSockets, listSocketsSync, readSocketTables, readSocketTablesSync } from '../lib/index.js';
 import { choosePlatform } from '../lib/platform.js';
 import { unsupported } from '../lib/probing/index.js';
@@ -68,8 +68,28 @@ const RECORDED: RawRow[] = [
 
 describe('the addon in use', () => {
   it.runIf(process.platform === 'linux')('is the one built from these sources, not a prebuild', () => {
-    expect(resolveAddonPath()).toBe(join(root, 'build', 'Release', 'portclash.node'));
+    // npm run test:asan names its sanitizer build in PORTCLASH_ADDON
+    expect(resolveAddonPath()).toBe(process.env[ADDON_VARIABLE] || join(root, 'build', 'Release', 'portclash.node'));
     expect(getBinding().rowLayoutVersion).toBe(ROW_LAYOUT_VERSION);
+  });
+
+  it.runIf(process.platform === 'linux')('is the one PORTCLASH_ADDON names, when that is the absolute path of a .node file', () => {
+    const before = process.env[ADDON_VARIABLE];
+    try {
+      const built = join(root, 'build', 'Release', 'portclash.node');
+      process.env[ADDON_VARIABLE] = built;
+      setBinding(null);
+      expect(resolveAddonPath()).toBe(built);
+      expect(getBinding().rowSize).toBe(ROW_SIZE);
+      for (const refused of ['build/Release/portclash.node', join(root, 'lib', 'index.js')]) {
+        process.env[ADDON_VARIABLE] = refused;
+        setBinding(null);
+        expect(() => getBinding()).toThrow(expect.objectContaining({ code: 'ERR_ADDON_LOAD', message: expect.stringContaining(ADDON_VARIABLE) }));
+      }
+    } finally {
+      if (before === undefined) delete process.env[ADDON_VARIABLE];
+      else process.env[ADDON_VARIABLE] = before;
+    }
   });
 });
 
@@ -210,8 +230,12 @@ describe.runIf(process.platform === 'linux')('a package with neither a prebuild 
       const script =
         "import('./dist/index.js').then(m => m.listSocketsSync()).catch(e => { console.log(JSON.stringify({ code: e.code, message: e.message })); })";
       const stdout = await new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, ['-e', script], { cwd: bare, timeout: 15_000 }, (error: Error | null, out: string) =>
-          error ? reject(error) : resolve(out),
+        // without PORTCLASH_ADDON (npm run test:asan sets it), which would load an addon from elsewhere
+        execFile(
+          process.execPath,
+          ['-e', script],
+          { cwd: bare, timeout: 15_000, env: { ...process.env, [ADDON_VARIABLE]: '' } },
+          (error: Error | null, out: string) => (error ? reject(error) : resolve(out)),
         ),
       );
       const result = JSON.parse(stdout) as { code: string; message: string };
