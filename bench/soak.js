@@ -35,10 +35,10 @@ const warmup = options.warmup === undefined ? Math.floor(rounds / 2) : Number(op
 if (!Number.isSafeInteger(warmup) || warmup < 0 || warmup >= rounds) throw new Error(`--warmup must be an integer in [0, --rounds), got ${options.warmup}`);
 
 // 0.1 MB per 1,000 rounds is 100 bytes a round: less than one leaked socket record (an object of a
-// dozen fields is some 200 bytes in V8), one leaked 1 KB read buffer every ten rounds, or one fd's
-// kernel-side file (a struct file is ~256 bytes, but not in our RSS: the fd count catches that).
-// A leak of anything per round, per socket or per owner lands well above it; V8's heap sizing after
-// warm-up is a step or two, which the least-squares slope over 90 samples averages out.
+// dozen fields is some 200 bytes in V8) or one leaked 1 KB read buffer every ten rounds; a leaked
+// fd is not in our RSS, and the fd count catches it. A leak of anything per round, per socket or
+// per owner lands well above it. After V8 has sized its heap, what is left is page-sized jitter
+// (±0.3 MB here), which the least-squares slope over the 51 samples of the second half averages out.
 const RSS_SLOPE_LIMIT_MB_PER_1000 = 0.1;
 
 if (process.getuid?.() === 0 && process.env.PORTCLASH_SOAK_NETNS === undefined) {
