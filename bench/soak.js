@@ -37,7 +37,7 @@ if (!Number.isSafeInteger(warmup) || warmup < 0 || warmup >= rounds) throw new E
 // 0.1 MB per 1,000 rounds is 100 bytes a round: less than one leaked socket record (an object of a
 // dozen fields is some 200 bytes in V8) or one leaked 1 KB read buffer every ten rounds; a leaked
 // fd is not in our RSS, and the fd count catches it. A leak of anything per round, per socket or
-// per owner lands well above it. After V8 has sized its heap, what is left is page-sized jitter
+// per owner lands well above it. After V8 has sized its heap, what is left is jitter of a megabyte or so
 // (96.4..97.7 MB here), which the least-squares slope over the 51 samples of the second half averages out.
 const RSS_SLOPE_LIMIT_MB_PER_1000 = 0.1;
 
