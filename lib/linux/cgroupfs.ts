@@ -38,11 +38,19 @@ function cgroup2Mounts(mountinfo: string): Mount[] {
 }
 
 // A cgroup's id is the inode number of its directory, and ids are never reused: a directory once
-// found stays right for as long as it still has that inode.
+// found stays right for as long as it still has that inode. A host that keeps making cgroups
+// (containers, transient units) would grow this for ever, so it forgets the oldest past a bound.
 const knownDirectories = new Map<number, string>();
+const KNOWN_LIMIT = 4096;
 
 // Hosts with thousands of cgroups (Kubernetes nodes) exist; a walk stops after this many directories.
 const WALK_LIMIT = 20_000;
+
+/** Keeps a directory found for an id; past KNOWN_LIMIT the one remembered longest ago goes (a Map keeps insertion order). */
+function remember(id: number, directory: string): void {
+  knownDirectories.set(id, directory);
+  if (knownDirectories.size > KNOWN_LIMIT) knownDirectories.delete(knownDirectories.keys().next().value!);
+}
 
 /** The directories of cgroup v2 ids under `root`, the hierarchy's top (its own id included), by id; ids not found are left out. */
 export function findCgroupDirectories(root: string, ids: ReadonlySet<number>): Map<number, string> {
@@ -51,7 +59,11 @@ export function findCgroupDirectories(root: string, ids: ReadonlySet<number>): M
   for (const id of ids) {
     const known = knownDirectories.get(id);
     if (known !== undefined && inodeOf(known) === id) found.set(id, known);
-    else missing.add(id);
+    else {
+      // gone, or never found: a stale entry is dropped, not kept beside the walk's answer
+      knownDirectories.delete(id);
+      missing.add(id);
+    }
   }
   // breadth first: services sit one or two levels down (system.slice/nginx.service)
   const queue = [root];
@@ -60,7 +72,7 @@ export function findCgroupDirectories(root: string, ids: ReadonlySet<number>): M
     const id = inodeOf(directory);
     if (id !== null && missing.delete(id)) {
       found.set(id, directory);
-      knownDirectories.set(id, directory);
+      remember(id, directory);
     }
     try {
       for (const entry of readdirSync(directory, { withFileTypes: true })) {
