@@ -61,6 +61,8 @@ describe.runIf(process.platform === 'linux')('fuzz inputs through the addon', ()
     const reply = getBinding().parseSockDiagReply!(datagram, protocol, bytes[1]!);
     expect(reply.count * DIAG_MESSAGE_BYTES).toBeLessThanOrEqual(datagram.length);
     expect(reply.status === 'error').toBe(reply.errno !== 0);
+    // an errno as the kernel has them, 1..4095 (MAX_ERRNO), never a negated INT_MIN
+    expect(reply.errno >= 0 && reply.errno <= 4095).toBe(true);
     for (const kind of rowKinds(reply.rows, reply.count)) {
       expect(kind.protocol).toBe(protocol);
       expect([4, 6]).toContain(kind.family);
