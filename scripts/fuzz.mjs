@@ -100,8 +100,9 @@ for (const target of chosen) {
       const log = join(logs, 'fuzz-0.log');
       if (existsSync(log)) {
         const lines = readFileSync(log, 'utf8').trimEnd().split('\n');
+        // the final coverage line (DONE, or where it stopped) and the run's statistics
         const stats = lines.filter((line) => line.startsWith('stat::') || line.includes('DONE'));
-        console.log(`fuzz_${target.name}:\n  ${[...stats, lines.at(-1)].join('\n  ')}`);
+        console.log(`fuzz_${target.name}:\n  ${(stats.length > 0 ? stats : lines.slice(-5)).join('\n  ')}`);
       }
     }
   }
