@@ -125,6 +125,10 @@ bool ParseSocketMessage(const uint8_t* payload, size_t length, uint8_t protocol,
   return true;
 }
 
+// A netlink status is 0 or a negated errno, and the kernel's errnos are 1..4095 (MAX_ERRNO). Any
+// other negative value is not the kernel's; INT_MIN, whose negation overflows, least of all.
+int ErrnoOfStatus(int status) { return status < 0 && status >= -4095 ? -status : EBADMSG; }
+
 }  // namespace
 
 DiagStatus ParseDiagDatagram(const uint8_t* data, size_t length, uint32_t sequence,
@@ -150,7 +154,7 @@ DiagStatus ParseDiagDatagram(const uint8_t* data, size_t length, uint32_t sequen
       int status = 0;
       if (payload_length >= sizeof status) std::memcpy(&status, payload, sizeof status);
       if (status < 0) {
-        result.error = -status;
+        result.error = ErrnoOfStatus(status);
         return DiagStatus::kError;
       }
       return DiagStatus::kDone;
@@ -161,7 +165,7 @@ DiagStatus ParseDiagDatagram(const uint8_t* data, size_t length, uint32_t sequen
         result.error = EBADMSG;
       } else {
         std::memcpy(&error.error, payload, sizeof error.error);
-        result.error = error.error < 0 ? -error.error : EBADMSG;
+        result.error = ErrnoOfStatus(error.error);  // 0, an ACK, is no answer to a dump either
       }
       return DiagStatus::kError;
     }

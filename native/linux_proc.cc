@@ -1,4 +1,5 @@
 // Reads /proc/net/{tcp,tcp6,udp,udp6} with read(2) in fixed-size chunks, parsing each complete line in place into RawRow.
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "linux.h"
+#include "linux_parsers.h"
 #include "unique_fd.h"
 
 namespace portclash {
@@ -269,21 +271,17 @@ class TableParser {
   SeenRows seen_;
 };
 
-// Returns 0 or an errno; result.syscall names the call that failed.
-int ReadSource(const ProcNetSource& source, std::vector<char>& buffer, std::vector<RawRow>& rows,
-               SourceResult& result, size_t batch_rows, const RowBatchSink& sink) {
-  result.syscall = "open";
-  UniqueFd fd;  // closed on every way out, a throwing sink included
-  do {
-    fd.reset(open(source.path.c_str(), O_RDONLY | O_CLOEXEC));
-  } while (fd.get() < 0 && errno == EINTR);
-  if (fd.get() < 0) return errno;
-
-  result.syscall = "read";
+// Feeds the table's text, as `read` hands it into `buffer`, to a TableParser: the loop ReadSource
+// runs on a file, and the fuzz targets on bytes (native/linux_parsers.h). `read(into, room)` returns
+// the bytes it gave, 0 at the end, or -1 with errno set. Returns 0 or an errno.
+template <typename Read>
+int ParseStream(Read&& read, const ProcNetSource& source, std::vector<char>& buffer,
+                std::vector<RawRow>& rows, SourceResult& result, size_t batch_rows,
+                const RowBatchSink& sink) {
   TableParser parser(source, rows, result);
   size_t used = 0;  // bytes of an incomplete line carried over at the buffer's start
   for (;;) {
-    ssize_t got = read(fd.get(), buffer.data() + used, buffer.size() - used);
+    ssize_t got = read(buffer.data() + used, buffer.size() - used);
     if (got < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -300,8 +298,25 @@ int ReadSource(const ProcNetSource& source, std::vector<char>& buffer, std::vect
     }
     if (batch_rows > 0 && rows.size() >= batch_rows) sink(rows);
   }
-  fd.reset();
   parser.Finish(used > 0);
+  return 0;
+}
+
+// Returns 0 or an errno; result.syscall names the call that failed.
+int ReadSource(const ProcNetSource& source, std::vector<char>& buffer, std::vector<RawRow>& rows,
+               SourceResult& result, size_t batch_rows, const RowBatchSink& sink) {
+  result.syscall = "open";
+  UniqueFd fd;  // closed on every way out, a throwing sink included
+  do {
+    fd.reset(open(source.path.c_str(), O_RDONLY | O_CLOEXEC));
+  } while (fd.get() < 0 && errno == EINTR);
+  if (fd.get() < 0) return errno;
+
+  result.syscall = "read";
+  const int error = ParseStream(
+      [&fd](char* into, size_t room) { return read(fd.get(), into, room); }, source, buffer, rows,
+      result, batch_rows, sink);
+  if (error != 0) return error;
   result.syscall = nullptr;
   return 0;
 }
@@ -318,5 +333,39 @@ std::vector<SourceResult> ReadProcNet(const std::vector<ProcNetSource>& sources,
   }
   return results;
 }
+
+namespace testing {
+
+bool ParseProcLine(const char* begin, const char* end, uint8_t protocol, uint8_t family,
+                   RawRow* row) {
+  return ParseLine(begin, end, protocol, family, row);
+}
+
+SourceResult ParseProcTable(const char* text, const size_t* chunk_sizes, size_t chunk_count,
+                            size_t buffer_bytes, uint8_t protocol, uint8_t family,
+                            std::vector<RawRow>& rows) {
+  ProcNetSource source{"", protocol, family};
+  SourceResult result;
+  std::vector<char> buffer(buffer_bytes > 0 ? buffer_bytes : kChunkBytes);
+  size_t chunk = 0;
+  size_t offset_in_chunk = 0;
+  // a read(2) gives at most what is left of the current chunk and what the buffer has room for
+  auto read = [&](char* into, size_t room) -> ssize_t {
+    while (chunk < chunk_count && offset_in_chunk == chunk_sizes[chunk]) {
+      ++chunk;
+      offset_in_chunk = 0;
+    }
+    if (chunk == chunk_count) return 0;
+    const size_t give = std::min(room, chunk_sizes[chunk] - offset_in_chunk);
+    std::memcpy(into, text, give);
+    text += give;
+    offset_in_chunk += give;
+    return static_cast<ssize_t>(give);
+  };
+  result.error = ParseStream(read, source, buffer, rows, result, 0, nullptr);
+  return result;
+}
+
+}  // namespace testing
 
 }  // namespace portclash

@@ -164,6 +164,16 @@ describe('parsing sock_diag replies', () => {
     expect(parse(Buffer.concat([socketMessage(CONNECTION), done(-constants.errno.EINTR)]))).toMatchObject({ status: 'error', errno: constants.errno.EINTR });
   });
 
+  it('fails with EBADMSG on a status that is no errno (INT_MIN, whose negation overflowed; found by fuzz_diag_reply)', () => {
+    const refusal = Buffer.alloc(20);
+    refusal.writeInt32LE(-(2 ** 31), 0);
+    expect(parse(message(NLMSG_ERROR, refusal))).toMatchObject({ status: 'error', errno: constants.errno.EBADMSG });
+    refusal.writeInt32LE(-4096, 0);
+    expect(parse(message(NLMSG_ERROR, refusal))).toMatchObject({ status: 'error', errno: constants.errno.EBADMSG });
+    expect(parse(done(-(2 ** 31)))).toMatchObject({ status: 'error', errno: constants.errno.EBADMSG });
+    expect(parse(done(-4095))).toMatchObject({ status: 'error', errno: 4095 });
+  });
+
   it('counts malformed socket messages and keeps the good ones', () => {
     const short = message(SOCK_DIAG_BY_FAMILY, Buffer.alloc(40));
     const strangeFamily = socketMessage({ ...CONNECTION, family: 99 });
