@@ -20,6 +20,8 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+
+import { runChild } from './child.js';
 import { createRequire } from 'node:module';
 
 const self = fileURLToPath(import.meta.url);
@@ -51,7 +53,7 @@ const TOOLS = ['kill-port', 'fuser -k', 'portclash free'];
  * @typedef {{ id: string, label: string, protocol: 'tcp' | 'udp', make: (netns: Netns) => Promise<Made>, right: (before: ListenOutcome) => string[], supervised?: boolean }} Situation
  */
 /** @typedef {{ ok: boolean, code?: string }} ListenOutcome */
-/** @typedef {{ code: number | null, signal: string | null, stdout: string, stderr: string, ms: number, timedOut: boolean }} RunResult */
+/** @typedef {import('./child.js').RunResult} RunResult */
 /** @typedef {{ path: string, pid: number, close: () => Promise<void> }} Netns */
 
 // ---- the child's side: things that must run inside the namespace -----------------------------------
@@ -135,23 +137,7 @@ async function createNetns() {
  * @returns {Promise<RunResult>}
  */
 async function runInside(netns, command, args, timeoutMs = TOOL_MS) {
-  const started = performance.now();
-  const child = spawn('nsenter', [`--net=${netns.path}`, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
-  let timedOut = false;
-  const killer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, timeoutMs);
-  try {
-    await once(child, 'close');
-  } finally {
-    clearTimeout(killer);
-  }
-  return { code: child.exitCode, signal: child.signalCode, stdout, stderr, ms: Math.round(performance.now() - started), timedOut };
+  return runChild('nsenter', [`--net=${netns.path}`, command, ...args], timeoutMs);
 }
 
 /**

@@ -15,6 +15,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { runChild } from './child.js';
+
 const self = fileURLToPath(import.meta.url);
 const holdSocketsPy = fileURLToPath(new URL('../test/helpers/hold_sockets.py', import.meta.url));
 
@@ -185,21 +187,7 @@ async function runProbe(name, port) {
  * @returns {Promise<ProbeResult>}
  */
 async function askChild(name, port) {
-  const child = spawn(process.execPath, [self, '--probe', name, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
-  let killed = false;
-  const killer = setTimeout(() => {
-    killed = true;
-    child.kill('SIGKILL');
-  }, KILL_MS);
-  try {
-    await once(child, 'close');
-  } finally {
-    clearTimeout(killer);
-  }
+  const { stdout, stderr, code, signal, timedOut: killed } = await runChild(process.execPath, [self, '--probe', name, '--port', String(port)], KILL_MS);
   if (killed) return { said: `hung >${KILL_MS / 1000}s (killed)`, hung: true, detail: 'killed', ms: KILL_MS };
   const line = stdout.trim().split('\n').at(-1) ?? '';
   try {
@@ -207,7 +195,7 @@ async function askChild(name, port) {
     const result = JSON.parse(line);
     return /** @type {ProbeResult} */ (result);
   } catch {
-    return { said: 'crashed', detail: `exit ${child.exitCode ?? child.signalCode}: ${stderr.trim().split('\n').slice(-3).join(' / ')}`, ms: 0 };
+    return { said: 'crashed', detail: `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' / ')}`, ms: 0 };
   }
 }
 

@@ -8,13 +8,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { getBinding, setBinding, type IpHelperQuery, type NativeBinding, type WindowsProcessFacts } from '../lib/binding.js';
+import { getBinding, setBinding, type IpHelperQuery, type NativeBinding } from '../lib/binding.js';
 import { shorten } from '../lib/describe.js';
 import { listSockets, listSocketsSync, readSocketTables, type OwnedSocket, type ProcessInfo, type SocketRecord } from '../lib/index.js';
 import { readProcess } from '../lib/processes.js';
 import { packRows, ROW_LAYOUT_VERSION, ROW_SIZE, type RawRow } from '../lib/rows.js';
 import { win32 } from '../lib/win32/index.js';
 import { CLI, runCli } from './helpers/cli.js';
+import { goneProcess, runningProcess } from './helpers/win32-processes.js';
 import { runCommand } from './helpers/holders.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -91,13 +92,9 @@ function impossiblePid(): number {
   return Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
 }
 
-describe.runIf(process.platform === 'linux')('listSockets({ pid })', () => {
+/** start() for the tests of one describe: each holder started is ended (its stdin closed) after each test. */
+function holdersOfThisDescribe(): (options?: { withChild?: boolean; name?: string }) => Promise<Started> {
   const started: Started[] = [];
-  const start = async (options?: { withChild?: boolean; name?: string }) => {
-    const holder = await startHolder(options);
-    started.push(holder);
-    return holder;
-  };
   afterEach(async () => {
     for (const { process: child } of started.splice(0)) {
       if (child.exitCode !== null || child.signalCode !== null) continue;
@@ -106,6 +103,15 @@ describe.runIf(process.platform === 'linux')('listSockets({ pid })', () => {
       await exited;
     }
   });
+  return async (options) => {
+    const holder = await startHolder(options);
+    started.push(holder);
+    return holder;
+  };
+}
+
+describe.runIf(process.platform === 'linux')('listSockets({ pid })', () => {
+  const start = holdersOfThisDescribe();
 
   it('returns exactly the sockets the process holds, async and sync', async () => {
     const holder = await start();
@@ -230,20 +236,7 @@ describe.runIf(process.platform === 'linux')('listSockets({ pid })', () => {
 });
 
 describe.runIf(process.platform === 'linux')('portclash ports', () => {
-  const started: Started[] = [];
-  const start = async (options?: { withChild?: boolean; name?: string }) => {
-    const holder = await startHolder(options);
-    started.push(holder);
-    return holder;
-  };
-  afterEach(async () => {
-    for (const { process: child } of started.splice(0)) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = once(child, 'exit');
-      child.stdin!.end();
-      await exited;
-    }
-  });
+  const start = holdersOfThisDescribe();
 
   // the holder's parent is this test process
   const me = (): ProcessInfo => readProcess(process.pid)!;
@@ -372,29 +365,8 @@ describe('listSockets({ pid }) on Windows, from recorded rows', () => {
   });
   // MIB_TCP_STATE 2 is LISTEN; UDP rows have state 0
   const ROWS = [row(6, 3000, 2, 7000), row(6, 135, 2, 1044), row(17, 5353, 0, 7000), row(17, 5355, 0, 2000)];
-  const running = (pid: number, image: string, parentPid = 600, startMinute = 30): WindowsProcessFacts => ({
-    pid,
-    image,
-    imageError: 0,
-    user: 'HOST\\dev',
-    userError: 0,
-    startTime: Date.UTC(2026, 11, 1, 9, startMinute),
-    startError: 0,
-    parentPid,
-    parentError: 0,
-  });
-  // OpenProcess on a pid with no process: ERROR_INVALID_PARAMETER
-  const gone = (pid: number): WindowsProcessFacts => ({
-    pid,
-    image: null,
-    imageError: 87,
-    user: null,
-    userError: 87,
-    startTime: null,
-    startError: 87,
-    parentPid: null,
-    parentError: 87,
-  });
+  const running = (pid: number, image: string, parentPid = 600, startMinute = 30) => runningProcess(pid, image, { parentPid, startMinute });
+  const gone = goneProcess;
   // 8000 started 7000, which started 2000; 1044 names 8000 as its parent but started before it: the pid was reused
   const PROCESSES = [
     running(7000, 'C:\\Program Files\\nodejs\\node.exe', 8000, 30),

@@ -5,6 +5,7 @@ import type { IpHelperQuery, NativeBinding, ProcNetReading, WindowsProcessFacts,
 import { ROW_LAYOUT_VERSION, ROW_SIZE, packRows, type RawRow } from '../lib/rows.js';
 import { findOwners, ownerOf, servicesByPid } from '../lib/win32/owners.js';
 import { readTables, readTablesSync } from '../lib/win32/tables.js';
+import { goneProcess, runningProcess } from './helpers/win32-processes.js';
 
 const v4 = (...bytes: number[]) => Uint8Array.from(bytes);
 const ANY4 = v4(0, 0, 0, 0);
@@ -105,28 +106,8 @@ function windowsBinding(
   };
 }
 
-const gone = (pid: number): WindowsProcessFacts => ({
-  pid,
-  image: null,
-  imageError: 87,
-  user: null,
-  userError: 87,
-  startTime: null,
-  startError: 87,
-  parentPid: null,
-  parentError: 87,
-});
-const running = (pid: number, image: string, user = 'HOST\\dev'): WindowsProcessFacts => ({
-  pid,
-  image,
-  imageError: 0,
-  user,
-  userError: 0,
-  startTime: Date.UTC(2026, 11, 1, 9, 30),
-  startError: 0,
-  parentPid: 600,
-  parentError: 0,
-});
+const gone = goneProcess;
+const running = (pid: number, image: string, user = 'HOST\\dev'): WindowsProcessFacts => runningProcess(pid, image, { user });
 
 describe('the Windows tables', () => {
   it("name MIB states, mark TIME_WAIT as no process's, and keep the owner pid", () => {
