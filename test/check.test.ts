@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { assertPortsFree, listSockets, PortclashError, PortNotFreeError, predictBind, type Prediction } from '../lib/index.js';
 import { createChildCgroup, hasCgroup2 } from './helpers/cgroup.js';
 import { CLI, runCli } from './helpers/cli.js';
-import { compileHelper, createNetns, holdSockets, runCommand } from './helpers/holders.js';
+import { compileHelper, createNetns, holdSockets, runCommand, runNodeInCgroup } from './helpers/holders.js';
 import { portOf, SocketPool, unusedPort } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -265,10 +265,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash check under cg
     try {
       const port = await unusedPort();
       expect(await runCommand(compileHelper('bind_hook'), [cgroup.directory, String(port), 'refuse'])).toMatchObject({ code: 0, stderr: '' });
-      const inside = (args: string[]) => {
-        const wrapped = cgroup.wrap(process.execPath, args);
-        return runCommand(wrapped.command, wrapped.args);
-      };
+      const inside = (args: string[]) => runNodeInCgroup(cgroup.directory, args);
 
       const checked = await inside([CLI, 'check', String(port), '--host', '127.0.0.1', '--json']);
       expect(checked.code).toBe(3);

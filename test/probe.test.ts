@@ -5,7 +5,7 @@ import { listSockets, predictBind, predictBinds, type Prediction } from '../lib/
 import { PROBE_CAVEAT } from '../lib/predict/probe.js';
 import { createChildCgroup } from './helpers/cgroup.js';
 import { CLI, runCli } from './helpers/cli.js';
-import { compileHelper, runCommand } from './helpers/holders.js';
+import { compileHelper, runCommand, runNodeInCgroup } from './helpers/holders.js';
 import { portOf, SocketPool, unusedPort } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -89,10 +89,7 @@ describe.runIf(process.platform === 'linux')('settling unknown with a trial bind
     try {
       const port = await unusedPort();
       expect(await runCommand(compileHelper('bind_hook'), [cgroup.directory, String(port), 'refuse'])).toMatchObject({ code: 0, stderr: '' });
-      const inside = (args: string[]) => {
-        const wrapped = cgroup.wrap(process.execPath, args);
-        return runCommand(wrapped.command, wrapped.args);
-      };
+      const inside = (args: string[]) => runNodeInCgroup(cgroup.directory, args);
       const unknown = await inside([CLI, 'check', String(port), '--host', '127.0.0.1', '--json']);
       expect(unknown.code).toBe(3);
       const probed = await inside([CLI, 'check', String(port), '--host', '127.0.0.1', '--probe', '--json']);

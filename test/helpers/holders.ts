@@ -259,6 +259,12 @@ export async function createNetns(options: { timeoutMs?: number } = {}): Promise
   };
 }
 
+/** Runs this Node binary with `args` inside the cgroup at `directory` (see createChildCgroup), to its end. */
+export function runNodeInCgroup(directory: string, args: readonly string[], options: { timeoutMs?: number } = {}): Promise<RunResult> {
+  const wrapped = wrapInCgroup(directory, process.execPath, args);
+  return runCommand(wrapped.command, wrapped.args, options);
+}
+
 /** Runs a command to its end; a non-zero exit is a result, not a rejection. */
 export function runCommand(command: string, args: readonly string[], options: { timeoutMs?: number } = {}): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? 10_000;
