@@ -1,5 +1,4 @@
 // waitForPort: listeners that appear later, ::1-only and full-backlog servers, free after close, timeouts, aborts.
-import { spawn } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
 import net from 'node:net';
@@ -10,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { PortclashError, waitForPort, WaitTimeoutError, type SocketRecord, type SocketTables } from '../lib/index.js';
 import { platform } from '../lib/platform.js';
 import { acceptsOn } from '../lib/wait.js';
-import { holdSockets, type Holder } from './helpers/holders.js';
+import { holdSockets, runCommand, type Holder } from './helpers/holders.js';
 import { inodeOf, SocketPool, unusedPort } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -221,12 +220,8 @@ describe.runIf(process.platform === 'linux')('waitForPort on real sockets', () =
       await waiting.catch((error) => console.log(error.code));
       console.log('done');
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-    clearTimeout(timer);
+    // a timer left behind keeps the child alive past the bound, and runCommand rejects
+    const { code, signal, stdout } = await runCommand(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 20_000 });
     expect({ code, signal, stdout }).toEqual({ code: 0, signal: null, stdout: 'ABORT_ERR\ndone\n' });
     expect(server.listening).toBe(true);
   });

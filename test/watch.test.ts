@@ -11,6 +11,7 @@ import { PortclashError, watchSockets, type OwnedSocket, type SocketEvent, type 
 import { platform } from '../lib/platform.js';
 import { compareLooks, watchTicks } from '../lib/watch.js';
 import { CLI, runCli } from './helpers/cli.js';
+import { runCommand } from './helpers/holders.js';
 import { inodeOf, portOf, SocketPool, unusedPort } from './helpers/sockets.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -287,12 +288,8 @@ describe.runIf(process.platform === 'linux')('watchSockets on real sockets', () 
       }
       console.log('done');
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-    clearTimeout(timer);
+    // a timer left behind keeps the child alive past the bound, and runCommand rejects
+    const { code, signal, stdout } = await runCommand(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 20_000 });
     expect({ code, signal, stdout }).toEqual({ code: 0, signal: null, stdout: 'present\npresent\nABORT_ERR\ndone\n' });
   });
 });
