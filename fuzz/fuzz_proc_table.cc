@@ -6,24 +6,17 @@
 //   [3] seed of the chunk sizes, as read(2) would cut the text
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "../native/linux_parsers.h"
+#include "check.h"
 
 using portclash::RawRow;
 using portclash::SourceResult;
+using portclash_fuzz::Check;
 
 namespace {
-
-void Check(bool condition, const char* what) {
-  if (!condition) {
-    std::fprintf(stderr, "invariant broken: %s\n", what);
-    std::abort();
-  }
-}
 
 void CheckRow(const RawRow& row, uint8_t protocol, uint8_t family) {
   Check(row.protocol == protocol, "row.protocol is the one asked for");
