@@ -6,7 +6,7 @@ import type { Platform, SocketTables, TableFilter } from '../platform.js';
 import { WIN32_RULES } from '../predict/win32.js';
 import { readWin32Facts, WINDOWS_DEFAULT_DYNAMIC_RANGE, type Win32Facts } from './facts.js';
 import { NetshSession } from './netsh.js';
-import { descendantsAmong, findOwners, readProcess } from './owners.js';
+import { descendantsAmong, findOwners, processExists, readProcess } from './owners.js';
 import { windowsServicesPath } from './services.js';
 import { readTables, readTablesSync } from './tables.js';
 
@@ -61,7 +61,7 @@ function readSystemFacts(): Win32Facts {
  */
 function tableFilter(binding: NativeBinding, filter: TableFilter): TableFilter {
   if (filter.pid === undefined) return filter;
-  if (readProcess(binding, filter.pid) === null) {
+  if (!processExists(binding, filter.pid)) {
     throw new PortclashError('ERR_NO_SUCH_PROCESS', `no process has pid ${filter.pid} (it may have exited)`);
   }
   if (filter.children !== true) return filter;

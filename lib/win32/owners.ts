@@ -46,15 +46,24 @@ export function findOwners(binding: NativeBinding, records: readonly SocketRecor
 
 /** One process by pid, as findOwners describes owners; null when it no longer exists. */
 export function readProcess(binding: NativeBinding, pid: number): ProcessInfo | null {
+  const reading = readProcessFacts(binding, pid);
+  if (reading === undefined || !exists(reading)) return null;
+  const services = servicesByPid(fromAddonSync('listing Windows services', () => binding.listServices!()));
+  const { fd: _fd, ...info } = ownerOf(reading, services.get(pid) ?? [])!;
+  return info;
+}
+
+/** Whether a process has `pid`: one processInfo call, without the list of every service readProcess reads. */
+export function processExists(binding: NativeBinding, pid: number): boolean {
+  const reading = readProcessFacts(binding, pid);
+  return reading !== undefined && exists(reading);
+}
+
+function readProcessFacts(binding: NativeBinding, pid: number): WindowsProcessFacts | undefined {
   if (binding.processInfo === undefined || binding.listServices === undefined) {
     throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding cannot read Windows processes: it was not built for Windows');
   }
-  const [reading] = fromAddonSync('reading a Windows process', () => binding.processInfo!([pid]));
-  const services = servicesByPid(fromAddonSync('listing Windows services', () => binding.listServices!()));
-  const owner = reading === undefined ? null : ownerOf(reading, services.get(pid) ?? []);
-  if (owner === null) return null;
-  const { fd: _fd, ...info } = owner;
-  return info;
+  return fromAddonSync('reading a Windows process', () => binding.processInfo!([pid]))[0];
 }
 
 // How far up a chain of parents a descendant is looked for, as lib/processes.ts CHAIN_DEPTH.
@@ -111,13 +120,18 @@ export function servicesByPid(reading: WindowsServiceList): Map<number, string[]
   return byPid;
 }
 
+/** OpenProcess answers ERROR_INVALID_PARAMETER for a pid that names no process (System's, 4, it never opens). */
+function exists(reading: WindowsProcessFacts): boolean {
+  return reading.pid === SYSTEM_PID || reading.image !== null || reading.imageError !== ERROR_INVALID_PARAMETER;
+}
+
 /**
  * The process behind a pid, null when it no longer exists. A fact that cannot be read stays null
  * (a protected process refuses its image, another user's its token), never guessed.
  */
 export function ownerOf(reading: WindowsProcessFacts, services: readonly string[]): SocketOwner | null {
+  if (!exists(reading)) return null;
   const { pid, image } = reading;
-  if (pid !== SYSTEM_PID && image === null && reading.imageError === ERROR_INVALID_PARAMETER) return null;
   const name = pid === SYSTEM_PID ? 'System' : image === null ? null : win32.basename(image);
   const info: ProcessInfo = {
     pid,
