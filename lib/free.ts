@@ -106,8 +106,9 @@ export async function planFree(port: number | string, options: FreeOptions = {})
       byPid.set(owner.pid, entry);
     }
   }
+  const caller = callerOf();
   for (const { owner, sockets: held } of byPid.values()) {
-    holders.push(held.every((socket) => !holds(socket)) ? outgoingHolder(owner, held) : judge(owner, held, checked));
+    holders.push(held.every((socket) => !holds(socket)) ? outgoingHolder(owner, held) : judge(owner, held, checked, caller));
   }
   holders.sort((a, b) => (a.pid ?? 0) - (b.pid ?? 0));
   const prediction = await predictBind({ port: checked.port, protocol: checked.protocol });
@@ -241,7 +242,7 @@ function outgoingHolder(owner: SocketOwner, sockets: SocketRecord[]): PortHolder
 }
 
 /** What to do about one holder: the refusals first, then supervisors, then other users' processes. */
-function judge(owner: SocketOwner, sockets: SocketRecord[], options: CheckedFree): PortHolder {
+function judge(owner: SocketOwner, sockets: SocketRecord[], options: CheckedFree, caller: Caller): PortHolder {
   const base = { pid: owner.pid, owner, parents: parentChain(owner), sockets };
   const refused = (reason: string): PortHolder => ({ ...base, action: 'refused', reason });
   if (owner.pid === 1) return refused('PID 1 (init) is never signalled: ending it would end the system or the container');
@@ -249,7 +250,7 @@ function judge(owner: SocketOwner, sockets: SocketRecord[], options: CheckedFree
   if (owner.role !== undefined && owner.name === 'System') return refused(`Windows' System process is ${owner.role}`);
   const supervisor = supervisorOf(owner, options.port);
   if (supervisor !== null && !options.force) return { ...base, action: 'supervised', reason: supervisor.reason, stopCommand: supervisor.stop };
-  const other = otherUser(owner);
+  const other = otherUser(owner, caller);
   if (other !== null && !options.otherUsers) return refused(other);
   const forced = supervisor === null ? '' : `, though ${supervisor.reason} (--force)`;
   return { ...base, action: 'end', reason: `will be sent ${options.signal}${forced}` };
@@ -309,9 +310,20 @@ function dockerProxyTarget(argv: readonly string[]): string | null {
   return ip === undefined || port === undefined ? null : `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
 }
 
-/** Why another user's process is left alone, or null when it is this user's. */
-function otherUser(owner: SocketOwner): string | null {
+/** Who asks to free the port: the effective uid where there are uids, else (Windows) the token's account. */
+interface Caller {
+  euid: number | null;
+  account: string | null;
+}
+
+/** Read once a plan: on Windows the account comes with this process's facts, one processInfo call. */
+function callerOf(): Caller {
   const euid = typeof process.geteuid === 'function' ? process.geteuid() : null;
+  return { euid, account: euid === null ? (platform().readProcess(process.pid)?.user ?? null) : null };
+}
+
+/** Why another user's process is left alone, or null when it is this user's. */
+function otherUser(owner: SocketOwner, { euid, account }: Caller): string | null {
   if (euid !== null) {
     if (owner.uid === null) return "its user cannot be read, so it is left alone (as another user's process is)";
     if (owner.uid === euid) return null;
@@ -321,10 +333,8 @@ function otherUser(owner: SocketOwner): string | null {
       : `it belongs to ${who}, and only root may signal it`;
   }
   // Windows: the account of the token
-  const facts = platform().readSystemFacts();
-  const mine = facts.kernel === 'win32' ? facts.user : null;
-  if (owner.user === null || mine === null) return 'its account cannot be compared with this one, so it is left alone';
-  return owner.user.toLowerCase() === mine.toLowerCase()
+  if (owner.user === null || account === null) return 'its account cannot be compared with this one, so it is left alone';
+  return owner.user.toLowerCase() === account.toLowerCase()
     ? null
     : `it belongs to ${owner.user}: other accounts' processes are ended only when asked (--other-users)`;
 }
