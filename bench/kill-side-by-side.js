@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { runChild } from './child.js';
+import { bounded, markdownTable, runChild, same, STEP_MS } from './compare.js';
 import { createRequire } from 'node:module';
 
 const self = fileURLToPath(import.meta.url);
@@ -32,8 +32,6 @@ const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const PORT = 3000;
 /** A tool gets this long before it is killed (portclash free waits 5 s at most for a release). */
 const TOOL_MS = 30_000;
-/** Making or tearing down a situation is loopback work; this only bounds a surprise. */
-const STEP_MS = 10_000;
 /** After a tool returns, a holder it signalled has this long to be gone before it counts as alive. */
 const SETTLE_MS = 1000;
 
@@ -53,7 +51,7 @@ const TOOLS = ['kill-port', 'fuser -k', 'portclash free'];
  * @typedef {{ id: string, label: string, protocol: 'tcp' | 'udp', make: (netns: Netns) => Promise<Made>, right: (before: ListenOutcome) => string[], supervised?: boolean }} Situation
  */
 /** @typedef {{ ok: boolean, code?: string }} ListenOutcome */
-/** @typedef {import('./child.js').RunResult} RunResult */
+/** @typedef {import('./compare.js').RunResult} RunResult */
 /** @typedef {{ path: string, pid: number, close: () => Promise<void> }} Netns */
 
 // ---- the child's side: things that must run inside the namespace -----------------------------------
@@ -482,26 +480,6 @@ async function runOnce(situation, tool) {
 // ---- printing ----------------------------------------------------------------------------------
 
 /**
- * @template T
- * @param {Promise<T>} promise
- * @param {string} what
- * @returns {Promise<T>}
- */
-async function bounded(promise, what) {
-  /** @type {NodeJS.Timeout | undefined} */
-  let timer;
-  /** @type {Promise<never>} */
-  const timeout = new Promise((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took more than ${STEP_MS} ms`)), STEP_MS);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
  * @param {string} text
  * @returns {unknown}
  */
@@ -609,18 +587,6 @@ function saidCell(tool, run) {
   const why = lines.find((line) => line.includes('→ not ended') || line.startsWith('No process '));
   const words = generic(why ?? lines.at(-1) ?? '').replace(/ \(or --force\)$/, '');
   return `exit ${result.code}: ${words}${mark((result.code === 0) !== run.after.ok)}`;
-}
-
-/** @param {string[]} values */
-function same(values) {
-  const distinct = [...new Set(values)];
-  return distinct.length === 1 ? distinct[0] : `flips: ${distinct.join(' / ')}`;
-}
-
-/** @param {string[][]} rows */
-function markdownTable(rows) {
-  const [head, ...body] = rows;
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((row) => `| ${row.join(' | ')} |`)].join('\n');
 }
 
 function versions() {

@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { runChild } from './child.js';
+import { bounded, markdownTable, runChild, same } from './compare.js';
 
 const self = fileURLToPath(import.meta.url);
 const holdSocketsPy = fileURLToPath(new URL('../test/helpers/hold_sockets.py', import.meta.url));
@@ -24,8 +24,6 @@ const holdSocketsPy = fileURLToPath(new URL('../test/helpers/hold_sockets.py', i
 const HANG_MS = 5000;
 /** The child gets this long in all, loading included, before it is killed. */
 const KILL_MS = 30_000;
-/** Making or tearing down a situation is loopback work; this only bounds a surprise. */
-const STEP_MS = 10_000;
 
 /** @typedef {'free' | 'in use'} FreeAnswer */
 /**
@@ -414,26 +412,6 @@ function describeRows(rows) {
 // ---- running and printing ---------------------------------------------------------------------------
 
 /**
- * @template T
- * @param {Promise<T>} promise
- * @param {string} what
- * @returns {Promise<T>}
- */
-async function bounded(promise, what) {
-  /** @type {NodeJS.Timeout | undefined} */
-  let timer;
-  /** @type {Promise<never>} */
-  const timeout = new Promise((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took more than ${STEP_MS} ms`)), STEP_MS);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
  * One situation, made, looked at, probed by every peer in turn, torn down.
  * @param {Situation} situation
  * @param {string[]} localhost
@@ -472,18 +450,6 @@ function cell(results, yes, truths) {
   const distinct = [...new Set(marked)];
   if (distinct.length === 1) return distinct[0];
   return `flips: ${distinct.map((text) => `${text} (${marked.filter((one) => one === text).length}/${marked.length})`).join(', ')}`;
-}
-
-/** @param {string[]} values */
-function same(values) {
-  const distinct = [...new Set(values)];
-  return distinct.length === 1 ? distinct[0] : `flips: ${distinct.join(' / ')}`;
-}
-
-/** @param {string[][]} rows */
-function markdownTable(rows) {
-  const [head, ...body] = rows;
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((row) => `| ${row.join(' | ')} |`)].join('\n');
 }
 
 /** @param {string} name */
