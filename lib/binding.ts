@@ -153,6 +153,22 @@ export interface WindowsProcessFacts {
   parentError: number;
 }
 
+/** identifyNetns's answer: `errno` of the call `syscall` names (open, fstat, ioctl NS_GET_NSTYPE), 0 when told. */
+export interface NetnsIdentity {
+  errno: number;
+  syscall: string | null;
+  inode: number;
+  device: number;
+  network: boolean;
+}
+
+/** One file of readFiles: its text, or `errno` of the call `syscall` names (open, read, setns). */
+export interface FileReading {
+  errno: number;
+  syscall: string | null;
+  text: string;
+}
+
 /** A running Win32 service and the process it runs in. */
 export interface WindowsService {
   name: string;
@@ -175,14 +191,14 @@ export interface NativeBinding {
    * Linux: reads /proc/net tables on a worker thread and calls `onRows` on the main thread with
    * each batch as it is parsed; settles after the last batch.
    */
-  readProcNet?(sources: readonly ProcNetSource[], onRows: RowsCallback): Promise<AsyncReading>;
-  readProcNetSync?(sources: readonly ProcNetSource[]): ProcNetReading;
+  readProcNet?(sources: readonly ProcNetSource[], onRows: RowsCallback, netns?: string): Promise<AsyncReading>;
+  readProcNetSync?(sources: readonly ProcNetSource[], netns?: string): ProcNetReading;
   /**
    * The same for sock_diag dumps. A binding without them (an old build, a recorded replay)
    * answers from /proc alone.
    */
-  readSockDiag?(queries: readonly SockDiagQuery[], onRows: RowsCallback): Promise<AsyncReading>;
-  readSockDiagSync?(queries: readonly SockDiagQuery[]): ProcNetReading;
+  readSockDiag?(queries: readonly SockDiagQuery[], onRows: RowsCallback, netns?: string): Promise<AsyncReading>;
+  readSockDiagSync?(queries: readonly SockDiagQuery[], netns?: string): ProcNetReading;
   /** Parses one datagram of a dump reply with the reader's own parser (tests, captures). */
   parseSockDiagReply?(bytes: Uint8Array, protocol: number, sequence: number): SockDiagReply;
   /**
@@ -196,8 +212,8 @@ export interface NativeBinding {
   ): ProcNetReading;
   /** Test seam: the progress queue of the latest async reading, and its bound. */
   debugTableQueue?(): { queued: number; waiting: boolean; limit: number };
-  /** Index and name of each network interface of this namespace. */
-  listInterfaces?(): { index: number; name: string }[];
+  /** Index and name of each network interface of this namespace, or of the one at `netns` ([] when it cannot be entered). */
+  listInterfaces?(netns?: string): { index: number; name: string }[];
   /** The /proc/<pid>/fd scan, on a worker thread or on the calling one. */
   findSocketOwners?(query: OwnerQuery): Promise<OwnerScanResult>;
   findSocketOwnersSync?(query: OwnerQuery): OwnerScanResult;
@@ -223,8 +239,16 @@ export interface NativeBinding {
    * opens /proc/<pid>/fd, 'b' after the first batch of entries read there) and await one (10 s at most).
    */
   debugPauseScan?(fd: number, pid: number, where: 'open' | 'batch'): void;
-  /** How this process relates to the user namespace owning its network namespace. */
-  netnsOwnerRelation?(): 'same' | 'owner' | 'none' | 'unknown';
+  /** How this process relates to the user namespace owning its network namespace, or the one at `netns`. */
+  netnsOwnerRelation?(netns?: string): 'same' | 'owner' | 'none' | 'unknown';
+  /** What the nsfs file at `path` is: inode and device (which tell namespaces apart), and whether it is a network namespace. */
+  identifyNetns?(path: string): NetnsIdentity;
+  /**
+   * Small files read whole, each with its errno; inside the network namespace at `netns` when
+   * given, where /proc/thread-self/net and /proc/sys/net are that namespace's. When it cannot be
+   * entered every file fails as entering did (syscall `setns`, EPERM without CAP_SYS_ADMIN).
+   */
+  readFiles?(paths: readonly string[], netns?: string): FileReading[];
   /** BPF_PROG_QUERY on a cgroup v2 directory (needs CAP_NET_ADMIN). */
   cgroupHooks?(cgroupPath: string): CgroupHookCounts;
   /** cgroup.procs of the cgroup v2 with this id, opened by file handle (needs CAP_DAC_READ_SEARCH). */

@@ -1,5 +1,5 @@
 // Outgoing connections and the ephemeral range: how close each destination is to running out of ports.
-import { platform } from './platform.js';
+import { backend, type NamespaceOptions } from './system.js';
 import type { EphemeralRange, PortRange } from './ranges.js';
 
 /** Connections from one local address to one remote address and port. */
@@ -34,6 +34,6 @@ export interface EphemeralReport {
  * The ephemeral range and its use: which destinations are close to running out of local ports
  * for connect(), by the rules of this OS's port selection.
  */
-export async function ephemeralReport(): Promise<EphemeralReport> {
-  return platform().ephemeralReport();
+export async function ephemeralReport(options: NamespaceOptions = {}): Promise<EphemeralReport> {
+  return backend(options).ephemeralReport();
 }

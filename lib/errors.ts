@@ -21,6 +21,12 @@ export type PortclashErrorCode =
   | 'ERR_NO_SUCH_PROCESS'
   /** listSockets({ pid }): the process exists, but its open files cannot be read (another user's, without ptrace rights). */
   | 'ERR_PROCESS_UNREADABLE'
+  /** A `netns` names no namespace: no /run/netns/NAME, or no such file. */
+  | 'ERR_NO_SUCH_NETNS'
+  /** A `netns` names a file that is not a network namespace (another kind of namespace, or none). */
+  | 'ERR_NOT_A_NETNS'
+  /** Another network namespace's tables or facts cannot be read: it cannot be entered (no CAP_SYS_ADMIN) and nothing outside shows them. */
+  | 'ERR_NETNS_UNREADABLE'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_USAGE'
   /** The native addon failed in a way that is no kernel errno (out of memory, an internal error). */

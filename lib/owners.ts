@@ -1,18 +1,18 @@
 // Which processes hold which sockets, on every OS: the public search, and what it answers.
 import { PortclashError } from './errors.js';
-import { platform } from './platform.js';
+import { platformIn } from './platform.js';
 import type { SocketRecord } from './records.js';
 
 /** The processes holding each socket, found without blocking the event loop: one answer per record, in order. */
 export async function findOwners(records: readonly SocketRecord[], options: OwnerOptions = {}): Promise<OwnedSocket[]> {
   checkOwnerArguments(records, options);
-  return platform().findOwners(records, options);
+  return platformIn(options.netns).findOwners(records, options);
 }
 
 /** findOwners on the calling thread. */
 export function findOwnersSync(records: readonly SocketRecord[], options: OwnerOptions = {}): OwnedSocket[] {
   checkOwnerArguments(records, options);
-  return platform().findOwnersSync(records, options);
+  return platformIn(options.netns).findOwnersSync(records, options);
 }
 
 /** The records must be listSockets' (an inode and a protocol each), the options findOwners' own: ERR_INVALID_ARGUMENT otherwise. */
@@ -78,6 +78,11 @@ export interface OwnerOptions {
   scan?: 'all' | 'first';
   /** Also read SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY of each owned socket (needs ptrace rights). */
   socketOptions?: boolean;
+  /**
+   * The network namespace the records were listed in (listSockets' `netns`). Owners are found in
+   * every process alike; the namespace's tables tell a socket that closed meanwhile (`gone`).
+   */
+  netns?: string;
 }
 
 export interface ProcessInfo {

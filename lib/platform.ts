@@ -115,6 +115,13 @@ export interface Platform {
   readonly rules: BindRules;
   /** Where the C library reads the services database. */
   servicesPath(): string;
+  /** The network namespace this backend reads the tables and facts of: null for this process's own. */
+  readonly netns: string | null;
+  /**
+   * The same backend for another network namespace (a name of /run/netns or a namespace file);
+   * absent on an OS without them. Resolving it checks the namespace exists (ERR_NO_SUCH_NETNS, ERR_NOT_A_NETNS).
+   */
+  inNetns?(netns: string): Platform;
 }
 
 // Each backend is loaded only where it runs: a CLI on Linux does not pay for Windows' modules.
@@ -146,4 +153,20 @@ const chosen: Platform | PortclashError = await choosePlatform(process.platform,
 export function platform(): Platform {
   if (chosen instanceof PortclashError) throw chosen;
   return chosen;
+}
+
+/** The backend for the network namespace a `netns` option names; this process's own when undefined. */
+export function platformIn(netns: unknown): Platform {
+  const os = platform();
+  if (netns === undefined) return os;
+  if (os.inNetns === undefined) {
+    throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', `network namespaces are Linux's: there is none to read on ${process.platform}`);
+  }
+  if (typeof netns !== 'string') {
+    throw new PortclashError(
+      'ERR_INVALID_ARGUMENT',
+      `netns must be a string (a name of /run/netns or a path such as /proc/<pid>/ns/net), got ${JSON.stringify(netns) ?? typeof netns}`,
+    );
+  }
+  return os.inNetns(netns);
 }

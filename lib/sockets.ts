@@ -1,6 +1,6 @@
 // listSockets: the public way to read the kernel's socket tables, with its filter checked here.
 import { PortclashError } from './errors.js';
-import { platform, type SocketTables, type SourceChoice, type TableFilter } from './platform.js';
+import { platformIn, type Platform, type SocketTables, type SourceChoice, type TableFilter } from './platform.js';
 import type { Family, Protocol, SocketRecord } from './records.js';
 import { parsePortOrService } from './services.js';
 
@@ -28,9 +28,16 @@ export interface ListOptions {
    * missing, seccomp, EPERM). The others insist on one, for diagnosis and tests.
    */
   source?: SourceChoice;
+  /**
+   * Another network namespace's sockets (Linux): a name of /run/netns (`ip netns add`), or a
+   * namespace file such as /proc/<pid>/ns/net (a container's process). Read through sock_diag
+   * inside it; where it cannot be entered (without CAP_SYS_ADMIN), through /proc/<pid>/net of a
+   * process in it. Owners are found as anywhere: socket inodes are the machine's.
+   */
+  netns?: string;
 }
 
-/** The sockets of this process's network namespace, read off the main thread. */
+/** The sockets of this process's network namespace (or of `options.netns`), read off the main thread. */
 export async function listSockets(filter: SocketFilter = {}, options: ListOptions = {}): Promise<SocketRecord[]> {
   return (await readSocketTables(filter, options)).sockets;
 }
@@ -42,11 +49,20 @@ export function listSocketsSync(filter: SocketFilter = {}, options: ListOptions 
 
 /** listSockets with a report per table and source: rows, malformed input skipped, errors. */
 export async function readSocketTables(filter: SocketFilter = {}, options: ListOptions = {}): Promise<SocketTables> {
-  return platform().readTables(checkFilter(filter), checkSource(options));
+  const os = checkOptions(options);
+  return os.readTables(checkFilter(filter), checkSource(os, options));
 }
 
 export function readSocketTablesSync(filter: SocketFilter = {}, options: ListOptions = {}): SocketTables {
-  return platform().readTablesSync(checkFilter(filter), checkSource(options));
+  const os = checkOptions(options);
+  return os.readTablesSync(checkFilter(filter), checkSource(os, options));
+}
+
+/** The backend the options name: the namespace's (platformIn). */
+function checkOptions(options: ListOptions): Platform {
+  if (typeof options !== 'object' || options === null)
+    throw new PortclashError('ERR_INVALID_ARGUMENT', "the options must be an object like { source: 'auto' }");
+  return platformIn(options.netns);
 }
 
 function checkFilter(filter: SocketFilter): TableFilter {
@@ -83,9 +99,9 @@ function checkFilter(filter: SocketFilter): TableFilter {
   return checked;
 }
 
-function checkSource(options: ListOptions): SourceChoice {
+function checkSource(os: Platform, options: ListOptions): SourceChoice {
   const source = options.source ?? 'auto';
-  const { sources } = platform();
+  const { sources } = os;
   if (source !== 'auto' && !sources.includes(source)) {
     const choices = ['auto', ...sources].map((choice) => `'${choice}'`);
     throw new PortclashError('ERR_INVALID_ARGUMENT', `source must be ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}, got ${JSON.stringify(source)}`);

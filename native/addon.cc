@@ -366,20 +366,57 @@ TableReader SockDiagReader(std::vector<DiagQuery> queries) {
   };
 }
 
+// The network namespace argument at `index`: the path of its nsfs file, or "" (absent, undefined)
+// for this process's own.
+std::string NetnsArgument(const Napi::CallbackInfo& info, size_t index) {
+  if (info.Length() <= index || info[index].IsUndefined()) return "";
+  if (!info[index].IsString()) throw Napi::TypeError::New(info.Env(), "netns must be the path of a network namespace file");
+  return info[index].As<Napi::String>().Utf8Value();
+}
+
+// `read` on a thread inside the network namespace at `netns` (RunInNetns), or where it is called
+// for "". When the namespace cannot be entered, each of the `count` sources fails as entering did.
+TableReader InNetns(std::string netns, size_t count, TableReader read) {
+  if (netns.empty()) return read;
+  return [netns = std::move(netns), count, read = std::move(read)](
+             std::vector<RawRow>& rows, size_t batch_rows, const RowBatchSink& sink) {
+    std::vector<SourceResult> results;
+    FailedCall entered = RunInNetns(netns, [&] { results = read(rows, batch_rows, sink); });
+    if (entered.error != 0) {
+      results.assign(count, SourceResult{});
+      for (SourceResult& result : results) result.Fail(entered.syscall, entered.error);
+    }
+    return results;
+  };
+}
+
+// readProcNetSync(sources, netns?) and readProcNet(sources, onRows, netns?); the same for sock_diag.
+TableReader ProcNetReaderAt(const Napi::CallbackInfo& info, size_t netns_index) {
+  std::vector<ProcNetSource> sources = SourcesFromJs(info);
+  const size_t count = sources.size();
+  return InNetns(NetnsArgument(info, netns_index), count, ProcNetReader(std::move(sources)));
+}
+
+TableReader SockDiagReaderAt(const Napi::CallbackInfo& info, size_t netns_index) {
+  std::vector<DiagQuery> queries = QueriesFromJs(info);
+  const size_t count = queries.size();
+  return InNetns(NetnsArgument(info, netns_index), count, SockDiagReader(std::move(queries)));
+}
+
 Napi::Value ReadProcNetSync(const Napi::CallbackInfo& info) {
-  return ReadAll(info.Env(), ProcNetReader(SourcesFromJs(info)));
+  return ReadAll(info.Env(), ProcNetReaderAt(info, 1));
 }
 
 Napi::Value ReadProcNetAsync(const Napi::CallbackInfo& info) {
-  return ReadInBatches(info, ProcNetReader(SourcesFromJs(info)));
+  return ReadInBatches(info, ProcNetReaderAt(info, 2));
 }
 
 Napi::Value ReadSockDiagSync(const Napi::CallbackInfo& info) {
-  return ReadAll(info.Env(), SockDiagReader(QueriesFromJs(info)));
+  return ReadAll(info.Env(), SockDiagReaderAt(info, 1));
 }
 
 Napi::Value ReadSockDiagAsync(const Napi::CallbackInfo& info) {
-  return ReadInBatches(info, SockDiagReader(QueriesFromJs(info)));
+  return ReadInBatches(info, SockDiagReaderAt(info, 2));
 }
 
 // debugReadTables(kind, list, { batchRows, throwAfterBatches, receiveBytes }) → the sync form's
@@ -664,9 +701,11 @@ Napi::Value CgroupGetsockoptHooksAtJs(const Napi::CallbackInfo& info) {
   return ProgramCountToJs(env, CountGetsockoptProgramsAt(info[0].As<Napi::String>().Utf8Value().c_str()));
 }
 
-// 'same' | 'owner' | 'none' | 'unknown'
+// netnsOwnerRelation(netns?) → 'same' | 'owner' | 'none' | 'unknown', for this process's
+// network namespace or the one at `netns`.
 Napi::Value NetnsOwnerRelationJs(const Napi::CallbackInfo& info) {
-  switch (NetnsOwnerRelation()) {
+  std::string netns = NetnsArgument(info, 0);
+  switch (NetnsOwnerRelation(netns.empty() ? "/proc/self/ns/net" : netns.c_str())) {
     case NamespaceRelation::kSame: return Napi::String::New(info.Env(), "same");
     case NamespaceRelation::kOwner: return Napi::String::New(info.Env(), "owner");
     case NamespaceRelation::kNone: return Napi::String::New(info.Env(), "none");
@@ -674,14 +713,70 @@ Napi::Value NetnsOwnerRelationJs(const Napi::CallbackInfo& info) {
   }
 }
 
+// identifyNetns(path) → { errno, syscall, inode, device, network }.
+Napi::Value IdentifyNetnsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "expected (path)");
+  NetnsIdentity identity = IdentifyNetns(info[0].As<Napi::String>().Utf8Value().c_str());
+  Napi::Object result = FailedCallObject(env, identity);
+  result.Set("inode", Napi::Number::New(env, static_cast<double>(identity.inode)));
+  result.Set("device", Napi::Number::New(env, static_cast<double>(identity.device)));
+  result.Set("network", Napi::Boolean::New(env, identity.network));
+  return result;
+}
+
+// listInterfaces(netns?) → [{ index, name }] of this namespace or the one at `netns`; [] when that
+// one cannot be entered (the names only label bound devices).
 Napi::Value ListInterfacesJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::vector<InterfaceName> interfaces = ListInterfaces();
+  std::string netns = NetnsArgument(info, 0);
+  std::vector<InterfaceName> interfaces;
+  if (netns.empty()) {
+    interfaces = ListInterfaces();
+  } else {
+    RunInNetns(netns, [&] { interfaces = ListInterfaces(); });
+  }
   Napi::Array list = Napi::Array::New(env, interfaces.size());
   for (size_t i = 0; i < interfaces.size(); ++i) {
     Napi::Object item = Napi::Object::New(env);
     item.Set("index", Napi::Number::New(env, interfaces[i].index));
     item.Set("name", Napi::String::New(env, interfaces[i].name));
+    list.Set(static_cast<uint32_t>(i), item);
+  }
+  return list;
+}
+
+// Larger than any sysctl or a busy router's /proc/net/fib_trie, small enough to bound a misread.
+constexpr size_t kMaxFileBytes = 64 * 1024 * 1024;
+
+// readFiles(paths, netns?) → [{ errno, syscall, text }], read inside the network namespace at
+// `netns` when given (where /proc/thread-self/net and /proc/sys/net are that namespace's); when it
+// cannot be entered, every file fails as entering did.
+Napi::Value ReadFilesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "expected (paths, netns?)");
+  Napi::Array given = info[0].As<Napi::Array>();
+  std::vector<std::string> paths;
+  for (uint32_t i = 0; i < given.Length(); ++i) {
+    Napi::Value path = given.Get(i);
+    if (!path.IsString()) throw Napi::TypeError::New(env, "each path must be a string");
+    paths.push_back(path.As<Napi::String>().Utf8Value());
+  }
+  std::string netns = NetnsArgument(info, 1);
+  std::vector<FileText> files;
+  if (netns.empty()) {
+    files = ReadFiles(paths, kMaxFileBytes);
+  } else {
+    FailedCall entered = RunInNetns(netns, [&] { files = ReadFiles(paths, kMaxFileBytes); });
+    if (entered.error != 0) {
+      files.assign(paths.size(), FileText{});
+      for (FileText& file : files) file.Fail(entered.syscall, entered.error);
+    }
+  }
+  Napi::Array list = Napi::Array::New(env, files.size());
+  for (size_t i = 0; i < files.size(); ++i) {
+    Napi::Object item = FailedCallObject(env, files[i]);
+    item.Set("text", Napi::String::New(env, files[i].text));
     list.Set(static_cast<uint32_t>(i), item);
   }
   return list;
@@ -813,6 +908,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"cgroupGetsockoptHooks", CgroupGetsockoptHooksJs},
       {"cgroupGetsockoptHooksAt", CgroupGetsockoptHooksAtJs},
       {"netnsOwnerRelation", NetnsOwnerRelationJs},
+      {"identifyNetns", IdentifyNetnsJs},
+      {"readFiles", ReadFilesJs},
   };
   exports.Set("clockTicksPerSecond", Napi::Number::New(env, static_cast<double>(ClockTicksPerSecond())));
 #elif defined(_WIN32)

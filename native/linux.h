@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -131,8 +132,35 @@ long ClockTicksPerSecond();
 // How this process relates to the user namespace owning its network namespace, which is where
 // the kernel looks for CAP_NET_BIND_SERVICE: the same one (CapEff decides), the creator of a
 // child of ours (all capabilities there), or neither (none).
+// `netns_path` names the network namespace: /proc/self/ns/net for this process's own.
 enum class NamespaceRelation { kUnknown, kSame, kOwner, kNone };
-NamespaceRelation NetnsOwnerRelation();
+NamespaceRelation NetnsOwnerRelation(const char* netns_path);
+
+// What an nsfs file is: its inode and device (which tell namespaces apart), and whether it is a
+// network namespace. error/syscall say why it could not be told (open: ENOENT, EACCES; ioctl:
+// ENOTTY for a file that is no namespace).
+struct NetnsIdentity : FailedCall {
+  uint64_t inode = 0;
+  uint64_t device = 0;
+  bool network = false;
+};
+NetnsIdentity IdentifyNetns(const char* path);
+
+// Runs `work` on a thread of its own that entered, with setns(2), the network namespace of the
+// nsfs file at `path` (/run/netns/NAME, /proc/<pid>/ns/net). The sockets that thread opens belong
+// to that namespace, as do the files of /proc/thread-self/net and /proc/sys/net it opens, and so
+// do threads it starts; the caller's thread and the rest of the process stay where they are.
+// Returns the failure that kept `work` from running ("open netns"; setns: EPERM without CAP_SYS_ADMIN over
+// the namespace, EINVAL for a file that is no network namespace; thread), error 0 once it ran. An
+// exception from `work` is rethrown on the caller's thread.
+FailedCall RunInNetns(const std::string& path, const std::function<void()>& work);
+
+// Small files read whole (sysctls, /proc/net/fib_trie), each with the errno of a failed open or
+// read; at most `limit` bytes of each (error EFBIG past it).
+struct FileText : FailedCall {
+  std::string text;
+};
+std::vector<FileText> ReadFiles(const std::vector<std::string>& paths, size_t limit);
 
 // The cgroup-BPF programs that run, for a process of this cgroup v2 directory, on socket() and
 // bind() of inet sockets: they can refuse (EPERM) or rewrite a bind that no socket table shows.

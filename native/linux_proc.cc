@@ -334,6 +334,38 @@ std::vector<SourceResult> ReadProcNet(const std::vector<ProcNetSource>& sources,
   return results;
 }
 
+std::vector<FileText> ReadFiles(const std::vector<std::string>& paths, size_t limit) {
+  std::vector<FileText> files(paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) {
+    FileText& file = files[i];
+    UniqueFd fd;
+    do {
+      fd.reset(open(paths[i].c_str(), O_RDONLY | O_CLOEXEC));
+    } while (fd.get() < 0 && errno == EINTR);
+    if (fd.get() < 0) {
+      file.Fail("open", errno);
+      continue;
+    }
+    char chunk[4096];
+    for (;;) {
+      ssize_t got = read(fd.get(), chunk, sizeof chunk);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) {
+        file.Fail("read", errno);
+        break;
+      }
+      if (got == 0) break;
+      if (file.text.size() + static_cast<size_t>(got) > limit) {
+        file.Fail("read", EFBIG);
+        break;
+      }
+      file.text.append(chunk, static_cast<size_t>(got));
+    }
+    if (file.error != 0) file.text.clear();
+  }
+  return files;
+}
+
 namespace testing {
 
 bool ParseProcLine(const char* begin, const char* end, uint8_t protocol, uint8_t family,

@@ -30,6 +30,8 @@ const FACTS: LinuxFacts = {
   uid: 1000,
   confinement: null,
   bindHooks: { cgroup: '/', ipv4: 0, ipv6: 0 },
+  netns: null,
+  sysctlsUnread: null,
 };
 
 interface Spec {

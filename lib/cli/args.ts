@@ -8,6 +8,14 @@ type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; o
 
 export const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const satisfies Options;
 
+/** --netns: the commands that read a network namespace's tables can read another's (Linux). */
+export const NETNS_OPTION = { netns: { type: 'string' } } as const satisfies Options;
+
+/** The library's `{ netns }` for a --netns value: nothing when it was not given. */
+export function netnsOf(values: { netns?: string | undefined }): { netns?: string } {
+  return values.netns === undefined ? {} : { netns: values.netns };
+}
+
 export function parseCommandArgs<O extends Options>(args: string[], options: O, allowPositionals = false): Parsed<O> {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals });

@@ -4,14 +4,14 @@ import { parsePort } from '../ports.js';
 import { predictBinds, VERDICT_SEVERITY } from '../predict/index.js';
 import { formatExposition, predictionMetrics } from '../prometheus.js';
 import type { BindRequest, Prediction } from '../predict/types.js';
-import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
+import { HELP_OPTION, NETNS_OPTION, netnsOf, parseCommandArgs, splitPortProtocol } from './args.js';
 import { dependsOn, describePrediction } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 import { chooseFormat, emit, OUTPUT_OPTIONS } from './output.js';
 
 export const CHECK_HELP = `Usage: portclash check <port|service|from-to>[/tcp|/udp]... [--host <addr>] [--udp]
                        [--reuse-addr|--no-reuse-addr] [--reuse-port] [--ipv6-only] [--no-listen] [--probe]
-                       [--format text|json|prometheus] [--output <file>]
+                       [--format text|json|prometheus] [--output <file>] [--netns <name|path>]
 
 Predicts whether bind() (and listen(), for TCP) would succeed, from the kernel's tables and rules,
 without binding. The defaults are what Node's server.listen(port) does: host :: dual stack (0.0.0.0
@@ -30,6 +30,10 @@ Options:
       --probe           where the answer is unknown, settle it with a trial bind()+listen() with
                         these options, released at once ("source": "probe"): true at that instant
                         only, and another bind of the port in that instant would fail
+      --netns <ns>      judge the bind in another network namespace: a name of /run/netns (ip
+                        netns), or a namespace file such as /proc/<pid>/ns/net (a container's
+                        process), as a process like this one would make it there; --probe does
+                        not probe there
       --format <fmt>    text (default): one line per port; json: one JSON object (an array for
                         several ports): port, host, protocol, verdict, errno, reason, conflicts,
                         assumptions, warnings, source ("tables", or "probe" for a trial bind's
@@ -58,6 +62,7 @@ const OPTIONS = {
   probe: { type: 'boolean' },
   json: { type: 'boolean' },
   ...OUTPUT_OPTIONS,
+  ...NETNS_OPTION,
 } as const;
 
 // More ports than this in one call is a mistake more often than a wish.
@@ -87,7 +92,7 @@ export async function runCheck(args: string[], io: CommandIO): Promise<number> {
   };
   const predictions = await predictBinds(
     ports.map(({ port, protocol }) => ({ ...base, port, ...(protocol === undefined ? {} : { protocol }) })),
-    { probe: values.probe === true },
+    { probe: values.probe === true, ...netnsOf(values) },
   );
 
   if (format === 'json') {

@@ -2,11 +2,12 @@
 import { ephemeralReport, type EphemeralReport } from '../ephemeral.js';
 import { PortclashError } from '../errors.js';
 import { ephemeralMetrics, formatExposition } from '../prometheus.js';
-import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { HELP_OPTION, NETNS_OPTION, netnsOf, parseCommandArgs } from './args.js';
 import { EXIT, type CommandIO } from './io.js';
 import { chooseFormat, emit, OUTPUT_OPTIONS } from './output.js';
 
 export const EPHEMERAL_HELP = `Usage: portclash ephemeral [--format text|json|prometheus] [--json] [--output <file>]
+                           [--netns <name|path>]
 
 The ephemeral port range (net.ipv4.ip_local_port_range), the reserved ports, how many outgoing TCP
 connections use it, and for each destination (local address, remote address and port) how close it
@@ -19,13 +20,15 @@ Options:
       --json            the same as --format json
       --output <file>   write to <file> instead of stdout, atomically (a temporary file beside it,
                         then renamed), as node_exporter's textfile collector wants (*.prom)
+      --netns <ns>      another network namespace: a name of /run/netns (ip netns), or a
+                        namespace file such as /proc/<pid>/ns/net (a container's process)
   -h, --help            show this help
 
 Exit status: 0, 1 a destination is close to exhaustion, 2 usage error, 4 the tables could not be read
 (or --output could not be written). The same with every --format.
 `;
 
-const OPTIONS = { ...HELP_OPTION, json: { type: 'boolean' }, ...OUTPUT_OPTIONS } as const;
+const OPTIONS = { ...HELP_OPTION, json: { type: 'boolean' }, ...OUTPUT_OPTIONS, ...NETNS_OPTION } as const;
 
 export async function runEphemeral(args: string[], io: CommandIO): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, OPTIONS, true);
@@ -35,7 +38,7 @@ export async function runEphemeral(args: string[], io: CommandIO): Promise<numbe
   }
   if (positionals.length !== 0) throw new PortclashError('ERR_USAGE', 'ephemeral takes no arguments');
   const format = chooseFormat(values, ['text', 'json', 'prometheus'] as const);
-  const report = await ephemeralReport();
+  const report = await ephemeralReport(netnsOf(values));
   const text =
     format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : format === 'prometheus' ? formatExposition(ephemeralMetrics(report)) : formatEphemeral(report);
   emit(io, text, values.output);

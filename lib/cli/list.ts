@@ -4,7 +4,7 @@ import { readSocketTables, type SocketFilter } from '../sockets.js';
 import { findOwners } from '../owners.js';
 import { parsePortOrService } from '../services.js';
 import { WATCH_DEFAULTS } from '../watch.js';
-import { HELP_OPTION, parseCommandArgs, parseDuration } from './args.js';
+import { HELP_OPTION, NETNS_OPTION, netnsOf, parseCommandArgs, parseDuration } from './args.js';
 import { compareSockets, formatSocketTable } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 import { chooseFormat, emit, OUTPUT_OPTIONS } from './output.js';
@@ -14,8 +14,9 @@ import { runListWatch } from './list-watch.js';
 
 export const LIST_HELP = `Usage: portclash list [--tcp] [--udp] [--listening] [--port N] [--owners] [--json]
                       [--format text|json|prometheus] [--output <file>] [--watch [--interval <duration>]]
+                      [--netns <name|path>]
 
-Lists the sockets of this network namespace from the kernel's tables.
+Lists the sockets of this network namespace (or of another, with --netns) from the kernel's tables.
 
 Options:
   -t, --tcp         TCP sockets only
@@ -37,6 +38,8 @@ Options:
                     - closed, ~ new state), or with --json one event object per line (NDJSON)
       --interval <duration>
                     time between looks with --watch (default 1s, at least 10ms): 500ms, 2s
+      --netns <ns>  another network namespace: a name of /run/netns (ip netns), or a namespace
+                    file such as /proc/<pid>/ns/net (a container's process); not with --watch
   -h, --help        show this help
 
 Exit status: 0 listed (even if nothing matched), 2 usage error, 4 the tables could not be read
@@ -54,6 +57,7 @@ const OPTIONS = {
   ...OUTPUT_OPTIONS,
   watch: { type: 'boolean', short: 'w' },
   interval: { type: 'string' },
+  ...NETNS_OPTION,
 } as const;
 
 export async function runList(args: string[], io: CommandIO): Promise<number> {
@@ -72,6 +76,8 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
   if (values.interval !== undefined && values.watch !== true)
     throw new PortclashError('ERR_USAGE', '--interval is the time between looks of --watch: add --watch');
   if (values.watch === true) {
+    if (values.netns !== undefined)
+      throw new PortclashError('ERR_USAGE', '--watch looks at this network namespace only: leave out --netns, or run it inside the namespace');
     if (format === 'prometheus' || values.output !== undefined) {
       throw new PortclashError(
         'ERR_USAGE',
@@ -84,7 +90,7 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
     return runListWatch({ filter, interval, owners: values.owners === true, json: format === 'json' }, io);
   }
 
-  const { sockets, sources } = await readSocketTables(filter);
+  const { sockets, sources } = await readSocketTables(filter, netnsOf(values));
   for (const source of sources) {
     if (source.malformed > 0) {
       // a /proc table has a path; a sock_diag dump is named by what it asked for
@@ -96,10 +102,14 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
   sockets.sort(compareSockets);
   if (format === 'prometheus') {
     // the process label is part of every listener's series, so owners are looked up, for the listeners alone
-    emit(io, formatExposition(listMetrics(sockets, await findOwners(sockets.filter(isListener)), readEphemeralRange())), values.output);
+    emit(
+      io,
+      formatExposition(listMetrics(sockets, await findOwners(sockets.filter(isListener), netnsOf(values)), readEphemeralRange(netnsOf(values)))),
+      values.output,
+    );
     return EXIT.ok;
   }
-  const rows = values.owners === true ? await findOwners(sockets) : sockets;
+  const rows = values.owners === true ? await findOwners(sockets, netnsOf(values)) : sockets;
   if (format === 'json') {
     emit(io, `${JSON.stringify(rows, null, 2)}\n`, values.output);
   } else {

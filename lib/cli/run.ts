@@ -107,7 +107,15 @@ export async function runCli(argv: string[], io: CommandIO): Promise<number> {
 function reportError(error: unknown, io: CommandIO): number {
   if (error instanceof PortclashError) {
     io.stderr(`portclash: ${error.code}: ${error.message}\n`);
-    const usage = ['ERR_USAGE', 'ERR_INVALID_PORT', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_HOST', 'ERR_UNKNOWN_SERVICE'].includes(error.code);
+    const usage = [
+      'ERR_USAGE',
+      'ERR_INVALID_PORT',
+      'ERR_INVALID_ARGUMENT',
+      'ERR_INVALID_HOST',
+      'ERR_UNKNOWN_SERVICE',
+      'ERR_NO_SUCH_NETNS',
+      'ERR_NOT_A_NETNS',
+    ].includes(error.code);
     return usage ? EXIT.usage : EXIT.failure;
   }
   io.stderr(`portclash: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -4,11 +4,11 @@ import { findOwners, type OwnedSocket, type OwnerUnknownReason, type ProcessInfo
 import { parentChain } from '../processes.js';
 import { parsePortOrService } from '../services.js';
 import { listSockets } from '../sockets.js';
-import { HELP_OPTION, parseCommandArgs, splitPortProtocol } from './args.js';
+import { HELP_OPTION, NETNS_OPTION, netnsOf, parseCommandArgs, splitPortProtocol } from './args.js';
 import { describeSocket, describeWithParents } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 
-export const WHO_HELP = `Usage: portclash who <port|service>[/tcp|/udp] [--all] [--json]
+export const WHO_HELP = `Usage: portclash who <port|service>[/tcp|/udp] [--all] [--json] [--netns <name|path>]
 
 Shows the processes holding a port: pid, user, command line, since when, service, the processes that
 started it (at most 3 on its line), and each socket (address, state). Without /tcp or /udp, both
@@ -19,6 +19,9 @@ Options:
                socket handed to an unrelated process)
       --json   print an array of socket records, each with owner, owners, ownerUnknown,
                reuseAddr and reusePort; each owner has its parents, nearest first
+      --netns <ns>
+               the port in another network namespace: a name of /run/netns (ip netns), or a
+               namespace file such as /proc/<pid>/ns/net (a container's process)
   -h, --help   show this help
 
 Exit status: 0 something holds the port, 1 nothing does, 2 usage error, 4 the tables could not be read.
@@ -28,6 +31,7 @@ const OPTIONS = {
   ...HELP_OPTION,
   all: { type: 'boolean' },
   json: { type: 'boolean' },
+  ...NETNS_OPTION,
 } as const;
 
 export async function runWho(args: string[], io: CommandIO): Promise<number> {
@@ -41,8 +45,8 @@ export async function runWho(args: string[], io: CommandIO): Promise<number> {
   }
   const target = parsePortTarget(positionals[0]!);
   const label = target.protocol === undefined ? `port ${target.port}` : `${target.port}/${target.protocol}`;
-  const sockets = await listSockets({ port: target.port, ...(target.protocol === undefined ? {} : { protocol: target.protocol }) });
-  const owned = await findOwners(sockets, { scan: values.all === true ? 'all' : 'first', socketOptions: true });
+  const sockets = await listSockets({ port: target.port, ...(target.protocol === undefined ? {} : { protocol: target.protocol }) }, netnsOf(values));
+  const owned = await findOwners(sockets, { scan: values.all === true ? 'all' : 'first', socketOptions: true, ...netnsOf(values) });
 
   const parents = parentsOnce();
 

@@ -3,7 +3,8 @@ import { getBinding } from '../binding.js';
 import type { DestinationUsage, EphemeralReport } from '../ephemeral.js';
 import { inRanges, type EphemeralRange, type PortRange } from '../ranges.js';
 import type { SocketRecord } from '../records.js';
-import { readEphemeralRange, readReservedPorts } from './ranges.js';
+import type { NetPlace } from './netns.js';
+import { readNamespaceRanges } from './ranges.js';
 import { readTables } from './tables.js';
 
 // A destination using this share of its ports is close enough to exhaustion to say so.
@@ -19,9 +20,10 @@ const HOLDS_PORT = new Set(['ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 
  * those for every destination). The classic "cannot assign requested address" of busy proxies is
  * one destination using them all, often mostly in TIME_WAIT.
  */
-export async function ephemeralReport(): Promise<EphemeralReport> {
-  const { sockets } = await readTables(getBinding(), { protocol: 'tcp' }, 'auto');
-  return buildReport(sockets, readEphemeralRange(), readReservedPorts());
+export async function ephemeralReport(place: NetPlace | null = null): Promise<EphemeralReport> {
+  const { sockets } = await readTables(getBinding(), { protocol: 'tcp' }, 'auto', undefined, place);
+  const { ephemeral, reserved } = readNamespaceRanges(place);
+  return buildReport(sockets, ephemeral, reserved);
 }
 
 /** The report from a socket table and the ranges: a pure function, for tests and replays. */

@@ -3,10 +3,11 @@ import { formatIPv6 } from '../address.js';
 import { getBinding } from '../binding.js';
 import { readOwnCgroup } from './cgroupfs.js';
 import { errnoName } from '../errors.js';
-import { readNumber, readText } from './procfs.js';
+import { readText } from './procfs.js';
 import type { PortRange } from '../ranges.js';
-import { readEphemeralRange, readReservedPorts } from './ranges.js';
+import { DEFAULT_EPHEMERAL_RANGE, parseEphemeralRange, parsePortRanges } from './ranges.js';
 import { kernelShowsBoundSockets } from './kernel.js';
+import { isInside, processInside, readInside, unreadableError, type NetPlace } from './netns.js';
 
 /** An IPv4 prefix of the local routing table, as a 32-bit number and a length. */
 export interface IPv4Prefix {
@@ -64,6 +65,26 @@ export interface LinuxFacts {
   confinement: string | null;
   /** The cgroup-BPF programs that judge this process's socket() and bind() calls. */
   bindHooks: BindHooks;
+  /**
+   * The network namespace the addresses and sysctls are of: null for this process's own. The rest
+   * (uid, capabilities, confinement, cgroup) stays this process's: a prediction there is of a bind
+   * by a process like this one, moved into that namespace.
+   */
+  netns: NetnsFacts | null;
+  /**
+   * Why the namespace's sysctls (ip_unprivileged_port_start, ip_nonlocal_bind, the ephemeral and
+   * reserved ranges) could not be read, or null when they were. Their fields then hold the kernel's
+   * defaults, which the rules do not trust: a verdict that turns on one is unknown.
+   */
+  sysctlsUnread: string | null;
+}
+
+export interface NetnsFacts {
+  /** The namespace file (/run/netns/NAME, /proc/<pid>/ns/net). */
+  path: string;
+  /** Read from inside it (setns); false: its addresses through /proc/<pid>/net of process `pid`, its sysctls not at all. */
+  entered: boolean;
+  pid: number | null;
 }
 
 /**
@@ -82,29 +103,79 @@ export interface BindHooks {
 
 const CAP_NET_BIND_SERVICE = 10;
 
-/** Reads every fact afresh: they are a few small files, and a stale fact is a wrong answer. */
-export function readSystemFacts(): LinuxFacts {
-  const ipv4 = parseFibTrie(readText('/proc/net/fib_trie') ?? '');
-  const ifInet6 = readText('/proc/net/if_inet6');
+// The files a namespace's facts come from, in the order namespaceTexts reads them.
+const FIB_TRIE = '/proc/net/fib_trie';
+const IF_INET6 = '/proc/net/if_inet6';
+const SYSCTLS = [
+  '/proc/sys/net/ipv4/ip_unprivileged_port_start',
+  '/proc/sys/net/ipv4/ip_nonlocal_bind',
+  '/proc/sys/net/ipv6/ip_nonlocal_bind',
+  '/proc/sys/net/ipv4/ip_local_port_range',
+  '/proc/sys/net/ipv4/ip_local_reserved_ports',
+] as const;
+
+/** The namespace's own files: each text (null when unreadable), sysctls null as a whole when they could not be read, and why. */
+interface NamespaceTexts {
+  fibTrie: string | null;
+  ifInet6: string | null;
+  sysctls: (string | null)[] | null;
+  netns: NetnsFacts | null;
+  sysctlsUnread: string | null;
+}
+
+function namespaceTexts(place: NetPlace | null): NamespaceTexts {
+  if (place === null) {
+    return { fibTrie: readText(FIB_TRIE), ifInet6: readText(IF_INET6), sysctls: SYSCTLS.map(readText), netns: null, sysctlsUnread: null };
+  }
+  const inside = readInside(place, [FIB_TRIE, IF_INET6, ...SYSCTLS]);
+  if (inside.entered) {
+    const [fibTrie = null, ifInet6 = null, ...sysctls] = inside.texts;
+    return { fibTrie, ifInet6, sysctls, netns: { path: place.path, entered: true, pid: null }, sysctlsUnread: null };
+  }
+  // from outside: a process inside shows the addresses in its /proc/<pid>/net; nothing shows the sysctls
+  const pid = processInside(place);
+  if (pid === null) throw unreadableError(place, inside.why, 'the addresses and sysctls');
+  const fibTrie = readText(`/proc/${pid}/net/fib_trie`);
+  const ifInet6 = readText(`/proc/${pid}/net/if_inet6`);
+  if (fibTrie === null || !isInside(place, pid)) throw unreadableError(place, inside.why, 'the addresses and sysctls');
+  const sysctlsUnread = `the sysctls of the network namespace ${place.path} cannot be read (${inside.why}; nothing outside it shows them)`;
+  return { fibTrie, ifInet6, sysctls: null, netns: { path: place.path, entered: false, pid }, sysctlsUnread };
+}
+
+function numberOf(text: string | null | undefined): number | null {
+  const value = text === null || text === undefined ? NaN : Number(text.trim());
+  return Number.isFinite(value) ? value : null;
+}
+
+/**
+ * Reads every fact afresh: they are a few small files, and a stale fact is a wrong answer. With a
+ * place, the addresses and sysctls are that network namespace's.
+ */
+export function readSystemFacts(place: NetPlace | null = null): LinuxFacts {
+  const texts = namespaceTexts(place);
+  const ipv4 = parseFibTrie(texts.fibTrie ?? '');
+  const [portStart, nonlocal4, nonlocal6, portRange, reserved] = texts.sysctls ?? [];
   const status = readText('/proc/self/status') ?? '';
-  const ephemeral = readEphemeralRange();
+  const ephemeral = (portRange === null || portRange === undefined ? null : parseEphemeralRange(portRange)) ?? DEFAULT_EPHEMERAL_RANGE;
   return {
     kernel: 'linux',
-    unprivilegedPortStart: readNumber('/proc/sys/net/ipv4/ip_unprivileged_port_start') ?? 1024,
-    canBindPrivileged: canBindPrivileged(status),
-    nonlocalBindIPv4: readNumber('/proc/sys/net/ipv4/ip_nonlocal_bind') === 1,
-    nonlocalBindIPv6: readNumber('/proc/sys/net/ipv6/ip_nonlocal_bind') === 1,
-    ipv6Enabled: ifInet6 !== null,
+    unprivilegedPortStart: numberOf(portStart) ?? 1024,
+    canBindPrivileged: canBindPrivileged(status, place),
+    nonlocalBindIPv4: numberOf(nonlocal4) === 1,
+    nonlocalBindIPv6: numberOf(nonlocal6) === 1,
+    ipv6Enabled: texts.ifInet6 !== null,
     ipv4Local: ipv4.local,
     ipv4Broadcast: ipv4.broadcast,
     ipv4LocalTablePresent: ipv4.local.length > 0,
-    ipv6Addresses: parseIfInet6(ifInet6 ?? ''),
+    ipv6Addresses: parseIfInet6(texts.ifInet6 ?? ''),
     ephemeralRange: [ephemeral.low, ephemeral.high],
-    reservedPorts: readReservedPorts(),
+    reservedPorts: reserved === null || reserved === undefined ? [] : parsePortRanges(reserved),
     boundSocketsVisible: kernelShowsBoundSockets(),
     uid: fsuid(status),
     confinement: confinement(),
     bindHooks: readBindHooks(),
+    netns: texts.netns,
+    sysctlsUnread: texts.sysctlsUnread,
   };
 }
 
@@ -138,8 +209,8 @@ function confinement(): string | null {
   return context;
 }
 
-function canBindPrivileged(status: string): boolean | null {
-  const relation = getBinding().netnsOwnerRelation?.() ?? 'unknown';
+function canBindPrivileged(status: string, place: NetPlace | null): boolean | null {
+  const relation = getBinding().netnsOwnerRelation?.(place?.path) ?? 'unknown';
   if (relation === 'owner') return true;
   if (relation === 'none') return false;
   const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];

@@ -10,6 +10,7 @@ import { readProcessInfo } from './processes.js';
 import { parseMountinfo, readText } from './procfs.js';
 import { GetsockoptProgramCounter, whyOptionsStayUnread } from './sockopthooks.js';
 import { readSocketTagFacts, type SocketTagFacts } from './sockettags.js';
+import type { NetPlace } from './netns.js';
 import { readTables, readTablesSync } from './tables.js';
 
 /** On Linux every owner holds the socket through an fd of its own. */
@@ -27,24 +28,25 @@ const SCANNING = 'scanning /proc for socket owners';
 const WANTED_LIMIT = 4096;
 
 /** The processes holding each socket, found without blocking the event loop. */
-export async function findOwners(records: readonly SocketRecord[], options: OwnerOptions = {}): Promise<OwnedSocket[]> {
+export async function findOwners(records: readonly SocketRecord[], options: OwnerOptions = {}, place: NetPlace | null = null): Promise<OwnedSocket[]> {
   const binding = ownerBinding();
   const search = new OwnerSearch(binding, records, options);
   // sockets no file holds (TIME_WAIT) need no scan: the kernel alone keeps them
   if (search.nothingToScan()) return search.result([]);
   for (const query of search.queries()) search.add(await fromAddon(SCANNING, () => binding.findSocketOwners!(query)));
   const recheck = search.socketsToRecheck();
-  const still = recheck.length === 0 ? [] : await Promise.all(recheck.map(async (filter) => (await readTables(binding, filter, 'auto')).sockets));
+  const still =
+    recheck.length === 0 ? [] : await Promise.all(recheck.map(async (filter) => (await readTables(binding, filter, 'auto', undefined, place)).sockets));
   return search.result(still.flat());
 }
 
 /** findOwners on the calling thread. */
-export function findOwnersSync(records: readonly SocketRecord[], options: OwnerOptions = {}): OwnedSocket[] {
+export function findOwnersSync(records: readonly SocketRecord[], options: OwnerOptions = {}, place: NetPlace | null = null): OwnedSocket[] {
   const binding = ownerBinding();
   const search = new OwnerSearch(binding, records, options);
   if (search.nothingToScan()) return search.result([]);
   for (const query of search.queries()) search.add(fromAddonSync(SCANNING, () => binding.findSocketOwnersSync!(query)));
-  return search.result(search.socketsToRecheck().flatMap((filter) => readTablesSync(binding, filter, 'auto').sockets));
+  return search.result(search.socketsToRecheck().flatMap((filter) => readTablesSync(binding, filter, 'auto', undefined, place).sockets));
 }
 
 function ownerBinding(): NativeBinding {

@@ -8,6 +8,7 @@ import type { SocketTables, SourceChoice, TableFilter } from '../platform.js';
 import { ROW_SIZE, RowTable } from '../rows.js';
 import { hasExited, parseParentPid, readProcessInfo } from './processes.js';
 import { parseMountinfo, readText } from './procfs.js';
+import type { NetPlace } from './netns.js';
 import { readTables, readTablesSync, type RowsThrough } from './tables.js';
 
 const READING_FDS = 'reading /proc/<pid>/fd';
@@ -18,16 +19,21 @@ const READING_FDS = 'reading /proc/<pid>/fd';
  * made. The tables are asked the narrowest question the other filters allow; the kernel has no
  * filter by inode.
  */
-export async function readProcessTables(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): Promise<SocketTables> {
+export async function readProcessTables(
+  binding: NativeBinding,
+  filter: TableFilter,
+  choice: SourceChoice,
+  place: NetPlace | null = null,
+): Promise<SocketTables> {
   const pids = processesToRead(filter);
   const gate = new InodeGate();
   const scanning = fromAddon(READING_FDS, () => scanBinding(binding).findSocketOwners!(fdQuery(pids))).then((scan) => gate.open(socketInodes(scan, pids[0]!)));
-  const [, tables] = await Promise.all([scanning, readTables(binding, filter, choice, gate.through)]);
+  const [, tables] = await Promise.all([scanning, readTables(binding, filter, choice, gate.through, place)]);
   return tables;
 }
 
 /** readProcessTables on the calling thread: the fds first, then the tables. */
-export function readProcessTablesSync(binding: NativeBinding, filter: TableFilter, choice: SourceChoice): SocketTables {
+export function readProcessTablesSync(binding: NativeBinding, filter: TableFilter, choice: SourceChoice, place: NetPlace | null = null): SocketTables {
   const pids = processesToRead(filter);
   const gate = new InodeGate();
   gate.open(
@@ -36,7 +42,7 @@ export function readProcessTablesSync(binding: NativeBinding, filter: TableFilte
       pids[0]!,
     ),
   );
-  return readTablesSync(binding, filter, choice, gate.through);
+  return readTablesSync(binding, filter, choice, gate.through, place);
 }
 
 function scanBinding(binding: NativeBinding): NativeBinding {

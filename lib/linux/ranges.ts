@@ -1,5 +1,6 @@
 // Linux's ephemeral and reserved port ranges: the net.ipv4 sysctls, read from /proc/sys.
 import type { EphemeralRange, PortRange } from '../ranges.js';
+import { readInside, unreadableError, type NetPlace } from './netns.js';
 import { readText } from './procfs.js';
 
 /**
@@ -55,4 +56,20 @@ export function readEphemeralRange(options: { path?: string } = {}): EphemeralRa
 export function readReservedPorts(options: { path?: string } = {}): PortRange[] {
   const text = readText(options.path ?? RESERVED_PORTS_PATH);
   return text === null ? [] : parsePortRanges(text);
+}
+
+/**
+ * Both ranges of a network namespace: this process's own (null), as the readers above read them,
+ * or another's, read from inside it; ERR_NETNS_UNREADABLE when it cannot be entered, since no file
+ * outside it shows them and a default in their place would be a guess.
+ */
+export function readNamespaceRanges(place: NetPlace | null): { ephemeral: EphemeralRange; reserved: PortRange[] } {
+  if (place === null) return { ephemeral: readEphemeralRange(), reserved: readReservedPorts() };
+  const inside = readInside(place, [EPHEMERAL_RANGE_PATH, RESERVED_PORTS_PATH]);
+  if (!inside.entered) throw unreadableError(place, inside.why, 'the ephemeral and reserved port ranges', false);
+  const [range = null, reserved = null] = inside.texts;
+  return {
+    ephemeral: (range === null ? null : parseEphemeralRange(range)) ?? { ...DEFAULT_EPHEMERAL_RANGE },
+    reserved: reserved === null ? [] : parsePortRanges(reserved),
+  };
 }

@@ -5,6 +5,7 @@ import type { SocketTables, SourceChoice, SourceReport, TableFilter } from '../p
 import { familyName, protocolName, RecordMaker, type Family, type Protocol, type SocketRecord } from '../records.js';
 import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from '../rows.js';
 import { kernelShowsBoundSockets } from './kernel.js';
+import { enteringFailed, isInside, processInside, unreadableError, type NetPlace } from './netns.js';
 import { LINUX_ROWS, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN } from './states.js';
 
 interface Table {
@@ -31,31 +32,44 @@ const UDP_ALL_STATES = (1 << TCP_ESTABLISHED) | (1 << TCP_CLOSE);
  * given, sees each batch first and passes on the rows to keep (process-sockets.ts keeps one
  * process's); `filter.pid` itself is not read here.
  */
-export async function readTables(binding: NativeBinding, filter: TableFilter, choice: SourceChoice, through?: RowsThrough): Promise<SocketTables> {
-  const reading = new Reading(binding, filter, choice);
+export async function readTables(
+  binding: NativeBinding,
+  filter: TableFilter,
+  choice: SourceChoice,
+  through?: RowsThrough,
+  place: NetPlace | null = null,
+): Promise<SocketTables> {
+  const reading = new Reading(binding, filter, choice, place);
   const onRows = through === undefined ? reading.onRows : through(reading.onRows);
   if (reading.usesSockDiag()) {
-    const result = await fromAddon('reading sock_diag', () => binding.readSockDiag!(reading.queries(), onRows));
+    const result = await fromAddon('reading sock_diag', () => binding.readSockDiag!(reading.queries(), onRows, reading.netns()));
     reading.afterSockDiag(result.sources);
   }
-  if (reading.pending.length > 0) {
-    const result = await fromAddon('reading /proc/net', () => binding.readProcNet!(reading.procSources(), onRows));
+  // twice at most: inside the namespace, then, where it could not be entered, through /proc/<pid>/net
+  while (reading.pending.length > 0) {
+    const result = await fromAddon('reading /proc/net', () => binding.readProcNet!(reading.procSources(), onRows, reading.netns()));
     reading.afterProc(result.sources);
   }
   return reading.result();
 }
 
 /** readTables on the calling thread. */
-export function readTablesSync(binding: NativeBinding, filter: TableFilter, choice: SourceChoice, through?: RowsThrough): SocketTables {
-  const reading = new Reading(binding, filter, choice);
+export function readTablesSync(
+  binding: NativeBinding,
+  filter: TableFilter,
+  choice: SourceChoice,
+  through?: RowsThrough,
+  place: NetPlace | null = null,
+): SocketTables {
+  const reading = new Reading(binding, filter, choice, place);
   const onRows = through === undefined ? reading.onRows : through(reading.onRows);
   if (reading.usesSockDiag()) {
-    const result = fromAddonSync('reading sock_diag', () => binding.readSockDiagSync!(reading.queries()));
+    const result = fromAddonSync('reading sock_diag', () => binding.readSockDiagSync!(reading.queries(), reading.netns()));
     onRows(result.rows, result.count);
     reading.afterSockDiag(result.sources);
   }
-  if (reading.pending.length > 0) {
-    const result = fromAddonSync('reading /proc/net', () => binding.readProcNetSync!(reading.procSources()));
+  while (reading.pending.length > 0) {
+    const result = fromAddonSync('reading /proc/net', () => binding.readProcNetSync!(reading.procSources(), reading.netns()));
     onRows(result.rows, result.count);
     reading.afterProc(result.sources);
   }
@@ -72,11 +86,17 @@ class Reading {
   private sockets: SocketRecord[] = [];
   private readonly reports: SourceReport[] = [];
   private readonly maker: RecordMaker;
+  /**
+   * Another namespace's tables: read inside it while it can be entered, else (`outside`) through
+   * /proc/<pid>/net of the process `outside` names, which must still be in it once they are read.
+   */
+  private outside: { pid: number } | null = null;
 
   constructor(
     private readonly binding: NativeBinding,
     private readonly filter: TableFilter,
     private readonly choice: SourceChoice,
+    private readonly place: NetPlace | null,
   ) {
     if (binding.readProcNet === undefined || binding.readProcNetSync === undefined) {
       throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding has no /proc/net reader: it was not built for Linux');
@@ -86,7 +106,7 @@ class Reading {
         (filter.protocol === undefined || filter.protocol === protocolName(table.protocol)) &&
         (filter.family === undefined || filter.family === familyName(table.family)),
     );
-    this.maker = new RecordMaker(LINUX_ROWS, interfaceNamer(binding));
+    this.maker = new RecordMaker(LINUX_ROWS, interfaceNamer(binding, place));
     if (choice === 'sock_diag' && binding.readSockDiag === undefined) {
       throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding has no sock_diag reader; only /proc can answer');
     }
@@ -106,14 +126,51 @@ class Reading {
     }));
   }
 
+  /** The namespace file the addon enters for the next reading, or undefined to read where it runs. */
+  netns(): string | undefined {
+    return this.outside === null ? this.place?.path : undefined;
+  }
+
   procSources(): ProcNetSource[] {
-    return this.pending.map(({ path, protocol, family }) => ({ path, protocol, family }));
+    return this.pending.map((table) => ({ path: this.procPath(table), protocol: table.protocol, family: table.family }));
+  }
+
+  /** The file of a table: /proc/net/tcp here, /proc/thread-self/net/tcp inside another namespace, /proc/<pid>/net/tcp from outside it. */
+  private procPath(table: Table): string {
+    if (this.place === null) return table.path;
+    const name = table.path.slice('/proc/net/'.length);
+    return this.outside === null ? `/proc/thread-self/net/${name}` : `/proc/${this.outside.pid}/net/${name}`;
+  }
+
+  /** After a reading that could not enter the namespace: read from outside it, through a process inside, or fail saying why not. */
+  private leave(results: readonly SourceReading[], what: string): boolean {
+    const why = this.place === null || this.outside !== null || results[0] === undefined ? null : enteringFailed(results[0]);
+    if (why === null) return false;
+    const pid = processInside(this.place!);
+    if (pid === null) throw unreadableError(this.place!, why, what);
+    this.outside = { pid };
+    return true;
   }
 
   /** Filters packed rows as they come, making records only for the rows that pass. */
   readonly onRows: RowsCallback = (rows, count) => this.maker.collect(new RowTable(rows, count), this.filter, this.sockets);
 
   afterSockDiag(results: readonly SourceReading[]): void {
+    // a namespace that could not be entered is a fact to say, not a sock_diag failure to report
+    if (this.choice === 'sock_diag') {
+      const why = this.place === null || results[0] === undefined ? null : enteringFailed(results[0]);
+      if (why !== null) {
+        throw new PortclashError(
+          'ERR_NETNS_UNREADABLE',
+          `cannot ask sock_diag in the network namespace ${this.place!.path}: ${why}; from outside it only /proc can be read`,
+          {
+            path: this.place!.path,
+          },
+        );
+      }
+    } else if (this.leave(results, 'the socket tables')) {
+      return;
+    }
     const failed: Table[] = [];
     this.pending.forEach((table, index) => {
       const result = resultAt(results, index, 'sock_diag');
@@ -143,20 +200,22 @@ class Reading {
   }
 
   afterProc(results: readonly SourceReading[]): void {
+    if (this.leave(results, 'the socket tables')) return;
     this.pending.forEach((table, index) => {
-      const result = resultAt(results, index, table.path);
+      const path = this.procPath(table);
+      const result = resultAt(results, index, path);
       const error = result.errno === 0 ? null : errnoName(result.errno);
       // No tcp6/udp6 table means the kernel runs without IPv6: nothing to list, not a failure.
       if (error !== null && !(error === 'ENOENT' && table.family === 6)) {
-        throw new PortclashError(error, `cannot read ${table.path}: ${error} (${result.syscall ?? 'read'})`, {
-          path: table.path,
+        throw new PortclashError(error, `cannot read ${path}: ${error} (${result.syscall ?? 'read'})`, {
+          path,
           ...(result.syscall === null ? {} : { syscall: result.syscall }),
         });
       }
       this.reports.push({
         source: 'proc',
         ...names(table),
-        path: table.path,
+        path,
         rows: result.rows,
         malformed: result.malformed,
         ...(result.duplicates === undefined ? {} : { duplicates: result.duplicates }),
@@ -165,6 +224,13 @@ class Reading {
       });
     });
     this.pending = [];
+    if (this.outside !== null && !isInside(this.place!, this.outside.pid)) {
+      throw new PortclashError(
+        'ERR_NETNS_UNREADABLE',
+        `process ${this.outside.pid}, whose /proc/${this.outside.pid}/net stood for the network namespace ${this.place!.path}, left it (or exited) while it was read`,
+        { path: this.place!.path },
+      );
+    }
   }
 
   result(): SocketTables {
@@ -179,10 +245,10 @@ function resultAt(results: readonly SourceReading[], index: number, what: string
 }
 
 /** Names bound devices from the addon's interface list, read once and only if a socket is bound. */
-function interfaceNamer(binding: NativeBinding): (index: number) => string | undefined {
+function interfaceNamer(binding: NativeBinding, place: NetPlace | null): (index: number) => string | undefined {
   let names: Map<number, string> | undefined;
   return (index) => {
-    names ??= new Map((binding.listInterfaces?.() ?? []).map((item) => [item.index, item.name]));
+    names ??= new Map((binding.listInterfaces?.(place?.path) ?? []).map((item) => [item.index, item.name]));
     return names.get(index);
   };
 }

@@ -1,7 +1,7 @@
 // predictBind: ask the kernel the narrowest question first, find owners only for the sockets in the way.
 import { PortclashError } from '../errors.js';
 import type { OwnedSocket } from '../owners.js';
-import { platform, type Existing, type Platform, type SystemFacts, type TableFilter } from '../platform.js';
+import { platformIn, type Existing, type Platform, type SystemFacts, type TableFilter } from '../platform.js';
 import type { SocketRecord } from '../records.js';
 import { probedPrediction } from './probe.js';
 import { resolveRequest, resolveTarget, withHostAddress } from './request.js';
@@ -22,12 +22,20 @@ export interface PredictOptions {
    * On a platform without a backend (lib/probing) every prediction is a trial bind, asked or not.
    */
   probe?: boolean;
+  /**
+   * Judge the bind in another network namespace (Linux): a name of /run/netns (`ip netns add`), or
+   * a namespace file such as /proc/<pid>/ns/net. Its tables, addresses and sysctls are read from
+   * inside it, or through /proc/<pid>/net where it cannot be entered (without CAP_SYS_ADMIN), and
+   * then what turns on a sysctl is unknown. The binder is this process, moved there: its uid and
+   * capabilities. A host name is resolved here. Not with `probe`, whose trial bind is this process's.
+   */
+  netns?: string;
 }
 
 /** Will bind() (and listen(), for TCP) with these options succeed? See docs/cli.md: verdicts. */
 export async function predictBind(given: BindRequest, options: PredictOptions = {}): Promise<Prediction> {
   checkOptions(options, ['owners', 'probe']);
-  const os = platform();
+  const os = backendFor(options);
   const request = await withHostAddress(given);
   // The kernel's first answer needs only the port: ask for it, and read the facts while it works.
   const target = resolveTarget(request);
@@ -52,6 +60,11 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
 async function settle(os: Platform, judged: Prediction, request: ResolvedRequest, options: PredictOptions): Promise<Prediction> {
   const probe = options.probe === true || !os.readsTables;
   if (!probe || judged.verdict !== 'unknown') return judged;
+  if (os.netns !== null)
+    return {
+      ...judged,
+      assumptions: [...judged.assumptions, `not probed: a trial bind would be made in this process's network namespace, not in ${os.netns}`],
+    };
   return probedPrediction(request, os.rules.defaults, judged, os.readsTables ? `the tables alone could not tell: ${judged.reason}` : judged.reason);
 }
 
@@ -81,6 +94,11 @@ async function decide(
 
 async function listSockets(os: Platform, filter: TableFilter): Promise<SocketRecord[]> {
   return (await os.readTables(filter, 'auto')).sockets;
+}
+
+/** The backend for the options' network namespace (this process's own without one). */
+function backendFor(options: PredictOptions): Platform {
+  return platformIn(options.netns);
 }
 
 /** Array.isArray without its narrowing, which would make a typed array `any[]`. */
@@ -128,7 +146,7 @@ const BATCH_THRESHOLD = 8;
 export async function predictBinds(requests: readonly BindRequest[], options: PredictOptions = {}): Promise<Prediction[]> {
   if (!isList(requests)) throw new PortclashError('ERR_INVALID_ARGUMENT', 'predictBinds takes an array of requests like [{ port: 3000 }]');
   checkOptions(options, ['owners', 'probe']);
-  const os = platform();
+  const os = backendFor(options);
   // without tables, each port is a trial bind of its own: nothing to share
   if (requests.length <= BATCH_THRESHOLD || !os.readsTables) {
     const predictions: Prediction[] = [];

@@ -12,7 +12,14 @@ export function describe(existing: Existing): string {
 }
 
 export function portZero(facts: LinuxFacts): string {
-  return `port 0 asks the kernel for any free port of ${facts.ephemeralRange.join('–')}`;
+  return facts.sysctlsUnread === null
+    ? `port 0 asks the kernel for any free port of ${facts.ephemeralRange.join('–')}`
+    : 'port 0 asks the kernel for any free port of its ephemeral range (which could not be read)';
+}
+
+/** A check that cannot be decided, before a socket that fails the bind whatever it decides. */
+export function failsEitherWay(open: string, inUse: string): string {
+  return `${open}; the bind fails either way, with that error or with EADDRINUSE: ${inUse}`;
 }
 
 export function nothingInTheWay(request: ResolvedRequest, onPort: number): string {
@@ -103,6 +110,10 @@ export const privilege = {
   unclearAssumption: `CAP_NET_BIND_SERVICE in the network namespace's owning user namespace: present → the privilege check passes; absent → EACCES`,
   denied: (request: ResolvedRequest, facts: LinuxFacts) =>
     `port ${request.port} is below net.ipv4.ip_unprivileged_port_start (${facts.unprivilegedPortStart}) and this process lacks CAP_NET_BIND_SERVICE in the user namespace that owns its network namespace`,
+  unread: (request: ResolvedRequest, unread: string) =>
+    `whether port ${request.port} needs CAP_NET_BIND_SERVICE cannot be told: ${unread}, net.ipv4.ip_unprivileged_port_start among them`,
+  unreadAssumption:
+    'net.ipv4.ip_unprivileged_port_start of that namespace (containers often set it to 0): at or below the port → no privilege is needed; above it → EACCES without CAP_NET_BIND_SERVICE there',
 };
 
 export const address = {
@@ -110,6 +121,9 @@ export const address = {
     `${formatIPv4(Uint8Array.of(address >>> 24, (address >>> 16) & 255, (address >>> 8) & 255, address & 255))} is not an address of this host (not in the local routing table) and net.ipv4.ip_nonlocal_bind is 0`,
   notAssignedIPv6: (address: string) => `${address} is not assigned to any interface and net.ipv6.ip_nonlocal_bind is 0`,
   tentativeIPv6: (address: string) => `${address} is still tentative (duplicate address detection has not finished) and cannot be bound yet`,
+  unread: (reason: string, unread: string) =>
+    `${reason.replace(/ and net\.ipv[46]\.ip_nonlocal_bind is 0$/, '')}, and whether ip_nonlocal_bind lets it bind anyway cannot be told: ${unread}`,
+  unreadAssumption: 'net.ipv4.ip_nonlocal_bind / net.ipv6.ip_nonlocal_bind of that namespace: 1 → the address binds; 0 → EADDRNOTAVAIL',
 };
 
 export const policy = {
@@ -136,6 +150,7 @@ export const warning = {
   ephemeral: (port: number, low: number, high: number) =>
     `${port} lies inside the ephemeral range ${low}–${high}: an outgoing connection can take it between this check and your bind. ` +
     `Use a port outside it, or reserve it (sysctl -w net.ipv4.ip_local_reserved_ports=${port}).`,
+  sysctlsUnread: (unread: string) => `${unread}: its ephemeral and reserved port ranges are unknown`,
   privileged: (port: number, facts: LinuxFacts) =>
     `${port} is privileged (below net.ipv4.ip_unprivileged_port_start, ${facts.unprivilegedPortStart}): this process may bind it, ` +
     'a process without CAP_NET_BIND_SERVICE may not.',

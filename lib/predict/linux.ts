@@ -115,6 +115,7 @@ export function mayMatter(request: ResolvedRequest, socket: SocketRecord): boole
 export function linuxWarnings(request: ResolvedRequest, facts: LinuxFacts): string[] {
   const warnings: string[] = [];
   const { port } = request;
+  if (facts.sysctlsUnread !== null) return [say.warning.sysctlsUnread(facts.sysctlsUnread)];
   const [low, high] = facts.ephemeralRange;
   if (port >= low && port <= high && !inRanges(port, facts.reservedPorts)) warnings.push(say.warning.ephemeral(port, low, high));
   if (port < facts.unprivilegedPortStart && facts.canBindPrivileged === true) warnings.push(say.warning.privileged(port, facts));
@@ -146,11 +147,20 @@ function predictByRules(request: ResolvedRequest, sockets: readonly Existing[], 
     if (step === null) continue;
     if (step.verdict === 'unknown') {
       assumptions.push(...step.assumptions);
+      // a sysctl that could not be read leaves the check open; a socket in the way fails the bind either way
+      const held = facts.sysctlsUnread === null ? null : judgeSockets(request, sockets, facts, []);
+      if (held?.verdict === 'in-use') return result('unknown', null, say.failsEitherWay(step.reason, held.reason), held.conflicts);
       return result('unknown', null, step.reason);
     }
     return result(step.verdict, step.errno, step.reason);
   }
+  return judgeSockets(request, sockets, facts, assumptions);
+}
 
+/** The sockets on the port: whether one is in the way, may be, or none is. */
+function judgeSockets(request: ResolvedRequest, sockets: readonly Existing[], facts: LinuxFacts, assumptions: string[]): Prediction {
+  const result = (verdict: Verdict, errno: BindErrno | null, reason: string, conflicts: Existing[] = []): Prediction =>
+    prediction(request, verdict, errno, reason, { conflicts, assumptions });
   if (request.port === 0) return result('free', null, say.portZero(facts));
 
   const mine = requestAddressSet(request);
@@ -218,8 +228,12 @@ interface Step {
 
 /** EACCES: ports below ip_unprivileged_port_start need CAP_NET_BIND_SERVICE where the netns lives. */
 function checkPrivilege(request: ResolvedRequest, facts: LinuxFacts): Step | null {
-  if (request.port === 0 || request.port >= facts.unprivilegedPortStart) return null;
-  if (facts.canBindPrivileged === true) return null;
+  if (request.port === 0 || facts.canBindPrivileged === true) return null;
+  // unread, ip_unprivileged_port_start may be anything from 0 to 65536: any port may need privilege
+  if (facts.sysctlsUnread !== null) {
+    return { verdict: 'unknown', errno: null, reason: say.privilege.unread(request, facts.sysctlsUnread), assumptions: [say.privilege.unreadAssumption] };
+  }
+  if (request.port >= facts.unprivilegedPortStart) return null;
   if (facts.canBindPrivileged === null) {
     return {
       verdict: 'unknown',
@@ -239,16 +253,21 @@ function checkPrivilege(request: ResolvedRequest, facts: LinuxFacts): Step | nul
 /** EADDRNOTAVAIL: the address must be local (or the wildcard), unless ip_nonlocal_bind. */
 function checkAddress(request: ResolvedRequest, facts: LinuxFacts): Step | null {
   const unavailable = (reason: string): Step => ({ verdict: 'unavailable', errno: 'EADDRNOTAVAIL', reason, assumptions: [] });
+  // unread, ip_nonlocal_bind may let an address that is not local bind after all
+  const unavailableUnless = (reason: string): Step =>
+    facts.sysctlsUnread === null
+      ? unavailable(reason)
+      : { verdict: 'unknown', errno: null, reason: say.address.unread(reason, facts.sysctlsUnread), assumptions: [say.address.unreadAssumption] };
   const set = requestAddressSet(request);
   if (typeof set.v4 === 'number') {
     if (facts.nonlocalBindIPv4 || isLocalIPv4(set.v4, facts)) return null;
-    return unavailable(say.address.notLocalIPv4(set.v4));
+    return unavailableUnless(say.address.notLocalIPv4(set.v4));
   }
   if (typeof set.v6 === 'string' && set.v6 !== 'any') {
     if (facts.nonlocalBindIPv6 || set.v6.startsWith('ff')) return null;
     const assigned = facts.ipv6Addresses.find((address) => address.address === set.v6);
-    if (assigned === undefined) return unavailable(say.address.notAssignedIPv6(set.v6));
-    if (assigned.tentative) return unavailable(say.address.tentativeIPv6(set.v6));
+    if (assigned === undefined) return unavailableUnless(say.address.notAssignedIPv6(set.v6));
+    if (assigned.tentative) return unavailableUnless(say.address.tentativeIPv6(set.v6));
   }
   return null;
 }

@@ -96,4 +96,5 @@ export const probing: Platform = {
   ephemeralReport: () => Promise.reject(unsupported('the ephemeral report')),
   rules: PROBING_RULES,
   servicesPath: () => '/etc/services',
+  netns: null,
 };

@@ -46,6 +46,7 @@ export const win32: Platform = {
     ),
   rules: WIN32_RULES,
   servicesPath: windowsServicesPath,
+  netns: null,
 };
 
 /** The facts of this moment: this process's account from its token, the rest from the interfaces and netsh. */
