@@ -29,13 +29,15 @@ const sanitizerFlags = '-fsanitize=address,undefined -fno-sanitize-recover=undef
 
 // The files whose tests run the addon's code: /proc/net parsing (captured and hostile text),
 // sock_diag dumps and the reply parser (crafted datagrams), the /proc/<pid>/fd owner scans and
-// their cancelling, socket options read through pidfd_getfd, cgroup and namespace helpers, the
+// their cancelling, socket options read through pidfd_getfd, cgroup and namespace helpers, readings
+// inside other network namespaces (threads that enter them), the
 // async readers' queue and sinks, worker threads ended mid-work, and the unload guard. The CLI
 // suites are left out: they reach the same code through a child process each, at ASan's cost.
 const nativeFacingFiles = [
   'addon-unload',
   'binding',
   'cgroups',
+  'netns',
   'owner-query',
   'owners',
   'owners-cancel',
