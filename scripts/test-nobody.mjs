@@ -68,14 +68,30 @@ function nobodysDirectory(directory) {
   fs.chownSync(directory, NOBODY, NOBODY);
 }
 
-/** @param {number | undefined} pid */
-function killGroup(pid) {
-  if (pid === undefined) return;
+/**
+ * Sends `signal` to the process group `pid` leads; false when the group has no process left.
+ * @param {number} pid
+ * @param {NodeJS.Signals | 0} signal
+ */
+function signalGroup(pid, signal) {
   try {
-    process.kill(-pid, 'SIGKILL');
+    process.kill(-pid, signal);
+    return true;
   } catch (error) {
-    if (!(error instanceof Error && 'code' in error && error.code === 'ESRCH')) throw error;
+    if (error instanceof Error && 'code' in error && error.code === 'ESRCH') return false;
+    throw error;
   }
+}
+
+/**
+ * Kills the process group, then waits (5 s at most: an unreaped zombie would stay) for it to be
+ * gone, so that no process of the suite still writes in the copy when it is removed.
+ * @param {number | undefined} pid
+ */
+function killGroup(pid) {
+  if (pid === undefined || !signalGroup(pid, 'SIGKILL')) return;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let turn = 0; turn < 250 && signalGroup(pid, 0); turn++) Atomics.wait(pause, 0, 0, 20);
 }
 
 /**
@@ -148,8 +164,15 @@ function runSuite(tree, env) {
     detached: true, // a process group of its own, to be killed as one
   });
   const stop = () => killGroup(child.pid);
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  /** @type {NodeJS.Signals | null} */
+  let interrupted = null;
+  /** @param {NodeJS.Signals} signal */
+  const interrupt = (signal) => {
+    interrupted = signal;
+    stop();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
   return new Promise((resolve) => {
     let timedOut = false;
     const deadline = setTimeout(() => {
@@ -163,10 +186,11 @@ function runSuite(tree, env) {
     const finish = (code, signal) => {
       clearTimeout(deadline);
       stop(); // whatever the suite left behind in its group
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      process.off('SIGINT', interrupt);
+      process.off('SIGTERM', interrupt);
       timings.suite = (performance.now() - started) / 1000;
       if (timedOut) console.error(`test:nobody: the suite did not end within ${suiteTimeoutMs / 1000} s and was killed`);
+      else if (interrupted !== null) console.error(`test:nobody: ${interrupted}: the suite was killed`);
       else if (signal !== null) console.error(`test:nobody: vitest ended by ${signal}`);
       resolve(timedOut || code === null ? 1 : code);
     };
