@@ -28,7 +28,7 @@ const asNobody = [
   '--ambient-caps=-all',
   '--bounding-set=-all',
 ];
-// The suite takes a few minutes; this only stops a hung one.
+// The suite takes about a minute; this only stops a hung one.
 const suiteTimeoutMs = 30 * 60_000;
 // What the suite reads: everything but the git directory and .cache/ (the sanitizer and wine builds).
 const skipped = new Set(['.git', '.cache']);
