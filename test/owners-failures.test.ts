@@ -9,6 +9,7 @@ import { findOwners, findOwnersSync, listSockets, PortclashError } from '../lib/
 import { inodeOf, portOf, SocketPool } from './helpers/sockets.js';
 
 const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('owners-failures.test: the thread-limit test runs as nobody through setpriv, which needs root, and is skipped');
 const DIST_INDEX = fileURLToPath(new URL('../dist/index.js', import.meta.url));
 
 interface ChildRun {

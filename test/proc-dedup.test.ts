@@ -11,6 +11,7 @@ import { RowTable } from '../lib/rows.js';
 import { createNetns } from './helpers/holders.js';
 
 const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.warn('proc-dedup.test: the churning table is made in a network namespace of its own, which needs root; skipped');
 const scratch = mkdtempSync(join(tmpdir(), 'portclash-dedup-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 

@@ -9,6 +9,10 @@ import { createNetns, runCommand } from './helpers/holders.js';
 import { SocketPool } from './helpers/sockets.js';
 
 const isRoot = process.getuid?.() === 0;
+if (!isRoot)
+  console.warn(
+    'table-reader-safety.test: the thread-limit test (run as nobody through setpriv) and the abandoned dump (in a network namespace) need root and are skipped',
+  );
 const NETLINK_SOCK_DIAG = 4;
 const DIST = new URL('../dist/index.js', import.meta.url).href;
 

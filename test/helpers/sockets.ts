@@ -166,6 +166,14 @@ function isClosed(socket: Closable): boolean {
   }
 }
 
+/**
+ * Why findOwners leaves a socket's options unread for a caller without CAP_NET_ADMIN (nobody): it
+ * cannot count the cgroup-BPF getsockopt programs that getsockopt() on the socket would run
+ * (lib/linux/sockopthooks.ts), so it reads none and claims none.
+ */
+export const OPTIONS_UNREAD_WITHOUT_CAP_NET_ADMIN =
+  /^the cgroup-BPF getsockopt programs \(BPF_CGROUP_GETSOCKOPT\) of its cgroup v2 \(id \d+\) cannot be counted: bpf failed with EPERM \(counting needs CAP_NET_ADMIN\)$/;
+
 export function portOf(server: net.Server | dgram.Socket): number {
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('not bound to an IP address');
