@@ -147,4 +147,12 @@ describe('on Windows', () => {
     assert.equal(check.code, 1, check.stdout);
     assert.match(check.stdout, new RegExp(`${port}/tcp`));
   });
+
+  test('a network namespace is refused: Windows has none to read', async () => {
+    await assert.rejects(listSockets({}, { netns: 'web' }), { code: 'ERR_UNSUPPORTED_PLATFORM' });
+    await assert.rejects(predictBind({ port }, { netns: '/proc/1/ns/net' }), { code: 'ERR_UNSUPPORTED_PLATFORM' });
+    const list = await cli('list', '--netns', 'web');
+    assert.equal(list.code, 4, list.stderr);
+    assert.match(list.stderr, /ERR_UNSUPPORTED_PLATFORM: network namespaces are Linux's/);
+  });
 });
