@@ -3,7 +3,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 
 import { PortclashError } from './errors.js';
-import { platform } from './platform.js';
+import { platform, refuseNetns } from './platform.js';
 import { predictBinds } from './predict/index.js';
 import type { Prediction, Verdict } from './predict/types.js';
 import { MAX_PORT, parsePort } from './ports.js';
@@ -189,6 +189,7 @@ function checkOptions(options: FreePortOptions): CheckedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new PortclashError('ERR_INVALID_ARGUMENT', 'the options must be an object like { range: [3000, 3999] }');
   }
+  refuseNetns(options, 'findFreePort');
   const protocol = options.protocol ?? 'tcp';
   if (protocol !== 'tcp' && protocol !== 'udp') {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `protocol must be 'tcp' or 'udp', got ${JSON.stringify(protocol)}`);

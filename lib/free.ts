@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { PortclashError } from './errors.js';
 import { findOwners, type OwnedSocket, type ProcessInfo, type SocketOwner } from './owners.js';
-import { platform } from './platform.js';
+import { platform, refuseNetns } from './platform.js';
 import { predictBind } from './predict/index.js';
 import type { Prediction } from './predict/types.js';
 import { parentChain } from './processes.js';
@@ -170,6 +170,7 @@ interface CheckedFree {
 
 function checkOptions(port: number | string, options: FreeOptions): CheckedFree {
   if (typeof options !== 'object' || options === null) throw new PortclashError('ERR_INVALID_ARGUMENT', 'the options must be an object like { timeout: 5000 }');
+  refuseNetns(options, 'freePort');
   const protocol = options.protocol ?? 'tcp';
   if (protocol !== 'tcp' && protocol !== 'udp') {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `protocol must be 'tcp' or 'udp', got ${JSON.stringify(protocol)}`);

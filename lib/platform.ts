@@ -155,6 +155,16 @@ export function platform(): Platform {
   return chosen;
 }
 
+/**
+ * For what reads this process's network namespace only (waitForPort, findFreePort, freePort,
+ * watchSockets): a `netns` among its options is refused, not answered about the wrong namespace.
+ */
+export function refuseNetns(options: object, what: string): void {
+  if ((options as { netns?: unknown }).netns !== undefined) {
+    throw new PortclashError('ERR_INVALID_ARGUMENT', `${what} reads this process's network namespace only: it takes no netns (yet)`);
+  }
+}
+
 /** The backend for the network namespace a `netns` option names; this process's own when undefined. */
 export function platformIn(netns: unknown): Platform {
   const os = platform();

@@ -5,7 +5,7 @@ import { abortable, abortableSleep, checkPolling, throwIfAborted } from './abort
 import { formatEndpoint } from './address.js';
 import { PortclashError } from './errors.js';
 import { findOwners, type OwnedSocket } from './owners.js';
-import { platform } from './platform.js';
+import { platform, refuseNetns } from './platform.js';
 import { unsupported as unsupportedHere } from './probing/index.js';
 import { predictBind } from './predict/index.js';
 import { connectAddressesOf, parseHost } from './predict/request.js';
@@ -122,6 +122,7 @@ function checkOptions(port: number | string, options: WaitOptions): CheckedWait 
   if (typeof options !== 'object' || options === null) {
     throw new PortclashError('ERR_INVALID_ARGUMENT', "the options must be an object like { until: 'listening' }");
   }
+  refuseNetns(options, 'waitForPort');
   const { until, host, signal } = options;
   const protocol = options.protocol ?? 'tcp';
   if (until !== 'listening' && until !== 'free') {

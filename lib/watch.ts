@@ -2,6 +2,7 @@
 import { abortable, abortableSleep, checkPolling, throwIfAborted } from './abort.js';
 import { PortclashError } from './errors.js';
 import { findOwners, type OwnedSocket, type OwnerOptions } from './owners.js';
+import { refuseNetns } from './platform.js';
 import type { SocketRecord, SocketState } from './records.js';
 import { parsePortOrService } from './services.js';
 import { readSocketTables, type SocketFilter } from './sockets.js';
@@ -96,6 +97,8 @@ function checkOptions(options: WatchOptions): CheckedWatch {
   if (typeof options !== 'object' || options === null)
     throw new PortclashError('ERR_INVALID_ARGUMENT', 'the options must be an object like { interval: 1000 }');
   const { owners } = options;
+  refuseNetns(options, 'watchSockets');
+  if (typeof owners === 'object' && owners !== null) refuseNetns(owners, 'watchSockets');
   const { interval, signal } = checkPolling(options, WATCH_DEFAULTS.interval, WATCH_DEFAULTS.minInterval);
   if (owners !== undefined && typeof owners !== 'boolean' && (typeof owners !== 'object' || owners === null)) {
     throw new PortclashError('ERR_INVALID_ARGUMENT', `owners must be a boolean or findOwners' options, got ${JSON.stringify(owners)}`);
