@@ -10,6 +10,7 @@ import { benchCrossing } from './crossing.js';
 import { measureFloor } from './floor.js';
 import { listSocketsJs } from './js-parser.js';
 import { startLoad } from './load.js';
+import { benchDeepOwner } from './deep-owner.js';
 import { benchDupOwners, benchListingWithOwners, benchOwners } from './owners.js';
 import { measurePeers } from './peers.js';
 import { benchPredict } from './predict.js';
@@ -64,6 +65,9 @@ for (const scale of scales) {
     await load.stop();
   }
 }
+
+// the owner scan's hardest layout: no cgroup to go by, the holder's listener deep in its fds
+if (process.env.PORTCLASH_BENCH_DEEP !== '0') await benchDeepOwner();
 
 /**
  * @param {number} scale

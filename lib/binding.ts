@@ -58,6 +58,8 @@ export interface OwnerScanResult {
   vanishedPids?: number[];
   processes: number;
   vanished: number;
+  /** How many fd links were read (readlink): what the scan cost, for tests and benchmarks. Absent from bindings that do not count them. */
+  links?: number;
   /** An errno when /proc itself could not be read, else 0. */
   errno: number;
   /** cancelInFlight() or the environment's teardown stopped the scan: the rows are incomplete. */

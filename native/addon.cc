@@ -542,6 +542,7 @@ Napi::Object OwnerScanToJs(Napi::Env env, const OwnerScan& scan) {
   result.Set("vanishedPids", vanished);
   result.Set("processes", Napi::Number::New(env, scan.processes));
   result.Set("vanished", Napi::Number::New(env, scan.vanished));
+  result.Set("links", Napi::Number::New(env, static_cast<double>(scan.links)));
   result.Set("errno", Napi::Number::New(env, scan.error));
   result.Set("cancelled", Napi::Boolean::New(env, scan.cancelled));
   return result;
@@ -555,7 +556,7 @@ OwnerScan ScanSync(const OwnerQuery& query) {
   return scan;
 }
 
-// findSocketOwnersSync(query) → { rows, count, deniedPids, vanishedPids, processes, vanished, errno, cancelled }
+// findSocketOwnersSync(query) → { rows, count, deniedPids, vanishedPids, processes, vanished, links, errno, cancelled }
 Napi::Value FindSocketOwnersSync(const Napi::CallbackInfo& info) {
   return OwnerScanToJs(info.Env(), ScanSync(OwnerQueryFromJs(info)));
 }

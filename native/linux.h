@@ -80,6 +80,7 @@ struct OwnerScan {
   uint32_t processes = 0;               // processes whose fds were read
   std::vector<uint32_t> vanished_pids;  // exited before or while their fds were read (ENOENT, ESRCH)
   uint32_t vanished = 0;                // how many: vanished_pids.size()
+  uint64_t links = 0;                   // fd links read (readlink calls): what the scan cost
   int error = 0;                        // /proc itself could not be read
   bool cancelled = false;               // OwnerQuery::cancel stopped it: rows are incomplete
 };

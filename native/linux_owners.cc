@@ -42,6 +42,17 @@ constexpr size_t kDirentBytes = 32 * 1024;
 constexpr size_t kFirstRoundBytes = 2 * 1024;
 constexpr size_t kRoundStepBytes = 8 * 1024;
 
+// The guided search (see GuideScan) samples about this many fd numbers of each process left after
+// the first round, and reads at most this many fds of it in the windows the samples point to.
+constexpr uint32_t kGuideSamples = 32;
+constexpr uint32_t kGuideReadLimit = 4096;
+// Fds after a sample that was no open fd, tried for an open one before the sample is given up.
+constexpr uint32_t kGuideHoleTries = 3;
+// A window between two samples this narrow is read whole rather than halved further.
+constexpr uint32_t kGuideLinear = 16;
+// Closed fds in a row after the last sample that end the search of the table's tail.
+constexpr uint32_t kGuideTailHoles = 16;
+
 struct LinuxDirent64 {
   uint64_t d_ino;
   int64_t d_off;
@@ -118,6 +129,26 @@ void PauseScan(uint32_t pid, ScanPausePoint point) {
   // once: the other scan thread, or a later round, never meets it again
   if (!scan_pause_pid.compare_exchange_strong(armed, 0)) return;
   Handshake(scan_pause_fd.load(), point == ScanPausePoint::kBeforeOpen ? 'o' : 'b');
+}
+
+// The size of a process's fd table (FDSize in /proc/<pid>/status): every open fd is below it.
+// 0 when it cannot be read.
+uint32_t FdTableSize(int proc, uint32_t pid) {
+  char path[32];
+  std::snprintf(path, sizeof path, "%u/status", pid);
+  UniqueFd status(openat(proc, path, O_RDONLY | O_CLOEXEC));
+  if (status.get() < 0) return 0;
+  char text[4096];
+  ssize_t got;
+  do {
+    got = read(status.get(), text, sizeof text - 1);
+  } while (got < 0 && errno == EINTR);
+  if (got <= 0) return 0;
+  text[got] = '\0';
+  const char* line = std::strstr(text, "\nFDSize:");
+  if (line == nullptr) return 0;
+  unsigned long size = std::strtoul(line + sizeof "\nFDSize:" - 1, nullptr, 10);
+  return size > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(size);
 }
 
 // Where the scan of one process's fd directory stands.
@@ -199,10 +230,120 @@ class OwnerScanner {
     }
   }
 
+  // Reads the link of fd `fd` by its number: the socket's inode (reported when wanted), 0 for an
+  // open fd that is no socket, -1 for no open fd; -2 when the process refuses (its owners unknown).
+  int64_t Probe(int directory, uint32_t fd, ProcessCursor& cursor) {
+    char name[16];
+    std::snprintf(name, sizeof name, "%u", fd);
+    char link[64];
+    ++scan_.links;
+    ssize_t length = readlinkat(directory, name, link, sizeof link);
+    if (length < 0) {
+      if (errno == EACCES || errno == EPERM) {
+        Deny(cursor);
+        return -2;
+      }
+      return -1;
+    }
+    uint64_t inode;
+    if (!ParseSocketLink(link, static_cast<size_t>(length), &inode)) return 0;
+    Record(inode, cursor.pid, fd);
+    return static_cast<int64_t>(inode & INT64_MAX);
+  }
+
+  // The guided search of one process: fd numbers sampled from `from` to its fd table's size, then
+  // every fd of the windows between two socket samples whose inodes bracket a wanted inode not
+  // found yet. Sockets get inodes from a counter that grows (per CPU, in batches) and processes
+  // get the lowest free fd, so a socket mostly sits between the fds of sockets made just before
+  // and after it. "Mostly": the search only goes first; what it misses, the rounds still find.
+  void Guide(int proc, ProcessCursor& cursor, uint32_t from) {
+    uint32_t table = FdTableSize(proc, cursor.pid);
+    if (table <= from) return;
+    char path[32];
+    std::snprintf(path, sizeof path, "%u/fd", cursor.pid);
+    UniqueFd directory(openat(proc, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (directory.get() < 0) return;  // gone or refused: the next round says which
+    const uint32_t step = std::max<uint32_t>(1, (table - from) / kGuideSamples);
+    struct Sample {
+      uint32_t fd;
+      uint64_t inode;
+    };
+    std::vector<Sample> samples;
+    for (uint32_t at = from; at < table; at += step) {
+      if (Cancelled()) return;
+      for (uint32_t fd = at; fd < std::min(table, at + kGuideHoleTries + 1); ++fd) {
+        int64_t inode = Probe(directory.get(), fd, cursor);
+        if (inode == -2) return;
+        if (inode > 0) samples.push_back({fd, static_cast<uint64_t>(inode)});
+        if (inode >= 0) break;  // an open fd: the sample, whatever it is
+      }
+    }
+    // windows in fd order; the one after the last sample runs to the end of the table
+    uint32_t budget = kGuideReadLimit;
+    for (size_t i = 0; i < samples.size() && budget > 0; ++i) {
+      const bool last = i + 1 == samples.size();
+      if (last) {
+        // past the last sample the table is mostly empty: a run of closed fds ends the window there
+        uint32_t closed = 0;
+        for (uint32_t fd = samples[i].fd + 1; fd < table && budget > 0 && closed < kGuideTailHoles; ++fd, --budget) {
+          int64_t inode = Probe(directory.get(), fd, cursor);
+          if (inode == -2) return;
+          closed = inode == -1 ? closed + 1 : 0;
+        }
+      } else if (!Narrow(directory.get(), cursor, samples[i].fd, samples[i].inode, samples[i + 1].fd, samples[i + 1].inode, budget)) {
+        return;
+      }
+      if (AllFound()) return;
+    }
+  }
+
+  // Searches the fds strictly between `low` and `high`, sockets whose inodes are known, for a
+  // wanted inode between theirs: halving while the fd in the middle is a socket, then reading the
+  // few left. False when the process refused.
+  bool Narrow(int directory, ProcessCursor& cursor, uint32_t low, uint64_t low_inode, uint32_t high, uint64_t high_inode, uint32_t& budget) {
+    // bounded: each call halves the window or reads it whole, within `budget` reads
+    for (;;) {
+      if (!WantsBetween(std::min(low_inode, high_inode), std::max(low_inode, high_inode)) || budget == 0) return true;
+      if (high - low <= kGuideLinear) break;
+      const uint32_t middle = low + (high - low) / 2;
+      --budget;
+      int64_t inode = Probe(directory, middle, cursor);
+      if (inode == -2) return false;
+      if (inode <= 0) break;  // a hole or another file: no inode to go by
+      const uint64_t middle_inode = static_cast<uint64_t>(inode);
+      // the half whose ends bracket the wanted inode, the other only if it brackets one too
+      if (!Narrow(directory, cursor, low, low_inode, middle, middle_inode, budget)) return false;
+      if (AllFound()) return true;
+      low = middle;
+      low_inode = middle_inode;
+    }
+    for (uint32_t fd = low + 1; fd < high && budget > 0; ++fd, --budget) {
+      if (Probe(directory, fd, cursor) == -2) return false;
+    }
+    return true;
+  }
+
+  // Reads these fd numbers of one process: where a process forked from a holder keeps the socket.
+  void ProbeFds(int proc, ProcessCursor& cursor, const std::vector<uint32_t>& fds) {
+    if (cursor.denied || fds.empty()) return;
+    char path[32];
+    std::snprintf(path, sizeof path, "%u/fd", cursor.pid);
+    UniqueFd directory(openat(proc, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (directory.get() < 0) return;
+    for (uint32_t fd : fds) {
+      if (Cancelled() || Probe(directory.get(), fd, cursor) == -2) return;
+    }
+  }
+
+  bool AllFound() const {
+    return std::all_of(found_.begin(), found_.end(), [](bool found) { return found; });
+  }
+
  private:
   void Visit(int directory, const char* name, char* link, size_t link_size, ProcessCursor& cursor) {
     uint64_t fd;
     if (!ParseDecimal(name, &fd)) return;
+    ++scan_.links;
     ssize_t length = readlinkat(directory, name, link, link_size);
     if (length < 0) {
       // Some processes list their fds but refuse to show where they lead, even to root
@@ -212,13 +353,25 @@ class OwnerScanner {
     }
     uint64_t inode;
     if (!ParseSocketLink(link, static_cast<size_t>(length), &inode)) return;
+    Record(inode, cursor.pid, fd);
+  }
+
+  void Record(uint64_t inode, uint32_t pid, uint64_t fd) {
     if (wanted_ != nullptr) {
       auto at = std::lower_bound(wanted_->begin(), wanted_->end(), inode);
       if (at == wanted_->end() || *at != inode) return;
       found_[static_cast<size_t>(at - wanted_->begin())] = true;
     }
-    scan_.rows.push_back({cursor.pid, static_cast<int32_t>(fd), static_cast<uint32_t>(inode),
-                          static_cast<uint32_t>(inode >> 32)});
+    scan_.rows.push_back({pid, static_cast<int32_t>(fd), static_cast<uint32_t>(inode), static_cast<uint32_t>(inode >> 32)});
+  }
+
+  // Whether a wanted inode not found yet lies in [low, high].
+  bool WantsBetween(uint64_t low, uint64_t high) const {
+    if (wanted_ == nullptr) return false;
+    for (auto at = std::lower_bound(wanted_->begin(), wanted_->end(), low); at != wanted_->end() && *at <= high; ++at) {
+      if (!found_[static_cast<size_t>(at - wanted_->begin())]) return true;
+    }
+    return false;
   }
 
   void Vanish(const ProcessCursor& cursor) {
@@ -245,6 +398,7 @@ void Merge(const OwnerScan& from, OwnerScan& into) {
   into.vanished_pids.insert(into.vanished_pids.end(), from.vanished_pids.begin(), from.vanished_pids.end());
   into.processes += from.processes;
   into.vanished += from.vanished;
+  into.links += from.links;
   into.cancelled = into.cancelled || from.cancelled;
 }
 
@@ -295,17 +449,57 @@ void ScanUntilFound(int proc, const std::vector<uint64_t>& wanted, const std::ve
     }
     return any;
   };
+  auto all_found = [&] {
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      if (!scanners[0].found()[i] && !scanners[1].found()[i]) return false;
+    }
+    return true;
+  };
+  // After the first round, the processes with more fds than it read are searched where the
+  // wanted inodes should be (Guide), each thread over its half: a listener deep in a process's
+  // fds is found without reading every busy process to that depth.
+  auto guide = [&](size_t half) {
+    for (ProcessCursor& cursor : cursors[half]) {
+      if (scanners[half].Cancelled() || scanners[half].AllFound()) return;
+      if (cursor.done || cursor.denied) continue;
+      scanners[half].Guide(proc, cursor, cursor.position > 2 ? static_cast<uint32_t>(cursor.position - 2) : 0);
+    }
+  };
   // Budgets double while cheap, then grow by a fixed step: a socket deep in one process's fds then
   // costs every busy process about as many reads as its depth, not twice that.
   for (size_t budget = kFirstRoundBytes; ; budget = std::min(budget * 2, kRoundStepBytes)) {
     bool first_any = false;
     bool second_any = false;
     RunBoth([&] { first_any = round(0, budget); }, [&] { second_any = round(1, budget); });
-    bool all_found = true;
-    for (size_t i = 0; i < wanted.size() && all_found; ++i) {
-      all_found = scanners[0].found()[i] || scanners[1].found()[i];
+    if (all_found() || (!first_any && !second_any) || scan.cancelled || other.cancelled) break;
+    if (budget == kFirstRoundBytes) {
+      RunBoth([&] { guide(0); }, [&] { guide(1); });
+      if (scan.cancelled || other.cancelled) break;
+      if (all_found()) {
+        // A round reads every process to the same depth, and so finds the processes forked from a
+        // holder, which keep its socket at the same fd; the guided search read one process deep.
+        // The same fd numbers in every other process stand in for that round.
+        std::vector<uint32_t> fds;
+        std::vector<uint32_t> holders;
+        for (const OwnerScan* part : {&scan, &other}) {
+          for (const OwnerRow& row : part->rows) {
+            fds.push_back(static_cast<uint32_t>(row.fd));
+            holders.push_back(row.pid);
+          }
+        }
+        for (std::vector<uint32_t>* list : {&fds, &holders}) {
+          std::sort(list->begin(), list->end());
+          list->erase(std::unique(list->begin(), list->end()), list->end());
+        }
+        auto probe = [&](size_t half) {
+          for (ProcessCursor& cursor : cursors[half]) {
+            if (!std::binary_search(holders.begin(), holders.end(), cursor.pid)) scanners[half].ProbeFds(proc, cursor, fds);
+          }
+        };
+        RunBoth([&] { probe(0); }, [&] { probe(1); });
+        break;
+      }
     }
-    if (all_found || (!first_any && !second_any) || scan.cancelled || other.cancelled) break;
   }
   Merge(other, scan);
 }

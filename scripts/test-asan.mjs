@@ -41,6 +41,7 @@ const nativeFacingFiles = [
   'owner-query',
   'owners',
   'owners-cancel',
+  'owners-deep',
   'owners-dups',
   'owners-exit',
   'owners-failures',
