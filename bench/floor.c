@@ -43,6 +43,7 @@ static const struct mode modes[] = {
     {"full-tcp-bound", IPPROTO_TCP, TCP_ALL_STATES | TCP_BOUND_INACTIVE, 0},
     {"full-udp", IPPROTO_UDP, UDP_ALL_STATES, 0},
     {"port-all", IPPROTO_TCP, TCP_ALL_STATES | TCP_BOUND_INACTIVE, 1},
+    {"port-connected", IPPROTO_TCP, TCP_ALL_STATES, 1},
     {"port-listen", IPPROTO_TCP, TCP_LISTEN_ONLY, 1},
 };
 
@@ -156,7 +157,7 @@ static long parse_number(const char *text, long min, long max, const char *what)
 
 static void usage(void) {
   fprintf(stderr, "usage: floor full-tcp|full-tcp-bound|full-udp <runs>\n"
-                  "       floor port-all|port-listen <port> <runs>\n");
+                  "       floor port-all|port-connected|port-listen <port> <runs>\n");
   exit(2);
 }
 

@@ -113,11 +113,14 @@ async function benchScale(scale, load) {
   if (port === undefined) throw new Error('the load holds no listener');
   const floorPortAll = measureFloor('port-all', { port });
   const floorPortListen = measureFloor('port-listen', { port });
+  // ss's question: every state but bound-only, whose walk of the bind hash it does not ask for
+  const floorPortConnected = measureFloor('port-connected', { port });
   printTable(
     `~${scale} TCP sockets: one port P held by a listener`,
     [
       ['kernel floor: raw dump of LISTEN on P (C)', floorPortListen.medianMs],
       ['kernel floor: raw dump of all states on P (C)', floorPortAll.medianMs],
+      ['kernel floor: the same without bound-only sockets (C), as ss asks', floorPortConnected.medianMs],
       ['listSockets({ port: P, listening: true })', await medianMsAsync(() => listSockets({ port, listening: true }))],
       ['listSockets({ port: P })', await medianMsAsync(() => listSockets({ port }))],
       ['portclash list --listening --port P (process)', spawnMs(process.execPath, [cli, 'list', '--listening', '--json', '--port', String(port)])],
