@@ -7,6 +7,7 @@ import { readSystemFacts } from './facts.js';
 import { findOwners, findOwnersSync } from './owners.js';
 import { findProcessesByName, readProcessTables, readProcessTablesSync } from './process-sockets.js';
 import { hasExited, readProcessInfo } from './processes.js';
+import { readForwards } from './nftables/index.js';
 import { readEphemeralRange, readReservedPorts } from './ranges.js';
 import { readTables, readTablesSync } from './tables.js';
 
@@ -25,6 +26,8 @@ export const linux: Platform = {
   readEphemeralRange: () => readEphemeralRange(),
   readReservedPorts: () => readReservedPorts(),
   ephemeralReport,
+  // sync underneath (one netlink exchange per dump, milliseconds): a promise, so the addon may move it to a worker later
+  findForwards: (options) => Promise.resolve().then(() => readForwards(options)),
   rules: LINUX_RULES,
   servicesPath: () => '/etc/services',
 };
