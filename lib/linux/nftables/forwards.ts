@@ -422,6 +422,10 @@ class RuleReader {
       this.narrowPorts(inverted ? complement(span) : span);
       return;
     }
+    if (name === 'multiport') {
+      const ports = multiportDestinations(info, data.u32(2) ?? 0);
+      if (ports !== null) return this.narrowPorts(ports);
+    }
     this.condition(`xt match ${name}`);
   }
 
@@ -442,6 +446,32 @@ class RuleReader {
     if (['MARK', 'CONNMARK', 'LOG', 'NFLOG', 'SNAT', 'MASQUERADE', 'CT', 'TRACE'].includes(name)) return { kind: 'none' };
     return { kind: 'unknown', reason: `its iptables target ${name} (rev ${revision}) is one portclash does not decode` };
   }
+}
+
+/**
+ * The destination ports of an xt multiport match (struct xt_multiport, rev 0, or xt_multiport_v1,
+ * rev 1, ports in host order), or null when it matches source ports too (`--ports`) or is cut short.
+ */
+export function multiportDestinations(info: Uint8Array, revision: number): PortRange[] | null {
+  // flags: XT_MULTIPORT_SOURCE 0, _DESTINATION 1, _EITHER 2; then count, ports[15] from byte 2
+  if (info.byteLength < 32 || info[0] !== 1 || info[1]! > 15) return null;
+  const words = new DataView(info.buffer, info.byteOffset, info.byteLength);
+  const little = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  const count = info[1]!;
+  const port = (index: number): number => words.getUint16(2 + index * 2, little);
+  if (revision === 0) return normalize(Array.from({ length: count }, (_, index): PortRange => [port(index), port(index)]));
+  // rev 1: pflags[15] from byte 32 (1: ports[i] starts a range ending at ports[i + 1]), invert at byte 47
+  if (revision !== 1 || info.byteLength < 48) return null;
+  const ranges: PortRange[] = [];
+  for (let index = 0; index < count; index++) {
+    if (info[32 + index] === 1 && index + 1 < count) {
+      ranges.push([port(index), port(index + 1)]);
+      index++;
+    } else {
+      ranges.push([port(index), port(index)]);
+    }
+  }
+  return info[47] === 0 ? normalize(ranges) : complement(ranges);
 }
 
 function payloadName(base: number | undefined, offset: number | undefined, length: number, onlyIPv4: boolean, onlyIPv6: boolean): string {
@@ -541,8 +571,10 @@ function tableFamilyOf(family: number): 'ip' | 'ip6' | 'inet' | null {
 }
 
 /** Each interval or element of a set as a range of its big-endian keys (ports, protocol numbers). */
-function setRanges(set: NamedSet): PortRange[] {
+export function setRanges(set: NamedSet): PortRange[] {
   const elements = set.elements ?? [];
+  const max = 256 ** set.keyLength - 1;
+  if (elements.some((element) => element.catchAll)) return [[0, max]];
   if ((set.flags & NFT_SET.INTERVAL) === 0) return normalize(elements.map((element) => [bigEndian(element.key), bigEndian(element.key)]));
   const ranges: PortRange[] = [];
   // rbtree intervals: a start element, and an end element (NFT_SET_ELEM_INTERVAL_END) one past its last key
@@ -556,7 +588,6 @@ function setRanges(set: NamedSet): PortRange[] {
       continue;
     }
     const next = sorted[i + 1];
-    const max = 256 ** set.keyLength - 1;
     ranges.push([low, next?.intervalEnd === true ? bigEndian(next.key) - 1 : max]);
   }
   return normalize(ranges);

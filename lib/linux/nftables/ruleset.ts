@@ -70,6 +70,8 @@ export interface SetElement {
   keyEnd?: Uint8Array;
   /** NFT_SET_ELEM_INTERVAL_END: the element ends the interval before it, and matches nothing itself. */
   intervalEnd: boolean;
+  /** NFT_SET_ELEM_CATCHALL (`*`): the element has no key and matches every one. */
+  catchAll: boolean;
 }
 
 /** NFT_SET_* flags. */
@@ -188,7 +190,7 @@ export function decodeSetElements(message: NetlinkMessage): { family: number; ta
   const elements = (list === undefined ? [] : attributeList(list)).map((item) => {
     const element = new Attributes(item.value);
     const flags = element.u32(3) ?? 0;
-    const decoded: SetElement = { key: dataValue(element.nested(1)) ?? new Uint8Array(0), intervalEnd: (flags & 1) !== 0 };
+    const decoded: SetElement = { key: dataValue(element.nested(1)) ?? new Uint8Array(0), intervalEnd: (flags & 1) !== 0, catchAll: (flags & 2) !== 0 };
     const keyEnd = dataValue(element.nested(10));
     if (keyEnd !== undefined) decoded.keyEnd = keyEnd;
     return decoded;
