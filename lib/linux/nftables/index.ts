@@ -95,7 +95,7 @@ function readOnce(binding: NativeBinding): Ruleset | Failure {
 }
 
 /** The legacy x_tables (iptables-legacy) of this network namespace, which live outside nf_tables. */
-export function legacyTables(read: (path: string) => string = (path) => readFileSync(path, 'utf8')): ForwardsUnknown[] {
+export function legacyTables(read: (path: string) => string): ForwardsUnknown[] {
   const unknown: ForwardsUnknown[] = [];
   for (const [path, tool] of [
     ['/proc/net/ip_tables_names', 'iptables-legacy'],
@@ -125,9 +125,14 @@ export function legacyTables(read: (path: string) => string = (path) => readFile
   return unknown;
 }
 
-/** findForwards for this network namespace, through `binding` (the addon by default). */
-export function readForwards(options: ForwardsOptions, binding: NativeBinding = getBinding()): ForwardsReport {
-  const legacy = legacyTables();
+const readText = (path: string): string => readFileSync(path, 'utf8');
+
+/**
+ * findForwards for this network namespace, through `binding` (the addon by default); `read` reads
+ * the /proc/net files of legacy x_tables (tests replace both).
+ */
+export function readForwards(options: ForwardsOptions, binding: NativeBinding = getBinding(), read: (path: string) => string = readText): ForwardsReport {
+  const legacy = legacyTables(read);
   let last = '';
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     let ruleset: Ruleset | Failure;
