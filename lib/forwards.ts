@@ -98,6 +98,12 @@ export interface ForwardsOptions {
  * ERR_INVALID_PORT / ERR_INVALID_ARGUMENT for bad options.
  */
 export async function findForwards(options: ForwardsOptions = {}): Promise<ForwardsReport> {
+  if (typeof options !== 'object' || options === null) {
+    throw new PortclashError(
+      'ERR_INVALID_ARGUMENT',
+      `findForwards takes an options object ({ port, protocol }) or nothing, got ${options === null ? 'null' : typeof options}`,
+    );
+  }
   const checked: ForwardsOptions = {};
   if (options.port !== undefined) checked.port = parsePort(options.port);
   if (options.protocol !== undefined) {
