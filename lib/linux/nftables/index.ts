@@ -66,11 +66,7 @@ function generationOf(messages: readonly NetlinkMessage[]): number {
 
 /** One reading: tables, chains, rules and sets, then the elements of each set, between two generation ids that must agree. */
 function readOnce(binding: NativeBinding): Ruleset | Failure {
-  const first = messagesOf(
-    binding,
-    [GENERATION, ...DUMPS.map(({ type }) => ({ type, family: 0, dump: true }))],
-    ['generation', ...DUMPS.map(({ what }) => what)],
-  );
+  const first = messagesOf(binding, [GENERATION, ...DUMPS.map(({ type }) => ({ type, family: 0, dump: true }))], ['ruleset', ...DUMPS.map(({ what }) => what)]);
   if (!Array.isArray(first)) return first;
   const [generationMessages, tables, chains, rules, sets] = first as [NetlinkMessage[], NetlinkMessage[], NetlinkMessage[], NetlinkMessage[], NetlinkMessage[]];
   const ruleset: Ruleset = { tables: tables.map(decodeTable), chains: chains.map(decodeChain), rules: rules.map(decodeRule), sets: sets.map(decodeSet) };
@@ -81,11 +77,7 @@ function readOnce(binding: NativeBinding): Ruleset | Failure {
     dump: true,
     attributes: concatBytes([encodeStringAttribute(1, set.table), encodeStringAttribute(2, set.name)]),
   }));
-  const second = messagesOf(
-    binding,
-    [...elementRequests, GENERATION],
-    [...ruleset.sets.map((set) => `elements of set ${set.table} ${set.name}`), 'generation'],
-  );
+  const second = messagesOf(binding, [...elementRequests, GENERATION], [...ruleset.sets.map((set) => `elements of set ${set.table} ${set.name}`), 'ruleset']);
   if (!Array.isArray(second)) return second;
   if (generationOf(generationMessages) !== generationOf(second[second.length - 1]!)) return { retry: true, reason: 'the ruleset changed while it was read' };
   ruleset.sets.forEach((set, index) => {
