@@ -6,10 +6,18 @@ import { describe, expect, it } from 'vitest';
 
 import type { NativeBinding, NftablesReply, NftablesRequest } from '../lib/binding.js';
 import { findForwards } from '../lib/forwards.js';
-import { decodeXtNat, multiportDestinations, ownerOf } from '../lib/linux/nftables/forwards.js';
+import { decodeXtNat, interpretRuleset, multiportDestinations, ownerOf } from '../lib/linux/nftables/forwards.js';
 import { legacyTables, readForwards } from '../lib/linux/nftables/index.js';
-import { Attributes, attributeList, MalformedNetlinkError, splitMessages } from '../lib/linux/nftables/netlink.js';
-import { ruleComment } from '../lib/linux/nftables/ruleset.js';
+import {
+  Attributes,
+  attributeList,
+  concatBytes,
+  encodeAttribute,
+  encodeStringAttribute,
+  MalformedNetlinkError,
+  splitMessages,
+} from '../lib/linux/nftables/netlink.js';
+import { ruleComment, type Expression, type Rule, type Ruleset } from '../lib/linux/nftables/ruleset.js';
 import { runCli } from './helpers/cli.js';
 
 interface Capture {
@@ -347,5 +355,81 @@ describe('findForwards arguments and platforms', () => {
     expect(result.stderr).toMatch(/^portclash: ERR_UNSUPPORTED_PLATFORM: finding port forwards/);
     const usage = await runCli(['forwards', '--tcp', '--udp']);
     expect(usage).toMatchObject({ code: 2, stderr: expect.stringMatching(/ERR_USAGE/) as string });
+  });
+});
+
+describe('rules made expression by expression', () => {
+  const u32 = (type: number, value: number): Uint8Array => {
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setUint32(0, value >>> 0, false);
+    return encodeAttribute(type, bytes);
+  };
+  const data = (type: number, bytes: number[]): Uint8Array => encodeAttribute(type, encodeAttribute(1, new Uint8Array(bytes)));
+  const verdict = (code: number, chain: string): Uint8Array =>
+    encodeAttribute(2, encodeAttribute(2, concatBytes([u32(1, code), encodeStringAttribute(2, chain)])));
+  const expression = (name: string, ...attributes: Uint8Array[]): Expression => ({ name, data: new Attributes(concatBytes(attributes)) });
+  // meta l4proto → reg 1; cmp == tcp; payload th dport → reg 1; cmp == 8080
+  const tcpDport8080 = [
+    expression('meta', u32(1, 1), u32(2, 16)),
+    expression('cmp', u32(1, 1), u32(2, 0), data(3, [6])),
+    expression('payload', u32(1, 1), u32(2, 2), u32(3, 2), u32(4, 2)),
+    expression('cmp', u32(1, 1), u32(2, 0), data(3, [0x1f, 0x90])),
+  ];
+  const ruleset = (chains: Record<string, Expression[][]>): Ruleset => ({
+    tables: [{ family: 2, name: 't' }],
+    chains: Object.keys(chains).map((name, index) => ({
+      family: 2,
+      table: 't',
+      name,
+      handle: index + 1,
+      ...(index === 0 ? { hook: { number: 0, priority: -100 }, type: 'nat' } : {}),
+    })),
+    rules: Object.entries(chains).flatMap(([chain, rules]) =>
+      rules.map((expressions, index): Rule => ({ family: 2, table: 't', chain, handle: 100 + index, expressions, comment: null })),
+    ),
+    sets: [],
+  });
+
+  it('does not read a nat address from a register a later load overwrote in part', () => {
+    const address = Array.from({ length: 16 }, (_, index) => (index === 0 ? 0x20 : index === 1 ? 0x01 : index === 2 ? 0x0d : index === 3 ? 0xb8 : 0));
+    const found = interpretRuleset(
+      ruleset({
+        pre: [
+          [
+            ...tcpDport8080,
+            expression('immediate', u32(1, 1), data(2, address)), // reg 1: 16 bytes, words 0-3
+            expression('immediate', u32(1, 10), data(2, [0, 0, 0, 1])), // NFT_REG32_02: word 2
+            expression('nat', u32(1, 1), u32(2, 10), u32(3, 1)),
+          ],
+        ],
+      }),
+    );
+    expect(found.forwards).toEqual([]);
+    expect(found.unknown.map(({ entry }) => entry.reason)).toEqual([expect.stringMatching(/not a literal/) as string]);
+  });
+
+  it('reports a jump back into its own path, a payload rewrite and a port offset as unknown', () => {
+    const found = interpretRuleset(
+      ruleset({
+        pre: [
+          [expression('immediate', u32(1, 0), verdict(-3, 'a'))],
+          [...tcpDport8080, expression('payload', u32(5, 1), u32(2, 2), u32(3, 2), u32(4, 2))],
+          [...tcpDport8080, expression('immediate', u32(1, 1), data(2, [192, 0, 2, 1])), expression('nat', u32(1, 1), u32(2, 2), u32(3, 1), u32(7, 32))],
+        ],
+        a: [[expression('immediate', u32(1, 0), verdict(-4, 'pre'))]],
+      }),
+    );
+    expect(found.forwards).toEqual([]);
+    expect(found.unknown.map(({ entry }) => [entry.path, entry.reason])).toEqual([
+      [['pre', 'a'], expect.stringMatching(/jumps to pre, past the kernel's depth or back into its own path/) as string],
+      [['pre'], expect.stringMatching(/payload set/) as string],
+      [['pre'], expect.stringMatching(/offset/) as string],
+    ]);
+  });
+
+  it('leaves out rules for other protocols, and chains no nat base chain reaches', () => {
+    const sctp = [expression('meta', u32(1, 1), u32(2, 16)), expression('cmp', u32(1, 1), u32(2, 0), data(3, [132])), expression('nft-future-thing')];
+    const found = interpretRuleset(ruleset({ pre: [sctp], unreached: [[expression('nft-future-thing')]] }));
+    expect(found).toEqual({ forwards: [], unknown: [] });
   });
 });

@@ -123,7 +123,11 @@ class RuleReader {
   private set(register: number | undefined, value: Register): void {
     const word = register === undefined ? null : wordOf(register);
     if (word === null) return;
-    for (let i = 0; i < Math.ceil(value.length / 4); i++) this.registers.delete(word + i);
+    // a value is stored at its first word; any other whose words this one overwrites is gone whole
+    const end = word + Math.max(1, Math.ceil(value.length / 4));
+    for (const [start, held] of this.registers) {
+      if (start < end && start + Math.max(1, Math.ceil(held.length / 4)) > word) this.registers.delete(start);
+    }
     this.registers.set(word, value);
   }
 
@@ -375,6 +379,8 @@ class RuleReader {
 
   private nat(data: Attributes): Outcome {
     if (data.u32(1) !== 1) return { kind: 'none' }; // NFT_NAT_SNAT: a source rewrite
+    // NF_NAT_RANGE_PROTO_OFFSET: the port is shifted by the packet's own, no one target port
+    if (((data.u32(7) ?? 0) & 32) !== 0) return { kind: 'unknown', reason: 'it is a dnat that shifts ports by an offset, which portclash does not follow' };
     const natFamily = data.u32(2);
     const family: Family | undefined = natFamily === NFPROTO.IPV4 ? 'IPv4' : natFamily === NFPROTO.IPV6 ? 'IPv6' : undefined;
     const target: Forward['target'] = {};
