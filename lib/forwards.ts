@@ -53,7 +53,7 @@ export interface Forward {
 export interface ForwardsUnknown {
   /**
    * `ruleset`: the ruleset could not be read at all (`error` EPERM without CAP_NET_ADMIN);
-   * `rule`: one rule of a NAT chain could not be interpreted (a verdict map, an xt target, an
+   * `rule`: one rule of a NAT chain could not be interpreted (a DNAT from a map, an xt target, an
    * unknown expression): it may redirect; `iptables-legacy`: legacy x_tables exist in this network
    * namespace, which portclash does not read.
    */

@@ -207,22 +207,96 @@ describe.runIf(process.platform === 'linux' && isRoot && toolsPresent)('forwards
     });
   });
 
-  it('reports a verdict map as a rule that may redirect, not as nothing, and only where its matches allow', async () => {
+  it('reports a rule it cannot interpret (a dnat from a map) as one that may redirect, not as nothing, and only where its matches allow', async () => {
     const inside = await namespaceWith(`table ip edge {
-      chain svc { dnat to 192.0.2.60; }
-      chain pre { type nat hook prerouting priority dstnat; tcp dport vmap { 8443 : jump svc }; }
+      chain pre { type nat hook prerouting priority dstnat; dnat to tcp dport map { 8443 : 192.0.2.60 }; }
     }`);
     const report = await forwards(inside, [], 3);
     expect(report.forwards).toEqual([]);
     expect(report.complete).toBe(false);
     expect(report.unknown).toEqual([
-      expect.objectContaining({ source: 'rule', table: 'edge', chain: 'pre', path: ['pre'], reason: expect.stringMatching(/verdict map/) as string }),
+      expect.objectContaining({
+        source: 'rule',
+        table: 'edge',
+        chain: 'pre',
+        path: ['pre'],
+        reason: expect.stringMatching(/its address comes from map @__map0/) as string,
+      }),
     ]);
-    // the rule matches TCP only: a UDP question is answered in full
+    // `tcp dport map`: the rule matches TCP only, so a UDP question is answered in full
     expect(await forwards(inside, ['--udp'], 1)).toEqual({ forwards: [], unknown: [], complete: true });
     const human = await inside.runNode([CLI, 'forwards']);
     expect(human.code).toBe(3);
     expect(human.stdout).toMatch(/May also forward/);
+  });
+
+  it('follows verdict maps, concatenated keys included (kube-proxy in nftables mode)', async () => {
+    const inside = await namespaceWith(`table ip kube-proxy {
+      map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; elements = { 192.0.2.200 . tcp . 80 : goto service-web }; }
+      map service-nodeports { type inet_proto . inet_service : verdict; elements = { tcp . 30080 : goto external-web, udp . 30053 : drop }; }
+      chain nat-prerouting { type nat hook prerouting priority dstnat; jump services; }
+      chain services {
+        ip daddr . meta l4proto . th dport vmap @service-ips;
+        fib daddr type local jump nodeports;
+      }
+      chain nodeports { meta l4proto . th dport vmap @service-nodeports; }
+      chain mark-for-masquerade { meta mark set meta mark or 0x4000; }
+      chain external-web { jump mark-for-masquerade; goto service-web; }
+      chain service-web { numgen random mod 2 vmap { 0 : goto endpoint-a, 1 : goto endpoint-b }; }
+      chain endpoint-a { meta l4proto tcp dnat to 192.0.2.11:8080; }
+      chain endpoint-b { meta l4proto tcp dnat to 192.0.2.12:8080; }
+    }`);
+    const report = await forwards(inside);
+    expect(report).toMatchObject({ unknown: [], complete: true });
+    // a hash map's elements come in the kernel's order: sorted here by path
+    const summary = report.forwards
+      .map(({ protocol, ports, target, path, owner, conditions }) => ({ protocol, ports, address: target.address, path: path.join('>'), owner, conditions }))
+      .sort((a, b) => a.path.localeCompare(b.path));
+    // numgen's value is the register's bytes, in the host's order
+    expect(summary).toEqual([
+      {
+        protocol: 'tcp',
+        ports: [[30080, 30080]],
+        address: '192.0.2.11',
+        path: 'nat-prerouting>services>nodeports>external-web>service-web>endpoint-a',
+        owner: 'kubernetes',
+        conditions: ['fib == 0x02000000', 'numgen == 0x00000000 (@__map0)'],
+      },
+      {
+        protocol: 'tcp',
+        ports: [[30080, 30080]],
+        address: '192.0.2.12',
+        path: 'nat-prerouting>services>nodeports>external-web>service-web>endpoint-b',
+        owner: 'kubernetes',
+        conditions: ['fib == 0x02000000', 'numgen == 0x01000000 (@__map0)'],
+      },
+      {
+        protocol: 'tcp',
+        ports: [[80, 80]],
+        address: '192.0.2.11',
+        path: 'nat-prerouting>services>service-web>endpoint-a',
+        owner: 'kubernetes',
+        conditions: ['ip daddr == 192.0.2.200 (@service-ips)', 'numgen == 0x00000000 (@__map0)'],
+      },
+      {
+        protocol: 'tcp',
+        ports: [[80, 80]],
+        address: '192.0.2.12',
+        path: 'nat-prerouting>services>service-web>endpoint-b',
+        owner: 'kubernetes',
+        conditions: ['ip daddr == 192.0.2.200 (@service-ips)', 'numgen == 0x01000000 (@__map0)'],
+      },
+    ]);
+    expect(await forwards(inside, ['--port', '30053'], 1)).toEqual({ forwards: [], unknown: [], complete: true });
+  });
+
+  it('follows a verdict map on intervals of ports, and leaves out elements that only accept or drop', async () => {
+    const inside = await namespaceWith(`table ip edge {
+      chain web { meta l4proto tcp dnat to 192.0.2.61:80; }
+      chain pre { type nat hook prerouting priority dstnat; tcp dport vmap { 8000-8100 : jump web, 9000 : accept, 22 : drop }; }
+    }`);
+    expect(only(await forwards(inside))).toMatchObject({ ports: [[8000, 8100]], path: ['pre', 'web'], target: { address: '192.0.2.61', port: 80 } });
+    expect(await forwards(inside, ['--port', '9000'], 1)).toEqual({ forwards: [], unknown: [], complete: true });
   });
 
   it('answers an empty ruleset with no forwards and nothing unknown', async () => {

@@ -4,7 +4,7 @@ import type { Forward, ForwardOwner, ForwardsOptions, ForwardsUnknown } from '..
 import { inRanges, type PortRange } from '../../ranges.js';
 import type { Family, Protocol } from '../../records.js';
 import type { Attributes } from './netlink.js';
-import { NFPROTO, NFT_SET, type Chain, type Expression, type NamedSet, type Rule, type Ruleset } from './ruleset.js';
+import { NFPROTO, NFT_SET, type Chain, type Expression, type NamedSet, type Rule, type Ruleset, type SetElement } from './ruleset.js';
 
 /** NF_INET_* hooks where a nat chain rewrites the destination. */
 const HOOKS: Record<number, 'prerouting' | 'output'> = { 0: 'prerouting', 3: 'output' };
@@ -35,7 +35,13 @@ type Register =
   | { kind: 'other'; length: number; what: string };
 
 type Outcome =
-  { kind: 'none' } | { kind: 'unmatchable' } | { kind: 'nat'; forward: NatAction } | { kind: 'jump'; chain: string } | { kind: 'unknown'; reason: string };
+  | { kind: 'none' }
+  | { kind: 'unmatchable' }
+  | { kind: 'nat'; forward: NatAction }
+  | { kind: 'jump'; chain: string }
+  /** a verdict map: each element's jump, with what its key matched */
+  | { kind: 'branches'; branches: { chain: string; match: Match }[] }
+  | { kind: 'unknown'; reason: string };
 
 interface NatAction {
   kind: 'dnat' | 'redirect';
@@ -327,7 +333,7 @@ class RuleReader {
     const set = this.sets.get(name);
     if (data.has(3)) {
       const destination = data.u32(3);
-      if (destination === 0) return { kind: 'unknown', reason: `it takes its verdict from verdict map @${name}, whose jumps portclash does not follow` };
+      if (destination === 0) return this.verdictMap(name, data.u32(2), set);
       this.set(destination, { kind: 'map', length: 16, set: name });
       return null;
     }
@@ -345,6 +351,53 @@ class RuleReader {
     }
     this.condition(`${this.describe(source)} ${inverted ? '!= ' : ''}@${name}`);
     return null;
+  }
+
+  /**
+   * A verdict map (`… vmap @m`): each element is a branch, its key narrowing what the registers it
+   * was looked up with hold (a concatenation's fields are each padded to 4 bytes, one per register),
+   * its verdict the chain it jumps to. Fields of registers the reader does not follow narrow nothing.
+   */
+  private verdictMap(name: string, source: number | undefined, set: NamedSet | undefined): Outcome {
+    const first = source === undefined ? null : wordOf(source);
+    if (set === undefined || set.elements === null || first === null) {
+      return { kind: 'unknown', reason: `it takes its verdict from map @${name}, which the dump did not list` };
+    }
+    // the fields of the key, word by word: the register loaded there, or an untracked word
+    const fields: KeyField[] = [];
+    for (let offset = 0; offset < set.keyLength;) {
+      const register = this.registers.get(first + offset / 4);
+      const length = Math.min(register === undefined ? 4 : register.length, set.keyLength - offset);
+      fields.push({ offset, register, length });
+      offset += Math.max(4, Math.ceil(length / 4) * 4);
+    }
+    const base = this.match;
+    const branches: { chain: string; match: Match }[] = [];
+    for (const { element, low, high } of elementSpans(set)) {
+      const code = element.verdict?.code;
+      const chain = element.verdict?.chain;
+      if (code === 3) return { kind: 'unknown', reason: `an element of verdict map @${name} queues packets to a program (NFQUEUE), which may rewrite them` };
+      if ((code !== -3 && code !== -4) || chain === undefined) continue; // accept, drop, return: no rewrite here
+      this.match = { ...base, conditions: [...base.conditions] };
+      if (low !== null && high !== null) for (const field of fields) this.narrowByField(field, low, high, name);
+      if (!this.unmatchable()) branches.push({ chain, match: this.match });
+    }
+    this.match = base;
+    return { kind: 'branches', branches };
+  }
+
+  /** Narrows the match by one field of a map element's key, from `low` to `high` (the same for a single key). */
+  private narrowByField(field: KeyField, low: Uint8Array, high: Uint8Array, set: string): void {
+    const from = bigEndian(low.subarray(field.offset, field.offset + field.length));
+    const to = bigEndian(high.subarray(field.offset, field.offset + field.length));
+    const { register } = field;
+    if (register?.kind === 'dport' && field.length === 2) return this.narrowPorts([[from, to]]);
+    if (register?.kind === 'l4proto' && field.length === 1) return this.narrowProtocols((protocol) => inRanges(protocol === 'tcp' ? 6 : 17, [[from, to]]));
+    if (register?.kind === 'nfproto' && field.length === 1) {
+      return this.narrowFamilies((family) => inRanges(family === 'IPv4' ? NFPROTO.IPV4 : NFPROTO.IPV6, [[from, to]]));
+    }
+    const value = low.subarray(field.offset, field.offset + field.length);
+    this.condition(`${this.describe(register)} == ${formatValue(register, value)} (@${set})`);
   }
 
   private immediate(data: Attributes): Outcome | null {
@@ -576,6 +629,53 @@ function tableFamilyOf(family: number): 'ip' | 'ip6' | 'inet' | null {
   return family === NFPROTO.IPV4 ? 'ip' : family === NFPROTO.IPV6 ? 'ip6' : family === NFPROTO.INET ? 'inet' : null;
 }
 
+/** One field of a concatenated key: where it starts in the key, what register was looked up there, its length. */
+interface KeyField {
+  offset: number;
+  register: Register | undefined;
+  length: number;
+}
+
+/**
+ * Each element of a set with the lowest and highest key it matches (null for a catch-all, whose key
+ * is empty): the key itself, its KEY_END for concatenated intervals, or for an rbtree interval the
+ * key before the end element that follows it (all ones when none does).
+ */
+function elementSpans(set: NamedSet): { element: SetElement; low: Uint8Array | null; high: Uint8Array | null }[] {
+  const elements = set.elements ?? [];
+  const interval = (set.flags & NFT_SET.INTERVAL) !== 0;
+  const sorted = interval ? [...elements].sort((a, b) => compareBytes(a.key, b.key)) : elements;
+  const spans: { element: SetElement; low: Uint8Array | null; high: Uint8Array | null }[] = [];
+  sorted.forEach((element, index) => {
+    if (element.intervalEnd) return;
+    if (element.catchAll) spans.push({ element, low: null, high: null });
+    else if (!interval) spans.push({ element, low: element.key, high: element.key });
+    else if (element.keyEnd !== undefined) spans.push({ element, low: element.key, high: element.keyEnd });
+    else spans.push({ element, low: element.key, high: beforeEnd(element.key, sorted[index + 1]) });
+  });
+  return spans;
+}
+
+/** The last key of an rbtree interval: one before the key of the end element after it, big-endian. */
+function beforeEnd(key: Uint8Array, next: SetElement | undefined): Uint8Array {
+  const high = new Uint8Array(key.byteLength).fill(0xff);
+  if (next?.intervalEnd !== true) return high;
+  high.set(next.key.subarray(0, high.byteLength));
+  for (let byte = high.byteLength - 1; byte >= 0; byte--) {
+    if (high[byte]! > 0) {
+      high[byte] = high[byte]! - 1;
+      break;
+    }
+    high[byte] = 0xff;
+  }
+  return high;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.byteLength, b.byteLength); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.byteLength - b.byteLength;
+}
+
 /** Each interval or element of a set as a range of its big-endian keys (ports, protocol numbers). */
 export function setRanges(set: NamedSet): PortRange[] {
   const elements = set.elements ?? [];
@@ -680,6 +780,21 @@ function walkChain(context: WalkContext, chain: Chain, match: Match, path: strin
     const outcome = reader.read();
     const comment = rule.comment ?? reader.xtComment;
     const narrowed = reader.result;
+    // a jump (or a verdict map's element): the target's rules run with what the path matched so far
+    const follow = (name: string, matched: Match): void => {
+      const target = context.chains.get(context.chainKey(chain.family, chain.table, name));
+      const stop =
+        target === undefined
+          ? `jumps to chain ${name}, which the dump did not list`
+          : path.includes(target.name) || path.length >= MAX_DEPTH
+            ? `jumps to ${target.name}, past the kernel's depth or back into its own path`
+            : null;
+      if (target === undefined || stop !== null) {
+        walk.unknown.push({ entry: { source: 'rule', reason: `rule ${rule.handle} of chain ${rule.chain} ${stop}`, ...where, comment }, matches: matched });
+      } else {
+        walkChain(context, target, matched, [...path, target.name], walk);
+      }
+    };
     switch (outcome.kind) {
       case 'none':
       case 'unmatchable':
@@ -690,33 +805,12 @@ function walkChain(context: WalkContext, chain: Chain, match: Match, path: strin
           matches: narrowed,
         });
         break;
-      case 'jump': {
-        const target = context.chains.get(context.chainKey(chain.family, chain.table, outcome.chain));
-        if (target === undefined) {
-          walk.unknown.push({
-            entry: {
-              source: 'rule',
-              reason: `rule ${rule.handle} of chain ${rule.chain} jumps to chain ${outcome.chain}, which the dump did not list`,
-              ...where,
-              comment,
-            },
-            matches: narrowed,
-          });
-        } else if (path.includes(target.name) || path.length >= MAX_DEPTH) {
-          walk.unknown.push({
-            entry: {
-              source: 'rule',
-              reason: `rule ${rule.handle} of chain ${rule.chain} jumps to ${target.name}, past the kernel's depth or back into its own path`,
-              ...where,
-              comment,
-            },
-            matches: narrowed,
-          });
-        } else {
-          walkChain(context, target, narrowed, [...path, target.name], walk);
-        }
+      case 'jump':
+        follow(outcome.chain, narrowed);
         break;
-      }
+      case 'branches':
+        for (const branch of outcome.branches) follow(branch.chain, branch.match);
+        break;
       case 'nat':
         for (const family of narrowed.families) {
           if (outcome.forward.family !== undefined && outcome.forward.family !== family) continue;

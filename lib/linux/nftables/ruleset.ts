@@ -72,6 +72,8 @@ export interface SetElement {
   intervalEnd: boolean;
   /** NFT_SET_ELEM_CATCHALL (`*`): the element has no key and matches every one. */
   catchAll: boolean;
+  /** A verdict map's value: the verdict code (NFT_JUMP -3, NFT_GOTO -4, NF_ACCEPT 1…) and the chain jumped to. */
+  verdict?: { code: number; chain?: string };
 }
 
 /** NFT_SET_* flags. */
@@ -193,6 +195,13 @@ export function decodeSetElements(message: NetlinkMessage): { family: number; ta
     const decoded: SetElement = { key: dataValue(element.nested(1)) ?? new Uint8Array(0), intervalEnd: (flags & 1) !== 0, catchAll: (flags & 2) !== 0 };
     const keyEnd = dataValue(element.nested(10));
     if (keyEnd !== undefined) decoded.keyEnd = keyEnd;
+    // NFTA_SET_ELEM_DATA holding NFTA_DATA_VERDICT { NFTA_VERDICT_CODE, NFTA_VERDICT_CHAIN }
+    const verdict = element.nested(2)?.nested(2);
+    const code = verdict?.i32(1);
+    if (code !== undefined) {
+      const chain = verdict?.string(2);
+      decoded.verdict = chain === undefined ? { code } : { code, chain };
+    }
     return decoded;
   });
   return { family, table: required(attributes.string(1), 'NFTA_SET_ELEM_LIST_TABLE'), set: required(attributes.string(2), 'NFTA_SET_ELEM_LIST_SET'), elements };
