@@ -37,7 +37,7 @@ const toArrayBuffer = (base64: string): ArrayBuffer => {
 };
 
 /** A binding that answers each readNftables call with the next captured one, through `change` (to alter a reply). */
-function replay(change: (replies: NftablesReply[], call: number) => NftablesReply[] = (replies) => replies): NativeBinding & { calls: number } {
+function replay(change: (replies: NftablesReply[], call: number) => NftablesReply[] = (replies) => replies, strict = true): NativeBinding & { calls: number } {
   const binding = {
     rowLayoutVersion: 0,
     rowSize: 0,
@@ -45,9 +45,11 @@ function replay(change: (replies: NftablesReply[], call: number) => NftablesRepl
     readNftables(requests: readonly NftablesRequest[]): NftablesReply[] {
       // the first call of a reading asks for the generation first, the second for set elements
       const recorded = capture.calls[requests[0]?.type === 16 ? 0 : 1]!;
-      expect(requests.map(({ type, family, dump }) => ({ type, family, dump }))).toEqual(
-        recorded.requests.map(({ type, family, dump }) => ({ type, family, dump })),
-      );
+      const asked = JSON.stringify(requests.map(({ type, family, dump }) => ({ type, family, dump })));
+      const recordedRequests = JSON.stringify(recorded.requests.map(({ type, family, dump }) => ({ type, family, dump })));
+      // a corrupted set list asks for other sets' elements: those the capture cannot answer fail (EIO)
+      if (!strict && asked !== recordedRequests) return requests.map(() => ({ errno: 5, syscall: 'recvmsg', messages: new ArrayBuffer(0) }));
+      expect(asked).toBe(recordedRequests);
       const replies = recorded.replies.map(({ errno, syscall, messages }) => ({ errno, syscall, messages: toArrayBuffer(messages) }));
       return change(replies, binding.calls++);
     },
@@ -236,6 +238,31 @@ describe.runIf(littleEndian)('the captured ruleset (nft, iptables-nft and ip6tab
     });
     expect(readForwards({}, interrupted, noLegacy).forwards).toHaveLength(8);
     expect(interrupted.calls).toBe(3);
+  });
+
+  it('never throws on a corrupted reply: each is a report, with unknown where the bytes did not parse', () => {
+    // a fixed seed (xorshift32), so a failure can be replayed
+    let state = 0x9e3779b9;
+    const random = (limit: number): number => {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) % limit;
+    };
+    for (let round = 0; round < 300; round++) {
+      // the first call's dumps (not its generation) or the second's set elements
+      const target = random(2);
+      const corrupt = replay((replies, call) => {
+        if (call !== target || replies.length < 2) return replies;
+        const index = target === 0 ? 1 + random(replies.length - 1) : random(replies.length - 1);
+        const bytes = new Uint8Array(replies[index]!.messages.slice(0));
+        if (bytes.byteLength === 0) return replies;
+        for (let flips = 1 + random(4); flips > 0; flips--) bytes[random(bytes.byteLength)] = random(256);
+        return replies.map((reply, at) => (at === index ? { ...reply, messages: bytes.buffer } : reply));
+      }, false);
+      const report = readForwards({}, corrupt, noLegacy);
+      expect(report.complete).toBe(report.unknown.length === 0);
+    }
   });
 
   it('reports a ruleset it may not read, or cannot parse, as unknown instead of empty', () => {

@@ -3,7 +3,7 @@ import { formatIPv4, formatIPv6 } from '../../address.js';
 import type { Forward, ForwardOwner, ForwardsOptions, ForwardsUnknown } from '../../forwards.js';
 import { inRanges, type PortRange } from '../../ranges.js';
 import type { Family, Protocol } from '../../records.js';
-import type { Attributes } from './netlink.js';
+import { MalformedNetlinkError, type Attributes } from './netlink.js';
 import { NFPROTO, NFT_SET, type Chain, type Expression, type NamedSet, type Rule, type Ruleset, type SetElement } from './ruleset.js';
 
 /** NF_INET_* hooks where a nat chain rewrites the destination. */
@@ -777,7 +777,14 @@ function walkChain(context: WalkContext, chain: Chain, match: Match, path: strin
       return;
     }
     const reader = new RuleReader(rule, match, context.sets);
-    const outcome = reader.read();
+    let outcome: Outcome;
+    try {
+      outcome = reader.read();
+    } catch (error) {
+      // an expression's nested attributes are read as the rule runs: bytes the kernel cannot have sent
+      if (!(error instanceof MalformedNetlinkError)) throw error;
+      outcome = { kind: 'unknown', reason: `its expressions are malformed (${error.message})` };
+    }
     const comment = rule.comment ?? reader.xtComment;
     const narrowed = reader.result;
     // a jump (or a verdict map's element): the target's rules run with what the path matched so far
