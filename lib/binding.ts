@@ -185,6 +185,24 @@ export interface WindowsServiceList {
   services: WindowsService[];
 }
 
+/**
+ * One nf_tables request for readNftables: an NFT_MSG_* type, an nfgen family (NFPROTO_*, 0 for all),
+ * whether it is a dump, and the netlink attributes that follow its nfgenmsg.
+ */
+export interface NftablesRequest {
+  type: number;
+  family: number;
+  dump: boolean;
+  attributes?: Uint8Array;
+}
+
+/** A request's reply: its netlink messages, headers included, back to back; empty with `errno` set when it failed. */
+export interface NftablesReply {
+  errno: number;
+  syscall: string | null;
+  messages: ArrayBuffer;
+}
+
 /** What the addon provides. A replacement (tests, recorded rows) implements the same. */
 export interface NativeBinding {
   rowLayoutVersion: number;
@@ -263,6 +281,11 @@ export interface NativeBinding {
   cgroupGetsockoptHooks?(mountpoint: string, cgroupId: number): ProgramCountReading;
   /** The same for the cgroup v2 directory at this path, for a caller who cannot open by handle. */
   cgroupGetsockoptHooksAt?(cgroupPath: string): ProgramCountReading;
+  /**
+   * Linux: sends each nf_tables request on a NETLINK_NETFILTER socket and returns each reply's raw
+   * messages (NLMSG_DONE and the ACK left out), on the calling thread; lib/linux/nftables decodes them.
+   */
+  readNftables?(requests: readonly NftablesRequest[]): NftablesReply[];
   /** sysconf(_SC_CLK_TCK), the unit of process start times in /proc/<pid>/stat. */
   clockTicksPerSecond?: number;
   /**

@@ -4,6 +4,7 @@ import type { LinuxFacts } from './linux/facts.js';
 import type { ProbingFacts } from './probing/index.js';
 import type { Win32Facts } from './win32/facts.js';
 import type { EphemeralReport } from './ephemeral.js';
+import type { ForwardsOptions, ForwardsReport } from './forwards.js';
 import type { OwnedSocket, OwnerOptions, ProcessInfo } from './owners.js';
 import type { Prediction, ResolvedRequest } from './predict/types.js';
 import type { EphemeralRange, PortRange } from './ranges.js';
@@ -112,6 +113,8 @@ export interface Platform {
   readEphemeralRange(): EphemeralRange;
   readReservedPorts(): PortRange[];
   ephemeralReport(): Promise<EphemeralReport>;
+  /** The NAT rules that forward ports (Linux: nf_tables); a backend that reads none fails with ERR_UNSUPPORTED_PLATFORM. */
+  findForwards(options: ForwardsOptions): Promise<ForwardsReport>;
   readonly rules: BindRules;
   /** Where the C library reads the services database. */
   servicesPath(): string;

@@ -783,6 +783,37 @@ Napi::Value ReadFilesJs(const Napi::CallbackInfo& info) {
   return list;
 }
 
+// readNftables([{ type, family, dump, attributes }]) → [{ errno, syscall, messages }]: each
+// nf_tables request's reply as raw netlink messages in an ArrayBuffer (linux_nftables.cc), on the
+// calling thread. attributes is a Uint8Array (or absent) of netlink attributes built in JS.
+Napi::Value ReadNftablesJs(const Napi::CallbackInfo& info) {
+  std::vector<NftRequest> requests = ObjectsFromJs<NftRequest>(info, "{ type, family, dump, attributes }", [](Napi::Env env, const Napi::Object& item) {
+    NftRequest request{static_cast<uint8_t>(WholeNumber(env, item.Get("type"), "type", 255)),
+                       static_cast<uint8_t>(WholeNumber(env, item.Get("family"), "family", 255)),
+                       item.Get("dump").ToBoolean().Value(), {}};
+    Napi::Value attributes = item.Get("attributes");
+    if (!attributes.IsUndefined() && !attributes.IsNull()) {
+      if (!attributes.IsTypedArray() || attributes.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+        throw Napi::TypeError::New(env, "attributes must be a Uint8Array");
+      }
+      Napi::Uint8Array bytes = attributes.As<Napi::Uint8Array>();
+      // a request is one netlink message: the kernel takes no more than a page's worth here
+      if (bytes.ByteLength() > 4096) throw Napi::RangeError::New(env, "attributes must be at most 4096 bytes");
+      request.attributes.assign(bytes.Data(), bytes.Data() + bytes.ByteLength());
+    }
+    return request;
+  });
+  Napi::Env env = info.Env();
+  const std::vector<NftReply> replies = ReadNftables(requests);
+  Napi::Array list = Napi::Array::New(env, replies.size());
+  for (size_t i = 0; i < replies.size(); ++i) {
+    Napi::Object item = FailedCallObject(env, replies[i]);
+    item.Set("messages", CopyRows(env, replies[i].messages.data(), replies[i].messages.size()));
+    list.Set(static_cast<uint32_t>(i), item);
+  }
+  return list;
+}
+
 #elif defined(_WIN32)
 // Windows: IP Helper's tables, the facts of processes, and the services (win32.h).
 
@@ -911,6 +942,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"netnsOwnerRelation", NetnsOwnerRelationJs},
       {"identifyNetns", IdentifyNetnsJs},
       {"readFiles", ReadFilesJs},
+      {"readNftables", ReadNftablesJs},
   };
   exports.Set("clockTicksPerSecond", Napi::Number::New(env, static_cast<double>(ClockTicksPerSecond())));
 #elif defined(_WIN32)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sockets.h"
+#include "unique_fd.h"
 
 namespace portclash {
 
@@ -194,5 +195,31 @@ struct ProgramCount : FailedCall {
 ProgramCount CountGetsockoptProgramsById(const char* mountpoint, uint64_t id);
 // by the cgroup's directory, for callers who cannot open by handle
 ProgramCount CountGetsockoptProgramsAt(const char* cgroup_path);
+
+// A netlink socket of `protocol` (NETLINK_NETFILTER, …) in the caller's network namespace, whose
+// receives time out. Returns 0 or an errno (call.syscall says which call failed). The one place a
+// reader opens its netlink socket, so that choosing another namespace is a change here alone.
+int OpenNetlink(int protocol, UniqueFd& fd, FailedCall& call);
+
+// One nf_tables request: an NFT_MSG_* type (the subsystem is added), an nfgen family (NFPROTO_*),
+// whether it is a dump, and the netlink attributes that follow the nfgenmsg, built by the caller.
+struct NftRequest {
+  uint8_t message_type;
+  uint8_t family;
+  bool dump;
+  std::vector<uint8_t> attributes;
+};
+
+// A request's reply: its netlink messages as the kernel sent them (headers included, each padded
+// to NLMSG_ALIGN), NLMSG_DONE and the ACK left out; empty with error/syscall set when it failed
+// (EPERM without CAP_NET_ADMIN, ENOENT for a set gone meanwhile, EFBIG past 256 MiB).
+struct NftReply : FailedCall {
+  std::vector<uint8_t> messages;
+};
+
+// Sends each request in turn on one NETLINK_NETFILTER socket (a fresh one after a failure) and
+// reads each reply to its end, on the calling thread. A failed request leaves its errno in its
+// reply and the others still run.
+std::vector<NftReply> ReadNftables(const std::vector<NftRequest>& requests);
 
 }  // namespace portclash

@@ -28,16 +28,18 @@ const reportsDir = path.join(asanDir, 'reports');
 const sanitizerFlags = '-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1';
 
 // The files whose tests run the addon's code: /proc/net parsing (captured and hostile text),
-// sock_diag dumps and the reply parser (crafted datagrams), the /proc/<pid>/fd owner scans and
-// their cancelling, socket options read through pidfd_getfd, cgroup and namespace helpers, readings
-// inside other network namespaces (threads that enter them), the
-// async readers' queue and sinks, worker threads ended mid-work, and the unload guard. The CLI
-// suites are left out: they reach the same code through a child process each, at ASan's cost.
+// sock_diag dumps and the reply parser (crafted datagrams), nf_tables dumps (large and refused
+// ones), the /proc/<pid>/fd owner scans and their cancelling, socket options read through
+// pidfd_getfd, cgroup and namespace helpers, readings inside other network namespaces (threads that
+// enter them), the async readers' queue and sinks, worker threads ended mid-work, and the unload
+// guard. The CLI suites are left out: they reach the same code through a child process each, at
+// ASan's cost.
 const nativeFacingFiles = [
   'addon-unload',
   'binding',
   'cgroups',
   'netns',
+  'nftables-reader',
   'owner-query',
   'owners',
   'owners-cancel',

@@ -19,6 +19,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     const { EPHEMERAL_HELP, runEphemeral } = await import('./ephemeral.js');
     return { help: EPHEMERAL_HELP, run: runEphemeral };
   },
+  forwards: async () => {
+    const { FORWARDS_HELP, runForwards } = await import('./forwards.js');
+    return { help: FORWARDS_HELP, run: runForwards };
+  },
   free: async () => {
     const { FREE_HELP, runFree } = await import('./free.js');
     return { help: FREE_HELP, run: runFree };
@@ -61,6 +65,7 @@ Commands:
   check     will bind()+listen() on a port succeed, and if not, why and who is in the way
   info      what a port means here: services, class, ephemeral range, holders, bind prediction
   ephemeral the ephemeral port range and how close outgoing connections are to exhausting it
+  forwards  NAT rules (DNAT, redirect) that send a port's packets elsewhere, though bind() succeeds
   free      end the processes holding a port (asks first; a supervised one gets its stop command)
   list      list sockets (protocol, five-tuple, state, uid; --owners adds the processes)
   pick      print free ports for a server or a test run, from the tables, never binding

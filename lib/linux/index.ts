@@ -1,5 +1,6 @@
 // The Linux backend: sock_diag and /proc/net tables, the /proc/<pid>/fd owner scan, /proc/sys facts, Linux's bind rules.
 import { getBinding } from '../binding.js';
+import { PortclashError } from '../errors.js';
 import type { Platform } from '../platform.js';
 import { LINUX_RULES } from '../predict/linux.js';
 import { ephemeralReport } from './ephemeral.js';
@@ -8,6 +9,7 @@ import { resolveNetns, type NetPlace } from './netns.js';
 import { findOwners, findOwnersSync } from './owners.js';
 import { findProcessesByName, readProcessTables, readProcessTablesSync } from './process-sockets.js';
 import { hasExited, readProcessInfo } from './processes.js';
+import { readForwards } from './nftables/index.js';
 import { readNamespaceRanges } from './ranges.js';
 import { readTables, readTablesSync } from './tables.js';
 
@@ -34,6 +36,11 @@ function linuxIn(place: NetPlace | null): Platform {
     readEphemeralRange: () => readNamespaceRanges(place).ephemeral,
     readReservedPorts: () => readNamespaceRanges(place).reserved,
     ephemeralReport: () => ephemeralReport(place),
+    // sync underneath (one netlink exchange per dump, milliseconds): a promise, so the addon may move it to a worker later
+    findForwards: (options) =>
+      place === null
+        ? Promise.resolve().then(() => readForwards(options))
+        : Promise.reject(new PortclashError('ERR_UNSUPPORTED_PLATFORM', `forwards are read in this network namespace only, not yet in ${place.path}`)),
     rules: LINUX_RULES,
     servicesPath: () => '/etc/services',
     netns: place === null ? null : place.path,

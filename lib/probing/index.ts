@@ -39,6 +39,14 @@ export function unsupported(what: string, os: NodeJS.Platform = process.platform
   );
 }
 
+/** Why findForwards cannot answer here: only Linux's nf_tables reader exists (Windows portproxy is later work). */
+export function forwardsUnsupported(os: NodeJS.Platform): PortclashError {
+  return new PortclashError(
+    'ERR_UNSUPPORTED_PLATFORM',
+    `finding port forwards reads Linux's nftables ruleset; portclash has no reader for ${os === 'linux' ? 'the probing backend (PORTCLASH_BACKEND=probing)' : os}'s forwards yet`,
+  );
+}
+
 function readProbingFacts(): ProbingFacts {
   const os = process.platform;
   const ipv6Enabled = Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.family === 'IPv6') === true);
@@ -94,6 +102,7 @@ export const probing: Platform = {
     throw unsupported('reading the reserved ports');
   },
   ephemeralReport: () => Promise.reject(unsupported('the ephemeral report')),
+  findForwards: () => Promise.reject(forwardsUnsupported(process.platform)),
   rules: PROBING_RULES,
   servicesPath: () => '/etc/services',
   netns: null,

@@ -44,6 +44,14 @@ export const win32: Platform = {
         "the ephemeral report models Linux's connect() port selection; Windows picks ports differently, and portclash does not model it yet",
       ),
     ),
+  // netsh interface portproxy (and WFP redirects) are later work: no answer rather than an empty one
+  findForwards: () =>
+    Promise.reject(
+      new PortclashError(
+        'ERR_UNSUPPORTED_PLATFORM',
+        "finding port forwards reads Linux's nftables ruleset; portclash does not read Windows' portproxy rules yet",
+      ),
+    ),
   rules: WIN32_RULES,
   servicesPath: windowsServicesPath,
   netns: null,
