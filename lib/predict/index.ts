@@ -3,6 +3,7 @@ import { PortclashError } from '../errors.js';
 import type { OwnedSocket } from '../owners.js';
 import { platformIn, type Existing, type Platform, type SystemFacts, type TableFilter } from '../platform.js';
 import type { SocketRecord } from '../records.js';
+import { readForwardsFor, withForwards, type ForwardsReading } from './forwards.js';
 import { probedPrediction } from './probe.js';
 import { resolveRequest, resolveTarget, withHostAddress } from './request.js';
 import type { BindRequest, Prediction, ResolvedRequest } from './types.js';
@@ -43,17 +44,30 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
     os.rules.listenersFirst && target.port !== 0 && request.reusePort !== true
       ? listSockets(os, { port: target.port, protocol: target.protocol, listening: true })
       : null;
+  // the NAT rules that may send the port's packets elsewhere, read while the tables are
+  const forwarding = forwardsOf(os, target.protocol, target.port);
   let facts: SystemFacts;
   let resolved: ResolvedRequest;
   try {
     facts = os.readSystemFacts();
     resolved = resolveRequest(request, facts, os.rules);
   } catch (error) {
-    await listening?.catch(() => undefined);
+    await Promise.all([listening?.catch(() => undefined), forwarding.catch(() => undefined)]);
     throw error;
   }
-  const decided = os.readsTables ? await decide(os, resolved, facts, listening, options.owners !== false) : os.rules.predict(resolved, [], facts);
-  return settle(os, withWarnings(os, decided, resolved, facts), resolved, options);
+  let decided: Prediction;
+  try {
+    decided = os.readsTables ? await decide(os, resolved, facts, listening, options.owners !== false) : os.rules.predict(resolved, [], facts);
+  } catch (error) {
+    await forwarding.catch(() => undefined);
+    throw error;
+  }
+  return settle(os, withForwards(withWarnings(os, decided, resolved, facts), resolved, await forwarding), resolved, options);
+}
+
+/** The forwards of a port, where this backend reads tables (the probing one reads nothing to say). */
+function forwardsOf(os: Platform, protocol: ResolvedRequest['protocol'], port: number | undefined): Promise<ForwardsReading> {
+  return os.readsTables && port !== 0 ? readForwardsFor(os, protocol, port) : Promise.resolve(null);
 }
 
 /** The prediction, or a trial bind's answer where it is unknown and a probe was asked for (or the platform has no tables). */
@@ -182,7 +196,15 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
   const scanned = [...asked];
   const owned = ownedBy(scanned, scanned.length === 0 ? [] : await os.findOwners(scanned, { scan: 'first', socketOptions: sharing }));
   // Options read for one request's sake are facts for all: a request that shares nothing never looks at them.
-  const judged = resolved.map((request) => withWarnings(os, os.rules.predict(request, withOwned(onPort(request), owned), facts), request, facts));
+  // one reading of the NAT rules per protocol; a rule that could not be read is told for every port
+  const forwards = new Map(await Promise.all(protocols.map(async (protocol) => [protocol, await forwardsOf(os, protocol, undefined)] as const)));
+  const judged = resolved.map((request) =>
+    withForwards(
+      withWarnings(os, os.rules.predict(request, withOwned(onPort(request), owned), facts), request, facts),
+      request,
+      forwards.get(request.protocol) ?? null,
+    ),
+  );
   // one trial bind at a time: each holds its port for an instant only
   const settled: Prediction[] = [];
   for (const [index, prediction] of judged.entries()) settled.push(await settle(os, prediction, resolved[index]!, options));

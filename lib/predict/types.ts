@@ -1,4 +1,5 @@
 // The shapes of a bind prediction: what is asked, what the kernel's rules answer, and why.
+import type { Forward } from '../forwards.js';
 import type { OwnedSocket } from '../owners.js';
 import type { SocketRecord } from '../records.js';
 
@@ -62,8 +63,13 @@ export interface Prediction {
   conflicts: (SocketRecord | OwnedSocket)[];
   /** Facts the verdict rests on that could not be seen, and what each value would give. */
   assumptions: string[];
-  /** True now, but worth knowing: an ephemeral port, a privileged one, another service's. */
+  /** True now, but worth knowing: an ephemeral port, a privileged one, another service's, a NAT rule that sends its packets elsewhere. */
   warnings: string[];
+  /**
+   * The NAT rules (Linux: nf_tables DNAT and redirects) that send this port's packets elsewhere
+   * before any socket sees them, each also told in `warnings`; absent when none was found.
+   */
+  forwards?: Forward[];
   /**
    * `tables`: judged from the kernel's tables and rules, nothing bound. `probe`: settled by a trial
    * bind (`probe: true`, or a platform without tables), true at that instant only.
