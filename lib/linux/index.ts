@@ -26,8 +26,7 @@ export const linux: Platform = {
   readEphemeralRange: () => readEphemeralRange(),
   readReservedPorts: () => readReservedPorts(),
   ephemeralReport,
-  // sync underneath (one netlink exchange per dump, milliseconds): a promise, so the addon may move it to a worker later
-  findForwards: (options) => Promise.resolve().then(() => readForwards(options)),
+  findForwards: (options) => readForwards(options),
   rules: LINUX_RULES,
   servicesPath: () => '/etc/services',
 };
