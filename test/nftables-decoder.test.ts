@@ -18,6 +18,8 @@ import {
   splitMessages,
 } from '../lib/linux/nftables/netlink.js';
 import { ruleComment, type Expression, type Rule, type Ruleset } from '../lib/linux/nftables/ruleset.js';
+import { probing } from '../lib/probing/index.js';
+import { win32 } from '../lib/win32/index.js';
 import { runCli } from './helpers/cli.js';
 
 interface Capture {
@@ -374,6 +376,11 @@ describe('findForwards arguments and platforms', () => {
   it('refuses a bad port or protocol with a stable code', async () => {
     await expect(findForwards({ port: 70000 })).rejects.toMatchObject({ code: 'ERR_INVALID_PORT' });
     await expect(findForwards({ protocol: 'icmp' as 'tcp' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+
+  it('is unsupported on Windows and on the probing backend, rather than an empty answer', async () => {
+    await expect(win32.findForwards({})).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_PLATFORM', message: expect.stringMatching(/portproxy/) as string });
+    await expect(probing.findForwards({})).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_PLATFORM' });
   });
 
   it('is unsupported on the probing backend, and the CLI says so', async () => {
