@@ -53,7 +53,11 @@ interface NatAction {
 // ---------- ranges of ports ----------
 
 function normalize(ranges: PortRange[]): PortRange[] {
-  const sorted = ranges.filter(([low, high]) => low <= high).sort((a, b) => a[0] - b[0]);
+  // copies: the ranges merged here may be a caller's, or shared by paths
+  const sorted = ranges
+    .filter(([low, high]) => low <= high)
+    .map(([low, high]): PortRange => [low, high])
+    .sort((a, b) => a[0] - b[0]);
   const merged: PortRange[] = [];
   for (const [low, high] of sorted) {
     const last = merged[merged.length - 1];
@@ -760,7 +764,7 @@ function walkChain(context: WalkContext, chain: Chain, match: Match, path: strin
       tableFamily: context.tableFamily,
       table: rule.table,
       chain: rule.chain,
-      path,
+      path: [...path],
       handle: rule.handle,
       hook: context.hook,
       owner: ownerOf(rule.table, path),
@@ -826,17 +830,18 @@ function walkChain(context: WalkContext, chain: Chain, match: Match, path: strin
               kind: outcome.forward.kind,
               protocol,
               family,
-              ports: narrowed.ports,
+              // each Forward its own arrays and objects: a caller may change one without the others
+              ports: narrowed.ports === null ? null : narrowed.ports.map(([low, high]): [number, number] => [low, high]),
               hook: context.hook,
-              target: outcome.forward.target,
+              target: { ...outcome.forward.target },
               tableFamily: context.tableFamily,
               table: rule.table,
               chain: rule.chain,
-              path,
+              path: [...path],
               handle: rule.handle,
               comment,
               owner: where.owner,
-              conditions: narrowed.conditions,
+              conditions: [...narrowed.conditions],
             });
           }
         }
