@@ -715,6 +715,11 @@ interface Walk {
   evaluations: number;
 }
 
+/** Whether the walk starts at this chain: a base chain of type nat, hooked at prerouting or output, of an ip, ip6 or inet table. */
+export function startsForwards(chain: Chain): boolean {
+  return chain.type === 'nat' && chain.hook !== undefined && HOOKS[chain.hook.number] !== undefined && tableFamilyOf(chain.family) !== null;
+}
+
 /** The forwards and the rules that may forward, of a whole ruleset (before any filter by port). */
 export function interpretRuleset(ruleset: Ruleset): { forwards: Forward[]; unknown: FoundUnknown[] } {
   const chainKey = (family: number, table: string, chain: string): string => `${family}\0${table}\0${chain}`;
@@ -738,7 +743,7 @@ export function interpretRuleset(ruleset: Ruleset): { forwards: Forward[]; unkno
   for (const chain of ruleset.chains) {
     const hook = chain.hook === undefined ? undefined : HOOKS[chain.hook.number];
     const tableFamily = tableFamilyOf(chain.family);
-    if (hook === undefined || chain.type !== 'nat' || tableFamily === null) continue;
+    if (hook === undefined || !startsForwards(chain) || tableFamily === null) continue;
     const families: Family[] = tableFamily === 'ip' ? ['IPv4'] : tableFamily === 'ip6' ? ['IPv6'] : ['IPv4', 'IPv6'];
     const start: Match = { protocols: new Set<Protocol>(['tcp', 'udp']), families: new Set(families), ports: null, conditions: [] };
     const sets = setsByTable.get(`${chain.family}\0${chain.table}`) ?? new Map<string, NamedSet>();

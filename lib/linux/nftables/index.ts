@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { getBinding, type NativeBinding, type NftablesReply, type NftablesRequest } from '../../binding.js';
 import { errnoName, fromAddon, fromAddonSync, PortclashError, type ErrnoCode } from '../../errors.js';
 import type { ForwardsOptions, ForwardsReport, ForwardsUnknown } from '../../forwards.js';
-import { filterForwards, interpretRuleset } from './forwards.js';
+import { filterForwards, interpretRuleset, startsForwards } from './forwards.js';
 import { concatBytes, encodeStringAttribute, MalformedNetlinkError, NLM_F_DUMP_INTR, splitMessages, type NetlinkMessage } from './netlink.js';
 import { decodeChain, decodeGeneration, decodeRule, decodeSet, decodeSetElements, decodeTable, NFT_MSG, type Ruleset } from './ruleset.js';
 
@@ -79,21 +79,21 @@ async function readOnce(binding: NativeBinding): Promise<Ruleset | Failure> {
   if (!Array.isArray(first)) return first;
   const [generationMessages, tables, chains, rules, sets] = first as [NetlinkMessage[], NetlinkMessage[], NetlinkMessage[], NetlinkMessage[], NetlinkMessage[]];
   const ruleset: Ruleset = { tables: tables.map(decodeTable), chains: chains.map(decodeChain), rules: rules.map(decodeRule), sets: sets.map(decodeSet) };
+  // Only the tables the walk reads need their sets' elements: a blocklist of a filter table may
+  // hold a million. The others keep `elements: null`, never consulted.
+  const walked = new Set(ruleset.chains.filter(startsForwards).map((chain) => `${chain.family}\0${chain.table}`));
+  const needed = ruleset.sets.filter((set) => walked.has(`${set.family}\0${set.table}`));
   // NFTA_SET_ELEM_LIST_TABLE (1) and NFTA_SET_ELEM_LIST_SET (2) name the set whose elements are dumped
-  const elementRequests: NftablesRequest[] = ruleset.sets.map((set) => ({
+  const elementRequests: NftablesRequest[] = needed.map((set) => ({
     type: NFT_MSG.GETSETELEM,
     family: set.family,
     dump: true,
     attributes: concatBytes([encodeStringAttribute(1, set.table), encodeStringAttribute(2, set.name)]),
   }));
-  const second = await messagesOf(
-    binding,
-    [...elementRequests, GENERATION],
-    [...ruleset.sets.map((set) => `elements of set ${set.table} ${set.name}`), 'ruleset'],
-  );
+  const second = await messagesOf(binding, [...elementRequests, GENERATION], [...needed.map((set) => `elements of set ${set.table} ${set.name}`), 'ruleset']);
   if (!Array.isArray(second)) return second;
   if (generationOf(generationMessages) !== generationOf(second[second.length - 1]!)) return { retry: true, reason: 'the ruleset changed while it was read' };
-  ruleset.sets.forEach((set, index) => {
+  needed.forEach((set, index) => {
     set.elements = second[index]!.flatMap((message) => decodeSetElements(message).elements);
   });
   return ruleset;
