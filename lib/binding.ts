@@ -283,9 +283,12 @@ export interface NativeBinding {
   cgroupGetsockoptHooksAt?(cgroupPath: string): ProgramCountReading;
   /**
    * Linux: sends each nf_tables request on a NETLINK_NETFILTER socket and returns each reply's raw
-   * messages (NLMSG_DONE and the ACK left out), on the calling thread; lib/linux/nftables decodes them.
+   * messages (NLMSG_DONE and the ACK left out), read on a libuv pool thread; lib/linux/nftables
+   * decodes them. On process exit (cancelInFlight) the waits end, the requests left with ECANCELED.
    */
-  readNftables?(requests: readonly NftablesRequest[]): NftablesReply[];
+  readNftables?(requests: readonly NftablesRequest[]): Promise<NftablesReply[]>;
+  /** The same on the calling thread (a binding may give only this one: recorded replies in tests). */
+  readNftablesSync?(requests: readonly NftablesRequest[]): NftablesReply[];
   /** sysconf(_SC_CLK_TCK), the unit of process start times in /proc/<pid>/stat. */
   clockTicksPerSecond?: number;
   /**

@@ -783,11 +783,10 @@ Napi::Value ReadFilesJs(const Napi::CallbackInfo& info) {
   return list;
 }
 
-// readNftables([{ type, family, dump, attributes }]) → [{ errno, syscall, messages }]: each
-// nf_tables request's reply as raw netlink messages in an ArrayBuffer (linux_nftables.cc), on the
-// calling thread. attributes is a Uint8Array (or absent) of netlink attributes built in JS.
-Napi::Value ReadNftablesJs(const Napi::CallbackInfo& info) {
-  std::vector<NftRequest> requests = ObjectsFromJs<NftRequest>(info, "{ type, family, dump, attributes }", [](Napi::Env env, const Napi::Object& item) {
+// [{ type, family, dump, attributes }] → nf_tables requests; attributes is a Uint8Array (or absent)
+// of netlink attributes built in JS.
+std::vector<NftRequest> NftRequestsFromJs(const Napi::CallbackInfo& info) {
+  return ObjectsFromJs<NftRequest>(info, "{ type, family, dump, attributes }", [](Napi::Env env, const Napi::Object& item) {
     NftRequest request{static_cast<uint8_t>(WholeNumber(env, item.Get("type"), "type", 255)),
                        static_cast<uint8_t>(WholeNumber(env, item.Get("family"), "family", 255)),
                        item.Get("dump").ToBoolean().Value(), {}};
@@ -803,8 +802,10 @@ Napi::Value ReadNftablesJs(const Napi::CallbackInfo& info) {
     }
     return request;
   });
-  Napi::Env env = info.Env();
-  const std::vector<NftReply> replies = ReadNftables(requests);
+}
+
+// [{ errno, syscall, messages }]: each reply's raw netlink messages in an ArrayBuffer of its own.
+Napi::Array NftRepliesToJs(Napi::Env env, const std::vector<NftReply>& replies) {
   Napi::Array list = Napi::Array::New(env, replies.size());
   for (size_t i = 0; i < replies.size(); ++i) {
     Napi::Object item = FailedCallObject(env, replies[i]);
@@ -812,6 +813,48 @@ Napi::Value ReadNftablesJs(const Napi::CallbackInfo& info) {
     list.Set(static_cast<uint32_t>(i), item);
   }
   return list;
+}
+
+// readNftablesSync(requests) → the replies (linux_nftables.cc), read on the calling thread.
+Napi::Value ReadNftablesSync(const Napi::CallbackInfo& info) {
+  return NftRepliesToJs(info.Env(), ReadNftables(NftRequestsFromJs(info)));
+}
+
+// The same on a libuv pool thread; the exit and teardown hooks (InFlight) make its waits end with
+// ECANCELED, so that a reading in flight never holds process.exit() back.
+class NftablesWorker : public Napi::AsyncWorker {
+ public:
+  NftablesWorker(Napi::Env env, std::vector<NftRequest> requests)
+      : Napi::AsyncWorker(env, "portclash:readNftables"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        requests_(std::move(requests)),
+        in_flight_(env, Cancel, &cancel_) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+  void Execute() override { replies_ = ReadNftables(requests_, &cancel_); }
+  void OnOK() override {
+    WhileAlive([this] { deferred_.Resolve(NftRepliesToJs(Env(), replies_)); });
+  }
+  void OnError(const Napi::Error& error) override {
+    WhileAlive([&] { deferred_.Reject(error.Value()); });
+  }
+
+  static void Cancel(void* flag) { static_cast<std::atomic<bool>*>(flag)->store(true); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<NftRequest> requests_;
+  std::vector<NftReply> replies_;
+  std::atomic<bool> cancel_{false};
+  InFlight in_flight_;  // after cancel_, which it points at
+};
+
+// readNftables(requests) → Promise of the replies.
+Napi::Value ReadNftablesAsync(const Napi::CallbackInfo& info) {
+  auto* worker = new NftablesWorker(info.Env(), NftRequestsFromJs(info));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 #elif defined(_WIN32)
@@ -942,7 +985,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"netnsOwnerRelation", NetnsOwnerRelationJs},
       {"identifyNetns", IdentifyNetnsJs},
       {"readFiles", ReadFilesJs},
-      {"readNftables", ReadNftablesJs},
+      {"readNftables", ReadNftablesAsync},
+      {"readNftablesSync", ReadNftablesSync},
   };
   exports.Set("clockTicksPerSecond", Napi::Number::New(env, static_cast<double>(ClockTicksPerSecond())));
 #elif defined(_WIN32)

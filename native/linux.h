@@ -219,7 +219,9 @@ struct NftReply : FailedCall {
 
 // Sends each request in turn on one NETLINK_NETFILTER socket (a fresh one after a failure) and
 // reads each reply to its end, on the calling thread. A failed request leaves its errno in its
-// reply and the others still run.
-std::vector<NftReply> ReadNftables(const std::vector<NftRequest>& requests);
+// reply and the others still run. When `cancel` turns true (the process or thread is exiting), the
+// request waiting and those after it fail with ECANCELED within 100 ms.
+std::vector<NftReply> ReadNftables(const std::vector<NftRequest>& requests,
+                                   const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace portclash

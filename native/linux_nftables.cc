@@ -3,11 +3,13 @@
 // This speaks nfnetlink itself rather than through libnftnl/libmnl: a prebuilt addon must carry
 // no runtime dependency, and a dump is one request and a loop of recvmsg. Nothing here knows what
 // a table, chain or rule is: the caller builds each request's attributes and reads the replies.
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -24,6 +26,9 @@ constexpr size_t kReceiveBytes = 64 * 1024;
 
 // A kernel that stops answering mid-dump is a bug, not a state to wait in forever.
 constexpr int kReceiveTimeoutSeconds = 10;
+
+// How often a wait for the kernel looks at the cancel flag (the process or thread is exiting).
+constexpr int kCancelCheckMilliseconds = 100;
 
 // Datagrams not from the kernel that one request tolerates before it gives up.
 constexpr size_t kMaxForeignDatagrams = 64;
@@ -92,9 +97,31 @@ ReplyStatus TakeDatagram(const uint8_t* data, size_t length, uint32_t sequence, 
   return ReplyStatus::kMore;
 }
 
+// Waits until the socket has a datagram, looking at `cancel` between short polls. Returns false
+// (error in reply) when cancelled, or when the kernel stayed silent for the receive timeout.
+bool AwaitDatagram(int fd, const std::atomic<bool>& cancel, NftReply& reply) {
+  for (int waited = 0;;) {
+    if (cancel.load()) {
+      reply.Fail("recvmsg", ECANCELED);
+      return false;
+    }
+    pollfd readable{fd, POLLIN, 0};
+    int ready = poll(&readable, 1, kCancelCheckMilliseconds);
+    if (ready > 0) return true;
+    if (ready < 0 && errno != EINTR) {
+      reply.Fail("poll", errno);
+      return false;
+    }
+    if (ready == 0 && (waited += kCancelCheckMilliseconds) >= kReceiveTimeoutSeconds * 1000) {
+      reply.Fail("recvmsg", ETIMEDOUT);
+      return false;
+    }
+  }
+}
+
 // Sends one request and reads its reply to the end into `reply`. Returns false when it failed.
 bool Exchange(int fd, const NftRequest& request, uint32_t sequence, std::vector<uint8_t>& buffer,
-              NftReply& reply) {
+              const std::atomic<bool>* cancel, NftReply& reply) {
   std::vector<uint8_t> message(NLMSG_ALIGN(NLMSG_LENGTH(sizeof(nfgenmsg))) + request.attributes.size(), 0);
   nlmsghdr header{};
   header.nlmsg_len = static_cast<uint32_t>(message.size());
@@ -124,6 +151,7 @@ bool Exchange(int fd, const NftRequest& request, uint32_t sequence, std::vector<
 
   size_t foreign = 0;
   for (;;) {
+    if (cancel != nullptr && !AwaitDatagram(fd, *cancel, reply)) return false;
     iovec vector{buffer.data(), buffer.size()};
     sockaddr_nl sender{};
     msghdr received{};
@@ -180,14 +208,19 @@ int OpenNetlink(int protocol, UniqueFd& fd, FailedCall& call) {
   return 0;
 }
 
-std::vector<NftReply> ReadNftables(const std::vector<NftRequest>& requests) {
+std::vector<NftReply> ReadNftables(const std::vector<NftRequest>& requests,
+                                   const std::atomic<bool>* cancel) {
   std::vector<NftReply> replies(requests.size());
   std::vector<uint8_t> buffer(kReceiveBytes);
   UniqueFd fd;
   for (size_t i = 0; i < requests.size(); ++i) {
     NftReply& reply = replies[i];
+    if (cancel != nullptr && cancel->load()) {
+      reply.Fail("recvmsg", ECANCELED);
+      continue;
+    }
     if (fd.get() < 0 && OpenNetlink(NETLINK_NETFILTER, fd, reply) != 0) continue;
-    if (!Exchange(fd.get(), requests[i], static_cast<uint32_t>(i + 1), buffer, reply)) {
+    if (!Exchange(fd.get(), requests[i], static_cast<uint32_t>(i + 1), buffer, cancel, reply)) {
       // An abandoned dump goes on in the kernel and would answer the next request: start afresh.
       reply.messages.clear();
       fd.reset();

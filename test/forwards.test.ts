@@ -59,6 +59,10 @@ describe.runIf(process.platform === 'linux' && isRoot && toolsPresent)('forwards
   it('finds a DNAT on a literal port, with its comment, and filters by port and protocol', async () => {
     const inside = await namespaceWith(`table ip edge {
       chain pre { type nat hook prerouting priority dstnat; tcp dport 8080 dnat to 192.0.2.10:80 comment "to the backend"; }
+    }
+    table inet filter {
+      set blocked { type ipv4_addr; elements = { 192.0.2.99 }; }
+      chain input { type filter hook input priority 0; ip saddr @blocked drop; tcp dport 8080 accept; }
     }`);
     expect(only(await forwards(inside))).toEqual({
       kind: 'dnat',

@@ -18,6 +18,8 @@ import {
   splitMessages,
 } from '../lib/linux/nftables/netlink.js';
 import { ruleComment, type Expression, type Rule, type Ruleset } from '../lib/linux/nftables/ruleset.js';
+import { probing } from '../lib/probing/index.js';
+import { win32 } from '../lib/win32/index.js';
 import { runCli } from './helpers/cli.js';
 
 interface Capture {
@@ -36,13 +38,13 @@ const toArrayBuffer = (base64: string): ArrayBuffer => {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
 };
 
-/** A binding that answers each readNftables call with the next captured one, through `change` (to alter a reply). */
+/** A binding that answers each readNftablesSync call with the next captured one, through `change` (to alter a reply). */
 function replay(change: (replies: NftablesReply[], call: number) => NftablesReply[] = (replies) => replies, strict = true): NativeBinding & { calls: number } {
   const binding = {
     rowLayoutVersion: 0,
     rowSize: 0,
     calls: 0,
-    readNftables(requests: readonly NftablesRequest[]): NftablesReply[] {
+    readNftablesSync(requests: readonly NftablesRequest[]): NftablesReply[] {
       // the first call of a reading asks for the generation first, the second for set elements
       const recorded = capture.calls[requests[0]?.type === 16 ? 0 : 1]!;
       const asked = JSON.stringify(requests.map(({ type, family, dump }) => ({ type, family, dump })));
@@ -81,8 +83,8 @@ function generation(id: number): NftablesReply {
 }
 
 describe.runIf(littleEndian)('the captured ruleset (nft, iptables-nft and ip6tables-nft rules)', () => {
-  it('finds every forward, through the jumps, with owner, conditions and targets', () => {
-    const report = readForwards({}, replay(), noLegacy);
+  it('finds every forward, through the jumps, with owner, conditions and targets', async () => {
+    const report = await readForwards({}, replay(), noLegacy);
     const summary = report.forwards.map((forward) => ({
       protocol: forward.protocol,
       family: forward.family,
@@ -206,41 +208,41 @@ describe.runIf(littleEndian)('the captured ruleset (nft, iptables-nft and ip6tab
     expect(report.complete).toBe(false);
   });
 
-  it('filters by port and protocol, unknown rules included', () => {
-    const nodePort = readForwards({ port: 30080, protocol: 'tcp' }, replay(), noLegacy);
+  it('filters by port and protocol, unknown rules included', async () => {
+    const nodePort = await readForwards({ port: 30080, protocol: 'tcp' }, replay(), noLegacy);
     expect(nodePort.forwards.map((forward) => forward.target.address)).toEqual(['192.0.2.100', '192.0.2.101']);
     expect(nodePort.unknown).toEqual([]); // the map rule matches tcp dport 8181 only
-    expect(readForwards({ port: 8181 }, replay(), noLegacy).unknown).toHaveLength(1);
-    expect(readForwards({ port: 5001, protocol: 'udp' }, replay(), noLegacy).forwards.map((forward) => forward.hook)).toEqual([
+    expect((await readForwards({ port: 8181 }, replay(), noLegacy)).unknown).toHaveLength(1);
+    expect((await readForwards({ port: 5001, protocol: 'udp' }, replay(), noLegacy)).forwards.map((forward) => forward.hook)).toEqual([
       'prerouting',
       'prerouting',
       'output',
     ]);
   });
 
-  it('reads again when the generation changed between the dumps, and says so when it keeps changing', () => {
+  it('reads again when the generation changed between the dumps, and says so when it keeps changing', async () => {
     const settles = replay((replies, call) => (call === 1 ? [...replies.slice(0, -1), generation(999_999)] : replies));
-    expect(readForwards({}, settles, noLegacy).forwards).toHaveLength(8);
+    expect((await readForwards({}, settles, noLegacy)).forwards).toHaveLength(8);
     expect(settles.calls).toBe(4);
 
     const never = replay((replies, call) => (call % 2 === 1 ? [...replies.slice(0, -1), generation(999_999)] : replies));
-    const report = readForwards({}, never, noLegacy);
+    const report = await readForwards({}, never, noLegacy);
     expect(report).toMatchObject({ forwards: [], complete: false });
     expect(report.unknown).toEqual([{ source: 'ruleset', reason: expect.stringMatching(/kept changing/) as string }]);
   });
 
-  it('reads again when a dump was interrupted (NLM_F_DUMP_INTR)', () => {
+  it('reads again when a dump was interrupted (NLM_F_DUMP_INTR)', async () => {
     const interrupted = replay((replies, call) => {
       if (call !== 0) return replies;
       const rules = new Uint8Array(replies[3]!.messages.slice(0));
       new DataView(rules.buffer).setUint16(6, 0x10 | 0x2, littleEndian); // NLM_F_DUMP_INTR | NLM_F_MULTI on the first rule
       return replies.map((reply, index) => (index === 3 ? { ...reply, messages: rules.buffer } : reply));
     });
-    expect(readForwards({}, interrupted, noLegacy).forwards).toHaveLength(8);
+    expect((await readForwards({}, interrupted, noLegacy)).forwards).toHaveLength(8);
     expect(interrupted.calls).toBe(3);
   });
 
-  it('never throws on a corrupted reply: each is a report, with unknown where the bytes did not parse', () => {
+  it('never throws on a corrupted reply: each is a report, with unknown where the bytes did not parse', async () => {
     // a fixed seed (xorshift32), so a failure can be replayed
     let state = 0x9e3779b9;
     const random = (limit: number): number => {
@@ -260,14 +262,14 @@ describe.runIf(littleEndian)('the captured ruleset (nft, iptables-nft and ip6tab
         for (let flips = 1 + random(4); flips > 0; flips--) bytes[random(bytes.byteLength)] = random(256);
         return replies.map((reply, at) => (at === index ? { ...reply, messages: bytes.buffer } : reply));
       }, false);
-      const report = readForwards({}, corrupt, noLegacy);
+      const report = await readForwards({}, corrupt, noLegacy);
       expect(report.complete).toBe(report.unknown.length === 0);
     }
   });
 
-  it('reports a ruleset it may not read, or cannot parse, as unknown instead of empty', () => {
+  it('reports a ruleset it may not read, or cannot parse, as unknown instead of empty', async () => {
     const denied = replay((replies) => replies.map((reply, index) => (index === 1 ? { errno: 1, syscall: 'recvmsg', messages: new ArrayBuffer(0) } : reply)));
-    expect(readForwards({}, denied, noLegacy)).toEqual({
+    expect(await readForwards({}, denied, noLegacy)).toEqual({
       forwards: [],
       unknown: [
         {
@@ -279,7 +281,7 @@ describe.runIf(littleEndian)('the captured ruleset (nft, iptables-nft and ip6tab
       complete: false,
     });
     const cut = replay((replies) => replies.map((reply, index) => (index === 3 ? { ...reply, messages: reply.messages.slice(0, 30) } : reply)));
-    expect(readForwards({}, cut, noLegacy).unknown).toEqual([{ source: 'ruleset', reason: expect.stringMatching(/malformed/) as string }]);
+    expect((await readForwards({}, cut, noLegacy)).unknown).toEqual([{ source: 'ruleset', reason: expect.stringMatching(/malformed/) as string }]);
   });
 });
 
@@ -374,6 +376,11 @@ describe('findForwards arguments and platforms', () => {
   it('refuses a bad port or protocol with a stable code', async () => {
     await expect(findForwards({ port: 70000 })).rejects.toMatchObject({ code: 'ERR_INVALID_PORT' });
     await expect(findForwards({ protocol: 'icmp' as 'tcp' })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+
+  it('is unsupported on Windows and on the probing backend, rather than an empty answer', async () => {
+    await expect(win32.findForwards({})).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_PLATFORM', message: expect.stringMatching(/portproxy/) as string });
+    await expect(probing.findForwards({})).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_PLATFORM' });
   });
 
   it('is unsupported on the probing backend, and the CLI says so', async () => {

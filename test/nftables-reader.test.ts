@@ -1,4 +1,4 @@
-// The addon's nf_tables reader (readNftables): its argument checks, and real replies in a namespace of the test's own, large and failing ones included.
+// The addon's nf_tables reader (readNftables, readNftablesSync): its argument checks, and real replies in a namespace of the test's own, large and failing ones included.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ if (!isRoot) console.warn('nftables-reader.test: the replies are read in a netwo
 else if (!hasNft) console.warn('nftables-reader.test: nft is missing (apt-get install nftables): the replies are skipped');
 
 describe.runIf(process.platform === 'linux')('readNftables arguments', () => {
-  const read = (requests: unknown): unknown => getBinding().readNftables!(requests as NftablesRequest[]);
+  const read = (requests: unknown): unknown => getBinding().readNftablesSync!(requests as NftablesRequest[]);
 
   it('refuses what is no list of requests before it opens a socket', () => {
     expect(() => read(null)).toThrow(TypeError);
@@ -25,6 +25,25 @@ describe.runIf(process.platform === 'linux')('readNftables arguments', () => {
     expect(() => read([{ type: 1, family: 0, dump: true, attributes: new Uint16Array(2) }])).toThrow(TypeError);
     expect(() => read([{ type: 1, family: 0, dump: true, attributes: new Uint8Array(4097) }])).toThrow(RangeError);
     expect(read([])).toEqual([]);
+    // the async form checks the same before it queues any work
+    expect(() => getBinding().readNftables!([{ type: 300, family: 0, dump: true }])).toThrow(RangeError);
+  });
+});
+
+describe.runIf(process.platform === 'linux')('readNftables on a pool thread', () => {
+  it('ends the requests left with ECANCELED when cancelInFlight stops it, and still resolves', async () => {
+    const binding = getBinding();
+    const requests = Array.from({ length: 300 }, () => ({ type: 16, family: 0, dump: false }));
+    const reading = binding.readNftables!(requests);
+    // the worker counts as in flight from its creation to its completion on this thread
+    expect(binding.cancelInFlight!()).toBeGreaterThanOrEqual(1);
+    const errnos = (await reading).map((reply) => reply.errno);
+    expect(errnos).toHaveLength(300);
+    // answered (0; EPERM without root) up to where the cancel landed, ECANCELED (125) from there on
+    const cancelledFrom = errnos.indexOf(125);
+    const answered = cancelledFrom === -1 ? errnos : errnos.slice(0, cancelledFrom);
+    expect(answered.every((errno) => errno === 0 || errno === 1)).toBe(true);
+    if (cancelledFrom !== -1) expect(errnos.slice(cancelledFrom).every((errno) => errno === 125)).toBe(true);
   });
 });
 
@@ -32,7 +51,10 @@ describe.runIf(process.platform === 'linux')('readNftables arguments', () => {
 const SUMMARY = `
 import { getBinding } from ${JSON.stringify(new URL('../dist/binding.js', import.meta.url).href)};
 const requests = JSON.parse(process.argv[1]).map((request) => ({ ...request, attributes: request.attributes === undefined ? undefined : new Uint8Array(request.attributes) }));
-const replies = getBinding().readNftables(requests);
+// the async reader (a pool thread), and the sync one for the first request: the same answer
+const replies = await getBinding().readNftables(requests);
+const again = getBinding().readNftablesSync(requests.slice(0, 1));
+if (again[0].errno !== replies[0].errno || again[0].messages.byteLength !== replies[0].messages.byteLength) throw new Error('the sync reader disagrees');
 const summary = replies.map(({ errno, syscall, messages }) => {
   const view = new DataView(messages);
   let count = 0;

@@ -36,10 +36,9 @@ function linuxIn(place: NetPlace | null): Platform {
     readEphemeralRange: () => readNamespaceRanges(place).ephemeral,
     readReservedPorts: () => readNamespaceRanges(place).reserved,
     ephemeralReport: () => ephemeralReport(place),
-    // sync underneath (one netlink exchange per dump, milliseconds): a promise, so the addon may move it to a worker later
     findForwards: (options) =>
       place === null
-        ? Promise.resolve().then(() => readForwards(options))
+        ? readForwards(options)
         : Promise.reject(new PortclashError('ERR_UNSUPPORTED_PLATFORM', `forwards are read in this network namespace only, not yet in ${place.path}`)),
     rules: LINUX_RULES,
     servicesPath: () => '/etc/services',

@@ -7,20 +7,22 @@
 const built = (/** @type {string} */ path) => import(new URL(`../../dist/${path}`, import.meta.url).href);
 /** @type {{ getBinding(): NativeBinding }} */
 const { getBinding } = await built('binding.js');
-/** @type {{ readForwards(options: object, binding: NativeBinding, read: (path: string) => string): unknown }} */
+/** @type {{ readForwards(options: object, binding: NativeBinding, read: (path: string) => string): Promise<unknown> }} */
 const { readForwards } = await built('linux/nftables/index.js');
 
 const binding = getBinding();
-const read = binding.readNftables;
-if (read === undefined) throw new Error('this addon has no readNftables: npm run build');
+const read = binding.readNftablesSync;
+if (read === undefined) throw new Error('this addon has no readNftablesSync: npm run build');
 /** @type {{ requests: object[], replies: object[] }[]} */
 const calls = [];
 /** @param {Uint8Array} bytes */
 const base64 = (bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+// the sync reader alone, as the tests' replays answer
 const recording = {
-  ...binding,
+  rowLayoutVersion: binding.rowLayoutVersion,
+  rowSize: binding.rowSize,
   /** @param {readonly NftablesRequest[]} requests */
-  readNftables(requests) {
+  readNftablesSync(requests) {
     const replies = read(requests);
     calls.push({
       requests: requests.map(({ type, family, dump, attributes }) => ({
@@ -35,5 +37,5 @@ const recording = {
   },
 };
 // no legacy x_tables in a capture: the fixture is the nf_tables ruleset alone
-readForwards({}, recording, () => '');
+await readForwards({}, recording, () => '');
 process.stdout.write(`${JSON.stringify({ calls }, null, 1)}\n`);

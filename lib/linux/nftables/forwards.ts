@@ -53,7 +53,11 @@ interface NatAction {
 // ---------- ranges of ports ----------
 
 function normalize(ranges: PortRange[]): PortRange[] {
-  const sorted = ranges.filter(([low, high]) => low <= high).sort((a, b) => a[0] - b[0]);
+  // copies: the ranges merged here may be a caller's, or shared by paths
+  const sorted = ranges
+    .filter(([low, high]) => low <= high)
+    .map(([low, high]): PortRange => [low, high])
+    .sort((a, b) => a[0] - b[0]);
   const merged: PortRange[] = [];
   for (const [low, high] of sorted) {
     const last = merged[merged.length - 1];
@@ -711,6 +715,11 @@ interface Walk {
   evaluations: number;
 }
 
+/** Whether the walk starts at this chain: a base chain of type nat, hooked at prerouting or output, of an ip, ip6 or inet table. */
+export function startsForwards(chain: Chain): boolean {
+  return chain.type === 'nat' && chain.hook !== undefined && HOOKS[chain.hook.number] !== undefined && tableFamilyOf(chain.family) !== null;
+}
+
 /** The forwards and the rules that may forward, of a whole ruleset (before any filter by port). */
 export function interpretRuleset(ruleset: Ruleset): { forwards: Forward[]; unknown: FoundUnknown[] } {
   const chainKey = (family: number, table: string, chain: string): string => `${family}\0${table}\0${chain}`;
@@ -734,7 +743,7 @@ export function interpretRuleset(ruleset: Ruleset): { forwards: Forward[]; unkno
   for (const chain of ruleset.chains) {
     const hook = chain.hook === undefined ? undefined : HOOKS[chain.hook.number];
     const tableFamily = tableFamilyOf(chain.family);
-    if (hook === undefined || chain.type !== 'nat' || tableFamily === null) continue;
+    if (hook === undefined || !startsForwards(chain) || tableFamily === null) continue;
     const families: Family[] = tableFamily === 'ip' ? ['IPv4'] : tableFamily === 'ip6' ? ['IPv6'] : ['IPv4', 'IPv6'];
     const start: Match = { protocols: new Set<Protocol>(['tcp', 'udp']), families: new Set(families), ports: null, conditions: [] };
     const sets = setsByTable.get(`${chain.family}\0${chain.table}`) ?? new Map<string, NamedSet>();
@@ -760,7 +769,7 @@ function walkChain(context: WalkContext, chain: Chain, match: Match, path: strin
       tableFamily: context.tableFamily,
       table: rule.table,
       chain: rule.chain,
-      path,
+      path: [...path],
       handle: rule.handle,
       hook: context.hook,
       owner: ownerOf(rule.table, path),
@@ -826,17 +835,18 @@ function walkChain(context: WalkContext, chain: Chain, match: Match, path: strin
               kind: outcome.forward.kind,
               protocol,
               family,
-              ports: narrowed.ports,
+              // each Forward its own arrays and objects: a caller may change one without the others
+              ports: narrowed.ports === null ? null : narrowed.ports.map(([low, high]): [number, number] => [low, high]),
               hook: context.hook,
-              target: outcome.forward.target,
+              target: { ...outcome.forward.target },
               tableFamily: context.tableFamily,
               table: rule.table,
               chain: rule.chain,
-              path,
+              path: [...path],
               handle: rule.handle,
               comment,
               owner: where.owner,
-              conditions: narrowed.conditions,
+              conditions: [...narrowed.conditions],
             });
           }
         }

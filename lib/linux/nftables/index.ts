@@ -1,10 +1,10 @@
 // findForwards on Linux: reads the nf_tables ruleset through the addon (generation-checked), notes legacy x_tables, and interprets.
 import { readFileSync } from 'node:fs';
 
-import { getBinding, type NativeBinding, type NftablesRequest } from '../../binding.js';
-import { errnoName, fromAddonSync, PortclashError, type ErrnoCode } from '../../errors.js';
+import { getBinding, type NativeBinding, type NftablesReply, type NftablesRequest } from '../../binding.js';
+import { errnoName, fromAddon, fromAddonSync, PortclashError, type ErrnoCode } from '../../errors.js';
 import type { ForwardsOptions, ForwardsReport, ForwardsUnknown } from '../../forwards.js';
-import { filterForwards, interpretRuleset } from './forwards.js';
+import { filterForwards, interpretRuleset, startsForwards } from './forwards.js';
 import { concatBytes, encodeStringAttribute, MalformedNetlinkError, NLM_F_DUMP_INTR, splitMessages, type NetlinkMessage } from './netlink.js';
 import { decodeChain, decodeGeneration, decodeRule, decodeSet, decodeSetElements, decodeTable, NFT_MSG, type Ruleset } from './ruleset.js';
 
@@ -36,14 +36,19 @@ function failedRead(errno: number, syscall: string | null, what: string): Failur
   };
 }
 
+/** The addon's replies to `requests`: read on a pool thread where the binding can, else on this one. */
+async function readReplies(binding: NativeBinding, requests: readonly NftablesRequest[]): Promise<NftablesReply[]> {
+  if (binding.readNftables !== undefined) return fromAddon('reading nftables', () => binding.readNftables!(requests));
+  if (binding.readNftablesSync !== undefined) return fromAddonSync('reading nftables', () => binding.readNftablesSync!(requests));
+  throw new PortclashError(
+    'ERR_ADDON_LOAD',
+    'this build of the addon has no readNftables. Fix: `npm run build:native` in a clone of portclash, or reinstall it.',
+  );
+}
+
 /** The replies' messages, or why they are not to be used. */
-function messagesOf(binding: NativeBinding, requests: readonly NftablesRequest[], names: readonly string[]): NetlinkMessage[][] | Failure {
-  if (binding.readNftables === undefined)
-    throw new PortclashError(
-      'ERR_ADDON_LOAD',
-      'this build of the addon has no readNftables. Fix: `npm run build:native` in a clone of portclash, or reinstall it.',
-    );
-  const replies = fromAddonSync('reading nftables', () => binding.readNftables!(requests));
+async function messagesOf(binding: NativeBinding, requests: readonly NftablesRequest[], names: readonly string[]): Promise<NetlinkMessage[][] | Failure> {
+  const replies = await readReplies(binding, requests);
   const all: NetlinkMessage[][] = [];
   for (let i = 0; i < replies.length; i++) {
     const reply = replies[i]!;
@@ -65,22 +70,30 @@ function generationOf(messages: readonly NetlinkMessage[]): number {
 }
 
 /** One reading: tables, chains, rules and sets, then the elements of each set, between two generation ids that must agree. */
-function readOnce(binding: NativeBinding): Ruleset | Failure {
-  const first = messagesOf(binding, [GENERATION, ...DUMPS.map(({ type }) => ({ type, family: 0, dump: true }))], ['ruleset', ...DUMPS.map(({ what }) => what)]);
+async function readOnce(binding: NativeBinding): Promise<Ruleset | Failure> {
+  const first = await messagesOf(
+    binding,
+    [GENERATION, ...DUMPS.map(({ type }) => ({ type, family: 0, dump: true }))],
+    ['ruleset', ...DUMPS.map(({ what }) => what)],
+  );
   if (!Array.isArray(first)) return first;
   const [generationMessages, tables, chains, rules, sets] = first as [NetlinkMessage[], NetlinkMessage[], NetlinkMessage[], NetlinkMessage[], NetlinkMessage[]];
   const ruleset: Ruleset = { tables: tables.map(decodeTable), chains: chains.map(decodeChain), rules: rules.map(decodeRule), sets: sets.map(decodeSet) };
+  // Only the tables the walk reads need their sets' elements: a blocklist of a filter table may
+  // hold a million. The others keep `elements: null`, never consulted.
+  const walked = new Set(ruleset.chains.filter(startsForwards).map((chain) => `${chain.family}\0${chain.table}`));
+  const needed = ruleset.sets.filter((set) => walked.has(`${set.family}\0${set.table}`));
   // NFTA_SET_ELEM_LIST_TABLE (1) and NFTA_SET_ELEM_LIST_SET (2) name the set whose elements are dumped
-  const elementRequests: NftablesRequest[] = ruleset.sets.map((set) => ({
+  const elementRequests: NftablesRequest[] = needed.map((set) => ({
     type: NFT_MSG.GETSETELEM,
     family: set.family,
     dump: true,
     attributes: concatBytes([encodeStringAttribute(1, set.table), encodeStringAttribute(2, set.name)]),
   }));
-  const second = messagesOf(binding, [...elementRequests, GENERATION], [...ruleset.sets.map((set) => `elements of set ${set.table} ${set.name}`), 'ruleset']);
+  const second = await messagesOf(binding, [...elementRequests, GENERATION], [...needed.map((set) => `elements of set ${set.table} ${set.name}`), 'ruleset']);
   if (!Array.isArray(second)) return second;
   if (generationOf(generationMessages) !== generationOf(second[second.length - 1]!)) return { retry: true, reason: 'the ruleset changed while it was read' };
-  ruleset.sets.forEach((set, index) => {
+  needed.forEach((set, index) => {
     set.elements = second[index]!.flatMap((message) => decodeSetElements(message).elements);
   });
   return ruleset;
@@ -123,13 +136,17 @@ const readText = (path: string): string => readFileSync(path, 'utf8');
  * findForwards for this network namespace, through `binding` (the addon by default); `read` reads
  * the /proc/net files of legacy x_tables (tests replace both).
  */
-export function readForwards(options: ForwardsOptions, binding: NativeBinding = getBinding(), read: (path: string) => string = readText): ForwardsReport {
+export async function readForwards(
+  options: ForwardsOptions,
+  binding: NativeBinding = getBinding(),
+  read: (path: string) => string = readText,
+): Promise<ForwardsReport> {
   const legacy = legacyTables(read);
   let last = '';
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     let ruleset: Ruleset | Failure;
     try {
-      ruleset = readOnce(binding);
+      ruleset = await readOnce(binding);
     } catch (error) {
       if (!(error instanceof MalformedNetlinkError)) throw error;
       return report(
