@@ -286,9 +286,13 @@ export interface NativeBinding {
    * messages (NLMSG_DONE and the ACK left out), read on a libuv pool thread; lib/linux/nftables
    * decodes them. On process exit (cancelInFlight) the waits end, the requests left with ECANCELED.
    */
-  readNftables?(requests: readonly NftablesRequest[]): Promise<NftablesReply[]>;
-  /** The same on the calling thread (a binding may give only this one: recorded replies in tests). */
-  readNftablesSync?(requests: readonly NftablesRequest[]): NftablesReply[];
+  readNftables?(requests: readonly NftablesRequest[], netns?: string): Promise<NftablesReply[]>;
+  /**
+   * The same on the calling thread (a binding may give only this one: recorded replies in tests).
+   * Both read inside the network namespace at `netns` when given; when it cannot be entered every
+   * reply fails as entering did (syscall `setns`).
+   */
+  readNftablesSync?(requests: readonly NftablesRequest[], netns?: string): NftablesReply[];
   /** sysconf(_SC_CLK_TCK), the unit of process start times in /proc/<pid>/stat. */
   clockTicksPerSecond?: number;
   /**

@@ -1,6 +1,6 @@
 // findForwards: the NAT rules that rewrite packets for a port before any socket sees them (issue 16), on whichever OS reads them.
 import { PortclashError } from './errors.js';
-import { platform } from './platform.js';
+import { platformIn } from './platform.js';
 import { parsePort } from './ports.js';
 import type { ErrnoCode } from './errors.js';
 import type { PortRange } from './ranges.js';
@@ -88,6 +88,8 @@ export interface ForwardsOptions {
   port?: number;
   /** Only this protocol. */
   protocol?: Protocol;
+  /** Another network namespace's rules (Linux; as listSockets' `netns`): read from inside it, which needs root. */
+  netns?: string;
 }
 
 /**
@@ -112,5 +114,5 @@ export async function findForwards(options: ForwardsOptions = {}): Promise<Forwa
     }
     checked.protocol = options.protocol;
   }
-  return platform().findForwards(checked);
+  return platformIn(options.netns).findForwards(checked);
 }

@@ -815,23 +815,37 @@ Napi::Array NftRepliesToJs(Napi::Env env, const std::vector<NftReply>& replies) 
   return list;
 }
 
-// readNftablesSync(requests) → the replies (linux_nftables.cc), read on the calling thread.
+// The replies, read inside the network namespace at `netns` ("" for this one): every reply fails
+// as entering did when it cannot be entered.
+std::vector<NftReply> ReadNftablesAt(const std::string& netns, const std::vector<NftRequest>& requests, const std::atomic<bool>* cancel) {
+  if (netns.empty()) return ReadNftables(requests, cancel);
+  std::vector<NftReply> replies;
+  FailedCall entered = RunInNetns(netns, [&] { replies = ReadNftables(requests, cancel); });
+  if (entered.error != 0) {
+    replies.assign(requests.size(), NftReply{});
+    for (NftReply& reply : replies) reply.Fail(entered.syscall, entered.error);
+  }
+  return replies;
+}
+
+// readNftablesSync(requests, netns?) → the replies (linux_nftables.cc), read on the calling thread.
 Napi::Value ReadNftablesSync(const Napi::CallbackInfo& info) {
-  return NftRepliesToJs(info.Env(), ReadNftables(NftRequestsFromJs(info)));
+  return NftRepliesToJs(info.Env(), ReadNftablesAt(NetnsArgument(info, 1), NftRequestsFromJs(info), nullptr));
 }
 
 // The same on a libuv pool thread; the exit and teardown hooks (InFlight) make its waits end with
 // ECANCELED, so that a reading in flight never holds process.exit() back.
 class NftablesWorker : public Napi::AsyncWorker {
  public:
-  NftablesWorker(Napi::Env env, std::vector<NftRequest> requests)
+  NftablesWorker(Napi::Env env, std::vector<NftRequest> requests, std::string netns)
       : Napi::AsyncWorker(env, "portclash:readNftables"),
         deferred_(Napi::Promise::Deferred::New(env)),
         requests_(std::move(requests)),
+        netns_(std::move(netns)),
         in_flight_(env, Cancel, &cancel_) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
-  void Execute() override { replies_ = ReadNftables(requests_, &cancel_); }
+  void Execute() override { replies_ = ReadNftablesAt(netns_, requests_, &cancel_); }
   void OnOK() override {
     WhileAlive([this] { deferred_.Resolve(NftRepliesToJs(Env(), replies_)); });
   }
@@ -844,14 +858,15 @@ class NftablesWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::vector<NftRequest> requests_;
+  std::string netns_;
   std::vector<NftReply> replies_;
   std::atomic<bool> cancel_{false};
   InFlight in_flight_;  // after cancel_, which it points at
 };
 
-// readNftables(requests) → Promise of the replies.
+// readNftables(requests, netns?) → Promise of the replies.
 Napi::Value ReadNftablesAsync(const Napi::CallbackInfo& info) {
-  auto* worker = new NftablesWorker(info.Env(), NftRequestsFromJs(info));
+  auto* worker = new NftablesWorker(info.Env(), NftRequestsFromJs(info), NetnsArgument(info, 1));
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

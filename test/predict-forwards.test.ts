@@ -10,6 +10,7 @@ import { CLI } from './helpers/cli.js';
 import { createNetns, holdSockets, runCommand, type Netns } from './helpers/holders.js';
 
 const isRoot = process.getuid?.() === 0;
+const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
 const hasNft = isRoot && (await runCommand('sh', ['-c', 'command -v nft && command -v setpriv'])).code === 0;
 if (!isRoot) console.warn('predict-forwards.test: the rules are set in a network namespace, which needs root: skipped');
 else if (!hasNft) console.warn('predict-forwards.test: nft or setpriv is missing (apt-get install nftables util-linux): skipped');
@@ -85,6 +86,28 @@ describe.runIf(isRoot && hasNft)('a prediction names the NAT rules that send its
     } finally {
       await holder.close();
     }
+  });
+
+  it('from outside, with --netns: forwards and check read the rules inside the namespace, as root', async () => {
+    const listed = await runCommand(process.execPath, [CLI, 'forwards', '--netns', netns.path, '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject({ complete: true, forwards: [{ chain: 'DOCKER' }, { chain: 'OUTPUT' }] });
+    const checked = await runCommand(process.execPath, [CLI, 'check', '8080', '--netns', netns.path, '--json']);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect((JSON.parse(checked.stdout) as Prediction).forwards).toMatchObject([{ chain: 'DOCKER', target: { address: '192.0.2.10', port: 80 } }]);
+    // this namespace has no such rule
+    const here = await runCommand(process.execPath, [CLI, 'check', '8080', '--json']);
+    expect((JSON.parse(here.stdout) as Prediction).forwards).toBeUndefined();
+
+    // nobody cannot enter it: the warning says why, and the verdict stands
+    const unprivileged = await runCommand('setpriv', [...NOBODY, process.execPath, CLI, 'check', '8080', '--netns', netns.path, '--json']);
+    const prediction = JSON.parse(unprivileged.stdout) as Prediction;
+    expect(prediction.forwards).toBeUndefined();
+    expect(prediction.warnings).toContainEqual(
+      expect.stringMatching(
+        /^the NAT rules that could send tcp\/8080 elsewhere were not read: the nftables ruleset of the network namespace .* could not be read: /,
+      ),
+    );
   });
 
   it('info shows it; without CAP_NET_ADMIN check says the rules were not read', async () => {

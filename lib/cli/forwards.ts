@@ -3,11 +3,11 @@ import type { Forward, ForwardsReport } from '../forwards.js';
 import { findForwards } from '../forwards.js';
 import { PortclashError } from '../errors.js';
 import { parsePortOrService } from '../services.js';
-import { HELP_OPTION, parseCommandArgs } from './args.js';
+import { HELP_OPTION, NETNS_OPTION, netnsOf, parseCommandArgs } from './args.js';
 import { formatTable } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 
-export const FORWARDS_HELP = `Usage: portclash forwards [--port P] [--tcp|--udp] [--json]
+export const FORWARDS_HELP = `Usage: portclash forwards [--port P] [--tcp|--udp] [--json] [--netns <name|path>]
 
 Shows the NAT rules (nftables, iptables-nft) that rewrite the destination of packets for a port before
 any socket sees them: DNAT (Docker without userland-proxy, Kubernetes NodePorts) and redirects, at
@@ -20,6 +20,9 @@ Options:
       --tcp      only TCP
       --udp      only UDP
       --json     print { forwards, unknown, complete }
+      --netns <ns>
+                 the rules of another network namespace: a name of /run/netns (ip netns), or a
+                 namespace file such as /proc/<pid>/ns/net (a container's process)
   -h, --help     show this help
 
 Exit status: 0 a forward was found, 1 none (and everything was read), 2 usage error, 3 none found but
@@ -32,6 +35,7 @@ const OPTIONS = {
   tcp: { type: 'boolean' },
   udp: { type: 'boolean' },
   json: { type: 'boolean' },
+  ...NETNS_OPTION,
 } as const;
 
 export async function runForwards(args: string[], io: CommandIO): Promise<number> {
@@ -43,7 +47,7 @@ export async function runForwards(args: string[], io: CommandIO): Promise<number
   if (values.tcp === true && values.udp === true) throw new PortclashError('ERR_USAGE', 'forwards takes --tcp or --udp, not both');
   const protocol = values.tcp === true ? 'tcp' : values.udp === true ? 'udp' : undefined;
   const port = values.port === undefined ? undefined : parsePortOrService(values.port, protocol).port;
-  const report = await findForwards({ ...(port === undefined ? {} : { port }), ...(protocol === undefined ? {} : { protocol }) });
+  const report = await findForwards({ ...(port === undefined ? {} : { port }), ...(protocol === undefined ? {} : { protocol }), ...netnsOf(values) });
   io.stdout(values.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatForwards(report, port));
   if (report.forwards.length > 0) return EXIT.ok;
   return report.complete ? EXIT.negative : EXIT.unknown;

@@ -1,11 +1,10 @@
 // The Linux backend: sock_diag and /proc/net tables, the /proc/<pid>/fd owner scan, /proc/sys facts, Linux's bind rules.
 import { getBinding } from '../binding.js';
-import { PortclashError } from '../errors.js';
 import type { Platform } from '../platform.js';
 import { LINUX_RULES } from '../predict/linux.js';
 import { ephemeralReport } from './ephemeral.js';
 import { readSystemFacts } from './facts.js';
-import { resolveNetns, type NetPlace } from './netns.js';
+import { fileReaderInside, resolveNetns, type NetPlace } from './netns.js';
 import { findOwners, findOwnersSync } from './owners.js';
 import { findProcessesByName, readProcessTables, readProcessTablesSync } from './process-sockets.js';
 import { hasExited, readProcessInfo } from './processes.js';
@@ -36,10 +35,7 @@ function linuxIn(place: NetPlace | null): Platform {
     readEphemeralRange: () => readNamespaceRanges(place).ephemeral,
     readReservedPorts: () => readNamespaceRanges(place).reserved,
     ephemeralReport: () => ephemeralReport(place),
-    findForwards: (options) =>
-      place === null
-        ? readForwards(options)
-        : Promise.reject(new PortclashError('ERR_UNSUPPORTED_PLATFORM', `forwards are read in this network namespace only, not yet in ${place.path}`)),
+    findForwards: (options) => (place === null ? readForwards(options) : readForwards(options, getBinding(), fileReaderInside(place), place.path)),
     rules: LINUX_RULES,
     servicesPath: () => '/etc/services',
     netns: place === null ? null : place.path,

@@ -153,3 +153,17 @@ export function readInside(place: NetPlace, paths: readonly string[]): { entered
   if (failed !== null) return { entered: false, why: failed };
   return { entered: true, texts: files.map((file) => (file.errno === 0 ? file.text : null)) };
 }
+
+/**
+ * A reader of one file, as this process names its own (`/proc/net/X`), opened inside the namespace:
+ * its text, or an error whose `code` is the errno of the failed open, read or setns.
+ */
+export function fileReaderInside(place: NetPlace): (path: string) => string {
+  return (path) => {
+    const [file] = getBinding().readFiles?.([path.replace(/^\/proc\/net\//, '/proc/thread-self/net/')], place.path) ?? [];
+    if (file === undefined) throw Object.assign(new Error(`${path}: this binding cannot read files inside another network namespace`), { code: 'ENOSYS' });
+    if (file.errno === 0) return file.text;
+    const code = errnoName(file.errno);
+    throw Object.assign(new Error(`${path}: ${code} (${file.syscall ?? 'read'})`), { code });
+  };
+}

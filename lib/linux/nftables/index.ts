@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 
 import { getBinding, type NativeBinding, type NftablesReply, type NftablesRequest } from '../../binding.js';
+import { enteringFailed } from '../netns.js';
 import { errnoName, fromAddon, fromAddonSync, PortclashError, type ErrnoCode } from '../../errors.js';
 import type { ForwardsOptions, ForwardsReport, ForwardsUnknown } from '../../forwards.js';
 import { filterForwards, interpretRuleset, startsForwards } from './forwards.js';
@@ -23,6 +24,18 @@ const DUMPS = [
 
 const GENERATION: NftablesRequest = { type: NFT_MSG.GETGEN, family: 0, dump: false };
 
+/** The ruleset of a network namespace that could not be entered to read it. */
+function unenteredRead(netns: string, why: string): Failure {
+  return {
+    retry: false,
+    unknown: {
+      source: 'ruleset',
+      reason: `the nftables ruleset of the network namespace ${netns} could not be read: ${why}, so any port may be forwarded`,
+      error: 'EPERM',
+    },
+  };
+}
+
 function failedRead(errno: number, syscall: string | null, what: string): Failure {
   const error = errnoName(errno);
   const advice = error === 'EPERM' || error === 'EACCES' ? ': reading the ruleset needs CAP_NET_ADMIN (run as root)' : '';
@@ -37,9 +50,9 @@ function failedRead(errno: number, syscall: string | null, what: string): Failur
 }
 
 /** The addon's replies to `requests`: read on a pool thread where the binding can, else on this one. */
-async function readReplies(binding: NativeBinding, requests: readonly NftablesRequest[]): Promise<NftablesReply[]> {
-  if (binding.readNftables !== undefined) return fromAddon('reading nftables', () => binding.readNftables!(requests));
-  if (binding.readNftablesSync !== undefined) return fromAddonSync('reading nftables', () => binding.readNftablesSync!(requests));
+async function readReplies(binding: NativeBinding, requests: readonly NftablesRequest[], netns: string | undefined): Promise<NftablesReply[]> {
+  if (binding.readNftables !== undefined) return fromAddon('reading nftables', () => binding.readNftables!(requests, netns));
+  if (binding.readNftablesSync !== undefined) return fromAddonSync('reading nftables', () => binding.readNftablesSync!(requests, netns));
   throw new PortclashError(
     'ERR_ADDON_LOAD',
     'this build of the addon has no readNftables. Fix: `npm run build:native` in a clone of portclash, or reinstall it.',
@@ -47,11 +60,18 @@ async function readReplies(binding: NativeBinding, requests: readonly NftablesRe
 }
 
 /** The replies' messages, or why they are not to be used. */
-async function messagesOf(binding: NativeBinding, requests: readonly NftablesRequest[], names: readonly string[]): Promise<NetlinkMessage[][] | Failure> {
-  const replies = await readReplies(binding, requests);
+async function messagesOf(
+  binding: NativeBinding,
+  requests: readonly NftablesRequest[],
+  names: readonly string[],
+  netns: string | undefined,
+): Promise<NetlinkMessage[][] | Failure> {
+  const replies = await readReplies(binding, requests, netns);
   const all: NetlinkMessage[][] = [];
   for (let i = 0; i < replies.length; i++) {
     const reply = replies[i]!;
+    const outside = netns === undefined ? null : enteringFailed(reply);
+    if (outside !== null) return unenteredRead(netns!, outside);
     if (reply.errno !== 0) {
       // a set that went away between the two readings: the generation tells, and the next reading will not ask for it
       if (reply.errno === 2 && requests[i]!.type === NFT_MSG.GETSETELEM) return { retry: true, reason: `set ${names[i]} went away while it was read` };
@@ -70,11 +90,12 @@ function generationOf(messages: readonly NetlinkMessage[]): number {
 }
 
 /** One reading: tables, chains, rules and sets, then the elements of each set, between two generation ids that must agree. */
-async function readOnce(binding: NativeBinding): Promise<Ruleset | Failure> {
+async function readOnce(binding: NativeBinding, netns: string | undefined): Promise<Ruleset | Failure> {
   const first = await messagesOf(
     binding,
     [GENERATION, ...DUMPS.map(({ type }) => ({ type, family: 0, dump: true }))],
     ['ruleset', ...DUMPS.map(({ what }) => what)],
+    netns,
   );
   if (!Array.isArray(first)) return first;
   const [generationMessages, tables, chains, rules, sets] = first as [NetlinkMessage[], NetlinkMessage[], NetlinkMessage[], NetlinkMessage[], NetlinkMessage[]];
@@ -90,7 +111,12 @@ async function readOnce(binding: NativeBinding): Promise<Ruleset | Failure> {
     dump: true,
     attributes: concatBytes([encodeStringAttribute(1, set.table), encodeStringAttribute(2, set.name)]),
   }));
-  const second = await messagesOf(binding, [...elementRequests, GENERATION], [...needed.map((set) => `elements of set ${set.table} ${set.name}`), 'ruleset']);
+  const second = await messagesOf(
+    binding,
+    [...elementRequests, GENERATION],
+    [...needed.map((set) => `elements of set ${set.table} ${set.name}`), 'ruleset'],
+    netns,
+  );
   if (!Array.isArray(second)) return second;
   if (generationOf(generationMessages) !== generationOf(second[second.length - 1]!)) return { retry: true, reason: 'the ruleset changed while it was read' };
   needed.forEach((set, index) => {
@@ -133,20 +159,22 @@ export function legacyTables(read: (path: string) => string): ForwardsUnknown[] 
 const readText = (path: string): string => readFileSync(path, 'utf8');
 
 /**
- * findForwards for this network namespace, through `binding` (the addon by default); `read` reads
- * the /proc/net files of legacy x_tables (tests replace both).
+ * findForwards for this network namespace, or the one at `netns` (entered for each reading), through
+ * `binding` (the addon by default); `read` reads the /proc/net files of legacy x_tables (tests
+ * replace both, and another namespace's are read inside it).
  */
 export async function readForwards(
   options: ForwardsOptions,
   binding: NativeBinding = getBinding(),
   read: (path: string) => string = readText,
+  netns?: string,
 ): Promise<ForwardsReport> {
   const legacy = legacyTables(read);
   let last = '';
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     let ruleset: Ruleset | Failure;
     try {
-      ruleset = await readOnce(binding);
+      ruleset = await readOnce(binding, netns);
     } catch (error) {
       if (!(error instanceof MalformedNetlinkError)) throw error;
       return report(
