@@ -2,6 +2,7 @@
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { dockerProxyTarget } from './linux/docker-proxy.js';
 import { PortclashError } from './errors.js';
 import { findOwners, type OwnedSocket, type ProcessInfo, type SocketOwner } from './owners.js';
 import { platform, refuseNetns } from './platform.js';
@@ -298,17 +299,6 @@ function supervisorOf(owner: SocketOwner, port: number): { reason: string; stop:
     };
   }
   return null;
-}
-
-/** `172.17.0.2:80` from docker-proxy's `-container-ip 172.17.0.2 -container-port 80`. */
-function dockerProxyTarget(argv: readonly string[]): string | null {
-  const value = (flag: string) => {
-    const index = argv.indexOf(flag);
-    return index === -1 ? undefined : argv[index + 1];
-  };
-  const ip = value('-container-ip');
-  const port = value('-container-port');
-  return ip === undefined || port === undefined ? null : `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
 }
 
 /** Who asks to free the port: the effective uid where there are uids, else (Windows) the token's account. */

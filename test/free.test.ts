@@ -168,6 +168,12 @@ describe.runIf(process.platform === 'linux' && isRoot)('portclash free', () => {
         }),
       ]);
       expect(child.exitCode).toBe(null);
+      // who names it for what it is
+      const who = await netns.runNode([CLI, 'who', '8443', '--json']);
+      expect(who.code, who.stderr).toBe(0);
+      expect(JSON.parse(who.stdout)).toMatchObject([
+        { owner: { pid: child.pid, name: 'docker-proxy', role: "Docker's userland proxy for a published port: forwards to the container at 172.17.0.2:443" } },
+      ]);
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }

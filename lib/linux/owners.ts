@@ -292,6 +292,7 @@ function ownerOf(info: ProcessInfo, fd: number): FdOwner {
     user: info.user,
     startTime: info.startTime,
     service: info.service,
+    ...(info.role === undefined ? {} : { role: info.role }),
   };
 }
 

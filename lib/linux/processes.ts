@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PortclashError } from '../errors.js';
 import type { ProcessInfo } from '../owners.js';
 import { parseCgroupFile } from './cgroups.js';
+import { dockerProxyRole } from './docker-proxy.js';
 import { userName } from './users.js';
 
 export interface ProcessInfoOptions {
@@ -49,7 +50,7 @@ export function readProcessInfo(pid: number, options: ProcessInfoOptions = {}): 
   const statText = stat.bytes === null ? null : stat.bytes.toString('utf8');
   const ticks = statText === null ? null : parseStartTicks(statText);
   const bootTime = ticks === null ? null : readBootTime(procRoot);
-  return {
+  const info: ProcessInfo = {
     pid,
     ppid: statText === null ? null : parseParentPid(statText),
     name,
@@ -60,6 +61,8 @@ export function readProcessInfo(pid: number, options: ProcessInfoOptions = {}): 
     startTime: ticks === null || bootTime === null ? null : new Date(bootTime * 1000 + (ticks * 1000) / clockTicksPerSecond),
     service: cgroup.bytes === null ? null : parseCgroupFile(cgroup.bytes.toString('utf8')),
   };
+  if (name === 'docker-proxy') info.role = dockerProxyRole(argv);
+  return info;
 }
 
 /**
