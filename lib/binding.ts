@@ -20,7 +20,8 @@ export interface ProcNetSource {
  */
 export interface SockDiagQuery {
   protocol: 6 | 17;
-  family: 4 | 6;
+  /** 0: both families in one dump (TCP only), through the kernel's older request, TCPDIAG_GETSOCK. */
+  family: 0 | 4 | 6;
   states: number;
   port: number;
 }

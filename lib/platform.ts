@@ -40,6 +40,11 @@ export interface SourceReport {
   /** Lines or messages that did not match the kernel's format and were skipped. */
   malformed: number;
   /**
+   * sock_diag, TCP: the table came from dumps of both families at once (one walk of the kernel's
+   * hashes); `malformed` counts those dumps', the same on the IPv4 and the IPv6 report.
+   */
+  bothFamilies?: boolean;
+  /**
    * /proc only: rows dropped because the socket was already read. The kernel resumes each read of
    * a /proc/net table at a position, so a table that changes while it is read repeats sockets —
    * and may skip some, which no reader can see: a /proc listing under churn can miss a socket.

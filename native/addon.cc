@@ -75,12 +75,12 @@ uint64_t WholeNumber(Napi::Env env, const Napi::Value& value, const char* what, 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 // A protocol and family pair, checked: 6 or 17, and 4 or 6.
-std::pair<uint8_t, uint8_t> ProtocolAndFamily(Napi::Env env, const Napi::Object& object) {
+std::pair<uint8_t, uint8_t> ProtocolAndFamily(Napi::Env env, const Napi::Object& object, bool both_allowed = false) {
   uint64_t protocol_number = WholeNumber(env, object.Get("protocol"), "protocol", 255);
   uint64_t family_number = WholeNumber(env, object.Get("family"), "family", 255);
   if ((protocol_number != kProtocolTcp && protocol_number != kProtocolUdp) ||
-      (family_number != 4 && family_number != 6)) {
-    throw Napi::RangeError::New(env, "protocol must be 6 or 17 and family 4 or 6");
+      (family_number != 4 && family_number != 6 && !(both_allowed && family_number == 0 && protocol_number == kProtocolTcp))) {
+    throw Napi::RangeError::New(env, both_allowed ? "protocol must be 6 or 17 and family 4 or 6 (or 0, both, for TCP)" : "protocol must be 6 or 17 and family 4 or 6");
   }
   return {static_cast<uint8_t>(protocol_number), static_cast<uint8_t>(family_number)};
 }
@@ -334,12 +334,12 @@ std::vector<ProcNetSource> SourcesFromJs(const Napi::CallbackInfo& info) {
   });
 }
 
-// [{ protocol, family, states, port }] → queries; port -1 means any.
+// [{ protocol, family, states, port }] → queries; port -1 means any, family 0 both (TCP).
 std::vector<DiagQuery> QueriesFromJs(const Napi::CallbackInfo& info) {
   return ObjectsFromJs<DiagQuery>(info, "{ protocol, family, states, port }", [](Napi::Env env, const Napi::Object& query) {
     uint32_t states = static_cast<uint32_t>(WholeNumber(env, query.Get("states"), "states", 4294967295.0));
     Napi::Value port = query.Get("port");
-    auto [protocol, family] = ProtocolAndFamily(env, query);
+    auto [protocol, family] = ProtocolAndFamily(env, query, true);
     // -1 is any port; Int32Value would wrap 4294967376 to 80
     bool any = port.IsNumber() && port.As<Napi::Number>().DoubleValue() == -1;
     int32_t port_number = any ? -1 : static_cast<int32_t>(WholeNumber(env, port, "port (or -1 for any)", 65535));

@@ -33,10 +33,12 @@ std::vector<SourceResult> ReadProcNet(const std::vector<ProcNetSource>& sources,
                                       const RowBatchSink& sink = nullptr);
 
 // One inet_diag dump: a protocol and family, the kernel states wanted (1 << state), and an
-// optional local port (-1 for any) the kernel filters on with bytecode.
+// optional local port (-1 for any) the kernel filters on with bytecode. Family 0 (TCP only) asks
+// for both families in one dump, through the older request (TCPDIAG_GETSOCK), which the kernel
+// answers with AF_UNSPEC: one walk of its hashes where two per-family dumps take two.
 struct DiagQuery {
   uint8_t protocol;
-  uint8_t family;
+  uint8_t family;  // 4, 6, or 0 for both (TCP)
   uint32_t states;
   int32_t port;
   size_t receive_bytes = 0;  // the receive buffer; 0 for the default (tests abandon dumps with less)

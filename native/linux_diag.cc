@@ -67,6 +67,41 @@ static_assert(offsetof(DiagRequest, bytecode_attribute) ==
                   NLMSG_ALIGN(NLMSG_LENGTH(sizeof(inet_diag_req_v2))),
               "the bytecode attribute follows the request, aligned");
 
+// The older request, TCPDIAG_GETSOCK with an inet_diag_req: the kernel's compatibility path
+// (inet_diag_rcv_msg_compat) takes it as TCP with family AF_UNSPEC, so one dump walks the hashes
+// once for IPv4 and IPv6 sockets alike; it takes the same states (bound-only ones included) and
+// bytecode, and answers in messages of type TCPDIAG_GETSOCK.
+struct CompatRequest {
+  nlmsghdr header;
+  inet_diag_req request;
+  nlattr bytecode_attribute;
+  inet_diag_bc_op compare;
+  inet_diag_bc_op port;
+};
+
+static_assert(offsetof(CompatRequest, bytecode_attribute) == NLMSG_ALIGN(NLMSG_LENGTH(sizeof(inet_diag_req))),
+              "the bytecode attribute follows the request, aligned");
+
+size_t BuildCompatRequest(const DiagQuery& query, uint32_t sequence, CompatRequest* message) {
+  std::memset(message, 0, sizeof *message);
+  size_t length = NLMSG_LENGTH(sizeof(inet_diag_req));
+  message->request.idiag_family = AF_UNSPEC;
+  message->request.idiag_states = query.states;
+  message->request.idiag_ext |= 1 << (INET_DIAG_TCLASS - 1);  // for INET_DIAG_CLASS_ID, as above
+  if (query.port >= 0) {
+    message->bytecode_attribute.nla_type = INET_DIAG_REQ_BYTECODE;
+    message->bytecode_attribute.nla_len = NLA_HDRLEN + 2 * sizeof(inet_diag_bc_op);
+    message->compare = {INET_DIAG_BC_S_EQ, 2 * sizeof(inet_diag_bc_op), 3 * sizeof(inet_diag_bc_op)};
+    message->port.no = static_cast<uint16_t>(query.port);
+    length = NLMSG_ALIGN(length) + message->bytecode_attribute.nla_len;
+  }
+  message->header.nlmsg_len = static_cast<uint32_t>(length);
+  message->header.nlmsg_type = TCPDIAG_GETSOCK;
+  message->header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  message->header.nlmsg_seq = sequence;
+  return length;
+}
+
 // One inet_diag_msg and its attributes → a row. Returns false when the message is malformed.
 bool ParseSocketMessage(const uint8_t* payload, size_t length, uint8_t protocol, RawRow* row) {
   if (length < sizeof(inet_diag_msg)) return false;
@@ -169,7 +204,8 @@ DiagStatus ParseDiagDatagram(const uint8_t* data, size_t length, uint32_t sequen
       }
       return DiagStatus::kError;
     }
-    if (header.nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+    // the compatibility request's replies carry its own type
+    if (header.nlmsg_type != SOCK_DIAG_BY_FAMILY && header.nlmsg_type != TCPDIAG_GETSOCK) continue;
 
     rows.emplace_back();
     if (ParseSocketMessage(payload, payload_length, protocol, &rows.back())) {
@@ -189,13 +225,16 @@ int Dump(int fd, const DiagQuery& query, uint32_t sequence, std::vector<uint8_t>
          std::vector<RawRow>& rows, SourceResult& result, size_t batch_rows,
          const RowBatchSink& sink) {
   DiagRequest request;
-  const size_t length = BuildRequest(query, sequence, &request);
+  CompatRequest compat;
+  const bool both = query.family == 0;
+  const size_t length = both ? BuildCompatRequest(query, sequence, &compat) : BuildRequest(query, sequence, &request);
+  const void* bytes = both ? static_cast<const void*>(&compat) : static_cast<const void*>(&request);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   result.syscall = "sendto";
   ssize_t sent;
   do {
-    sent = sendto(fd, &request, length, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
+    sent = sendto(fd, bytes, length, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) return errno;
 
@@ -290,8 +329,12 @@ std::vector<SourceResult> ReadSockDiag(const std::vector<DiagQuery>& queries,
   std::vector<SourceResult> results(queries.size());
   // The kernel walks its whole socket hash once per family, whatever the family of the sockets
   // in it, so the IPv4 and IPv6 dumps cost about the same: run the two families side by side.
+  // Dumps of both families (family 0) take turns between the two sides, in order.
   std::vector<size_t> families[2];
-  for (size_t i = 0; i < queries.size(); ++i) families[queries[i].family == 6 ? 1 : 0].push_back(i);
+  size_t both = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    families[queries[i].family == 6 ? 1 : queries[i].family == 0 ? both++ % 2 : 0].push_back(i);
+  }
   if (families[0].empty() || families[1].empty()) {
     std::vector<size_t> all(queries.size());
     for (size_t i = 0; i < all.size(); ++i) all[i] = i;

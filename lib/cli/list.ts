@@ -92,9 +92,10 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
 
   const { sockets, sources } = await readSocketTables(filter, netnsOf(values));
   for (const source of sources) {
-    if (source.malformed > 0) {
+    // a dump of both families is reported with each: warned about once
+    if (source.malformed > 0 && !(source.bothFamilies === true && source.family === 'IPv6')) {
       // a /proc table has a path; a sock_diag dump is named by what it asked for
-      const where = source.path ?? `the sock_diag dump of ${source.protocol} ${source.family}`;
+      const where = source.path ?? `the sock_diag dump of ${source.protocol} ${source.bothFamilies === true ? 'IPv4 and IPv6' : source.family}`;
       const what = source.source === 'proc' ? 'line(s)' : 'message(s)';
       io.stderr(`portclash: warning: skipped ${source.malformed} malformed ${what} in ${where}\n`);
     }

@@ -24,7 +24,28 @@ const TABLES: readonly Table[] = [
 // State masks for inet_diag requests (1 << state). Asking the narrowest question is what makes
 // one-port queries fast: LISTEN alone spares the kernel its walk of every connection.
 const TCP_BOUND_INACTIVE = 13;
-const TCP_ALL_STATES = 0x1ffe | (1 << TCP_BOUND_INACTIVE);
+const TCP_CONNECTED_STATES = 0x1ffe;
+const TCP_ALL_STATES = TCP_CONNECTED_STATES | (1 << TCP_BOUND_INACTIVE);
+
+/**
+ * Errors with which a kernel refuses the request for both families at once (TCPDIAG_GETSOCK):
+ * it is then asked one family at a time, through that binding, for the rest of this process's life.
+ */
+const REFUSALS = new Set(['EINVAL', 'ENOENT', 'EOPNOTSUPP', 'EPROTONOSUPPORT', 'EAFNOSUPPORT']);
+const refusedBoth = new WeakSet<NativeBinding>();
+
+/**
+ * One sock_diag dump and the tables it answers for. TCP is asked for both families at once (family
+ * 0), which the kernel answers with one walk of its hashes instead of one per family; and, when
+ * every state is wanted, as two dumps that run side by side: the connections (listening, established
+ * and every other hash entry) and the bound-only sockets, which the kernel finds by a walk of its
+ * bind hash of its own.
+ */
+interface Planned {
+  query: SockDiagQuery;
+  tables: Table[];
+  part: 'whole' | 'connected' | 'bound';
+}
 const UDP_ALL_STATES = (1 << TCP_ESTABLISHED) | (1 << TCP_CLOSE);
 
 /**
@@ -40,8 +61,9 @@ export async function readTables(
   place: NetPlace | null = null,
 ): Promise<SocketTables> {
   const reading = new Reading(binding, filter, choice, place);
-  const onRows = through === undefined ? reading.onRows : through(reading.onRows);
-  if (reading.usesSockDiag()) {
+  const onRows = reading.counting(through === undefined ? reading.onRows : through(reading.onRows));
+  // twice at most: both families at once, then, where the kernel refused that, one at a time
+  while (reading.usesSockDiag()) {
     const result = await fromAddon('reading sock_diag', () => binding.readSockDiag!(reading.queries(), onRows, reading.netns()));
     reading.afterSockDiag(result.sources);
   }
@@ -62,8 +84,8 @@ export function readTablesSync(
   place: NetPlace | null = null,
 ): SocketTables {
   const reading = new Reading(binding, filter, choice, place);
-  const onRows = through === undefined ? reading.onRows : through(reading.onRows);
-  if (reading.usesSockDiag()) {
+  const onRows = reading.counting(through === undefined ? reading.onRows : through(reading.onRows));
+  while (reading.usesSockDiag()) {
     const result = fromAddonSync('reading sock_diag', () => binding.readSockDiagSync!(reading.queries(), reading.netns()));
     onRows(result.rows, result.count);
     reading.afterSockDiag(result.sources);
@@ -83,6 +105,15 @@ export type RowsThrough = (onRows: RowsCallback) => RowsCallback;
 class Reading {
   /** Tables still to be read from /proc: all of them, or those sock_diag could not answer. */
   pending: readonly Table[];
+  /** Tables still to be asked of sock_diag, and whether TCP's two may be asked at once. */
+  private diag: readonly Table[];
+  private both: boolean;
+  private plan: Planned[] = [];
+  /** Rows sock_diag gave per TCP family, for the reports of a dump of both. */
+  private readonly tcpRows = { 4: 0, 6: 0 };
+  private diagRound = true;
+  /** A dump of the bound-only sockets ran beside the connections': a socket that moved between them is dropped from it. */
+  private boundApart = false;
   private sockets: SocketRecord[] = [];
   private readonly reports: SourceReport[] = [];
   private readonly maker: RecordMaker;
@@ -110,20 +141,56 @@ class Reading {
     if (choice === 'sock_diag' && binding.readSockDiag === undefined) {
       throw new PortclashError('ERR_UNSUPPORTED_PLATFORM', 'this binding has no sock_diag reader; only /proc can answer');
     }
+    this.both = !refusedBoth.has(binding);
+    const diag = choice !== 'proc' && binding.readSockDiag !== undefined;
+    this.diag = diag ? this.pending : [];
+    if (diag) this.pending = [];
   }
 
   usesSockDiag(): boolean {
-    return this.choice !== 'proc' && this.binding.readSockDiag !== undefined && this.pending.length > 0;
+    return this.diag.length > 0;
   }
 
   queries(): SockDiagQuery[] {
+    this.plan = this.planQueries();
+    return this.plan.map((planned) => planned.query);
+  }
+
+  private planQueries(): Planned[] {
     const listening = this.filter.listening === true;
-    return this.pending.map((table) => ({
-      protocol: table.protocol,
-      family: table.family,
-      states: table.protocol === IPPROTO_TCP ? (listening ? 1 << TCP_LISTEN : TCP_ALL_STATES) : listening ? 1 << TCP_CLOSE : UDP_ALL_STATES,
-      port: this.filter.port ?? -1,
-    }));
+    const port = this.filter.port ?? -1;
+    const tcp = this.diag.filter((table) => table.protocol === IPPROTO_TCP);
+    const together = this.both && tcp.length === 2;
+    const plan: Planned[] = [];
+    if (together) {
+      const both = (states: number) => ({ protocol: IPPROTO_TCP, family: 0, states, port }) as const;
+      if (listening) {
+        plan.push({ query: both(1 << TCP_LISTEN), tables: tcp, part: 'whole' });
+      } else {
+        plan.push({ query: both(TCP_CONNECTED_STATES), tables: tcp, part: 'connected' });
+        // before Linux 6.8 no bound-only socket is dumped: the kernel would only walk its hashes for nothing
+        if (kernelShowsBoundSockets()) plan.push({ query: both(1 << TCP_BOUND_INACTIVE), tables: tcp, part: 'bound' });
+      }
+    }
+    for (const table of this.diag) {
+      if (together && table.protocol === IPPROTO_TCP) continue;
+      const states = table.protocol === IPPROTO_TCP ? (listening ? 1 << TCP_LISTEN : TCP_ALL_STATES) : listening ? 1 << TCP_CLOSE : UDP_ALL_STATES;
+      plan.push({ query: { protocol: table.protocol, family: table.family, states, port }, tables: [table], part: 'whole' });
+    }
+    return plan;
+  }
+
+  /** Counts the TCP rows sock_diag gives per family (the rows the kernel sent, before any filter here), then passes them on. */
+  counting(onRows: RowsCallback): RowsCallback {
+    return (rows, count) => {
+      if (this.diagRound) {
+        const table = new RowTable(rows, count);
+        for (let row = 0; row < count; row++) {
+          if (table.protocol(row) === IPPROTO_TCP) this.tcpRows[table.family(row) === 6 ? 6 : 4]++;
+        }
+      }
+      onRows(rows, count);
+    };
   }
 
   /** The namespace file the addon enters for the next reading, or undefined to read where it runs. */
@@ -169,34 +236,79 @@ class Reading {
         );
       }
     } else if (this.leave(results, 'the socket tables')) {
+      this.pending = this.diag;
+      this.diag = [];
+      this.diagRound = false;
       return;
     }
     const failed: Table[] = [];
-    this.pending.forEach((table, index) => {
+    const retried: Table[] = [];
+    const together: { planned: Planned; result: SourceReading }[] = [];
+    const reported = this.reports.length;
+    this.plan.forEach((planned, index) => {
       const result = resultAt(results, index, 'sock_diag');
       const error = result.errno === 0 ? null : errnoName(result.errno);
-      this.reports.push({
-        source: 'sock_diag',
-        ...names(table),
-        rows: result.rows,
-        malformed: result.malformed,
-        error,
-        ...(table.protocol === IPPROTO_TCP ? { seesBoundSockets: error === null && this.filter.listening !== true && kernelShowsBoundSockets() } : {}),
-      });
-      if (error === null) return;
-      if (this.choice === 'sock_diag') {
-        throw new PortclashError(error, `sock_diag could not dump ${names(table).protocol}/${names(table).family}: ${error} (${result.syscall ?? 'recvmsg'})`, {
-          ...(result.syscall === null ? {} : { syscall: result.syscall }),
-        });
+      if (planned.query.family === 0) {
+        if (error === null) {
+          together.push({ planned, result });
+          return;
+        }
+        // asked one family at a time next; where the kernel refuses the request itself, from now on
+        if (REFUSALS.has(error)) refusedBoth.add(this.binding);
+        this.both = false;
+        for (const table of planned.tables) if (!retried.includes(table)) retried.push(table);
+        return;
       }
+      const table = planned.tables[0]!;
+      this.report(table, result.rows, result.malformed, error, planned.part);
+      if (error === null) return;
+      if (this.choice === 'sock_diag') throw this.dumpError(table, error, result);
       failed.push(table);
     });
-    if (failed.length > 0) {
-      // A dump that failed part-way may have handed out some rows: /proc answers for all of it.
-      const dropped = new Set(failed.map((table) => `${protocolName(table.protocol)}/${familyName(table.family)}`));
-      this.sockets = this.sockets.filter((socket) => socket.source !== 'sock_diag' || !dropped.has(`${socket.protocol}/${socket.family}`));
+    // the dump of both families answered for TCP only if every part of it did
+    if (retried.length === 0) {
+      const malformed = together.reduce((sum, { result }) => sum + result.malformed, 0);
+      const tables = together[0]?.planned.tables ?? [];
+      this.boundApart = together.some(({ planned }) => planned.part === 'bound');
+      for (const table of tables) this.report(table, this.tcpRows[table.family], malformed, null, this.boundApart ? 'whole' : 'connected', true);
     }
+    // this round's reports in the tables' order, whichever dump answered for each
+    const order = (report: SourceReport) => TABLES.findIndex((table) => names(table).protocol === report.protocol && names(table).family === report.family);
+    this.reports.push(...this.reports.splice(reported).sort((a, b) => order(a) - order(b)));
+    const dropped = [...failed, ...retried];
+    if (dropped.length > 0) {
+      // A dump that failed part-way may have handed out some rows: a later reading answers for all of it.
+      const keys = new Set(dropped.map((table) => `${protocolName(table.protocol)}/${familyName(table.family)}`));
+      this.sockets = this.sockets.filter((socket) => socket.source !== 'sock_diag' || !keys.has(`${socket.protocol}/${socket.family}`));
+    }
+    this.diag = retried;
     this.pending = failed;
+    if (retried.length === 0) this.diagRound = false;
+  }
+
+  /** The report of one table from sock_diag. `part` 'connected': the bound-only sockets were not asked for. */
+  private report(table: Table, rows: number, malformed: number, error: string | null, part: Planned['part'], bothFamilies = false): void {
+    this.reports.push({
+      source: 'sock_diag',
+      ...names(table),
+      rows,
+      malformed,
+      error,
+      ...(bothFamilies ? { bothFamilies: true } : {}),
+      ...(table.protocol === IPPROTO_TCP
+        ? { seesBoundSockets: error === null && this.filter.listening !== true && part !== 'connected' && kernelShowsBoundSockets() }
+        : {}),
+    });
+  }
+
+  private dumpError(table: Table, error: string, result: SourceReading): PortclashError {
+    return new PortclashError(
+      error as `E${Uppercase<string>}`,
+      `sock_diag could not dump ${names(table).protocol}/${names(table).family}: ${error} (${result.syscall ?? 'recvmsg'})`,
+      {
+        ...(result.syscall === null ? {} : { syscall: result.syscall }),
+      },
+    );
   }
 
   afterProc(results: readonly SourceReading[]): void {
@@ -234,6 +346,11 @@ class Reading {
   }
 
   result(): SocketTables {
+    if (this.boundApart) {
+      // a socket bound while one dump ran and listening or connected when the other did shows in both
+      const seen = new Set(this.sockets.filter((socket) => socket.protocol === 'tcp' && socket.state !== 'BOUND').map((socket) => socket.inode));
+      this.sockets = this.sockets.filter((socket) => socket.protocol !== 'tcp' || socket.state !== 'BOUND' || !seen.has(socket.inode));
+    }
     return { sockets: this.sockets, sources: this.reports };
   }
 }
