@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 
 import { getBinding, type NativeBinding, type NftablesRequest } from '../../binding.js';
 import { errnoName, fromAddonSync, PortclashError, type ErrnoCode } from '../../errors.js';
-import type { ForwardsOptions, ForwardsReport, ForwardsUnknown } from '../../forwards.js';
+import type { ForwardsOptions, ForwardsReport, ForwardsUnknown, NatForward } from '../../forwards.js';
 import { filterForwards, interpretRuleset } from './forwards.js';
 import { concatBytes, encodeStringAttribute, MalformedNetlinkError, NLM_F_DUMP_INTR, splitMessages, type NetlinkMessage } from './netlink.js';
 import { decodeChain, decodeGeneration, decodeRule, decodeSet, decodeSetElements, decodeTable, NFT_MSG, type Ruleset } from './ruleset.js';
@@ -123,7 +123,11 @@ const readText = (path: string): string => readFileSync(path, 'utf8');
  * findForwards for this network namespace, through `binding` (the addon by default); `read` reads
  * the /proc/net files of legacy x_tables (tests replace both).
  */
-export function readForwards(options: ForwardsOptions, binding: NativeBinding = getBinding(), read: (path: string) => string = readText): ForwardsReport {
+export function readForwards(
+  options: ForwardsOptions,
+  binding: NativeBinding = getBinding(),
+  read: (path: string) => string = readText,
+): ForwardsReport<NatForward> {
   const legacy = legacyTables(read);
   let last = '';
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
@@ -154,6 +158,6 @@ export function readForwards(options: ForwardsOptions, binding: NativeBinding = 
   );
 }
 
-function report(forwards: ForwardsReport['forwards'], unknown: ForwardsUnknown[]): ForwardsReport {
+function report(forwards: NatForward[], unknown: ForwardsUnknown[]): ForwardsReport<NatForward> {
   return { forwards, unknown, complete: unknown.length === 0 };
 }
