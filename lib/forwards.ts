@@ -75,7 +75,8 @@ export interface ProxyForward {
   ports: PortRange[];
   /**
    * The address listened on as the rule holds it: an IP address of `family` (`0.0.0.0`, `::` for
-   * all), or a host name netsh was given, which iphlpsvc resolves itself.
+   * all), a host name netsh was given, which iphlpsvc resolves itself, or `*` kept as stored (what
+   * netsh is said to show for a rule added without listenaddress; not seen here).
    */
   listenAddress: string;
   /** Where each accepted connection is connected to: an IP address of `targetFamily` or a host name, and a port. */

@@ -62,6 +62,9 @@ describe('portproxy values', () => {
     // a host name, as netsh takes for either address (resolved by iphlpsvc, so kept as given)
     proxy('v4tov4', '127.0.0.1/5432', 'db.example/5432', ['127.0.0.1', 5432], ['db.example', 5432]),
     proxy('v4tov4', 'localhost/3000', '192.0.2.30/3000', ['localhost', 3000], ['192.0.2.30', 3000]),
+    // what netsh is said to show for a rule added without listenaddress: kept as stored
+    proxy('v4tov4', '*/8090', '192.0.2.31/80', ['*', 8090], ['192.0.2.31', 80]),
+    proxy('v6tov6', '*/8091', '2001:db8::31/80', ['*', 8091], ['2001:db8::31', 80]),
     // IPv6 on either side: the last "/" splits, the colons stay with the address
     proxy('v4tov6', '0.0.0.0/8080', '2001:db8::10/80', ['0.0.0.0', 8080], ['2001:db8::10', 80]),
     proxy('v6tov4', '::/8081', '192.0.2.40/80', ['::', 8081], ['192.0.2.40', 80]),
@@ -112,6 +115,7 @@ describe('portproxy values', () => {
       /could not be read \(RegEnumValueW: ERROR_MORE_DATA\)/,
       8080,
     ],
+    ['a "*" to connect to', 'v4tov4', text('0.0.0.0/8080', '*/80'), /"\*" is neither an IPv4 address nor a host name/, 8080],
     ['the default value', 'v4tov4', text('', '192.0.2.10/80'), /has no "\/"/, null],
   ])('%s is unknown, with why', (_, type, value, reason, port) => {
     const result = interpretValue(keyOf(type), value);

@@ -41,9 +41,14 @@ const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?
 /** An IPv6 zone (`%12`, `%eth0`) after an address, which netsh may be given for a link-local one. */
 const ZONE = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/** Whether `text` is an address of `family`, or a host name (which iphlpsvc resolves itself); else why not. */
-function checkHost(text: string, family: Family): string | null {
+/**
+ * Whether `text` is an address of `family`, a host name (which iphlpsvc resolves itself), or, to
+ * listen on, `*`; else why not. `*` is what `netsh interface portproxy show` is said to print for
+ * a rule added without listenaddress (not seen here): kept as stored, never turned into an address.
+ */
+function checkHost(text: string, family: Family, side: 'listen' | 'connect'): string | null {
   if (text === '') return 'the address is empty';
+  if (text === '*' && side === 'listen') return null;
   if (family === 'IPv4') {
     if (parseIPv4(text) !== null) return null;
     if (text.includes(':')) return `${text} is an IPv6 address, where an IPv4 one belongs`;
@@ -60,7 +65,7 @@ function checkHost(text: string, family: Family): string | null {
 }
 
 /** `host/port` → its parts, or why it is not that. The port is decimal, 1 to 65535: a proxy listens on, and connects to, a port it names. */
-function splitEndpoint(text: string, family: Family): { host: string; port: number } | { problem: string } {
+function splitEndpoint(text: string, family: Family, side: 'listen' | 'connect'): { host: string; port: number } | { problem: string } {
   const slash = text.lastIndexOf('/');
   if (slash < 0) return { problem: `${JSON.stringify(text)} has no "/" between address and port` };
   const host = text.slice(0, slash);
@@ -68,7 +73,7 @@ function splitEndpoint(text: string, family: Family): { host: string; port: numb
   if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
     return { problem: `the port of ${JSON.stringify(text)} is not a number from 1 to 65535` };
   }
-  const problem = checkHost(host, family);
+  const problem = checkHost(host, family, side);
   return problem === null ? { host, port: Number(portText) } : { problem };
 }
 
@@ -78,14 +83,21 @@ function listenPortOf(name: string): number | null {
   return match === null || Number(match[1]) < 1 || Number(match[1]) > 65535 ? null : Number(match[1]);
 }
 
-type KeyOf = (typeof PORTPROXY_KEYS)[number];
+/** One portproxy key: its type, its path under HKLM, and the families it listens on and connects with. */
+export type PortProxyKey = (typeof PORTPROXY_KEYS)[number];
 
 /** What one value of a found key is: a forward, or an unknown with the listen port it may have. */
 type Interpreted = { forward: ProxyForward } | { unknown: ForwardsUnknown; port: number | null };
 
-const fullPath = (key: KeyOf): string => `HKLM\\${key.path}`;
+const fullPath = (key: PortProxyKey): string => `HKLM\\${key.path}`;
 
-export function interpretValue(key: KeyOf, value: RegistryValue): Interpreted {
+/**
+ * What one value of a portproxy key means: a ProxyForward when it is a REG_SZ named
+ * `listenaddress/listenport` holding `connectaddress/connectport` (split at the last `/`, so IPv6
+ * addresses keep their colons), each address of its side's family or a host name; else an unknown
+ * saying why, with the listen port when the name at least ends in one.
+ */
+export function interpretValue(key: PortProxyKey, value: RegistryValue): Interpreted {
   const unknown = (why: string): Interpreted => ({
     unknown: {
       source: 'rule',
@@ -101,9 +113,9 @@ export function interpretValue(key: KeyOf, value: RegistryValue): Interpreted {
   if (value.type !== REG_SZ || value.data === null) {
     return unknown(`is of type ${REGISTRY_TYPES.get(value.type) ?? `#${value.type}`}, where netsh writes REG_SZ`);
   }
-  const listen = splitEndpoint(value.name, key.listen);
+  const listen = splitEndpoint(value.name, key.listen, 'listen');
   if ('problem' in listen) return unknown(`is not a rule (its name should be listenaddress/listenport: ${listen.problem})`);
-  const connect = splitEndpoint(value.data, key.connect);
+  const connect = splitEndpoint(value.data, key.connect, 'connect');
   if ('problem' in connect) return unknown(`is not a rule (its data should be connectaddress/connectport: ${connect.problem})`);
   return {
     forward: {
