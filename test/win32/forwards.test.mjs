@@ -7,6 +7,9 @@
 // ranges (192.0.2.0/24, 2001:db8::/32).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -156,6 +159,44 @@ describe('portproxy forwards', { skip: !underWine && 'writes HKLM (an administra
     } finally {
       assert.equal(reg('delete', KEY('v4tov4'), '/v', '0.0.0.0/18084', '/f'), 0);
       assert.equal(reg('delete', KEY('v6tov4'), '/f'), 0);
+    }
+  });
+  test('the addon bounds what it reads: an odd-length REG_SZ, data past 64 KiB, NULs at the end', async () => {
+    // reg.exe cannot write these; a .reg file can (hex(1): REG_SZ bytes as given)
+    const hex = (/** @type {Buffer} */ bytes) => [...bytes].map((byte) => byte.toString(16).padStart(2, '0')).join(',');
+    const lines = [
+      'Windows Registry Editor Version 5.00',
+      '',
+      `[${KEY('v4tov4').replace('HKLM', 'HKEY_LOCAL_MACHINE')}]`,
+      `"0.0.0.0/18086"=hex(1):${hex(Buffer.from([0x31, 0x00, 0x32]))}`,
+      `"0.0.0.0/18087"=hex(1):${hex(Buffer.from('192.0.2.10/80'.padEnd(40_000, 'x'), 'utf16le'))}`,
+      `"0.0.0.0/18088"=hex(1):${hex(Buffer.from('192.0.2.10/80\0\0', 'utf16le'))}`,
+      `"0.0.0.0/18089"=hex(1):${hex(Buffer.from('192.0.2.10/80', 'utf16le'))}`,
+      '',
+    ];
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'portclash-')), 'portproxy.reg');
+    fs.writeFileSync(file, `\ufeff${lines.join('\r\n')}`, 'utf16le');
+    try {
+      assert.equal(reg('import', file), 0, `reg import ${file}`);
+      const [reading] = binding.readRegistryValues([KEY('v4tov4').slice('HKLM\\'.length)]);
+      assert.deepEqual(
+        reading?.values.filter((value) => /\/1808[6-9]$/.test(value.name)),
+        [
+          { name: '0.0.0.0/18086', type: 1, data: null, error: 13 }, // ERROR_INVALID_DATA: 3 bytes are not UTF-16
+          { name: '0.0.0.0/18087', type: 1, data: null, error: 234 }, // ERROR_MORE_DATA: 80,000 bytes
+          { name: '0.0.0.0/18088', type: 1, data: '192.0.2.10/80', error: 0 },
+          { name: '0.0.0.0/18089', type: 1, data: '192.0.2.10/80', error: 0 },
+        ],
+      );
+      const report = await findForwards({ port: 18087 });
+      assert.deepEqual(
+        report.unknown.map(({ error, value }) => ({ error, value })),
+        [{ error: 'ERROR_MORE_DATA', value: { name: '0.0.0.0/18087', data: null } }],
+      );
+      assert.equal((await findForwards({ port: 18088 })).forwards.length, 1);
+    } finally {
+      for (const port of [18086, 18087, 18088, 18089]) reg('delete', KEY('v4tov4'), '/v', `0.0.0.0/${port}`, '/f');
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
     }
   });
 });
