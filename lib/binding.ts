@@ -187,6 +187,31 @@ export interface WindowsServiceList {
 }
 
 /**
+ * One value of a registry key: its name, its registry type (1 REG_SZ, 4 REG_DWORD, ...), and for a
+ * REG_SZ its text with the terminating NULs left off (null for other types, and when `error` is
+ * not 0). `error` is the value's own Win32 error: 234 ERROR_MORE_DATA for data past 64 KiB, 13
+ * ERROR_INVALID_DATA for a REG_SZ of an odd number of bytes.
+ */
+export interface RegistryValue {
+  name: string;
+  type: number;
+  data: string | null;
+  error: number;
+}
+
+/**
+ * One key of readRegistryValues: `errno` the Win32 error (0 = read; 2 ERROR_FILE_NOT_FOUND when the
+ * key does not exist) of the call `syscall` names (RegOpenKeyExW, RegQueryInfoKeyW, RegEnumValueW);
+ * `changing` when the key was written to during each of three readings (then `values` is empty).
+ */
+export interface RegistryKeyReading {
+  errno: number;
+  syscall: string | null;
+  changing: boolean;
+  values: RegistryValue[];
+}
+
+/**
  * One nf_tables request for readNftables: an NFT_MSG_* type, an nfgen family (NFPROTO_*, 0 for all),
  * whether it is a dump, and the netlink attributes that follow its nfgenmsg.
  */
@@ -309,6 +334,12 @@ export interface NativeBinding {
   processInfo?(pids: readonly number[]): WindowsProcessFacts[];
   /** Windows: the active Win32 services that have a process (EnumServicesStatusExW). */
   listServices?(): WindowsServiceList;
+  /**
+   * Windows: the values of each key, a path under HKEY_LOCAL_MACHINE (`SYSTEM\CurrentControlSet\...`),
+   * opened with KEY_READ in the 64-bit view; one reading per path, in order. lib/win32/forwards.ts
+   * gives them meaning.
+   */
+  readRegistryValues?(paths: readonly string[]): RegistryKeyReading[];
   /**
    * Windows test seam: the tables' retry loop over a table that outgrows its buffer `growths`
    * times; `errno` 0 once it fitted, else 122 after `calls` (8) tries.

@@ -33,7 +33,17 @@ export { parentChain, readProcess } from './processes.js';
 export { waitForPort, WaitTimeoutError, type WaitLastSeen, type WaitOptions, type WaitResult } from './wait.js';
 export { watchSockets, type SocketEvent, type WatchOptions } from './watch.js';
 export { describeBindError, explainBindError, type ExplainOptions } from './explain.js';
-export { findForwards, type Forward, type ForwardOwner, type ForwardsOptions, type ForwardsReport, type ForwardsUnknown } from './forwards.js';
+export {
+  findForwards,
+  type Forward,
+  type ForwardOwner,
+  type ForwardsOptions,
+  type ForwardsReport,
+  type ForwardsUnknown,
+  type NatForward,
+  type PortProxyType,
+  type ProxyForward,
+} from './forwards.js';
 export { readEphemeralRange, readReservedPorts, readSystemFacts, type NamespaceOptions } from './system.js';
 export { ephemeralReport, type DestinationUsage, type EphemeralReport } from './ephemeral.js';
 export { bsdClass, portClass, type EphemeralRange, type PortClass, type PortRange } from './ranges.js';

@@ -873,7 +873,7 @@ Napi::Value ReadNftablesAsync(const Napi::CallbackInfo& info) {
 }
 
 #elif defined(_WIN32)
-// Windows: IP Helper's tables, the facts of processes, and the services (win32.h).
+// Windows: IP Helper's tables, the facts of processes, the services, and registry values (win32.h).
 
 // [{ protocol, family }] → the tables to read, in that order.
 std::vector<IpHelperQuery> IpHelperQueriesFromJs(const Napi::CallbackInfo& info) {
@@ -952,6 +952,41 @@ Napi::Value ListServicesJs(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// readRegistryValues(paths) → [{ errno, syscall, changing, values: [{ name, type, data, error }] }],
+// one per path under HKEY_LOCAL_MACHINE, in order (see ReadRegistryValues). `data` is null but for
+// a REG_SZ read whole.
+Napi::Value ReadRegistryValuesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "expected an array of key paths");
+  Napi::Array given = info[0].As<Napi::Array>();
+  std::vector<std::string> paths;
+  paths.reserve(given.Length());
+  for (uint32_t i = 0; i < given.Length(); ++i) {
+    Napi::Value path = given.Get(i);
+    if (!path.IsString()) throw Napi::TypeError::New(env, "every key path must be a string");
+    paths.push_back(path.As<Napi::String>().Utf8Value());
+  }
+  const std::vector<RegistryValues> keys = ReadRegistryValues(paths);
+  Napi::Array list = Napi::Array::New(env, keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Napi::Object item = FailedCallObject(env, keys[i]);
+    item.Set("changing", Napi::Boolean::New(env, keys[i].changing));
+    Napi::Array values = Napi::Array::New(env, keys[i].values.size());
+    for (size_t j = 0; j < keys[i].values.size(); ++j) {
+      const RegistryValue& value = keys[i].values[j];
+      Napi::Object entry = Napi::Object::New(env);
+      entry.Set("name", Napi::String::New(env, value.name));
+      entry.Set("type", Napi::Number::New(env, value.type));
+      entry.Set("data", value.error == 0 && value.type == kRegistryString ? Napi::Value(Napi::String::New(env, value.data)) : env.Null());
+      entry.Set("error", Napi::Number::New(env, value.error));
+      values.Set(static_cast<uint32_t>(j), entry);
+    }
+    item.Set("values", values);
+    list.Set(static_cast<uint32_t>(i), item);
+  }
+  return list;
+}
+
 // debugTableRetries(growths) → { errno, calls }: the tables' retry loop over a table that outgrows
 // its buffer `growths` times (see DebugTableRetries).
 Napi::Value DebugTableRetriesJs(const Napi::CallbackInfo& info) {
@@ -1013,6 +1048,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"cancelInFlight", CancelInFlight},
       {"processInfo", ProcessInfoJs},
       {"listServices", ListServicesJs},
+      {"readRegistryValues", ReadRegistryValuesJs},
   };
 #endif
   for (const auto& [name, function] : functions) exports.Set(name, Napi::Function::New(env, function, name));

@@ -1,4 +1,4 @@
-// The Windows readers (win32.h): IP Helper's socket tables, the facts of a process, and the services.
+// The Windows readers (win32.h): IP Helper's socket tables, the facts of a process, the services, registry values.
 #include "win32.h"
 
 // windows.h without its rarely used parts, and without min and max macros.
@@ -309,6 +309,149 @@ constexpr DWORD kMaxServiceBufferBytes = 256 * 1024;
 // Each call returns at least one service or fails, so this bounds a list of thousands.
 constexpr int kMaxServiceCalls = 256;
 
+
+// Closes a registry key on every way out.
+class UniqueKey {
+ public:
+  UniqueKey() = default;
+  ~UniqueKey() {
+    if (key_ != nullptr) RegCloseKey(key_);
+  }
+  UniqueKey(const UniqueKey&) = delete;
+  UniqueKey& operator=(const UniqueKey&) = delete;
+  HKEY* out() { return &key_; }
+  HKEY get() const { return key_; }
+
+ private:
+  HKEY key_ = nullptr;
+};
+
+// UTF-8 from JS → UTF-16 for the W calls. Returns 0 or the Win32 error (ERROR_NO_UNICODE_TRANSLATION
+// for bytes that are not UTF-8).
+DWORD FromUtf8(const std::string& text, std::wstring& out) {
+  out.clear();
+  if (text.empty()) return 0;
+  if (text.size() > static_cast<size_t>(INT_MAX)) return ERROR_INVALID_PARAMETER;
+  const int bytes = static_cast<int>(text.size());
+  const int wide = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text.data(), bytes, nullptr, 0);
+  if (wide <= 0) return GetLastError();
+  out.resize(static_cast<size_t>(wide));
+  if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text.data(), bytes, &out[0], wide) != wide) {
+    out.clear();
+    return GetLastError();
+  }
+  return 0;
+}
+
+// A value name is at most 16383 characters (Microsoft's "Registry Element Size Limits").
+constexpr DWORD kMaxValueNameChars = 16383;
+
+// A REG_SZ's bytes as UTF-8, its terminating NULs left off (RegEnumValueW gives them as stored,
+// with or without one). Returns 0, ERROR_INVALID_DATA for an odd byte count, or ToUtf8's error.
+DWORD StringData(const std::vector<uint64_t>& data, DWORD bytes, std::string& out) {
+  if (bytes % sizeof(wchar_t) != 0) return ERROR_INVALID_DATA;
+  std::wstring text(bytes / sizeof(wchar_t), L'\0');
+  if (bytes > 0) std::memcpy(&text[0], data.data(), bytes);
+  while (!text.empty() && text.back() == L'\0') text.pop_back();
+  return ToUtf8(text.data(), text.size(), out);
+}
+
+// One reading of an open key's values, between two RegQueryInfoKeyW calls whose last write times
+// must agree (`changed` when they do not). Returns 0 or the failed call's error, named in `syscall`.
+DWORD ReadValuesOnce(HKEY key, std::vector<RegistryValue>& values, bool& changed, const char*& syscall) {
+  values.clear();
+  changed = false;
+  DWORD count = 0, longest_name = 0, largest_data = 0;
+  FILETIME before{}, after{};
+  LSTATUS status = RegQueryInfoKeyW(key, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &count, &longest_name,
+                                    &largest_data, nullptr, &before);
+  if (status != ERROR_SUCCESS) {
+    syscall = "RegQueryInfoKeyW";
+    return static_cast<DWORD>(status);
+  }
+  // longest_name leaves out the terminating NUL; both sizes may have grown by the time a value is read
+  std::vector<wchar_t> name(std::min(longest_name, kMaxValueNameChars) + 1);
+  std::vector<uint64_t> data((std::min<DWORD>(largest_data, kMaxRegistryDataBytes) + sizeof(uint64_t) - 1) / sizeof(uint64_t) + 1);
+  for (DWORD index = 0;; ++index) {
+    if (index == kMaxRegistryValues) {
+      syscall = "RegEnumValueW";
+      return ERROR_MORE_DATA;
+    }
+    RegistryValue value;
+    DWORD type = 0;
+    DWORD name_chars = 0;
+    DWORD data_bytes = 0;
+    status = ERROR_MORE_DATA;
+    // a second call with the room the first asked for: a name's largest, the data's as said
+    for (int attempt = 0; attempt < 2 && status == ERROR_MORE_DATA; ++attempt) {
+      name_chars = static_cast<DWORD>(name.size());
+      data_bytes = static_cast<DWORD>(data.size() * sizeof(uint64_t));
+      status = RegEnumValueW(key, index, name.data(), &name_chars, nullptr, &type, reinterpret_cast<LPBYTE>(data.data()), &data_bytes);
+      if (status == ERROR_MORE_DATA) {
+        name.resize(kMaxValueNameChars + 1);
+        if (data_bytes <= kMaxRegistryDataBytes && data_bytes > data.size() * sizeof(uint64_t)) {
+          data.resize((data_bytes + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+        }
+      }
+    }
+    if (status == ERROR_NO_MORE_ITEMS) break;
+    if (status == ERROR_MORE_DATA) {
+      // data past the bound: the name and type alone
+      name_chars = static_cast<DWORD>(name.size());
+      status = RegEnumValueW(key, index, name.data(), &name_chars, nullptr, &type, nullptr, nullptr);
+      value.error = ERROR_MORE_DATA;
+    }
+    if (status != ERROR_SUCCESS) {
+      syscall = "RegEnumValueW";
+      return static_cast<DWORD>(status);
+    }
+    const DWORD name_error = ToUtf8(name.data(), std::min<size_t>(name_chars, name.size()), value.name);
+    if (value.error == 0) value.error = name_error;
+    value.type = type;
+    if (value.error == 0 && type == REG_SZ) {
+      value.error = StringData(data, std::min<DWORD>(data_bytes, static_cast<DWORD>(data.size() * sizeof(uint64_t))), value.data);
+    }
+    values.push_back(std::move(value));
+  }
+  status = RegQueryInfoKeyW(key, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &after);
+  if (status != ERROR_SUCCESS) {
+    syscall = "RegQueryInfoKeyW";
+    return static_cast<DWORD>(status);
+  }
+  changed = CompareFileTime(&before, &after) != 0;
+  return 0;
+}
+
+RegistryValues ReadKey(const std::string& path) {
+  RegistryValues result;
+  std::wstring wide_path;
+  const DWORD converted = FromUtf8(path, wide_path);
+  if (converted != 0) {
+    result.Fail("MultiByteToWideChar", static_cast<int>(converted));
+    return result;
+  }
+  UniqueKey key;
+  const LSTATUS opened = RegOpenKeyExW(HKEY_LOCAL_MACHINE, wide_path.c_str(), 0, KEY_READ | KEY_WOW64_64KEY, key.out());
+  if (opened != ERROR_SUCCESS) {
+    result.Fail("RegOpenKeyExW", static_cast<int>(opened));
+    return result;
+  }
+  for (int attempt = 0; attempt < kRegistryAttempts; ++attempt) {
+    bool changed = false;
+    const char* syscall = nullptr;
+    const DWORD error = ReadValuesOnce(key.get(), result.values, changed, syscall);
+    if (error != 0) {
+      result.values.clear();
+      result.Fail(syscall, static_cast<int>(error));
+      return result;
+    }
+    if (!changed) return result;
+  }
+  result.values.clear();
+  result.changing = true;
+  return result;
+}
+
 }  // namespace
 
 std::vector<SourceResult> ReadIpHelper(const std::vector<IpHelperQuery>& queries,
@@ -427,6 +570,13 @@ ServiceList ListServices() {
   list.services.clear();
   list.Fail("EnumServicesStatusExW", ERROR_MORE_DATA);
   return list;
+}
+
+std::vector<RegistryValues> ReadRegistryValues(const std::vector<std::string>& paths) {
+  std::vector<RegistryValues> results;
+  results.reserve(paths.size());
+  for (const std::string& path : paths) results.push_back(ReadKey(path));
+  return results;
 }
 
 }  // namespace portclash

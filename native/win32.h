@@ -1,4 +1,4 @@
-// The Windows readers: IP Helper's socket tables, the facts of a process, and the running services.
+// The Windows readers: IP Helper's socket tables, the facts of a process, the running services, registry values.
 #pragma once
 
 #include <cstddef>
@@ -76,5 +76,40 @@ struct ServiceList : FailedCall {
 };
 
 ServiceList ListServices();
+
+// One value of a registry key as RegEnumValueW gives it: its name, its type (REG_SZ 1, REG_DWORD
+// 4, ...) and, for REG_SZ alone, its data as UTF-8 with the terminating NULs left off; the data of
+// other types is not kept. `error` is this value's own failure, its name and type still given:
+// ERROR_MORE_DATA when the data is larger than kMaxRegistryDataBytes, ERROR_INVALID_DATA when a
+// REG_SZ holds an odd number of bytes (not whole UTF-16 units).
+// REG_SZ, whose data alone is kept (winnt.h; here for addon.cc, which does not include it).
+constexpr uint32_t kRegistryString = 1;
+
+struct RegistryValue {
+  std::string name;
+  uint32_t type = 0;
+  std::string data;
+  uint32_t error = 0;
+};
+
+// The values of one key, or the Win32 error of the call that failed (RegOpenKeyExW gives
+// ERROR_FILE_NOT_FOUND for a key that does not exist). `changing`: the key was written to during
+// every one of kRegistryAttempts readings, so no reading is known to be whole; `values` is empty.
+struct RegistryValues : FailedCall {
+  std::vector<RegistryValue> values;
+  bool changing = false;
+};
+
+// Readings of one key before it is given up as changing: a value set or deleted during
+// RegEnumValueW shifts the indexes it counts by, so a reading is kept only when the key's last
+// write time (RegQueryInfoKeyW) is the same after it as before.
+constexpr int kRegistryAttempts = 3;
+// Bounds on one key: values enumerated, and bytes of one value's data.
+constexpr uint32_t kMaxRegistryValues = 65536;
+constexpr uint32_t kMaxRegistryDataBytes = 65536;
+
+// Reads each key, a path under HKEY_LOCAL_MACHINE (UTF-8, `SYSTEM\...`), with KEY_READ through the
+// 64-bit view (KEY_WOW64_64KEY), one result per path in order. Every key opened is closed.
+std::vector<RegistryValues> ReadRegistryValues(const std::vector<std::string>& paths);
 
 }  // namespace portclash

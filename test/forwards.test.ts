@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { Forward, ForwardsReport } from '../lib/forwards.js';
+import type { ForwardsReport, NatForward } from '../lib/forwards.js';
 import { CLI } from './helpers/cli.js';
 import { createNetns, runCommand, type Netns } from './helpers/holders.js';
 
@@ -43,14 +43,14 @@ describe.runIf(process.platform === 'linux' && isRoot && toolsPresent)('forwards
     return netns;
   }
 
-  async function forwards(inside: Netns, args: string[] = [], expectedCode = 0): Promise<ForwardsReport> {
+  async function forwards(inside: Netns, args: string[] = [], expectedCode = 0): Promise<ForwardsReport<NatForward>> {
     const result = await inside.runNode([CLI, 'forwards', '--json', ...args]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(expectedCode);
-    return JSON.parse(result.stdout) as ForwardsReport;
+    return JSON.parse(result.stdout) as ForwardsReport<NatForward>;
   }
 
-  const only = (report: ForwardsReport): Forward => {
+  const only = (report: ForwardsReport<NatForward>): NatForward => {
     expect(report).toMatchObject({ unknown: [], complete: true });
     expect(report.forwards).toHaveLength(1);
     return report.forwards[0]!;

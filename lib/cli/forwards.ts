@@ -1,5 +1,5 @@
-// `portclash forwards [--port P] [--tcp|--udp] [--json]`: the NAT rules that send a port's packets elsewhere, and what could not be read.
-import type { Forward, ForwardsReport } from '../forwards.js';
+// `portclash forwards [--port P] [--tcp|--udp] [--json]`: the rules that send a port's connections elsewhere (NAT on Linux, portproxy on Windows), and what could not be read.
+import type { Forward, ForwardsReport, NatForward, ProxyForward } from '../forwards.js';
 import { findForwards } from '../forwards.js';
 import { PortclashError } from '../errors.js';
 import { parsePortOrService } from '../services.js';
@@ -9,11 +9,14 @@ import { EXIT, type CommandIO } from './io.js';
 
 export const FORWARDS_HELP = `Usage: portclash forwards [--port P] [--tcp|--udp] [--json] [--netns <name|path>]
 
-Shows the NAT rules (nftables, iptables-nft) that rewrite the destination of packets for a port before
-any socket sees them: DNAT (Docker without userland-proxy, Kubernetes NodePorts) and redirects, at
-prerouting (packets from the network) and output (packets this host sends). bind() on such a port
-succeeds, but the server never sees what was meant for it. Reading the ruleset needs root
-(CAP_NET_ADMIN); what cannot be read or interpreted is listed as "may forward", never left out.
+Linux: shows the NAT rules (nftables, iptables-nft) that rewrite the destination of packets for a
+port before any socket sees them: DNAT (Docker without userland-proxy, Kubernetes NodePorts) and
+redirects, at prerouting (packets from the network) and output (packets this host sends). bind() on
+such a port succeeds, but the server never sees what was meant for it. Reading the ruleset needs
+root (CAP_NET_ADMIN).
+Windows: shows the \`netsh interface portproxy\` rules, read from the registry (no privilege needed):
+iphlpsvc listens on each rule's port itself and connects every client on to the rule's target.
+What cannot be read or interpreted is listed as "may forward", never left out.
 
 Options:
       --port P   only rules that can match destination port P (a number or service name)
@@ -58,24 +61,40 @@ function describePorts(forward: Forward): string {
   return forward.ports.map(([low, high]) => (low === high ? String(low) : `${low}-${high}`)).join(',');
 }
 
-function describeTarget(forward: Forward): string {
+const bracketed = (host: string): string => (host.includes(':') ? `[${host}]` : host);
+
+function describeTarget(forward: NatForward): string {
   const { address, addressEnd, port, portEnd } = forward.target;
   const host =
     address === undefined ? (forward.kind === 'redirect' ? 'this host' : 'same address') : addressEnd === undefined ? address : `${address}-${addressEnd}`;
-  const bracketed = address !== undefined && address.includes(':') ? `[${host}]` : host;
-  return port === undefined ? `${bracketed} (same port)` : `${bracketed}:${portEnd === undefined ? port : `${port}-${portEnd}`}`;
+  const shown = address !== undefined ? bracketed(host) : host;
+  return port === undefined ? `${shown} (same port)` : `${shown}:${portEnd === undefined ? port : `${port}-${portEnd}`}`;
 }
 
 function describeRule(forward: { tableFamily?: string; table?: string; path?: string[]; handle?: number }): string {
   return `${forward.tableFamily ?? '?'} ${forward.table ?? '?'} ${(forward.path ?? []).join(' > ')} #${forward.handle ?? '?'}`;
 }
 
+/** netsh's own words for the rule, which `netsh interface portproxy show` and `delete` take. */
+function describeProxyRule(entry: { type?: string; value?: { name: string } }): string {
+  return `portproxy ${entry.type ?? '?'} ${entry.value?.name ?? ''}`.trimEnd();
+}
+
+const tableLines = (headers: string[], rows: string[][]): string[] =>
+  formatTable(headers, rows)
+    .trimEnd()
+    .split('\n')
+    .map((line) => line.trimEnd());
+
 export function formatForwards(report: ForwardsReport, port: number | undefined): string {
   const lines: string[] = [];
+  const nat = report.forwards.filter((forward): forward is NatForward => forward.kind !== 'proxy');
+  const proxies = report.forwards.filter((forward): forward is ProxyForward => forward.kind === 'proxy');
   if (report.forwards.length === 0) {
-    lines.push(report.complete ? `No NAT rule forwards ${port === undefined ? 'any port' : `port ${port}`}.` : 'No forward found in what could be read.');
-  } else {
-    const rows = report.forwards.map((forward) => [
+    lines.push(report.complete ? `No rule forwards ${port === undefined ? 'any port' : `port ${port}`}.` : 'No forward found in what could be read.');
+  }
+  if (nat.length > 0) {
+    const rows = nat.map((forward) => [
       `${forward.protocol}${forward.family === 'IPv6' ? '6' : ''}`,
       describePorts(forward),
       forward.hook,
@@ -86,16 +105,27 @@ export function formatForwards(report: ForwardsReport, port: number | undefined)
         .filter((part) => part !== null)
         .join('; '),
     ]);
-    lines.push(
-      ...formatTable(['PROTO', 'PORTS', 'HOOK', 'ACTION', 'TO', 'RULE', 'NOTES'], rows)
-        .trimEnd()
-        .split('\n')
-        .map((line) => line.trimEnd()),
-    );
+    lines.push(...tableLines(['PROTO', 'PORTS', 'HOOK', 'ACTION', 'TO', 'RULE', 'NOTES'], rows));
+  }
+  if (proxies.length > 0) {
+    if (nat.length > 0) lines.push('');
+    // the proxy holds the port itself: say so, since bind() there fails while iphlpsvc runs
+    const rows = proxies.map((forward) => [
+      `${forward.protocol}${forward.family === 'IPv6' ? '6' : ''}`,
+      `${bracketed(forward.listenAddress)}:${forward.ports[0]![0]}`,
+      forward.kind,
+      `${bracketed(forward.target.address)}:${forward.target.port}${forward.targetFamily === forward.family ? '' : ` (over ${forward.targetFamily})`}`,
+      describeProxyRule(forward),
+    ]);
+    lines.push(...tableLines(['PROTO', 'LISTEN', 'ACTION', 'TO', 'RULE'], rows));
+    lines.push('', 'iphlpsvc (svchost.exe) listens on these ports itself and connects each client on: bind() there fails while it runs.');
   }
   if (report.unknown.length > 0) {
     lines.push('', 'May also forward (could not be read or interpreted):');
-    for (const entry of report.unknown) lines.push(`  ${entry.source === 'rule' ? `${describeRule(entry)}: ` : ''}${entry.reason}`);
+    for (const entry of report.unknown) {
+      const where = entry.source !== 'rule' ? '' : entry.key !== undefined ? `${describeProxyRule(entry)}: ` : `${describeRule(entry)}: `;
+      lines.push(`  ${where}${entry.reason}`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,6 @@
 // The NAT rules that send a port's packets elsewhere, as a prediction tells them: a bind that succeeds may still never see what was meant for it.
 import { PortclashError } from '../errors.js';
-import type { Forward, ForwardsReport, ForwardsUnknown } from '../forwards.js';
+import type { Forward, ForwardsReport, ForwardsUnknown, NatForward, ProxyForward } from '../forwards.js';
 import type { Platform } from '../platform.js';
 import type { Protocol } from '../records.js';
 import type { Prediction, ResolvedRequest } from './types.js';
@@ -45,16 +45,27 @@ function coversPort(forward: Forward, port: number): boolean {
 
 /** `tcp/8080 arriving from the network is DNATed to 192.0.2.10:80 by ip nat PREROUTING > DOCKER #12 (docker)` */
 function forwardWarning(prediction: Prediction, request: ResolvedRequest, forward: Forward): string {
+  const but = prediction.verdict === 'free' ? 'the bind succeeds, but ' : '';
+  return forward.kind === 'proxy' ? `${but}${proxyWarning(request, forward)}` : `${but}${natWarning(request, forward)}`;
+}
+
+function natWarning(request: ResolvedRequest, forward: NatForward): string {
   const what = `${request.protocol}/${request.port}${forward.family === 'IPv6' ? ' (IPv6)' : forward.tableFamily === 'inet' ? ' (IPv4)' : ''}`;
   const from = forward.hook === 'prerouting' ? 'arriving from the network' : 'sent by this host (to itself too)';
   const action = forward.kind === 'redirect' ? `redirected to ${describeTarget(forward)}` : `DNATed to ${describeTarget(forward)}`;
   const notes = [forward.owner, forward.comment === null ? null : JSON.stringify(forward.comment)].filter((note) => note !== null);
   const only = forward.conditions.length === 0 ? '' : `, when ${forward.conditions.join(' and ')}`;
-  const but = prediction.verdict === 'free' ? 'the bind succeeds, but ' : '';
-  return `${but}${what} ${from} is ${action} by ${describeRule(forward)}${notes.length === 0 ? '' : ` (${notes.join(', ')})`}${only}: a server here never sees those packets`;
+  return `${what} ${from} is ${action} by ${describeRule(forward)}${notes.length === 0 ? '' : ` (${notes.join(', ')})`}${only}: a server here never sees those packets`;
 }
 
-function describeTarget(forward: Forward): string {
+/** Windows: netsh interface portproxy, whose service listens on the port itself and connects each client on. */
+function proxyWarning(request: ResolvedRequest, forward: ProxyForward): string {
+  const { address, port } = forward.target;
+  const target = `${address.includes(':') ? `[${address}]` : address}:${port}`;
+  return `${request.protocol}/${request.port} on ${forward.listenAddress} is forwarded to ${target} by the portproxy rule ${forward.type} ${forward.value.name} (netsh interface portproxy): the IP Helper service (iphlpsvc) listens there itself`;
+}
+
+function describeTarget(forward: NatForward): string {
   const { address, addressEnd, port, portEnd } = forward.target;
   const host =
     address === undefined ? (forward.kind === 'redirect' ? 'this host' : 'the same address') : addressEnd === undefined ? address : `${address}-${addressEnd}`;

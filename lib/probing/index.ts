@@ -39,11 +39,11 @@ export function unsupported(what: string, os: NodeJS.Platform = process.platform
   );
 }
 
-/** Why findForwards cannot answer here: only Linux's nf_tables reader exists (Windows portproxy is later work). */
+/** Why findForwards cannot answer here: it reads Linux's nf_tables and Windows' portproxy keys, through the addon. */
 export function forwardsUnsupported(os: NodeJS.Platform): PortclashError {
   return new PortclashError(
     'ERR_UNSUPPORTED_PLATFORM',
-    `finding port forwards reads Linux's nftables ruleset; portclash has no reader for ${os === 'linux' ? 'the probing backend (PORTCLASH_BACKEND=probing)' : os}'s forwards yet`,
+    `finding port forwards reads Linux's nftables ruleset or Windows' portproxy rules; portclash has no reader for ${os === 'linux' ? 'the probing backend (PORTCLASH_BACKEND=probing)' : os}'s forwards yet`,
   );
 }
 

@@ -1,10 +1,11 @@
-// The Windows backend: IP Helper tables, owners from each row's pid, netsh's port ranges, Windows' bind rules.
+// The Windows backend: IP Helper tables, owners from each row's pid, netsh's port ranges, portproxy forwards, Windows' bind rules.
 import { getBinding, type NativeBinding } from '../binding.js';
 import { PortclashError } from '../errors.js';
 import type { ProcessInfo } from '../owners.js';
 import type { Platform, SocketTables, TableFilter } from '../platform.js';
 import { WIN32_RULES } from '../predict/win32.js';
 import { readWin32Facts, WINDOWS_DEFAULT_DYNAMIC_RANGE, type Win32Facts } from './facts.js';
+import { readPortProxyForwards } from './forwards.js';
 import { NetshSession } from './netsh.js';
 import { descendantsAmong, findOwners, processExists, readProcess } from './owners.js';
 import { windowsServicesPath } from './services.js';
@@ -44,14 +45,8 @@ export const win32: Platform = {
         "the ephemeral report models Linux's connect() port selection; Windows picks ports differently, and portclash does not model it yet",
       ),
     ),
-  // netsh interface portproxy (and WFP redirects) are later work: no answer rather than an empty one
-  findForwards: () =>
-    Promise.reject(
-      new PortclashError(
-        'ERR_UNSUPPORTED_PLATFORM',
-        "finding port forwards reads Linux's nftables ruleset; portclash does not read Windows' portproxy rules yet",
-      ),
-    ),
+  // the portproxy rules from the registry (a few small keys: read on this thread); WFP redirects are not read
+  findForwards: (options) => Promise.resolve().then(() => readPortProxyForwards(options)),
   rules: WIN32_RULES,
   servicesPath: windowsServicesPath,
   netns: null,

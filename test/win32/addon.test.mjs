@@ -22,7 +22,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
  */
 /**
  * The addon as Windows builds it: these functions are there (the loading suite checks them).
- * @typedef {NativeBinding & Required<Pick<NativeBinding, 'readIpHelper' | 'readIpHelperSync' | 'processInfo' | 'listServices' | 'cancelInFlight' | 'debugTableQueue' | 'debugTableRetries'>>} WindowsBinding
+ * @typedef {NativeBinding & Required<Pick<NativeBinding, 'readIpHelper' | 'readIpHelperSync' | 'processInfo' | 'listServices' | 'readRegistryValues' | 'cancelInFlight' | 'debugTableQueue' | 'debugTableRetries'>>} WindowsBinding
  */
 /**
  * One row at the offsets of native/sockets.h.
@@ -180,7 +180,15 @@ describe('loading', () => {
   });
 
   test('exports the Windows functions and none of Linux', () => {
-    for (const name of /** @type {const} */ (['readIpHelper', 'readIpHelperSync', 'processInfo', 'listServices', 'cancelInFlight', 'debugTableQueue'])) {
+    for (const name of /** @type {const} */ ([
+      'readIpHelper',
+      'readIpHelperSync',
+      'processInfo',
+      'listServices',
+      'readRegistryValues',
+      'cancelInFlight',
+      'debugTableQueue',
+    ])) {
       assert.equal(typeof binding[name], 'function', name);
     }
     for (const name of /** @type {const} */ (['readProcNet', 'readSockDiag', 'findSocketOwners', 'clockTicksPerSecond'])) {
@@ -424,6 +432,18 @@ describe('processInfo', () => {
     assert.throws(() => binding.processInfo([1.5]), RangeError);
     assert.throws(() => binding.processInfo(/** @type {never} */ (4)), TypeError);
     assert.deepEqual(binding.processInfo([]), []);
+  });
+});
+
+describe('readRegistryValues', () => {
+  test('reads a key that exists, says ERROR_FILE_NOT_FOUND for one that does not, and refuses what is not a path', () => {
+    const [services, missing] = binding.readRegistryValues(['SYSTEM\\CurrentControlSet\\Services', 'SYSTEM\\portclash-no-such-key']);
+    assert.deepEqual({ ...services, values: [] }, { errno: 0, syscall: null, changing: false, values: [] });
+    assert.ok(Array.isArray(services?.values));
+    assert.deepEqual(missing, { errno: 2, syscall: 'RegOpenKeyExW', changing: false, values: [] });
+    assert.deepEqual(binding.readRegistryValues([]), []);
+    assert.throws(() => binding.readRegistryValues(/** @type {never} */ ('SYSTEM')), TypeError);
+    assert.throws(() => binding.readRegistryValues(/** @type {never} */ ([42])), TypeError);
   });
 });
 

@@ -1,6 +1,6 @@
 // Which nf_tables rules forward a port: nat chains at prerouting and output, followed through jumps, each rule's expressions read like the kernel runs them.
 import { formatIPv4, formatIPv6 } from '../../address.js';
-import type { Forward, ForwardOwner, ForwardsOptions, ForwardsUnknown } from '../../forwards.js';
+import type { ForwardOwner, ForwardsOptions, ForwardsUnknown, NatForward } from '../../forwards.js';
 import { inRanges, type PortRange } from '../../ranges.js';
 import type { Family, Protocol } from '../../records.js';
 import { MalformedNetlinkError, type Attributes } from './netlink.js';
@@ -45,7 +45,7 @@ type Outcome =
 
 interface NatAction {
   kind: 'dnat' | 'redirect';
-  target: Forward['target'];
+  target: NatForward['target'];
   /** The family the nat's addresses are of, when it says (an inet table's `dnat ip to …`). */
   family?: Family;
 }
@@ -440,7 +440,7 @@ class RuleReader {
     if (((data.u32(7) ?? 0) & 32) !== 0) return { kind: 'unknown', reason: 'it is a dnat that shifts ports by an offset, which portclash does not follow' };
     const natFamily = data.u32(2);
     const family: Family | undefined = natFamily === NFPROTO.IPV4 ? 'IPv4' : natFamily === NFPROTO.IPV6 ? 'IPv6' : undefined;
-    const target: Forward['target'] = {};
+    const target: NatForward['target'] = {};
     const addressMin = this.literal(data.u32(3), 'address');
     const addressMax = this.literal(data.u32(4), 'address');
     const portMin = this.literal(data.u32(5), 'port');
@@ -603,7 +603,7 @@ export function decodeXtNat(name: 'DNAT' | 'REDIRECT', revision: number, info: U
   }
   // NF_NAT_RANGE_PROTO_OFFSET (32) and NF_NAT_RANGE_NETMAP (64) shift ports or map prefixes: no one target
   if ((flags & (32 | 64)) !== 0) return `its iptables ${name} target maps by offset or prefix (flags 0x${flags.toString(16)}), which portclash does not follow`;
-  const target: Forward['target'] = {};
+  const target: NatForward['target'] = {};
   if (name === 'DNAT' && (flags & 1) !== 0) {
     const format = family === 'IPv4' ? formatIPv4 : formatIPv6;
     target.address = format(address);
@@ -710,7 +710,7 @@ export interface FoundUnknown {
 }
 
 interface Walk {
-  forwards: Forward[];
+  forwards: NatForward[];
   unknown: FoundUnknown[];
   evaluations: number;
 }
@@ -721,7 +721,7 @@ export function startsForwards(chain: Chain): boolean {
 }
 
 /** The forwards and the rules that may forward, of a whole ruleset (before any filter by port). */
-export function interpretRuleset(ruleset: Ruleset): { forwards: Forward[]; unknown: FoundUnknown[] } {
+export function interpretRuleset(ruleset: Ruleset): { forwards: NatForward[]; unknown: FoundUnknown[] } {
   const chainKey = (family: number, table: string, chain: string): string => `${family}\0${table}\0${chain}`;
   const rulesByChain = new Map<string, Rule[]>();
   for (const rule of ruleset.rules) {
@@ -857,9 +857,9 @@ function walkChain(context: WalkContext, chain: Chain, match: Match, path: strin
 
 /** The forwards and unknown rules that can concern `options.port` and `options.protocol`. */
 export function filterForwards(
-  found: { forwards: Forward[]; unknown: FoundUnknown[] },
+  found: { forwards: NatForward[]; unknown: FoundUnknown[] },
   options: ForwardsOptions,
-): { forwards: Forward[]; unknown: ForwardsUnknown[] } {
+): { forwards: NatForward[]; unknown: ForwardsUnknown[] } {
   const { port, protocol } = options;
   const portMatches = (ports: PortRange[] | null): boolean => port === undefined || ports === null || inRanges(port, ports);
   const forwards = found.forwards.filter((forward) => (protocol === undefined || forward.protocol === protocol) && portMatches(forward.ports));

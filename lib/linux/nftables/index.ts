@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { getBinding, type NativeBinding, type NftablesReply, type NftablesRequest } from '../../binding.js';
 import { enteringFailed } from '../netns.js';
 import { errnoName, fromAddon, fromAddonSync, PortclashError, type ErrnoCode } from '../../errors.js';
-import type { ForwardsOptions, ForwardsReport, ForwardsUnknown } from '../../forwards.js';
+import type { ForwardsOptions, ForwardsReport, ForwardsUnknown, NatForward } from '../../forwards.js';
 import { filterForwards, interpretRuleset, startsForwards } from './forwards.js';
 import { concatBytes, encodeStringAttribute, MalformedNetlinkError, NLM_F_DUMP_INTR, splitMessages, type NetlinkMessage } from './netlink.js';
 import { decodeChain, decodeGeneration, decodeRule, decodeSet, decodeSetElements, decodeTable, NFT_MSG, type Ruleset } from './ruleset.js';
@@ -168,7 +168,7 @@ export async function readForwards(
   binding: NativeBinding = getBinding(),
   read: (path: string) => string = readText,
   netns?: string,
-): Promise<ForwardsReport> {
+): Promise<ForwardsReport<NatForward>> {
   const legacy = legacyTables(read);
   let last = '';
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
@@ -199,6 +199,6 @@ export async function readForwards(
   );
 }
 
-function report(forwards: ForwardsReport['forwards'], unknown: ForwardsUnknown[]): ForwardsReport {
+function report(forwards: NatForward[], unknown: ForwardsUnknown[]): ForwardsReport<NatForward> {
   return { forwards, unknown, complete: unknown.length === 0 };
 }
