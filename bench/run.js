@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { findOwners, listSockets, listSocketsSync } from '../dist/index.js';
+import { benchJson, benchStartup } from './cli.js';
 import { benchCrossing } from './crossing.js';
 import { measureFloor } from './floor.js';
 import { listSocketsJs } from './js-parser.js';
@@ -43,6 +44,8 @@ console.log(
 console.log(process.env.PORTCLASH_BENCH_NETNS === '1' ? 'in a fresh network namespace' : 'in the current network namespace (not root)');
 
 benchCrossing();
+// before any load: the tables of a fresh namespace are as small as a developer's machine's
+benchStartup();
 
 /**
  * @param {string} command
@@ -101,6 +104,7 @@ async function benchScale(scale, load) {
     ],
     'kernel floor: raw dump, TCP + bound + UDP (C)',
   );
+  benchJson();
   /** @type {unknown} */
   const rssReport = JSON.parse(execFileSync(process.execPath, [rssChild], { encoding: 'utf8' }));
   const rss = /** @type {{ sockets: number, baselineKb: number, growthKb: number }} */ (rssReport);

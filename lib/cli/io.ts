@@ -4,6 +4,11 @@
 export interface CommandIO {
   stdout(text: string): void;
   stderr(text: string): void;
+  /**
+   * Settles once stdout has written out all it was given: a pipe's reader may be behind, and Node
+   * then keeps the rest in memory. Absent where a write is taken at once (tests).
+   */
+  drained?(): Promise<void>;
   /** Asks a yes-or-no question on the terminal; absent when stdin or stdout is not one (a command that must ask then refuses). */
   confirm?(question: string): Promise<boolean>;
   /**

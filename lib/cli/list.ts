@@ -7,7 +7,7 @@ import { WATCH_DEFAULTS } from '../watch.js';
 import { HELP_OPTION, NETNS_OPTION, netnsOf, parseCommandArgs, parseDuration } from './args.js';
 import { compareSockets, formatSocketTable } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
-import { chooseFormat, emit, OUTPUT_OPTIONS } from './output.js';
+import { chooseFormat, emit, emitChunks, jsonArrayChunks, OUTPUT_OPTIONS } from './output.js';
 import { formatExposition, isListener, listMetrics } from '../prometheus.js';
 import { readEphemeralRange } from '../system.js';
 import { runListWatch } from './list-watch.js';
@@ -25,7 +25,8 @@ Options:
       --port N      only sockets whose local port is N (a number or a service name)
   -p, --owners      add the processes holding each socket (name[pid]; - for none, ?(reason)
                     when it cannot be named)
-      --json        print an array of socket records
+      --json        print an array of socket records (indented on a terminal, else one
+                    record a line)
       --format <fmt>
                     text (default), json (as --json), or prometheus: listeners by protocol,
                     address, port and process (their owners are always looked up), and
@@ -112,7 +113,8 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
   }
   const rows = values.owners === true ? await findOwners(sockets, netnsOf(values)) : sockets;
   if (format === 'json') {
-    emit(io, `${JSON.stringify(rows, null, 2)}\n`, values.output);
+    // indented for a reader at a terminal; for a program (a pipe, a file) one record a line
+    await emitChunks(io, jsonArrayChunks(rows, io.terminal !== undefined && values.output === undefined), values.output);
   } else {
     emit(io, rows.length === 0 ? 'No sockets match.\n' : formatSocketTable(rows), values.output);
   }

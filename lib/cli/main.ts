@@ -24,6 +24,8 @@ async function confirm(question: string): Promise<boolean> {
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
-  ...(process.stdin.isTTY && process.stdout.isTTY ? { confirm } : {}),
+  drained: () => (process.stdout.writableNeedDrain ? new Promise((resolve) => process.stdout.once('drain', resolve)) : Promise.resolve()),
+  // stdout first: reading process.stdin makes its stream (some ms), which a pipe's reader never needs
+  ...(process.stdout.isTTY && process.stdin.isTTY ? { confirm } : {}),
   ...(process.stdout.isTTY ? { terminal: process.stdout } : {}),
 });

@@ -25,7 +25,47 @@ export function emit(io: CommandIO, text: string, path: string | undefined): voi
 }
 
 /**
- * Replaces `path` with `text` so that a reader sees the old file or the new one, never half of one:
+ * emit for text made a chunk at a time: the next chunk is made only once stdout has taken the one
+ * before (io.drained), so that a reader slower than portclash (a pipe holds 64 KB) never has the
+ * whole output waiting in this process's memory.
+ */
+export async function emitChunks(io: CommandIO, chunks: Iterable<string>, path: string | undefined): Promise<void> {
+  if (path !== undefined) {
+    writeFileAtomically(path, chunks);
+    return;
+  }
+  for (const chunk of chunks) {
+    io.stdout(chunk);
+    await io.drained?.();
+  }
+}
+
+// Records per chunk of a JSON array: some 250 KB of text, written before the next is made.
+const JSON_CHUNK_RECORDS = 1000;
+
+/**
+ * A JSON array of `records`, a chunk of them at a time, so that 100,000 sockets never become one
+ * 25 MB string (emitChunks writes each before the next is made). `pretty` gives exactly `JSON.stringify(records, null, 2)`, for a reader
+ * on a terminal; otherwise one record a line, without the indentation: half the bytes, and less to
+ * make and to parse for the program reading the pipe.
+ */
+export function* jsonArrayChunks(records: readonly unknown[], pretty: boolean): Generator<string> {
+  if (records.length === 0) {
+    yield '[]\n';
+    return;
+  }
+  for (let start = 0; start < records.length; start += JSON_CHUNK_RECORDS) {
+    const texts = records
+      .slice(start, start + JSON_CHUNK_RECORDS)
+      // JSON text has no newline inside a string, so each of its lines can be indented as a whole
+      .map((record) => (pretty ? `  ${JSON.stringify(record, null, 2).replaceAll('\n', '\n  ')}` : JSON.stringify(record)));
+    yield `${start === 0 ? '[\n' : ',\n'}${texts.join(',\n')}`;
+  }
+  yield '\n]\n';
+}
+
+/**
+ * Replaces `path` with `text` (one string, or its chunks in turn) so that a reader sees the old file or the new one, never half of one:
  * the text goes to a temporary file in the same directory (rename() is atomic only within one
  * filesystem), is flushed to disk, and is renamed over `path`. node_exporter's textfile collector
  * reads `*.prom`, and the temporary name (`.NAME.<pid>.<random>.tmp`) does not end so. The file is
@@ -33,14 +73,15 @@ export function emit(io: CommandIO, text: string, path: string | undefined): voi
  * mode of the file it replaces, else 0644, so that the collector's user can read it whatever the
  * umask. On failure the temporary file is removed and `path` is left as it was.
  */
-export function writeFileAtomically(path: string, text: string): void {
+export function writeFileAtomically(path: string, text: string | Iterable<string>): void {
   const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let fd: number | null = null;
   try {
     const mode = existingMode(path) ?? 0o644;
     fd = openSync(temporary, 'wx', mode);
     fchmodSync(fd, mode);
-    writeFileSync(fd, text);
+    if (typeof text === 'string') writeFileSync(fd, text);
+    else for (const chunk of text) writeFileSync(fd, chunk);
     fsyncSync(fd);
     closeSync(fd);
     fd = null;
