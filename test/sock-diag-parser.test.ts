@@ -54,7 +54,7 @@ function message(type: number, payload: Buffer, sequence = SEQUENCE): Buffer {
 }
 
 /** struct inet_diag_msg (72 bytes) and its attributes. */
-function socketMessage(socket: DiagSocket, sequence = SEQUENCE): Buffer {
+function socketMessage(socket: DiagSocket, sequence = SEQUENCE, type = SOCK_DIAG_BY_FAMILY): Buffer {
   const body = Buffer.alloc(72);
   body.writeUInt8(socket.family, 0);
   body.writeUInt8(socket.state, 1);
@@ -67,7 +67,7 @@ function socketMessage(socket: DiagSocket, sequence = SEQUENCE): Buffer {
   body.writeUInt32LE(4, 60); // wqueue
   body.writeUInt32LE(socket.uid, 64);
   body.writeUInt32LE(socket.inode, 68);
-  return message(SOCK_DIAG_BY_FAMILY, Buffer.concat([body, ...(socket.attributes ?? [])]), sequence);
+  return message(type, Buffer.concat([body, ...(socket.attributes ?? [])]), sequence);
 }
 
 function done(status = 0): Buffer {
@@ -142,6 +142,23 @@ describe('parsing sock_diag replies', () => {
         kernelOnly: false,
         source: 'sock_diag',
       },
+    ]);
+  });
+
+  it('reads the replies to the request of both families (TCPDIAG_GETSOCK, 18), and skips messages of any other type', () => {
+    const TCPDIAG_GETSOCK = 18;
+    const reply = parse(
+      Buffer.concat([
+        socketMessage(LISTENER, SEQUENCE, TCPDIAG_GETSOCK),
+        socketMessage(CONNECTION, SEQUENCE, 19),
+        socketMessage(CONNECTION, SEQUENCE, TCPDIAG_GETSOCK),
+        done(),
+      ]),
+    );
+    expect(reply).toMatchObject({ status: 'done', count: 2, malformed: 0 });
+    expect(reply.records.map((record) => [record.family, record.localPort])).toEqual([
+      ['IPv6', 8080],
+      ['IPv4', 40000],
     ]);
   });
 
