@@ -101,3 +101,6 @@ export async function benchDeepOwner() {
     );
   }
 }
+
+// run alone (bench/run.js does, in a network namespace of its own): node bench/deep-owner.js
+if (process.argv[1] === fileURLToPath(import.meta.url)) await benchDeepOwner();

@@ -69,8 +69,17 @@ for (const scale of scales) {
   }
 }
 
-// the owner scan's hardest layout: no cgroup to go by, the holder's listener deep in its fds
-if (process.env.PORTCLASH_BENCH_DEEP !== '0') await benchDeepOwner();
+// the owner scan's hardest layout: no cgroup to go by, the holder's listener deep in its fds; as root
+// in a namespace of its own, away from the sockets the loads above leave closing
+if (process.env.PORTCLASH_BENCH_DEEP !== '0') {
+  if (process.env.PORTCLASH_BENCH_NETNS === '1') {
+    const deep = fileURLToPath(new URL('./deep-owner.js', import.meta.url));
+    const result = spawnSync('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, deep], { stdio: 'inherit' });
+    if (result.status !== 0) throw new Error(`bench/deep-owner.js exited ${result.status ?? result.signal}`);
+  } else {
+    await benchDeepOwner();
+  }
+}
 
 /**
  * @param {number} scale
