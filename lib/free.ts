@@ -83,7 +83,7 @@ export interface FreeResult extends FreePlan {
   waitedMs: number;
 }
 
-export const FREE_DEFAULTS = { signal: 'SIGTERM', timeout: 5000, interval: 50, killWait: 2000 } as const;
+export const FREE_DEFAULTS = { signal: 'SIGTERM', timeout: 5000, interval: 50, killWait: 2000, exitWait: 1000 } as const;
 
 /** Who holds `port` (listening or bound on exactly it: never a client whose remote port it is) and what freeing it would do. */
 export async function planFree(port: number | string, options: FreeOptions = {}): Promise<FreePlan> {
@@ -144,12 +144,19 @@ export async function carryOut(plan: FreePlan, options: FreeOptions = {}): Promi
     }
     remaining = await awaitRelease(plan, watched, FREE_DEFAULTS.killWait);
   }
-  const waitedMs = Date.now() - started;
-  for (const target of targets) {
-    const outcome = outcomes.get(target.pid)!;
-    if (outcome.result === 'failed' || outcome.result === 'replaced') continue;
-    outcome.result = sameProcess(os.readProcess(target.pid), target.owner) ? 'running' : 'exited';
+  // A process closes its files on its way out, before it is gone: one whose sockets went with them
+  // gets a moment (exitWait at most) to finish exiting before it is called running.
+  const signalled = targets.filter((target) => !['failed', 'replaced'].includes(outcomes.get(target.pid)!.result));
+  const living = () => signalled.filter((target) => sameProcess(os.readProcess(target.pid), target.owner));
+  const exitBy = Date.now() + FREE_DEFAULTS.exitWait;
+  let alive = living();
+  const released = !remaining.some((socket) => watched.has(socketKey(socket)));
+  while (alive.length > 0 && released && Date.now() < exitBy) {
+    await sleep(10);
+    alive = living();
   }
+  const waitedMs = Date.now() - started;
+  for (const target of signalled) outcomes.get(target.pid)!.result = alive.includes(target) ? 'running' : 'exited';
   const prediction = await predictBind({ port: plan.port, protocol: plan.protocol });
   return { ...plan, outcomes: [...outcomes.values()], freed: remaining.length === 0 && prediction.verdict === 'free', remaining, waitedMs, prediction };
 }
