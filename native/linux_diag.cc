@@ -40,15 +40,10 @@ struct DiagRequest {
   inet_diag_bc_op port;
 };
 
-size_t BuildRequest(const DiagQuery& query, uint32_t sequence, DiagRequest* message) {
-  std::memset(message, 0, sizeof *message);
-  size_t length = NLMSG_LENGTH(sizeof(inet_diag_req_v2));
-  message->request.sdiag_family = query.family == 6 ? AF_INET6 : AF_INET;
-  message->request.sdiag_protocol = query.protocol;
-  message->request.idiag_states = query.states;
-  // INET_DIAG_CLASS_ID (17) does not fit the 8-bit extension mask; the kernel sends it whenever
-  // INET_DIAG_TCLASS is asked (inet_diag_msg_attrs_fill), with a TOS or TCLASS byte we ignore.
-  message->request.idiag_ext |= 1 << (INET_DIAG_TCLASS - 1);
+// The port's bytecode and the header, the same in both kinds of request; `length` is the request's
+// own, header included.
+template <typename Message>
+size_t FinishRequest(const DiagQuery& query, uint16_t type, uint32_t sequence, size_t length, Message* message) {
   if (query.port >= 0) {
     message->bytecode_attribute.nla_type = INET_DIAG_REQ_BYTECODE;
     message->bytecode_attribute.nla_len = NLA_HDRLEN + 2 * sizeof(inet_diag_bc_op);
@@ -57,10 +52,22 @@ size_t BuildRequest(const DiagQuery& query, uint32_t sequence, DiagRequest* mess
     length = NLMSG_ALIGN(length) + message->bytecode_attribute.nla_len;
   }
   message->header.nlmsg_len = static_cast<uint32_t>(length);
-  message->header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  message->header.nlmsg_type = type;
   message->header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   message->header.nlmsg_seq = sequence;
   return length;
+}
+
+size_t BuildRequest(const DiagQuery& query, uint32_t sequence, DiagRequest* message) {
+  std::memset(message, 0, sizeof *message);
+  const size_t length = NLMSG_LENGTH(sizeof(inet_diag_req_v2));
+  message->request.sdiag_family = query.family == 6 ? AF_INET6 : AF_INET;
+  message->request.sdiag_protocol = query.protocol;
+  message->request.idiag_states = query.states;
+  // INET_DIAG_CLASS_ID (17) does not fit the 8-bit extension mask; the kernel sends it whenever
+  // INET_DIAG_TCLASS is asked (inet_diag_msg_attrs_fill), with a TOS or TCLASS byte we ignore.
+  message->request.idiag_ext |= 1 << (INET_DIAG_TCLASS - 1);
+  return FinishRequest(query, SOCK_DIAG_BY_FAMILY, sequence, length, message);
 }
 
 static_assert(offsetof(DiagRequest, bytecode_attribute) ==
@@ -84,22 +91,11 @@ static_assert(offsetof(CompatRequest, bytecode_attribute) == NLMSG_ALIGN(NLMSG_L
 
 size_t BuildCompatRequest(const DiagQuery& query, uint32_t sequence, CompatRequest* message) {
   std::memset(message, 0, sizeof *message);
-  size_t length = NLMSG_LENGTH(sizeof(inet_diag_req));
+  const size_t length = NLMSG_LENGTH(sizeof(inet_diag_req));
   message->request.idiag_family = AF_UNSPEC;
   message->request.idiag_states = query.states;
   message->request.idiag_ext |= 1 << (INET_DIAG_TCLASS - 1);  // for INET_DIAG_CLASS_ID, as above
-  if (query.port >= 0) {
-    message->bytecode_attribute.nla_type = INET_DIAG_REQ_BYTECODE;
-    message->bytecode_attribute.nla_len = NLA_HDRLEN + 2 * sizeof(inet_diag_bc_op);
-    message->compare = {INET_DIAG_BC_S_EQ, 2 * sizeof(inet_diag_bc_op), 3 * sizeof(inet_diag_bc_op)};
-    message->port.no = static_cast<uint16_t>(query.port);
-    length = NLMSG_ALIGN(length) + message->bytecode_attribute.nla_len;
-  }
-  message->header.nlmsg_len = static_cast<uint32_t>(length);
-  message->header.nlmsg_type = TCPDIAG_GETSOCK;
-  message->header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  message->header.nlmsg_seq = sequence;
-  return length;
+  return FinishRequest(query, TCPDIAG_GETSOCK, sequence, length, message);
 }
 
 // One inet_diag_msg and its attributes → a row. Returns false when the message is malformed.
