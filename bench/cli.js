@@ -1,12 +1,13 @@
 // The command line as a process: its start-up against a bare `node -e 0`, and its JSON against ss.
 // `node bench/cli.js [scale]` runs these rows alone (as root in a network namespace of its own, as
 // `npm run bench` does); run.js calls the same functions in the full run.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 import { listSocketsSync } from '../dist/index.js';
 import { startLoad } from './load.js';
+import { enterOwnNamespace } from './namespace.js';
 import { printTable } from './stats.js';
 
 /** @import { Row } from './stats.js' */
@@ -83,17 +84,7 @@ export function benchJsonWithOwners() {
 }
 
 if (process.argv[1] === self) {
-  if (process.getuid?.() === 0 && process.env.PORTCLASH_BENCH_NETNS === undefined) {
-    const result = spawnSync('unshare', ['--net', '--', process.execPath, self, ...process.argv.slice(2)], {
-      stdio: 'inherit',
-      env: { ...process.env, PORTCLASH_BENCH_NETNS: '1' },
-    });
-    process.exit(result.status ?? 1);
-  }
-  if (process.env.PORTCLASH_BENCH_NETNS === '1') {
-    execFileSync('ip', ['link', 'set', 'lo', 'up']);
-    execFileSync('sysctl', ['-q', '-w', 'net.ipv4.ip_local_port_range=1024 65535']);
-  }
+  enterOwnNamespace(self);
   benchStartup();
   for (const scale of process.argv.slice(2).map(Number)) {
     const load = await startLoad(scale, { udp: Math.round(scale / 20) });

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 import { findOwners, listSockets, predictBind } from '../dist/index.js';
+import { enterOwnNamespace } from './namespace.js';
 import { medianMs, medianMsAsync, printTable } from './stats.js';
 
 /** @import { ChildProcess } from 'node:child_process' */
@@ -102,5 +103,8 @@ export async function benchDeepOwner() {
   }
 }
 
-// run alone (bench/run.js does, in a network namespace of its own): node bench/deep-owner.js
-if (process.argv[1] === fileURLToPath(import.meta.url)) await benchDeepOwner();
+// run alone (bench/run.js does so): node bench/deep-owner.js, as root in a network namespace of its own
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  enterOwnNamespace(fileURLToPath(import.meta.url));
+  await benchDeepOwner();
+}

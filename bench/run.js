@@ -11,7 +11,7 @@ import { benchCrossing } from './crossing.js';
 import { measureFloor } from './floor.js';
 import { listSocketsJs } from './js-parser.js';
 import { startLoad } from './load.js';
-import { benchDeepOwner } from './deep-owner.js';
+import { enterOwnNamespace, insideOwnNamespace, runApart } from './namespace.js';
 import { benchDupOwners, benchListingWithOwners, benchOwners } from './owners.js';
 import { measurePeers } from './peers.js';
 import { benchPredict } from './predict.js';
@@ -22,26 +22,14 @@ const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const rssChild = fileURLToPath(new URL('./rss-child.js', import.meta.url));
 const PROC_TABLES = ['/proc/net/tcp', '/proc/net/tcp6', '/proc/net/udp', '/proc/net/udp6'];
 
-if (process.getuid?.() === 0 && process.env.PORTCLASH_BENCH_NETNS === undefined) {
-  const result = spawnSync('unshare', ['--net', '--', process.execPath, self, ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, PORTCLASH_BENCH_NETNS: '1' },
-  });
-  process.exit(result.status ?? 1);
-}
-
-if (process.env.PORTCLASH_BENCH_NETNS === '1') {
-  execFileSync('ip', ['link', 'set', 'lo', 'up']);
-  // the load takes many ports; give it the whole unprivileged range in this namespace
-  execFileSync('sysctl', ['-q', '-w', 'net.ipv4.ip_local_port_range=1024 65535']);
-}
+enterOwnNamespace(self);
 
 // TCP sockets per scale; each scale adds a UDP share of one in twenty.
 const scales = (process.env.PORTCLASH_BENCH_SCALES ?? '1000,30000,100000').split(',').map(Number);
 console.log(
   `portclash bench — Node ${process.version}, ${process.platform}-${process.arch}, kernel ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}`,
 );
-console.log(process.env.PORTCLASH_BENCH_NETNS === '1' ? 'in a fresh network namespace' : 'in the current network namespace (not root)');
+console.log(insideOwnNamespace() ? 'in a fresh network namespace' : 'in the current network namespace (not root)');
 
 benchCrossing();
 // before any load: the tables of a fresh namespace are as small as a developer's machine's
@@ -71,15 +59,7 @@ for (const scale of scales) {
 
 // the owner scan's hardest layout: no cgroup to go by, the holder's listener deep in its fds; as root
 // in a namespace of its own, away from the sockets the loads above leave closing
-if (process.env.PORTCLASH_BENCH_DEEP !== '0') {
-  if (process.env.PORTCLASH_BENCH_NETNS === '1') {
-    const deep = fileURLToPath(new URL('./deep-owner.js', import.meta.url));
-    const result = spawnSync('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, deep], { stdio: 'inherit' });
-    if (result.status !== 0) throw new Error(`bench/deep-owner.js exited ${result.status ?? result.signal}`);
-  } else {
-    await benchDeepOwner();
-  }
-}
+if (process.env.PORTCLASH_BENCH_DEEP !== '0') runApart(fileURLToPath(new URL('./deep-owner.js', import.meta.url)));
 
 /**
  * @param {number} scale
