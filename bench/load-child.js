@@ -7,7 +7,9 @@ import { once } from 'node:events';
 
 if (process.send === undefined) throw new Error('load-child.js reports to the process that forked it: start it with fork() (bench/load.js)');
 
-const [listenerCount, pairCount, udpCount = 0] = process.argv.slice(2).map(Number);
+const [listenerCount, pairCount, udpCount = 0] = process.argv.slice(2, 5).map(Number);
+// 'sources': each client connects from an address of its own in 127.64.0.0/10, as clients of a busy server come from many
+const manySources = process.argv[5] === 'sources';
 
 const listeners = [];
 for (let i = 0; i < listenerCount; i++) {
@@ -29,7 +31,11 @@ for (let start = 0; start < pairCount; start += batch) {
     // a TCP server listening on a host and port has an AddressInfo, not a pipe name
     const { address, port } = /** @type {AddressInfo} */ (server.address());
     const accepted = once(server, 'connection');
-    const client = net.connect({ port, host: address });
+    const client = net.connect({
+      port,
+      host: address,
+      ...(manySources ? { localAddress: `127.${64 + ((i >> 16) & 63)}.${(i >> 8) & 255}.${i & 255 || 1}` } : {}),
+    });
     client.on('error', () => {});
     clients.push(client);
     connecting.push(Promise.all([once(client, 'connect'), accepted]));

@@ -19,11 +19,12 @@ const SOCKETS_PER_PROCESS = 12_000;
 /**
  * Opens about `sockets` TCP sockets — a quarter listeners, the rest both ends of connections —
  * and `udp` UDP sockets, half of them connected. As root, each load process runs in a cgroup of
- * its own, as systemd runs each service, so its sockets carry that cgroup's id.
+ * its own, as systemd runs each service, so its sockets carry that cgroup's id. With `manySources`,
+ * each client connects from an address of its own, as a busy server's clients come from many.
  * @param {number} sockets
- * @param {{ udp?: number, timeoutMs?: number }} [options]
+ * @param {{ udp?: number, timeoutMs?: number, manySources?: boolean }} [options]
  */
-export async function startLoad(sockets, { udp = 0, timeoutMs = 120_000 } = {}) {
+export async function startLoad(sockets, { udp = 0, timeoutMs = 120_000, manySources = false } = {}) {
   const listeners = Math.round(sockets / 4);
   const pairs = Math.round((sockets - listeners) / 2);
   const processes = Math.max(1, Math.ceil((sockets + udp) / SOCKETS_PER_PROCESS));
@@ -40,7 +41,10 @@ export async function startLoad(sockets, { udp = 0, timeoutMs = 120_000 } = {}) 
     if (cgroup !== null) mkdirSync(cgroup);
     // the shell moves itself into the cgroup before it execs Node, so every socket is made there
     const inCgroup = cgroup === null ? {} : { execPath: 'sh', execArgv: ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, process.execPath] };
-    const load = fork(child, [String(share(listeners)), String(share(pairs)), String(share(udp))], { stdio: 'ignore', ...inCgroup });
+    const load = fork(child, [String(share(listeners)), String(share(pairs)), String(share(udp)), ...(manySources ? ['sources'] : [])], {
+      stdio: 'ignore',
+      ...inCgroup,
+    });
     children.push(load);
     if (cgroup !== null) made.push(cgroup);
     ready.push(once(load, 'message', { signal: AbortSignal.timeout(timeoutMs) }));

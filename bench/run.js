@@ -60,6 +60,8 @@ for (const scale of scales) {
 // the owner scan's hardest layout: no cgroup to go by, the holder's listener deep in its fds; as root
 // in a namespace of its own, away from the sockets the loads above leave closing
 if (process.env.PORTCLASH_BENCH_DEEP !== '0') runApart(fileURLToPath(new URL('./deep-owner.js', import.meta.url)));
+// the one-port query where the connections come from many source addresses, each in a bucket of the bind hash
+if (process.env.PORTCLASH_BENCH_SOURCES !== '0') runApart(fileURLToPath(new URL('./many-sources.js', import.meta.url)));
 
 /**
  * @param {number} scale
