@@ -9,9 +9,10 @@ import type { Prediction, ResolvedRequest } from './types.js';
 export type ForwardsReading = ForwardsReport | { unread: string } | null;
 
 /**
- * Reads the forwards of a port (or, for a batch, of a protocol: `port` undefined) on this backend.
- * A backend without a reader (Windows before portproxy, the probing one) gives null; a reader that
- * fails gives why, which the prediction then says.
+ * Reads the forwards of a port (or, for a batch, of a protocol: `port` undefined, and then a rule
+ * that cannot be interpreted is told for every port, its own matches unread) on this backend. A
+ * backend without a reader (the probing one) gives null; a reader that fails gives why, which the
+ * prediction then says.
  */
 export async function readForwardsFor(os: Platform, protocol: Protocol, port: number | undefined): Promise<ForwardsReading> {
   try {
