@@ -175,7 +175,7 @@ describe.runIf(process.platform === 'linux' && isRoot && toolsPresent)('forwards
       { hook: 'prerouting', path: ['PREROUTING', 'DOCKER'], chain: 'DOCKER', owner: 'docker', target: { address: '192.0.2.40', port: 80 } },
       { hook: 'output', path: ['OUTPUT', 'DOCKER'], chain: 'DOCKER', owner: 'docker', target: { address: '192.0.2.40', port: 80 } },
     ]);
-    expect(report.forwards[0]!.conditions).toEqual(['fib == 0x02000000', 'meta iifname != "docker0"']);
+    expect(report.forwards[0]!.conditions).toEqual(['fib daddr type == local', 'meta iifname != "docker0"']);
   });
 
   it('decodes an iptables-nft DNAT rule, whose target is an xt compat expression', async () => {
@@ -264,7 +264,7 @@ describe.runIf(process.platform === 'linux' && isRoot && toolsPresent)('forwards
         address: '192.0.2.11',
         path: 'nat-prerouting>services>nodeports>external-web>service-web>endpoint-a',
         owner: 'kubernetes',
-        conditions: ['fib == 0x02000000', 'numgen == 0x00000000 (@__map0)'],
+        conditions: ['fib daddr type == local', 'numgen == 0x00000000 (@__map0)'],
       },
       {
         protocol: 'tcp',
@@ -272,7 +272,7 @@ describe.runIf(process.platform === 'linux' && isRoot && toolsPresent)('forwards
         address: '192.0.2.12',
         path: 'nat-prerouting>services>nodeports>external-web>service-web>endpoint-b',
         owner: 'kubernetes',
-        conditions: ['fib == 0x02000000', 'numgen == 0x01000000 (@__map0)'],
+        conditions: ['fib daddr type == local', 'numgen == 0x01000000 (@__map0)'],
       },
       {
         protocol: 'tcp',

@@ -1,4 +1,6 @@
 // Which nf_tables rules forward a port: nat chains at prerouting and output, followed through jumps, each rule's expressions read like the kernel runs them.
+import { endianness } from 'node:os';
+
 import { formatIPv4, formatIPv6 } from '../../address.js';
 import type { ForwardOwner, ForwardsOptions, ForwardsUnknown, NatForward } from '../../forwards.js';
 import { inRanges, type PortRange } from '../../ranges.js';
@@ -230,8 +232,19 @@ class RuleReader {
       case 'objref':
       case 'dynset':
         return null; // count, log or limit: they change no destination
+      case 'fib': {
+        // NFTA_FIB_DREG, NFTA_FIB_RESULT, NFTA_FIB_FLAGS: the address type of a route lookup, as
+        // Docker's `fib daddr type local` asks, loads its register alone and can be named
+        const dreg = data.u32(1);
+        if (data.u32(2) === NFT_FIB_RESULT_ADDRTYPE && dreg !== undefined) {
+          this.set(dreg, { kind: 'other', length: 4, what: `fib ${fibKeys(data.u32(3) ?? 0)} type` });
+          return null;
+        }
+        this.registers.clear();
+        this.opaque = name;
+        return null;
+      }
       case 'ct':
-      case 'fib':
       case 'socket':
       case 'rt':
       case 'exthdr':
@@ -545,8 +558,23 @@ function payloadName(base: number | undefined, offset: number | undefined, lengt
   return `payload ${bases[base ?? -1] ?? `base ${base}`} +${offset} (${length} bytes)`;
 }
 
+// NFT_FIB_RESULT_ADDRTYPE, and the route types (rtnetlink.h RTN_*) it yields, as nft names them
+const NFT_FIB_RESULT_ADDRTYPE = 3;
+const ROUTE_TYPES = ['unspec', 'unicast', 'local', 'broadcast', 'anycast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw', 'nat', 'xresolve'];
+
+/** `daddr . iif` from NFTA_FIB_FLAGS (NFTA_FIB_F_SADDR 1, DADDR 2, MARK 4, IIF 8, OIF 16). */
+function fibKeys(flags: number): string {
+  const keys = [flags & 1 ? 'saddr' : null, flags & 2 ? 'daddr' : null, flags & 4 ? 'mark' : null, flags & 8 ? 'iif' : null, flags & 16 ? 'oif' : null];
+  return keys.filter((key) => key !== null).join(' . ');
+}
+
 function formatValue(source: Register | undefined, value: Uint8Array): string {
   if (source?.kind === 'other') {
+    // a route type, in the host's byte order as the kernel's register holds it
+    if (source.what.startsWith('fib ') && source.what.endsWith(' type') && value.byteLength === 4) {
+      const type = new DataView(value.buffer, value.byteOffset, 4).getUint32(0, endianness() === 'LE');
+      return ROUTE_TYPES[type] ?? String(type);
+    }
     if (source.what.endsWith('ifname')) {
       const end = value.indexOf(0);
       return JSON.stringify(Buffer.from(value.subarray(0, end === -1 ? value.byteLength : end)).toString('utf8'));
