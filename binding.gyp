@@ -7,7 +7,7 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_CPP_EXCEPTIONS_ALL", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["native/linux_proc.cc", "native/linux_diag.cc", "native/linux_owners.cc", "native/linux_namespaces.cc", "native/linux_cgroups.cc", "native/linux_nftables.cc"],
+          "sources": ["native/linux_proc.cc", "native/linux_diag.cc", "native/linux_owners.cc", "native/linux_namespaces.cc", "native/linux_cgroups.cc", "native/linux_netlink.cc", "native/linux_nftables.cc"],
           "cflags!": ["-fno-exceptions"],
           "cflags_cc!": ["-fno-exceptions"],
           "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-pthread"],

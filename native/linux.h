@@ -198,10 +198,32 @@ ProgramCount CountGetsockoptProgramsById(const char* mountpoint, uint64_t id);
 // by the cgroup's directory, for callers who cannot open by handle
 ProgramCount CountGetsockoptProgramsAt(const char* cgroup_path);
 
-// A netlink socket of `protocol` (NETLINK_NETFILTER, …) in the caller's network namespace, whose
-// receives time out. Returns 0 or an errno (call.syscall says which call failed). The one place a
+// A netlink socket of `protocol` (NETLINK_SOCK_DIAG, NETLINK_NETFILTER) in the calling thread's
+// network namespace, whose receives time out (10 s). Returns 0 or an errno (call.syscall says which call failed). The one place a
 // reader opens its netlink socket, so that choosing another namespace is a change here alone.
 int OpenNetlink(int protocol, UniqueFd& fd, FailedCall& call);
+
+// How long a reader waits for the kernel's next datagram before it gives up (ETIMEDOUT).
+constexpr int kNetlinkTimeoutSeconds = 10;
+
+// A dump reply arrives in datagrams of at most 32 KiB (the kernel caps netlink dump skbs there);
+// twice that leaves room, and MSG_TRUNC still tells if it ever was not enough.
+constexpr size_t kNetlinkReceiveBytes = 64 * 1024;
+
+// Sends one netlink request to the kernel, again after EINTR. Returns 0 or an errno.
+int SendToKernel(int fd, const void* bytes, size_t length);
+
+// One receive of a reply. kDatagram: `length` bytes of the kernel's are in `buffer`. kAgain: the
+// call was interrupted, or the datagram came from another process and was dropped (`foreign`
+// counts them: past 64 the request fails with EBADMSG). kFailed: `error` says why (ETIMEDOUT for
+// the receive timeout, EMSGSIZE for a datagram cut short, EBADMSG for an empty one).
+enum class Received { kDatagram, kAgain, kFailed };
+Received ReceiveFromKernel(int fd, std::vector<uint8_t>& buffer, size_t& foreign, size_t& length, int& error);
+
+// A netlink status (NLMSG_DONE, NLMSG_ERROR) as an errno: it is 0 or a negated errno, and the
+// kernel's errnos are 1..4095 (MAX_ERRNO). Any other negative value is not the kernel's (INT_MIN,
+// whose negation overflows, least of all): EBADMSG.
+int ErrnoOfStatus(int status);
 
 // One nf_tables request: an NFT_MSG_* type (the subsystem is added), an nfgen family (NFPROTO_*),
 // whether it is a dump, and the netlink attributes that follow the nfgenmsg, built by the caller.

@@ -10,7 +10,6 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "linux.h"
@@ -19,16 +18,6 @@
 
 namespace portclash {
 namespace {
-
-// A dump reply arrives in datagrams of at most 32 KiB (the kernel caps netlink dump skbs there);
-// twice that leaves room, and MSG_TRUNC still tells if it ever was not enough.
-constexpr size_t kReceiveBytes = 64 * 1024;
-
-// A kernel that stops answering mid-dump is a bug, not a state to wait in forever.
-constexpr int kReceiveTimeoutSeconds = 10;
-
-// Datagrams not from the kernel that one dump tolerates before it gives up.
-constexpr size_t kMaxForeignDatagrams = 64;
 
 struct DiagRequest {
   nlmsghdr header;
@@ -156,10 +145,6 @@ bool ParseSocketMessage(const uint8_t* payload, size_t length, uint8_t protocol,
   return true;
 }
 
-// A netlink status is 0 or a negated errno, and the kernel's errnos are 1..4095 (MAX_ERRNO). Any
-// other negative value is not the kernel's; INT_MIN, whose negation overflows, least of all.
-int ErrnoOfStatus(int status) { return status < 0 && status >= -4095 ? -status : EBADMSG; }
-
 }  // namespace
 
 DiagStatus ParseDiagDatagram(const uint8_t* data, size_t length, uint32_t sequence,
@@ -225,39 +210,18 @@ int Dump(int fd, const DiagQuery& query, uint32_t sequence, std::vector<uint8_t>
   const bool both = query.family == 0;
   const size_t length = both ? BuildCompatRequest(query, sequence, &compat) : BuildRequest(query, sequence, &request);
   const void* bytes = both ? static_cast<const void*>(&compat) : static_cast<const void*>(&request);
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
   result.syscall = "sendto";
-  ssize_t sent;
-  do {
-    sent = sendto(fd, bytes, length, 0, reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) return errno;
+  if (int error = SendToKernel(fd, bytes, length); error != 0) return error;
 
   result.syscall = "recvmsg";
   size_t foreign = 0;
   for (;;) {
-    iovec vector{buffer.data(), buffer.size()};
-    sockaddr_nl sender{};
-    msghdr header{};
-    header.msg_name = &sender;
-    header.msg_namelen = sizeof sender;
-    header.msg_iov = &vector;
-    header.msg_iovlen = 1;
-    ssize_t got = recvmsg(fd, &header, 0);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      return errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
-    }
-    // Any process with a sock_diag socket may send to our port id; only the kernel (port 0)
-    // answers a dump. Dropped, and a flood of them fails the dump rather than holding it forever.
-    if (header.msg_namelen < sizeof sender || sender.nl_family != AF_NETLINK || sender.nl_pid != 0) {
-      if (++foreign > kMaxForeignDatagrams) return EBADMSG;
-      continue;
-    }
-    if ((header.msg_flags & MSG_TRUNC) != 0) return EMSGSIZE;
-    if (got == 0) return EBADMSG;  // the kernel closed the dump without NLMSG_DONE
-    DiagStatus status = ParseDiagDatagram(buffer.data(), static_cast<size_t>(got), sequence,
+    size_t got = 0;
+    int error = 0;
+    Received received = ReceiveFromKernel(fd, buffer, foreign, got, error);
+    if (received == Received::kAgain) continue;
+    if (received == Received::kFailed) return error;
+    DiagStatus status = ParseDiagDatagram(buffer.data(), got, sequence,
                                           query.protocol, rows, result);
     if (batch_rows > 0 && rows.size() >= batch_rows) sink(rows);
     if (status == DiagStatus::kError) return result.error;
@@ -272,25 +236,6 @@ int Dump(int fd, const DiagQuery& query, uint32_t sequence, std::vector<uint8_t>
 
 namespace {
 
-// A NETLINK_SOCK_DIAG socket whose receives time out. Returns 0 or an errno (result.syscall says
-// which call failed).
-int OpenDiagSocket(UniqueFd& fd, SourceResult& result) {
-  fd.reset(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
-  if (fd.get() < 0) {
-    result.syscall = "socket";
-    return errno;
-  }
-  // Without the timeout a kernel that stops answering would hang the dump: no socket, no query.
-  timeval timeout{kReceiveTimeoutSeconds, 0};
-  if (setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) {
-    result.syscall = "setsockopt";
-    int error = errno;
-    fd.reset();
-    return error;
-  }
-  return 0;
-}
-
 // Runs queries in order on a netlink socket of its own, opening a new one after a failed dump.
 void RunQueries(const std::vector<DiagQuery>& queries, const std::vector<size_t>& which,
                 std::vector<SourceResult>& results, std::vector<RawRow>& rows, size_t batch_rows,
@@ -300,11 +245,10 @@ void RunQueries(const std::vector<DiagQuery>& queries, const std::vector<size_t>
   for (size_t index : which) {
     SourceResult& result = results[index];
     if (fd.get() < 0) {
-      result.error = OpenDiagSocket(fd, result);
-      if (result.error != 0) continue;
+      if (OpenNetlink(NETLINK_SOCK_DIAG, fd, result) != 0) continue;
     }
     const DiagQuery& query = queries[index];
-    buffer.resize(query.receive_bytes > 0 ? query.receive_bytes : kReceiveBytes);
+    buffer.resize(query.receive_bytes > 0 ? query.receive_bytes : kNetlinkReceiveBytes);
     result.error = Dump(fd.get(), query, static_cast<uint32_t>(index + 1), buffer, rows, result,
                         batch_rows, sink);
     if (result.error == 0) {

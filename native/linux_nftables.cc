@@ -11,7 +11,6 @@
 #include <linux/netlink.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "linux.h"
@@ -20,25 +19,12 @@
 namespace portclash {
 namespace {
 
-// A dump reply arrives in datagrams of at most 32 KiB (netlink_recvmsg caps max_recvmsg_len
-// there); twice that leaves room, and MSG_TRUNC still tells if it ever was not enough.
-constexpr size_t kReceiveBytes = 64 * 1024;
-
-// A kernel that stops answering mid-dump is a bug, not a state to wait in forever.
-constexpr int kReceiveTimeoutSeconds = 10;
-
 // How often a wait for the kernel looks at the cancel flag (the process or thread is exiting).
 constexpr int kCancelCheckMilliseconds = 100;
-
-// Datagrams not from the kernel that one request tolerates before it gives up.
-constexpr size_t kMaxForeignDatagrams = 64;
 
 // What one reply may hold. A Kubernetes node with thousands of services dumps a few tens of MiB
 // of rules; past this the reply is refused (EFBIG) rather than grown without end.
 constexpr size_t kMaxReplyBytes = 256 * 1024 * 1024;
-
-// A netlink status is 0 or a negated errno, and the kernel's errnos are 1..4095 (MAX_ERRNO).
-int ErrnoOfStatus(int status) { return status < 0 && status >= -4095 ? -status : EBADMSG; }
 
 enum class ReplyStatus { kMore, kDone, kError };
 
@@ -112,7 +98,7 @@ bool AwaitDatagram(int fd, const std::atomic<bool>& cancel, NftReply& reply) {
       reply.Fail("poll", errno);
       return false;
     }
-    if (ready == 0 && (waited += kCancelCheckMilliseconds) >= kReceiveTimeoutSeconds * 1000) {
+    if (ready == 0 && (waited += kCancelCheckMilliseconds) >= kNetlinkTimeoutSeconds * 1000) {
       reply.Fail("recvmsg", ETIMEDOUT);
       return false;
     }
@@ -138,51 +124,23 @@ bool Exchange(int fd, const NftRequest& request, uint32_t sequence, std::vector<
     std::memcpy(message.data() + NLMSG_ALIGN(NLMSG_LENGTH(sizeof(nfgenmsg))), request.attributes.data(), request.attributes.size());
   }
 
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  ssize_t sent;
-  do {
-    sent = sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) {
-    reply.Fail("sendto", errno);
+  if (int error = SendToKernel(fd, message.data(), message.size()); error != 0) {
+    reply.Fail("sendto", error);
     return false;
   }
 
   size_t foreign = 0;
   for (;;) {
     if (cancel != nullptr && !AwaitDatagram(fd, *cancel, reply)) return false;
-    iovec vector{buffer.data(), buffer.size()};
-    sockaddr_nl sender{};
-    msghdr received{};
-    received.msg_name = &sender;
-    received.msg_namelen = sizeof sender;
-    received.msg_iov = &vector;
-    received.msg_iovlen = 1;
-    ssize_t got = recvmsg(fd, &received, 0);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      reply.Fail("recvmsg", errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno);
+    size_t got = 0;
+    int error = 0;
+    Received received = ReceiveFromKernel(fd, buffer, foreign, got, error);
+    if (received == Received::kAgain) continue;
+    if (received == Received::kFailed) {
+      reply.Fail("recvmsg", error);
       return false;
     }
-    // Only the kernel (port 0) answers; another process may send to our port id. A flood of
-    // those fails the request rather than holding it forever.
-    if (received.msg_namelen < sizeof sender || sender.nl_family != AF_NETLINK || sender.nl_pid != 0) {
-      if (++foreign > kMaxForeignDatagrams) {
-        reply.Fail("recvmsg", EBADMSG);
-        return false;
-      }
-      continue;
-    }
-    if ((received.msg_flags & MSG_TRUNC) != 0) {
-      reply.Fail("recvmsg", EMSGSIZE);
-      return false;
-    }
-    if (got == 0) {
-      reply.Fail("recvmsg", EBADMSG);  // the kernel closed the reply without NLMSG_DONE
-      return false;
-    }
-    switch (TakeDatagram(buffer.data(), static_cast<size_t>(got), sequence, reply)) {
+    switch (TakeDatagram(buffer.data(), got, sequence, reply)) {
       case ReplyStatus::kMore: break;
       case ReplyStatus::kDone: return true;
       case ReplyStatus::kError: return false;
@@ -192,26 +150,10 @@ bool Exchange(int fd, const NftRequest& request, uint32_t sequence, std::vector<
 
 }  // namespace
 
-int OpenNetlink(int protocol, UniqueFd& fd, FailedCall& call) {
-  fd.reset(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, protocol));
-  if (fd.get() < 0) {
-    call.Fail("socket", errno);
-    return call.error;
-  }
-  // Without the timeout a kernel that stops answering would hang the reading.
-  timeval timeout{kReceiveTimeoutSeconds, 0};
-  if (setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) {
-    call.Fail("setsockopt", errno);
-    fd.reset();
-    return call.error;
-  }
-  return 0;
-}
-
 std::vector<NftReply> ReadNftables(const std::vector<NftRequest>& requests,
                                    const std::atomic<bool>* cancel) {
   std::vector<NftReply> replies(requests.size());
-  std::vector<uint8_t> buffer(kReceiveBytes);
+  std::vector<uint8_t> buffer(kNetlinkReceiveBytes);
   UniqueFd fd;
   for (size_t i = 0; i < requests.size(); ++i) {
     NftReply& reply = replies[i];

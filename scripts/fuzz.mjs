@@ -20,7 +20,7 @@ const targets = [
   // the /proc/net line parser and the read loop around it (native/linux_parsers.h)
   { name: 'proc_table', sources: ['fuzz/fuzz_proc_table.cc', 'native/linux_proc.cc'], kind: 'libfuzzer' },
   // ParseDiagDatagram, and through it ParseSocketMessage
-  { name: 'diag_reply', sources: ['fuzz/fuzz_diag_reply.cc', 'native/linux_diag.cc'], kind: 'libfuzzer' },
+  { name: 'diag_reply', sources: ['fuzz/fuzz_diag_reply.cc', 'native/linux_diag.cc', 'native/linux_netlink.cc'], kind: 'libfuzzer' },
   // parseServices (lib/services.ts), through dist/, with fast-check
   { name: 'services', sources: [], kind: 'node' },
 ];
