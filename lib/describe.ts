@@ -1,5 +1,6 @@
-// One-line descriptions of owners and predictions, shared by the CLI and the library's describeBindError.
+// One-line descriptions of owners, predictions and forwards, shared by the CLI and the library (describeBindError, a prediction's warnings).
 import { formatEndpoint } from './address.js';
+import type { NatForward } from './forwards.js';
 import type { OwnedSocket, SocketOwner } from './owners.js';
 import type { Prediction } from './predict/types.js';
 
@@ -64,4 +65,18 @@ function holder(socket: OwnedSocket): string {
   const verb =
     socket.state === 'LISTEN' ? 'listens on' : socket.protocol === 'udp' && socket.state === 'UNCONNECTED' ? 'is bound to' : `holds (${socket.state})`;
   return `${shorten(owner.command)} (${facts.join(', ')}) ${verb} ${endpoint}`;
+}
+
+/** A host as it stands before `:port`: an IPv6 address in brackets. */
+export function bracketHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Where a DNAT or redirect sends packets: `192.0.2.10:80`, `this host:9091`, `[2001:db8::1] (same port)`. */
+export function describeNatTarget(forward: NatForward): string {
+  const { address, addressEnd, port, portEnd } = forward.target;
+  const host =
+    address === undefined ? (forward.kind === 'redirect' ? 'this host' : 'same address') : addressEnd === undefined ? address : `${address}-${addressEnd}`;
+  const shown = address !== undefined ? bracketHost(host) : host;
+  return port === undefined ? `${shown} (same port)` : `${shown}:${portEnd === undefined ? port : `${port}-${portEnd}`}`;
 }

@@ -1,6 +1,7 @@
 // `portclash forwards [--port P] [--tcp|--udp] [--json]`: the rules that send a port's connections elsewhere (NAT on Linux, portproxy on Windows), and what could not be read.
 import type { Forward, ForwardsReport, NatForward, ProxyForward } from '../forwards.js';
 import { findForwards } from '../forwards.js';
+import { bracketHost, describeNatTarget } from '../describe.js';
 import { PortclashError } from '../errors.js';
 import { parsePortOrService } from '../services.js';
 import { HELP_OPTION, NETNS_OPTION, netnsOf, parseCommandArgs } from './args.js';
@@ -61,16 +62,6 @@ function describePorts(forward: Forward): string {
   return forward.ports.map(([low, high]) => (low === high ? String(low) : `${low}-${high}`)).join(',');
 }
 
-const bracketed = (host: string): string => (host.includes(':') ? `[${host}]` : host);
-
-function describeTarget(forward: NatForward): string {
-  const { address, addressEnd, port, portEnd } = forward.target;
-  const host =
-    address === undefined ? (forward.kind === 'redirect' ? 'this host' : 'same address') : addressEnd === undefined ? address : `${address}-${addressEnd}`;
-  const shown = address !== undefined ? bracketed(host) : host;
-  return port === undefined ? `${shown} (same port)` : `${shown}:${portEnd === undefined ? port : `${port}-${portEnd}`}`;
-}
-
 function describeRule(forward: { tableFamily?: string; table?: string; path?: string[]; handle?: number }): string {
   return `${forward.tableFamily ?? '?'} ${forward.table ?? '?'} ${(forward.path ?? []).join(' > ')} #${forward.handle ?? '?'}`;
 }
@@ -99,7 +90,7 @@ export function formatForwards(report: ForwardsReport, port: number | undefined)
       describePorts(forward),
       forward.hook,
       forward.kind,
-      describeTarget(forward),
+      describeNatTarget(forward),
       describeRule(forward),
       [forward.owner, forward.comment === null ? null : JSON.stringify(forward.comment), ...forward.conditions.map((condition) => `if ${condition}`)]
         .filter((part) => part !== null)
@@ -112,9 +103,9 @@ export function formatForwards(report: ForwardsReport, port: number | undefined)
     // the proxy holds the port itself: say so, since bind() there fails while iphlpsvc runs
     const rows = proxies.map((forward) => [
       `${forward.protocol}${forward.family === 'IPv6' ? '6' : ''}`,
-      `${bracketed(forward.listenAddress)}:${forward.ports[0]![0]}`,
+      `${bracketHost(forward.listenAddress)}:${forward.ports[0]![0]}`,
       forward.kind,
-      `${bracketed(forward.target.address)}:${forward.target.port}${forward.targetFamily === forward.family ? '' : ` (over ${forward.targetFamily})`}`,
+      `${bracketHost(forward.target.address)}:${forward.target.port}${forward.targetFamily === forward.family ? '' : ` (over ${forward.targetFamily})`}`,
       describeProxyRule(forward),
     ]);
     lines.push(...tableLines(['PROTO', 'LISTEN', 'ACTION', 'TO', 'RULE'], rows));

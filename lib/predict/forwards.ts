@@ -1,4 +1,5 @@
 // The NAT rules that send a port's packets elsewhere, as a prediction tells them: a bind that succeeds may still never see what was meant for it.
+import { bracketHost, describeNatTarget } from '../describe.js';
 import { PortclashError } from '../errors.js';
 import type { Forward, ForwardsReport, ForwardsUnknown, NatForward, ProxyForward } from '../forwards.js';
 import type { Platform } from '../platform.js';
@@ -53,7 +54,7 @@ function forwardWarning(prediction: Prediction, request: ResolvedRequest, forwar
 function natWarning(request: ResolvedRequest, forward: NatForward): string {
   const what = `${request.protocol}/${request.port}${forward.family === 'IPv6' ? ' (IPv6)' : forward.tableFamily === 'inet' ? ' (IPv4)' : ''}`;
   const from = forward.hook === 'prerouting' ? 'arriving from the network' : 'sent by this host (to itself too)';
-  const action = forward.kind === 'redirect' ? `redirected to ${describeTarget(forward)}` : `DNATed to ${describeTarget(forward)}`;
+  const action = forward.kind === 'redirect' ? `redirected to ${describeNatTarget(forward)}` : `DNATed to ${describeNatTarget(forward)}`;
   const notes = [forward.owner, forward.comment === null ? null : JSON.stringify(forward.comment)].filter((note) => note !== null);
   const only = forward.conditions.length === 0 ? '' : `, when ${forward.conditions.join(' and ')}`;
   return `${what} ${from} is ${action} by ${describeRule(forward)}${notes.length === 0 ? '' : ` (${notes.join(', ')})`}${only}: a server here never sees those packets`;
@@ -61,17 +62,8 @@ function natWarning(request: ResolvedRequest, forward: NatForward): string {
 
 /** Windows: netsh interface portproxy, whose service listens on the port itself and connects each client on. */
 function proxyWarning(request: ResolvedRequest, forward: ProxyForward): string {
-  const { address, port } = forward.target;
-  const target = `${address.includes(':') ? `[${address}]` : address}:${port}`;
+  const target = `${bracketHost(forward.target.address)}:${forward.target.port}`;
   return `${request.protocol}/${request.port} on ${forward.listenAddress} is forwarded to ${target} by the portproxy rule ${forward.type} ${forward.value.name} (netsh interface portproxy): the IP Helper service (iphlpsvc) listens there itself`;
-}
-
-function describeTarget(forward: NatForward): string {
-  const { address, addressEnd, port, portEnd } = forward.target;
-  const host =
-    address === undefined ? (forward.kind === 'redirect' ? 'this host' : 'the same address') : addressEnd === undefined ? address : `${address}-${addressEnd}`;
-  const bracketed = address !== undefined && address.includes(':') ? `[${host}]` : host;
-  return port === undefined ? `${bracketed}, same port` : `${bracketed}:${portEnd === undefined ? port : `${port}-${portEnd}`}`;
 }
 
 function describeRule(where: { tableFamily?: string; table?: string; path?: string[]; chain?: string; handle?: number }): string {
