@@ -3,7 +3,7 @@ import { formatIPv6 } from '../address.js';
 import { getBinding } from '../binding.js';
 import { readOwnCgroup } from './cgroupfs.js';
 import { errnoName } from '../errors.js';
-import { readText } from './procfs.js';
+import { parseNumber, readText } from './procfs.js';
 import type { PortRange } from '../ranges.js';
 import { DEFAULT_EPHEMERAL_RANGE, parseEphemeralRange, parsePortRanges } from './ranges.js';
 import { kernelShowsBoundSockets } from './kernel.js';
@@ -142,11 +142,6 @@ function namespaceTexts(place: NetPlace | null): NamespaceTexts {
   return { fibTrie, ifInet6, sysctls: null, netns: { path: place.path, entered: false, pid }, sysctlsUnread };
 }
 
-function numberOf(text: string | null | undefined): number | null {
-  const value = text === null || text === undefined ? NaN : Number(text.trim());
-  return Number.isFinite(value) ? value : null;
-}
-
 /**
  * Reads every fact afresh: they are a few small files, and a stale fact is a wrong answer. With a
  * place, the addresses and sysctls are that network namespace's.
@@ -159,10 +154,10 @@ export function readSystemFacts(place: NetPlace | null = null): LinuxFacts {
   const ephemeral = (portRange === null || portRange === undefined ? null : parseEphemeralRange(portRange)) ?? DEFAULT_EPHEMERAL_RANGE;
   return {
     kernel: 'linux',
-    unprivilegedPortStart: numberOf(portStart) ?? 1024,
+    unprivilegedPortStart: parseNumber(portStart) ?? 1024,
     canBindPrivileged: canBindPrivileged(status, place),
-    nonlocalBindIPv4: numberOf(nonlocal4) === 1,
-    nonlocalBindIPv6: numberOf(nonlocal6) === 1,
+    nonlocalBindIPv4: parseNumber(nonlocal4) === 1,
+    nonlocalBindIPv6: parseNumber(nonlocal6) === 1,
     ipv6Enabled: texts.ifInet6 !== null,
     ipv4Local: ipv4.local,
     ipv4Broadcast: ipv4.broadcast,

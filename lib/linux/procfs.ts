@@ -10,9 +10,9 @@ export function readText(path: string): string | null {
   }
 }
 
-export function readNumber(path: string): number | null {
-  const text = readText(path);
-  const value = text === null ? NaN : Number(text.trim());
+/** A file's text as one number, as /proc/sys prints them; null for no text or anything else. */
+export function parseNumber(text: string | null | undefined): number | null {
+  const value = text === null || text === undefined ? NaN : Number(text.trim());
   return Number.isFinite(value) ? value : null;
 }
 
