@@ -140,12 +140,20 @@ export function unreadableError(place: NetPlace, why: string, what: string, outs
 }
 
 /**
+ * A /proc/net file as a thread inside another namespace opens it: /proc/net is /proc/self/net, the
+ * main thread's, and /proc/thread-self/net the reading thread's. Other paths stay as they are.
+ */
+export function insidePath(path: string): string {
+  return path.replace(/^\/proc\/net\//, '/proc/thread-self/net/');
+}
+
+/**
  * Files read from inside the namespace, each named as this process names its own (`/proc/net/X`,
  * `/proc/sys/net/…`); null for a file that could not be read. `entered` is false, and every text
  * null, when the namespace could not be entered, `why` saying why.
  */
 export function readInside(place: NetPlace, paths: readonly string[]): { entered: true; texts: (string | null)[] } | { entered: false; why: string } {
-  const inside = paths.map((path) => path.replace(/^\/proc\/net\//, '/proc/thread-self/net/'));
+  const inside = paths.map(insidePath);
   const files: FileReading[] | undefined = getBinding().readFiles?.(inside, place.path);
   if (files?.length !== paths.length) return { entered: false, why: 'this binding cannot read files inside another network namespace' };
   // entering fails for all files alike, and no file's own failure looks like it
@@ -160,7 +168,7 @@ export function readInside(place: NetPlace, paths: readonly string[]): { entered
  */
 export function fileReaderInside(place: NetPlace): (path: string) => string {
   return (path) => {
-    const [file] = getBinding().readFiles?.([path.replace(/^\/proc\/net\//, '/proc/thread-self/net/')], place.path) ?? [];
+    const [file] = getBinding().readFiles?.([insidePath(path)], place.path) ?? [];
     if (file === undefined) throw Object.assign(new Error(`${path}: this binding cannot read files inside another network namespace`), { code: 'ENOSYS' });
     if (file.errno === 0) return file.text;
     const code = errnoName(file.errno);
