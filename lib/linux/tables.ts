@@ -5,7 +5,7 @@ import type { SocketTables, SourceChoice, SourceReport, TableFilter } from '../p
 import { familyName, protocolName, RecordMaker, type Family, type Protocol, type SocketRecord } from '../records.js';
 import { IPPROTO_TCP, IPPROTO_UDP, RowTable } from '../rows.js';
 import { kernelShowsBoundSockets } from './kernel.js';
-import { enteringFailed, isInside, processInside, unreadableError, type NetPlace } from './netns.js';
+import { enteringFailed, insidePath, isInside, processInside, unreadableError, type NetPlace } from './netns.js';
 import { LINUX_ROWS, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN } from './states.js';
 
 interface Table {
@@ -108,10 +108,10 @@ class Reading {
   /** Tables still to be asked of sock_diag, and whether TCP's two may be asked at once. */
   private diag: readonly Table[];
   private both: boolean;
+  /** The dumps of the sock_diag reading under way; empty once its results are in. */
   private plan: Planned[] = [];
   /** Rows sock_diag gave per TCP family, for the reports of a dump of both. */
   private readonly tcpRows = { 4: 0, 6: 0 };
-  private diagRound = true;
   /** A dump of the bound-only sockets ran beside the connections': a socket that moved between them is dropped from it. */
   private boundApart = false;
   private sockets: SocketRecord[] = [];
@@ -183,7 +183,8 @@ class Reading {
   /** Counts the TCP rows sock_diag gives per family (the rows the kernel sent, before any filter here), then passes them on. */
   counting(onRows: RowsCallback): RowsCallback {
     return (rows, count) => {
-      if (this.diagRound) {
+      // only a dump of both families needs its rows told apart
+      if (this.plan.some((planned) => planned.query.family === 0)) {
         const table = new RowTable(rows, count);
         for (let row = 0; row < count; row++) {
           if (table.protocol(row) === IPPROTO_TCP) this.tcpRows[table.family(row) === 6 ? 6 : 4]++;
@@ -205,8 +206,8 @@ class Reading {
   /** The file of a table: /proc/net/tcp here, /proc/thread-self/net/tcp inside another namespace, /proc/<pid>/net/tcp from outside it. */
   private procPath(table: Table): string {
     if (this.place === null) return table.path;
-    const name = table.path.slice('/proc/net/'.length);
-    return this.outside === null ? `/proc/thread-self/net/${name}` : `/proc/${this.outside.pid}/net/${name}`;
+    if (this.outside === null) return insidePath(table.path);
+    return `/proc/${this.outside.pid}/net/${table.path.slice('/proc/net/'.length)}`;
   }
 
   /** After a reading that could not enter the namespace: read from outside it, through a process inside, or fail saying why not. */
@@ -238,7 +239,7 @@ class Reading {
     } else if (this.leave(results, 'the socket tables')) {
       this.pending = this.diag;
       this.diag = [];
-      this.diagRound = false;
+      this.plan = [];
       return;
     }
     const failed: Table[] = [];
@@ -283,7 +284,7 @@ class Reading {
     }
     this.diag = retried;
     this.pending = failed;
-    if (retried.length === 0) this.diagRound = false;
+    this.plan = [];
   }
 
   /** The report of one table from sock_diag. `part` 'connected': the bound-only sockets were not asked for. */
