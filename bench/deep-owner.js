@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 import { findOwners, listSockets, predictBind } from '../dist/index.js';
+import { stopAll } from './load.js';
 import { enterOwnNamespace } from './namespace.js';
 import { medianMs, medianMsAsync, printTable } from './stats.js';
 
@@ -92,14 +93,7 @@ export async function benchDeepOwner() {
       "ss -tanH 'sport = :P' (process)",
     );
   } finally {
-    await Promise.all(
-      loads.map(async (load) => {
-        if (load.exitCode !== null || load.signalCode !== null) return;
-        const exited = once(load, 'exit');
-        load.kill('SIGTERM');
-        await exited;
-      }),
-    );
+    await stopAll(loads);
   }
 }
 

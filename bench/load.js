@@ -61,10 +61,11 @@ export async function startLoad(sockets, { udp = 0, timeoutMs = 120_000, manySou
 }
 
 /**
+ * Ends load processes (SIGTERM, awaited) and removes the cgroups they ran in.
  * @param {ChildProcess[]} children
- * @param {string[]} cgroups
+ * @param {string[]} [cgroups]
  */
-async function stopAll(children, cgroups) {
+export async function stopAll(children, cgroups = []) {
   await Promise.all(
     children.map(async (load) => {
       if (load.exitCode !== null || load.signalCode !== null) return;
