@@ -1,13 +1,9 @@
 // findForwards and `portclash forwards` against real rulesets (nft, iptables-nft, iptables-legacy), each in a network namespace of the test's own.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { afterEach, describe, expect, it } from 'vitest';
 
 import type { ForwardsReport, NatForward } from '../lib/forwards.js';
 import { CLI } from './helpers/cli.js';
-import { createNetns, runCommand, type Netns } from './helpers/holders.js';
+import { createNetns, loadRuleset, runCommand, type Netns } from './helpers/holders.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasTools = async (): Promise<boolean> => {
@@ -23,20 +19,15 @@ else if (!toolsPresent)
 
 describe.runIf(process.platform === 'linux' && isRoot && toolsPresent)('forwards in a namespace of the test', () => {
   let netns: Netns | undefined;
-  let directory: string | undefined;
   afterEach(async () => {
     await netns?.close();
-    if (directory !== undefined) rmSync(directory, { recursive: true, force: true });
-    netns = directory = undefined;
+    netns = undefined;
   });
 
   async function namespaceWith(ruleset: string): Promise<Netns> {
     netns = await createNetns();
     if (ruleset !== '') {
-      directory = mkdtempSync(join(tmpdir(), 'portclash-nft-'));
-      const file = join(directory, 'ruleset.nft');
-      writeFileSync(file, ruleset);
-      const applied = await netns.run('nft', ['-f', file]);
+      const applied = await loadRuleset(netns, ruleset);
       expect(applied.stderr).toBe('');
       expect(applied.code).toBe(0);
     }

@@ -1,12 +1,8 @@
 // The addon's nf_tables reader (readNftables, readNftablesSync): its argument checks, and real replies in a namespace of the test's own, large and failing ones included.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { getBinding, type NftablesRequest } from '../lib/binding.js';
-import { createNetns, runCommand, type Netns } from './helpers/holders.js';
+import { createNetns, loadRuleset, runCommand, type Netns } from './helpers/holders.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasNft = process.platform === 'linux' && isRoot ? (await runCommand('sh', ['-c', 'command -v nft'])).code === 0 : false;
@@ -70,29 +66,25 @@ process.stdout.write(JSON.stringify(summary));
 
 describe.runIf(process.platform === 'linux' && isRoot && hasNft)('readNftables replies, in a namespace', () => {
   let netns: Netns | undefined;
-  let directory: string | undefined;
   afterEach(async () => {
     await netns?.close();
-    if (directory !== undefined) rmSync(directory, { recursive: true, force: true });
-    netns = directory = undefined;
+    netns = undefined;
   });
 
   /** A namespace whose table `big` has `rules` rules, each with a comment long enough that the dump takes many datagrams. */
   async function namespaceWithRules(rules: number): Promise<Netns> {
     netns = await createNetns();
-    directory = mkdtempSync(join(tmpdir(), 'portclash-nft-'));
-    const file = join(directory, 'ruleset.nft');
     const lines = Array.from(
       { length: rules },
       (_, index) => `  add rule ip big pre tcp dport ${1000 + index} dnat to 192.0.2.1:80 comment "${'x'.repeat(120)}"`,
     );
-    writeFileSync(
-      file,
+    const applied = await loadRuleset(
+      netns,
       ['add table ip big', 'add chain ip big pre { type nat hook prerouting priority dstnat; }', 'add set ip big s { type inet_service; }', ...lines].join(
         '\n',
       ),
+      { timeoutMs: 60_000 },
     );
-    const applied = await netns.run('nft', ['-f', file], { timeoutMs: 60_000 });
     expect(applied).toMatchObject({ code: 0, stderr: '' });
     return netns;
   }

@@ -1,13 +1,9 @@
 // check / predictBind / info warn when a NAT rule sends the port's packets elsewhere, naming the rule; in a network namespace of the test's own.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Prediction } from '../lib/index.js';
 import { CLI } from './helpers/cli.js';
-import { createNetns, holdSockets, runCommand, type Netns } from './helpers/holders.js';
+import { createNetns, holdSockets, loadRuleset, runCommand, type Netns } from './helpers/holders.js';
 
 const isRoot = process.getuid?.() === 0;
 const NOBODY = ['--reuid=65534', '--regid=65534', '--clear-groups'];
@@ -24,19 +20,14 @@ const RULESET = `table ip nat {
 
 describe.runIf(isRoot && hasNft)('a prediction names the NAT rules that send its port elsewhere', () => {
   let netns: Netns;
-  let directory: string;
 
   beforeAll(async () => {
     netns = await createNetns();
-    directory = mkdtempSync(join(tmpdir(), 'portclash-nft-'));
-    const file = join(directory, 'ruleset.nft');
-    writeFileSync(file, RULESET);
-    const applied = await netns.run('nft', ['-f', file]);
+    const applied = await loadRuleset(netns, RULESET);
     expect(applied.stderr).toBe('');
   });
   afterAll(async () => {
     await netns?.close();
-    rmSync(directory, { recursive: true, force: true });
   });
 
   async function check(args: string[], expectedCode: number): Promise<Prediction | Prediction[]> {

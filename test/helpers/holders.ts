@@ -2,7 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -257,6 +257,21 @@ export async function createNetns(options: { timeoutMs?: number } = {}): Promise
       return closing;
     },
   };
+}
+
+/**
+ * Loads an nftables ruleset into the namespace: `nft -f` of a temporary file, removed after. Resolves
+ * with nft's result, for the caller to check.
+ */
+export async function loadRuleset(netns: Netns, ruleset: string, options: { timeoutMs?: number } = {}): Promise<RunResult> {
+  const directory = mkdtempSync(join(tmpdir(), 'portclash-nft-'));
+  try {
+    const file = join(directory, 'ruleset.nft');
+    writeFileSync(file, ruleset);
+    return await netns.run('nft', ['-f', file], options);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
 }
 
 /** Runs this Node binary with `args` inside the cgroup at `directory` (see createChildCgroup), to its end. */
