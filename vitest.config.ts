@@ -5,6 +5,8 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // the backend, loaded as the package's entry points load it (test/helpers/load-platform.ts)
+    setupFiles: ['test/helpers/load-platform.ts'],
     projects: [
       {
         extends: true,

@@ -12,7 +12,7 @@ import { printTable } from './stats.js';
 
 /** @import { Row } from './stats.js' */
 
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/launcher.cjs', import.meta.url));
 const self = fileURLToPath(import.meta.url);
 
 /**

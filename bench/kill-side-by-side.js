@@ -26,7 +26,7 @@ import { createRequire } from 'node:module';
 
 const self = fileURLToPath(import.meta.url);
 const holdSocketsPy = fileURLToPath(new URL('../test/helpers/hold_sockets.py', import.meta.url));
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/launcher.cjs', import.meta.url));
 
 /** The port every situation is about; fixed, since each namespace is empty. */
 const PORT = 3000;

@@ -13,7 +13,7 @@ import { medianMs, medianMsAsync, printTable } from './stats.js';
 /** @import { OwnedSocket } from '../dist/index.js' */
 /** @import { Row } from './stats.js' */
 
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/launcher.cjs', import.meta.url));
 
 /**
  * Times each way of naming the process that listens on `port`; `holder` is the right answer.

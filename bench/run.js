@@ -18,7 +18,7 @@ import { benchPredict } from './predict.js';
 import { medianMs, medianMsAsync, printTable } from './stats.js';
 
 const self = fileURLToPath(import.meta.url);
-const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/launcher.cjs', import.meta.url));
 const rssChild = fileURLToPath(new URL('./rss-child.js', import.meta.url));
 const PROC_TABLES = ['/proc/net/tcp', '/proc/net/tcp6', '/proc/net/udp', '/proc/net/udp6'];
 

@@ -269,6 +269,8 @@ export interface NativeBinding {
    * for them (see cancelInFlightOnExit).
    */
   cancelInFlight?(everywhere?: boolean): number;
+  /** How many owner scans and table readings are in flight, in every thread's environment. */
+  countInFlight?(): number;
   /** Test seam: the owner scan, sync or on a worker thread, throwing when it reaches `throwAtPid`. */
   debugFindSocketOwners?(query: OwnerQuery, throwAtPid: number, sync: boolean): OwnerScanResult | Promise<OwnerScanResult>;
   /**
@@ -370,7 +372,10 @@ const exitHooked = new WeakSet<NativeBinding>();
 function cancelInFlightOnExit(binding: NativeBinding): void {
   if (binding.cancelInFlight === undefined || exitHooked.has(binding)) return;
   exitHooked.add(binding);
-  process.once('exit', () => binding.cancelInFlight?.(isMainThread));
+  // isMainThread only when there is work to stop: node:worker_threads costs a command's exit ms
+  process.once('exit', () => {
+    if ((binding.countInFlight?.() ?? 1) > 0) binding.cancelInFlight?.(isMainThread);
+  });
 }
 
 /**
@@ -424,9 +429,10 @@ function loadAddon(): NativeBinding {
       requireAddon(() => require(chosen)),
       chosen,
     );
-  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  const addon = requireAddon(() => nodeGypBuild(packageRoot));
-  return checkLayout(addon, resolveAddonPath());
+  // node-gyp-build's own load() is require(resolve(dir)): resolved once here, for the message too
+  let path = '';
+  const addon = requireAddon(() => require((path = resolveAddonPath())));
+  return checkLayout(addon, path);
 }
 
 function requireAddon(load: () => unknown): NativeBinding {

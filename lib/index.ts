@@ -1,4 +1,9 @@
 // The public API of portclash: only what users call. The addon seam is in portclash/testing.
+import { loadPlatform } from './platform.js';
+
+// Everything below may ask for the backend of this OS: it is loaded before an importer's first line runs.
+await loadPlatform();
+
 export { PortclashError, type ErrnoCode, type PortclashErrorCode, type Win32ErrorCode } from './errors.js';
 export type { Family, Protocol, SocketRecord, SocketSource, SocketState, TcpState, UdpState } from './records.js';
 export { parsePort } from './ports.js';

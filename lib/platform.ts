@@ -132,7 +132,7 @@ export interface Platform {
   inNetns?(netns: string): Platform;
 }
 
-// Each backend is loaded only where it runs: a CLI on Linux does not pay for Windows' modules.
+// Each backend is loaded only where it runs: a library on Linux does not pay for Windows' modules.
 const BACKENDS: Partial<Record<NodeJS.Platform, () => Promise<Platform>>> = {
   linux: async () => (await import('./linux/index.js')).linux,
   win32: async () => (await import('./win32/index.js')).win32,
@@ -150,15 +150,34 @@ export async function choosePlatform(os: NodeJS.Platform, forced?: string): Prom
   return load === undefined ? (await import('./probing/index.js')).probing : load();
 }
 
-// Chosen once, as the library loads. The backends must never import this module for a value:
-// the await below would wait on itself.
-const chosen: Platform | PortclashError = await choosePlatform(process.platform, process.env[BACKEND_VARIABLE]).catch((error: unknown) => {
-  if (error instanceof PortclashError) return error;
-  throw error;
-});
+let chosen: Platform | PortclashError | undefined;
+let loading: Promise<void> | undefined;
+
+/**
+ * Chooses and loads the backend of the OS this process runs on, once; later calls settle at once.
+ * Each entry point awaits it before anything it exports can run (index.ts as it loads, the command
+ * line in runCli, register's worker as it starts): a top-level await here would
+ * keep the command line from being bundled as CommonJS, which starts faster (scripts/build-cli.mjs).
+ * A backend that cannot be chosen is no failure to load: platform() throws its error at each use.
+ */
+export function loadPlatform(): Promise<void> {
+  loading ??= choosePlatform(process.platform, process.env[BACKEND_VARIABLE]).then(
+    (backend) => {
+      chosen = backend;
+    },
+    (error: unknown) => {
+      if (!(error instanceof PortclashError)) throw error;
+      chosen = error;
+    },
+  );
+  return loading;
+}
 
 /** The backend of the OS this process runs on. */
 export function platform(): Platform {
+  if (chosen === undefined) {
+    throw new Error("portclash's backend is not loaded: import portclash, whose entry awaits loadPlatform()");
+  }
   if (chosen instanceof PortclashError) throw chosen;
   return chosen;
 }

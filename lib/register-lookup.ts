@@ -2,10 +2,12 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 
 import { describeBindError, explainBindError } from './explain.js';
+import { loadPlatform } from './platform.js';
 
 const { fields, port, done } = workerData as { fields: { protocol?: unknown } | null; port: MessagePort; done: Int32Array };
 let line = '';
 try {
+  await loadPlatform();
   const prediction = await explainBindError(fields, { protocol: fields?.protocol === 'udp' ? 'udp' : 'tcp' });
   if (prediction !== null) line = describeBindError(prediction);
 } finally {

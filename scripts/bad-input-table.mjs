@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as portclash from '../dist/index.js';
 import { apiCases, CLI_CASES } from '../test/helpers/bad-input-cases.mjs';
 
-const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/cli/launcher.cjs', import.meta.url));
 /** @param {string} text */
 const cell = (text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 

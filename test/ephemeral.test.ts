@@ -116,7 +116,7 @@ describe.runIf(process.platform === 'linux' && isRoot)('ephemeral ports in a nam
     // and the kernel agrees: the destination ran out exactly where the report said it would
     expect(failure).toEqual({ after: 50, code: 'EADDRNOTAVAIL' });
 
-    const cli = await netns.runNode([new URL('../dist/cli/main.js', import.meta.url).pathname, 'ephemeral']);
+    const cli = await netns.runNode([new URL('../dist/cli/launcher.cjs', import.meta.url).pathname, 'ephemeral']);
     expect(cli.code).toBe(0); // the script's connections are gone with it
     expect(cli.stdout).toMatch(/^Ephemeral range: 40000–40049 \(50 ports\)/);
   });

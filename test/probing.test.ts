@@ -53,7 +53,13 @@ describe.runIf(process.platform === 'linux')('the probing backend, forced with P
   it.runIf(isRoot)('check: denied (EACCES) for a low port asked by a user without the privilege, as the kernel answers', async () => {
     const port = await unusedPort({ privileged: true });
     const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'PORTCLASH_BACKEND=probing', process.execPath];
-    const checked = await runCommand('setpriv', [...asNobody, fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)), 'check', String(port), '--json']);
+    const checked = await runCommand('setpriv', [
+      ...asNobody,
+      fileURLToPath(new URL('../dist/cli/launcher.cjs', import.meta.url)),
+      'check',
+      String(port),
+      '--json',
+    ]);
     const prediction = JSON.parse(checked.stdout) as Prediction;
     const truth = await runCommand('setpriv', [
       ...asNobody,

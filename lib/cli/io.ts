@@ -10,12 +10,12 @@ export interface CommandIO {
    */
   drained?(): Promise<void>;
   /** Asks a yes-or-no question on the terminal; absent when stdin or stdout is not one (a command that must ask then refuses). */
-  confirm?(question: string): Promise<boolean>;
+  confirm?: ((question: string) => Promise<boolean>) | undefined;
   /**
    * The terminal stdout writes to, when it is one: its size at the moment it is read (it follows
    * the window). Absent for pipes and files, and in tests that pass no terminal.
    */
-  terminal?: { readonly columns: number; readonly rows: number };
+  terminal?: { readonly columns: number; readonly rows: number } | undefined;
 }
 
 /** Exit codes scripts can rely on; commands add their own meaning to 1 (and `check` to 3, `wait` to 5). */

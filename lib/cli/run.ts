@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 
 import { PortclashError } from '../errors.js';
+import { loadPlatform } from '../platform.js';
 import { EXIT, type CommandIO } from './io.js';
 /** A command: its help text and its run function, from a module loaded only when the command is used. */
 interface Command {
@@ -103,7 +104,8 @@ export async function runCli(argv: string[], io: CommandIO): Promise<number> {
     if (load === undefined) {
       throw new PortclashError('ERR_USAGE', `unknown command '${command}' (commands: ${Object.keys(COMMANDS).join(', ')})`);
     }
-    return await (await load()).run(rest, io);
+    const [loaded] = await Promise.all([load(), loadPlatform()]);
+    return await loaded.run(rest, io);
   } catch (error) {
     return reportError(error, io);
   }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 import type { Netns } from './holders.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/cli/launcher.cjs', import.meta.url));
 
 export interface CliResult {
   code: number;
