@@ -1,7 +1,7 @@
 // The public API of portclash: only what users call. The addon seam is in portclash/testing.
 import { loadPlatform } from './platform.js';
 
-// Everything below may ask for the backend of this OS: it is loaded before an importer's first line runs.
+// What is exported here may ask for the backend of this OS at any call: it is loaded before an importer's first line runs.
 await loadPlatform();
 
 export { PortclashError, type ErrnoCode, type PortclashErrorCode, type Win32ErrorCode } from './errors.js';

@@ -156,8 +156,8 @@ let loading: Promise<void> | undefined;
 /**
  * Chooses and loads the backend of the OS this process runs on, once; later calls settle at once.
  * Each entry point awaits it before anything it exports can run (index.ts as it loads, the command
- * line in runCli, register's worker as it starts): a top-level await here would
- * keep the command line from being bundled as CommonJS, which starts faster (scripts/build-cli.mjs).
+ * line in runCli, register's worker as it starts): a top-level await here would keep the command
+ * line from being bundled as CommonJS, which starts faster (scripts/build-cli.mjs).
  * A backend that cannot be chosen is no failure to load: platform() throws its error at each use.
  */
 export function loadPlatform(): Promise<void> {

@@ -118,8 +118,10 @@ await chmod(launcher, 0o755);
 
 // Caches of the bundle made before are for other content: the launcher would not use them.
 const folder = dirname(outfile);
+/** @param {string} name a file of dist/cli/ */
+const isCodeCache = (name) => name.startsWith('bundle.cjs.') && name.endsWith('.cache');
 for (const name of await readdir(folder)) {
-  if (name.startsWith('bundle.cjs.') && name.endsWith('.cache')) await rm(join(folder, name));
+  if (isCodeCache(name)) await rm(join(folder, name));
 }
 // The first run writes the code cache; then each everyday command adds the functions it compiled
 // (check, who and info read this machine's tables for the port, and change nothing).
@@ -133,5 +135,5 @@ for (const [index, args] of TRAINING.entries()) {
   // the first must run; the others may fail where the tables cannot be read, and still add what they compiled
   if (index === 0 && run.status !== 0) throw new Error(`${launcher} --help exited ${run.status ?? run.signal}: the bundle does not run`);
 }
-const cache = (await readdir(folder)).filter((name) => name.startsWith('bundle.cjs.') && name.endsWith('.cache'));
+const cache = (await readdir(folder)).filter(isCodeCache);
 if (cache.length !== 1) throw new Error(`the runs of ${launcher} left ${cache.length} code caches, not one`);

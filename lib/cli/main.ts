@@ -25,20 +25,21 @@ function writerTo(fd: 1 | 2, stream: () => NodeJS.WriteStream): { write: (text: 
   let streaming = process.platform === 'win32';
   return {
     write: (text) => {
-      if (!streaming) {
-        const bytes = Buffer.from(text, 'utf8');
-        let written = 0;
-        try {
-          // each pass writes at least one byte, or throws
-          while (written < bytes.length) written += writeSync(fd, bytes, written);
-          return;
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return endOnBrokenPipe(error as NodeJS.ErrnoException);
-          streaming = true;
-          text = bytes.subarray(written).toString('utf8');
-        }
+      if (streaming) {
+        stream().write(text);
+        return;
       }
-      stream().write(text);
+      const bytes = Buffer.from(text, 'utf8');
+      let written = 0;
+      try {
+        // each pass writes at least one byte, or throws
+        while (written < bytes.length) written += writeSync(fd, bytes, written);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return endOnBrokenPipe(error as NodeJS.ErrnoException);
+        streaming = true;
+        // the rest as bytes: a write may have stopped inside a character
+        stream().write(bytes.subarray(written));
+      }
     },
     streaming: () => streaming,
   };
