@@ -4,6 +4,8 @@ import { isAbsolute } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
+import nodeGypBuild from 'node-gyp-build';
+
 import { PortclashError } from './errors.js';
 import { ROW_LAYOUT_VERSION, ROW_SIZE } from './rows.js';
 
@@ -418,7 +420,6 @@ function addonFromEnvironment(): string | null {
 export function resolveAddonPath(): string {
   const chosen = addonFromEnvironment();
   if (chosen !== null) return chosen;
-  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
   return nodeGypBuild.resolve(packageRoot);
 }
 

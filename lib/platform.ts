@@ -103,6 +103,11 @@ export interface Platform {
   readonly readsTables: boolean;
   readTables(filter: TableFilter, choice: SourceChoice): Promise<SocketTables>;
   readTablesSync(filter: TableFilter, choice: SourceChoice): SocketTables;
+  /**
+   * How many sockets of `protocol` the namespace holds, by the kernel's counters, or null when not
+   * known: a hint for the order of the table queries, never a verdict's ground. Absent where no such counter is read.
+   */
+  countSockets?(protocol: Protocol): number | null;
   findOwners(records: readonly SocketRecord[], options: OwnerOptions): Promise<OwnedSocket[]>;
   findOwnersSync(records: readonly SocketRecord[], options: OwnerOptions): OwnedSocket[];
   /** What the OS says about one process (as owners are described), or null when there is no such process (or it has exited, a zombie). */

@@ -102,6 +102,8 @@ let builtinTable: ServicesTable | undefined;
 /** Forgets every services file read so far (tests, or after the file changed). */
 export function clearServicesCache(): void {
   tables.clear();
+  texts.clear();
+  scans.clear();
 }
 
 /**
@@ -112,30 +114,79 @@ export function loadServices(options: ServicesOptions = {}): LoadedServices {
   return servicesTable(options).loaded;
 }
 
+// Each file's text, kept from a lookup of one port (entriesOnPort) for the whole table, if it comes
+// to that: after this many such lookups (check 8000-9000 makes one per port) the table is parsed.
+const texts = new Map<string, string | null>();
+const scans = new Map<string, number>();
+const SCANS_BEFORE_TABLE = 8;
+
 function servicesTable(options: ServicesOptions): ServicesTable {
   const path = options.path ?? defaultServicesPath();
   let table = tables.get(path);
   if (table === undefined) {
-    const entries = readServicesFile(path);
+    const text = readServicesFile(path);
+    const entries = text === null ? [] : parseServices(text);
     table = entries.length > 0 ? indexServices({ entries, source: 'file', path }) : builtinServicesTable();
     tables.set(path, table);
+    texts.delete(path);
+    scans.delete(path);
   }
   return table;
 }
 
-function readServicesFile(path: string): ServiceEntry[] {
+/** The file's text, or null when it cannot be read (ENOENT, EACCES, EISDIR: all mean "answer from the built-in table"). */
+function readServicesFile(path: string): string | null {
+  if (texts.has(path)) return texts.get(path) ?? null;
   try {
-    return parseServices(readFileSync(path, 'utf8'));
+    return readFileSync(path, 'utf8');
   } catch {
-    // ENOENT, EACCES, EISDIR: all mean "answer from the built-in table"
-    return [];
+    return null;
   }
+}
+
+/**
+ * The entries for `port` in file order, from the lines of a file not parsed yet that can hold one:
+ * an entry's port field is its decimal digits and a `/`, so only a line where `<port>/` appears.
+ * One lookup (the warning of `check 3000`) then costs a scan instead of a parse of every line.
+ * null when the table answers instead: it is parsed already, or the file has no entry at all (the
+ * built-in table stands in), or cannot be read.
+ */
+function entriesOnPort(options: ServicesOptions, port: number): ServiceEntry[] | null {
+  const path = options.path ?? defaultServicesPath();
+  const scanned = scans.get(path) ?? 0;
+  if (tables.has(path) || scanned >= SCANS_BEFORE_TABLE) return null;
+  scans.set(path, scanned + 1);
+  const text = readServicesFile(path);
+  texts.set(path, text);
+  if (text === null || !hasEntry(text)) return null;
+  const needle = `${port}/`;
+  const entries: ServiceEntry[] = [];
+  for (let at = text.indexOf(needle); at !== -1;) {
+    const start = text.lastIndexOf('\n', at) + 1;
+    const newline = text.indexOf('\n', at);
+    const end = newline === -1 ? text.length : newline;
+    const entry = parseServiceLine(text.slice(start, end));
+    if (entry !== null && entry.port === port) entries.push(entry);
+    at = newline === -1 ? -1 : text.indexOf(needle, end);
+  }
+  return entries;
+}
+
+/** Whether any line is an entry: the first found ends the search, near the top of a real file. */
+function hasEntry(text: string): boolean {
+  for (let start = 0; start < text.length;) {
+    const newline = text.indexOf('\n', start);
+    const end = newline === -1 ? text.length : newline;
+    if (parseServiceLine(text.slice(start, end)) !== null) return true;
+    start = end + 1;
+  }
+  return false;
 }
 
 function builtinServicesTable(): ServicesTable {
   // copies, so that the exported constant and what loadServices hands out cannot change each other
   builtinTable ??= indexServices({
-    entries: BUILTIN_SERVICES.map((entry) => ({ ...entry, aliases: [...entry.aliases] })),
+    entries: builtinServices().map((entry) => ({ ...entry, aliases: [...entry.aliases] })),
     source: 'builtin',
   });
   return builtinTable;
@@ -157,10 +208,12 @@ function append<Key>(map: Map<Key, ServiceEntry[]>, key: Key, entry: ServiceEntr
   else list.push(entry);
 }
 
-function firstMatch(table: ServicesTable, entries: ServiceEntry[] | undefined, protocol: string | undefined): ServiceLookup | null {
+const FILE_SOURCE = { source: 'file' } as const;
+
+function firstMatch(from: { source: ServiceSource }, entries: ServiceEntry[] | undefined, protocol: string | undefined): ServiceLookup | null {
   const wanted = protocol?.toLowerCase();
   const entry = entries?.find((candidate) => wanted === undefined || candidate.protocol === wanted);
-  return entry === undefined ? null : { ...entry, aliases: [...entry.aliases], source: table.loaded.source };
+  return entry === undefined ? null : { ...entry, aliases: [...entry.aliases], source: from.source };
 }
 
 /**
@@ -171,20 +224,24 @@ function firstMatch(table: ServicesTable, entries: ServiceEntry[] | undefined, p
 export function getServiceByName(name: string, protocol?: string, options: ServicesOptions = {}): ServiceLookup | null {
   if (typeof name !== 'string') throw new PortclashError('ERR_INVALID_ARGUMENT', `a service name must be a string, got ${JSON.stringify(name) ?? typeof name}`);
   const table = servicesTable(options);
-  return firstMatch(table, table.byName.get(name), protocol);
+  return firstMatch(table.loaded, table.byName.get(name), protocol);
 }
 
 /** getservbyport: the first entry for `port`, for `protocol` or for any protocol. */
 export function getServiceByPort(port: number, protocol?: string, options: ServicesOptions = {}): ServiceLookup | null {
+  const wanted = parsePort(port);
+  const found = entriesOnPort(options, wanted);
+  if (found !== null) return firstMatch(FILE_SOURCE, found, protocol);
   const table = servicesTable(options);
-  return firstMatch(table, table.byPort.get(parsePort(port)), protocol);
+  return firstMatch(table.loaded, table.byPort.get(wanted), protocol);
 }
 
 /** Every entry for `port`, every protocol, in file order. */
 export function getServicesByPort(port: number, options: ServicesOptions = {}): ServiceLookup[] {
-  const table = servicesTable(options);
-  const source = table.loaded.source;
-  return (table.byPort.get(parsePort(port)) ?? []).map((entry) => ({ ...entry, aliases: [...entry.aliases], source }));
+  const wanted = parsePort(port);
+  const found = entriesOnPort(options, wanted);
+  const { source } = found === null ? servicesTable(options).loaded : FILE_SOURCE;
+  return (found ?? servicesTable(options).byPort.get(wanted) ?? []).map((entry) => ({ ...entry, aliases: [...entry.aliases], source }));
 }
 
 /**
@@ -203,7 +260,9 @@ export function parsePortOrService(input: number | string, protocol?: 'tcp' | 'u
   for (const candidate of tried) {
     const entries = candidate.byName.get(input);
     const entry =
-      protocol !== undefined ? firstMatch(candidate, entries, protocol) : (firstMatch(candidate, entries, 'tcp') ?? firstMatch(candidate, entries, undefined));
+      protocol !== undefined
+        ? firstMatch(candidate.loaded, entries, protocol)
+        : (firstMatch(candidate.loaded, entries, 'tcp') ?? firstMatch(candidate.loaded, entries, undefined));
     if (entry !== null) return { port: entry.port, service: entry.name };
   }
   throw unknownService(input, protocol, table, options.path ?? defaultServicesPath());
@@ -222,11 +281,11 @@ function unknownService(name: string, protocol: string | undefined, table: Servi
 }
 
 /**
- * The common services, so answers do not depend on an image shipping /etc/services. Lines are
- * copied from Debian's netbase file (names as IANA registers them, Debian's aliases), which is
- * why 143 is `imap2` with alias `imap`; the last two are IANA names that netbase does not carry.
+ * The built-in table's lines, copied from Debian's netbase file (names as IANA registers them,
+ * Debian's aliases), which is why 143 is `imap2` with alias `imap`; the last two are IANA names
+ * that netbase does not carry.
  */
-export const BUILTIN_SERVICES: readonly ServiceEntry[] = parseServices(`
+const BUILTIN_SERVICES_TEXT = `
 ftp-data	20/tcp
 ftp		21/tcp
 ssh		22/tcp
@@ -294,4 +353,15 @@ http-alt	8080/tcp	webcache
 git		9418/tcp
 memcache	11211/tcp
 mongodb		27017/tcp
-`);
+`;
+
+let builtin: readonly ServiceEntry[] | undefined;
+
+/**
+ * The common services, so answers do not depend on an image shipping /etc/services (parsed on
+ * first use, not at every start-up). Do not change the entries: they are the table itself.
+ */
+export function builtinServices(): readonly ServiceEntry[] {
+  builtin ??= parseServices(BUILTIN_SERVICES_TEXT);
+  return builtin;
+}

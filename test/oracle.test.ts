@@ -506,6 +506,8 @@ describe.runIf(process.platform === 'linux' && isRoot)('predictBind against the 
         const port = typeof scenario.port === 'function' ? scenario.port(held) : (scenario.port ?? P);
         const request: BindRequest = { port, ...scenario.request };
         const { prediction, uid: predictedAs } = await predictInNetns(netns, request, row.as);
+        // the same question with the dumps asked one after the other, as in a namespace of many sockets
+        const { prediction: inTurn } = await predictInNetns(netns, request, row.as, undefined, 'in-turn');
         row.predicted = describeVerdict(prediction);
         row.reason = prediction.reason;
         const real = await bindForReal(netns, request, row.as);
@@ -519,6 +521,11 @@ describe.runIf(process.platform === 'linux' && isRoot)('predictBind against the 
           problems.push(`the prediction ran as uid ${predictedAs} and the real bind as uid ${real.uid}; both must be ${row.as} (${expectedUid})`);
         }
         if (row.agreement === 'DISAGREE') problems.push(`the prediction says ${row.predicted}, the kernel did ${row.real}`);
+        if (describeVerdict(inTurn) !== row.predicted || inTurn.reason !== prediction.reason) {
+          problems.push(
+            `with the dumps in turn the prediction says ${describeVerdict(inTurn)} (${inTurn.reason}), not ${row.predicted} (${prediction.reason})`,
+          );
+        }
         const cause = scenario.unknownBecause;
         if (cause === 'order' && prediction.verdict !== 'unknown') {
           problems.push(`bind order decides here and cannot be seen, so the verdict must be unknown, not ${prediction.verdict}`);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import {
-  BUILTIN_SERVICES,
+  builtinServices,
   clearServicesCache,
   defaultServicesPath,
   getServiceByName,
@@ -161,7 +161,7 @@ describe('loadServices', () => {
     const loaded = loadServices({ path: join(directory, 'missing') });
     expect(loaded.source).toBe('builtin');
     expect(loaded).not.toHaveProperty('path');
-    expect(loaded.entries).toEqual(BUILTIN_SERVICES);
+    expect(loaded.entries).toEqual(builtinServices());
     expect(getServiceByName('http', 'tcp', { path: join(directory, 'missing') })).toEqual({
       name: 'http',
       port: 80,
@@ -200,7 +200,7 @@ describe('loadServices', () => {
       handedOut.push('changed');
       const lookup = getServiceByName('ftp-data', 'tcp', { path })!;
       lookup.aliases.push('changed again');
-      expect(BUILTIN_SERVICES[0]!.aliases).toEqual([]);
+      expect(builtinServices()[0]!.aliases).toEqual([]);
       expect(getServiceByName('ftp-data', 'tcp', { path })!.aliases).toEqual(['changed']);
     } finally {
       handedOut.splice(0, handedOut.length, ...before);
@@ -266,6 +266,81 @@ describe('getServiceByName and getServiceByPort on a fixture', () => {
   });
 });
 
+describe('a lookup by port before the table is parsed', () => {
+  let directory: string;
+
+  beforeAll(() => {
+    directory = mkdtempSync(join(tmpdir(), 'portclash-services-scan-'));
+  });
+
+  afterAll(() => {
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  /** Each port's answers from a fresh cache (the scan of the lines naming it) and from the parsed table. */
+  function bothWays(path: string, ports: number[]): { scanned: unknown[]; parsed: unknown[] } {
+    const ask = (port: number) => [getServiceByPort(port, undefined, { path }), getServiceByPort(port, 'udp', { path }), getServicesByPort(port, { path })];
+    const scanned = ports.map((port) => {
+      clearServicesCache();
+      return ask(port);
+    });
+    clearServicesCache();
+    loadServices({ path });
+    return { scanned, parsed: ports.map(ask) };
+  }
+
+  /** Every number followed by `/` in the text, its neighbours, and port 80, which 8080 and 0080 contain. */
+  function portsIn(text: string): number[] {
+    const numbers = [...text.matchAll(/(\d+)\//g)].map((match) => Number(match[1])).filter((port) => port <= 65535);
+    return [...new Set([0, 80, 65535, ...numbers.flatMap((port) => [port - 1, port, port + 1])])].filter((port) => port >= 0 && port <= 65535);
+  }
+
+  it('answers as the whole table does, for every port a tricky file names', () => {
+    const path = join(directory, 'tricky');
+    const text = [
+      '# 80/tcp in a comment is no entry',
+      'alt\t8080/tcp\t\twebcache # 80/udp',
+      'zero\t0080/tcp',
+      'big\t70000/tcp',
+      'first 80/udp www-udp\r',
+      'second 80/udp',
+      'bad/name 81/tcp',
+      '  spaced   82/tcp   alias80/tcp alias',
+      'ends 83/tcp',
+    ].join('\n');
+    writeFileSync(path, text);
+    const { scanned, parsed } = bothWays(path, portsIn(text));
+    expect(scanned).toEqual(parsed);
+    // the cases above are there: 80 has the leading-zero entry first, then the udp ones
+    expect(getServicesByPort(80, { path }).map((entry) => entry.name)).toEqual(['zero', 'first', 'second']);
+    expect(getServiceByPort(83, undefined, { path })).toMatchObject({ name: 'ends', source: 'file' });
+  });
+
+  it('answers from the built-in table for a file with no entry, even one naming the port in a comment', () => {
+    const path = join(directory, 'no-entry');
+    writeFileSync(path, '# http 80/tcp\nnot an entry\n');
+    expect(getServiceByPort(80, 'tcp', { path })).toMatchObject({ name: 'http', source: 'builtin' });
+    const { scanned, parsed } = bothWays(path, [80, 443, 3000]);
+    expect(scanned).toEqual(parsed);
+  });
+
+  it('answers as the whole table does for the fixture and the system file', () => {
+    for (const path of [FIXTURE, ...(existsSync(SYSTEM_SERVICES) ? [SYSTEM_SERVICES] : [])]) {
+      const { scanned, parsed } = bothWays(path, portsIn(readFileSync(path, 'utf8')));
+      expect(scanned, path).toEqual(parsed);
+    }
+  });
+
+  it('reads the file once for many lookups, and parses the table after a few', () => {
+    const path = join(directory, 'changing');
+    writeFileSync(path, 'first 1000/tcp\n');
+    expect(getServiceByPort(1000, undefined, { path })?.name).toBe('first');
+    writeFileSync(path, 'second 1000/tcp\n');
+    for (let lookup = 0; lookup < 20; lookup++) expect(getServiceByPort(1000, undefined, { path })?.name).toBe('first');
+    expect(loadServices({ path }).entries.map((entry) => entry.name)).toEqual(['first']);
+  });
+});
+
 describe('parsePortOrService', () => {
   it('takes decimal text as a port, validated like parsePort', () => {
     expect(parsePortOrService('8080', undefined, fixture)).toEqual({ port: 8080 });
@@ -320,7 +395,7 @@ describe('parsePortOrService', () => {
   });
 });
 
-describe('BUILTIN_SERVICES', () => {
+describe('builtinServices', () => {
   it.each([
     ['ftp-data', 'tcp', 20],
     ['ftp', 'tcp', 21],
@@ -356,7 +431,7 @@ describe('BUILTIN_SERVICES', () => {
     expect(loadServices(system).source).toBe('file');
     const disagreements: string[] = [];
     let compared = 0;
-    for (const entry of BUILTIN_SERVICES) {
+    for (const entry of builtinServices()) {
       const fromFile = getServiceByName(entry.name, entry.protocol, system);
       if (fromFile === null) continue;
       compared++;

@@ -39,8 +39,11 @@ export async function runInfo(args: string[], io: CommandIO): Promise<number> {
   const { port, service } = parsePortOrService(positionals[0]!);
   const where = netnsOf(values);
   const ephemeral = readRanges(where);
-  const sockets = await findOwners(await listSockets({ port }, where), { scan: 'first', ...where });
-  const prediction = await predictBind({ port: service ?? port }, where);
+  // the port's sockets and the prediction read the tables side by side
+  const [sockets, prediction] = await Promise.all([
+    listSockets({ port }, where).then((found) => findOwners(found, { scan: 'first', ...where })),
+    predictBind({ port: service ?? port }, where),
+  ]);
   const info = {
     port,
     ...(service === undefined ? {} : { service }),

@@ -13,8 +13,6 @@ const BUNDLE = join(__dirname, 'bundle.cjs');
 // made for other content is never used, even of the same length, which is all V8 itself checks.
 const ID_LINE = /^\/\/ portclash command line \(scripts\/build-cli\.mjs\), content ([0-9a-f]{64})\n/;
 const TRAIN_VARIABLE = 'PORTCLASH_TRAIN_CODE_CACHE';
-// CommonJS' own wrapper, so that the bundle sees what a module sees
-const WRAPPER = ['(function (exports, require, module, __filename, __dirname) { ', '\n})'];
 
 /** The cache's bytes, after its header line (the content id it was made for); undefined where there is none for this content. */
 function readCache(path: string, id: string): Buffer | undefined {
@@ -43,7 +41,8 @@ const source = readFileSync(BUNDLE, 'utf8');
 const id = ID_LINE.exec(source)?.[1];
 const cachePath = join(__dirname, `bundle.cjs.v8-${process.versions.v8}.cache`);
 const cachedData = id === undefined ? undefined : readCache(cachePath, id);
-const script = new Script(WRAPPER[0] + source + WRAPPER[1], { filename: BUNDLE, cachedData });
+// the bundle is a function expression, CommonJS' own wrapper around the bundled modules
+const script = new Script(source, { filename: BUNDLE, cachedData });
 // Only a plain `node` writes one: V8 rejects a cache made under other flags, and a run with
 // --cpu-prof or NODE_OPTIONS must not leave a cache every plain run would reject.
 const plain = process.execArgv.length === 0 && (process.env.NODE_OPTIONS ?? '') === '';

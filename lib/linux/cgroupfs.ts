@@ -14,8 +14,13 @@ export function ownCgroupPath(text: string): string | null {
 
 /** This process's cgroup v2 path, and where its directory is; null where there is no cgroup v2 to see. */
 export function readOwnCgroup(): { path: string | null; directory: string | null } {
-  const path = ownCgroupPath(readText('/proc/self/cgroup') ?? '');
-  return { path, directory: path === null ? null : cgroupDirectory(readText('/proc/self/mountinfo') ?? '', path) };
+  return ownCgroup(readText('/proc/self/cgroup'), readText('/proc/self/mountinfo'));
+}
+
+/** readOwnCgroup from the texts of /proc/self/cgroup and /proc/self/mountinfo (null when unreadable). */
+export function ownCgroup(cgroupText: string | null, mountinfoText: string | null): { path: string | null; directory: string | null } {
+  const path = ownCgroupPath(cgroupText ?? '');
+  return { path, directory: path === null ? null : cgroupDirectory(mountinfoText ?? '', path) };
 }
 
 /** Where the cgroup v2 directory of `cgroup` is in this mount namespace, from /proc/self/mountinfo. */

@@ -1,7 +1,7 @@
 // The Linux facts a bind depends on, gathered in one place: local addresses, sysctls, capabilities.
 import { formatIPv6 } from '../address.js';
 import { getBinding } from '../binding.js';
-import { readOwnCgroup } from './cgroupfs.js';
+import { ownCgroup } from './cgroupfs.js';
 import { errnoName } from '../errors.js';
 import { parseNumber, readText } from './procfs.js';
 import type { PortRange } from '../ranges.js';
@@ -114,6 +114,15 @@ const SYSCTLS = [
   '/proc/sys/net/ipv4/ip_local_reserved_ports',
 ] as const;
 
+// This process's own files the facts read, wherever the namespace's come from.
+const OWN = ['/proc/self/status', '/proc/self/attr/current', '/proc/self/cgroup', '/proc/self/mountinfo'] as const;
+
+/** Small files read at once, each text or null: in one call of the addon's readFiles where it has one. */
+function readTexts(paths: readonly string[]): (string | null)[] {
+  const files = getBinding().readFiles?.(paths);
+  return files?.length === paths.length ? files.map((file) => (file.errno === 0 ? file.text : null)) : paths.map(readText);
+}
+
 /** The namespace's own files: each text (null when unreadable), sysctls null as a whole when they could not be read, and why. */
 interface NamespaceTexts {
   fibTrie: string | null;
@@ -123,10 +132,16 @@ interface NamespaceTexts {
   sysctlsUnread: string | null;
 }
 
-function namespaceTexts(place: NetPlace | null): NamespaceTexts {
+/** The namespace's files and this process's (OWN), in one reading where the namespace is this process's own. */
+function namespaceTexts(place: NetPlace | null): NamespaceTexts & { own: (string | null)[] } {
   if (place === null) {
-    return { fibTrie: readText(FIB_TRIE), ifInet6: readText(IF_INET6), sysctls: SYSCTLS.map(readText), netns: null, sysctlsUnread: null };
+    const [fibTrie = null, ifInet6 = null, ...rest] = readTexts([FIB_TRIE, IF_INET6, ...SYSCTLS, ...OWN]);
+    return { fibTrie, ifInet6, sysctls: rest.slice(0, SYSCTLS.length), netns: null, sysctlsUnread: null, own: rest.slice(SYSCTLS.length) };
   }
+  return { ...namespaceTextsOf(place), own: readTexts(OWN) };
+}
+
+function namespaceTextsOf(place: NetPlace): NamespaceTexts {
   const inside = readInside(place, [FIB_TRIE, IF_INET6, ...SYSCTLS]);
   if (inside.entered) {
     const [fibTrie = null, ifInet6 = null, ...sysctls] = inside.texts;
@@ -150,7 +165,8 @@ export function readSystemFacts(place: NetPlace | null = null): LinuxFacts {
   const texts = namespaceTexts(place);
   const ipv4 = parseFibTrie(texts.fibTrie ?? '');
   const [portStart, nonlocal4, nonlocal6, portRange, reserved] = texts.sysctls ?? [];
-  const status = readText('/proc/self/status') ?? '';
+  const [statusText = null, attrCurrent = null, cgroup = null, mountinfo = null] = texts.own;
+  const status = statusText ?? '';
   const ephemeral = (portRange === null || portRange === undefined ? null : parseEphemeralRange(portRange)) ?? DEFAULT_EPHEMERAL_RANGE;
   return {
     kernel: 'linux',
@@ -167,16 +183,16 @@ export function readSystemFacts(place: NetPlace | null = null): LinuxFacts {
     reservedPorts: reserved === null || reserved === undefined ? [] : parsePortRanges(reserved),
     boundSocketsVisible: kernelShowsBoundSockets(),
     uid: fsuid(status),
-    confinement: confinement(),
-    bindHooks: readBindHooks(),
+    confinement: confinement(attrCurrent),
+    bindHooks: readBindHooks(ownCgroup(cgroup, mountinfo)),
     netns: texts.netns,
     sysctlsUnread: texts.sysctlsUnread,
   };
 }
 
-/** Counts the programs through the cgroup v2 directory of this process (BPF_PROG_QUERY, effective). */
-export function readBindHooks(): BindHooks {
-  const { path: cgroup, directory } = readOwnCgroup();
+/** Counts the programs through this process's cgroup v2 directory (`own`, from ownCgroup; BPF_PROG_QUERY, effective). */
+export function readBindHooks(own: { path: string | null; directory: string | null }): BindHooks {
+  const { path: cgroup, directory } = own;
   const unseen = (why: string): BindHooks => ({ cgroup, ipv4: null, ipv6: null, unseen: why });
   if (cgroup === null || directory === null) return unseen('no cgroup v2 hierarchy is mounted where this process can see it');
   const binding = getBinding();
@@ -197,9 +213,10 @@ export function readBindHooks(): BindHooks {
   };
 }
 
-function confinement(): string | null {
+/** From the text of /proc/self/attr/current, null when unreadable. */
+function confinement(attrCurrent: string | null): string | null {
   // EINVAL when no LSM provides a context; 'unconfined' (AppArmor), '…:unconfined_t:…' (SELinux)
-  const context = readText('/proc/self/attr/current')?.replace(/\0/g, '').trim();
+  const context = attrCurrent?.replace(/\0/g, '').trim();
   if (context === undefined || context === '' || context === 'unconfined' || context.includes('unconfined_t') || context === 'kernel') return null;
   return context;
 }

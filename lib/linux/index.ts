@@ -10,6 +10,7 @@ import { findProcessesByName, readProcessTables, readProcessTablesSync } from '.
 import { hasExited, readProcessInfo } from './processes.js';
 import { readForwards } from './nftables/index.js';
 import { readNamespaceRanges } from './ranges.js';
+import { countSockets } from './sockstat.js';
 import { readTables, readTablesSync } from './tables.js';
 
 /**
@@ -26,6 +27,7 @@ function linuxIn(place: NetPlace | null): Platform {
       filter.pid === undefined ? readTables(getBinding(), filter, choice, undefined, place) : readProcessTables(getBinding(), filter, choice, place),
     readTablesSync: (filter, choice) =>
       filter.pid === undefined ? readTablesSync(getBinding(), filter, choice, undefined, place) : readProcessTablesSync(getBinding(), filter, choice, place),
+    countSockets: (protocol) => countSockets(protocol, place),
     findOwners: (records, options) => findOwners(records, options, place),
     findOwnersSync: (records, options) => findOwnersSync(records, options, place),
     // a zombie has exited: only its parent's wait() keeps its /proc entry

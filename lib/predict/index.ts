@@ -7,7 +7,7 @@ import { readForwardsFor, withForwards, type ForwardsReading } from './forwards.
 import { probedPrediction } from './probe.js';
 import { resolveRequest, resolveTarget, withHostAddress } from './request.js';
 import type { BindRequest, Prediction, ResolvedRequest } from './types.js';
-import { withWarnings } from './warnings.js';
+import { portWarnings, withWarnings } from './warnings.js';
 
 export interface PredictOptions {
   /**
@@ -44,6 +44,10 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
     os.rules.listenersFirst && target.port !== 0 && request.reusePort !== true
       ? listSockets(os, { port: target.port, protocol: target.protocol, listening: true })
       : null;
+  // Where the namespace holds few sockets, the dump of every state is asked for at once too: it
+  // costs little there when the listeners decide, and is ready when they do not (a free port).
+  const everything = listening !== null && fewSockets(os, target.protocol) ? listSockets(os, { port: target.port, protocol: target.protocol }) : null;
+  const pending = () => Promise.all([listening?.catch(() => undefined), everything?.catch(() => undefined)]);
   // the NAT rules that may send the port's packets elsewhere, read while the tables are
   const forwarding = forwardsOf(os, target.protocol, target.port);
   let facts: SystemFacts;
@@ -52,17 +56,21 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
     facts = os.readSystemFacts();
     resolved = resolveRequest(request, facts, os.rules);
   } catch (error) {
-    await Promise.all([listening?.catch(() => undefined), forwarding.catch(() => undefined)]);
+    await Promise.all([pending(), forwarding.catch(() => undefined)]);
     throw error;
   }
+  // made while the kernel still works on the dumps
+  const warnings = portWarnings(os, resolved, facts);
   let decided: Prediction;
   try {
-    decided = os.readsTables ? await decide(os, resolved, facts, listening, options.owners !== false) : os.rules.predict(resolved, [], facts);
+    decided = os.readsTables ? await decide(os, resolved, facts, { listening, everything }, options.owners !== false) : os.rules.predict(resolved, [], facts);
   } catch (error) {
-    await forwarding.catch(() => undefined);
+    await Promise.all([pending(), forwarding.catch(() => undefined)]);
     throw error;
   }
-  return settle(os, withForwards(withWarnings(os, decided, resolved, facts), resolved, await forwarding), resolved, options);
+  // a dump the listeners made needless is waited for all the same: nothing is left running
+  await pending();
+  return settle(os, withForwards(withWarnings(decided, warnings), resolved, await forwarding), resolved, options);
 }
 
 /** The forwards of a port, where this backend reads tables (the probing one reads nothing to say). */
@@ -86,9 +94,10 @@ async function decide(
   os: Platform,
   resolved: ResolvedRequest,
   facts: SystemFacts,
-  listening: Promise<SocketRecord[]> | null,
+  dumps: { listening: Promise<SocketRecord[]> | null; everything: Promise<SocketRecord[]> | null },
   named: boolean,
 ): Promise<Prediction> {
+  const { listening, everything } = dumps;
   // 1. Listeners only: the kernel looks at its small listening hash. A listener in the way that
   //    no option of ours can share with decides alone, whatever else is on the port.
   if (listening !== null) {
@@ -99,11 +108,21 @@ async function decide(
   }
 
   // 2. Every socket on the port, in every state, and the options of those we might share with.
-  const sockets = resolved.port === 0 ? [] : await listSockets(os, { port: resolved.port, protocol: resolved.protocol });
+  const sockets = resolved.port === 0 ? [] : await (everything ?? listSockets(os, { port: resolved.port, protocol: resolved.protocol }));
   const sharing = resolved.reuseAddr || resolved.reusePort;
   const asked = sockets.filter((socket) => mayMatter(os, resolved, socket));
   const owned = asked.length > 0 && (sharing || named || os.rules.needsOwners) ? await os.findOwners(asked, { scan: 'first', socketOptions: sharing }) : [];
   return os.rules.predict(resolved, withOwned(sockets, ownedBy(asked, owned)), facts);
+}
+
+// Below this many sockets of the protocol in the namespace, an all-states dump of a port costs a
+// few milliseconds, most of it the kernel's walk of its empty hash buckets.
+const FEW_SOCKETS = 4096;
+
+/** Whether the backend's counters show so few sockets that a dump of every state is cheap; false when they do not say. */
+function fewSockets(os: Platform, protocol: ResolvedRequest['protocol']): boolean {
+  const count = os.countSockets?.(protocol) ?? null;
+  return count !== null && count < FEW_SOCKETS;
 }
 
 async function listSockets(os: Platform, filter: TableFilter): Promise<SocketRecord[]> {
@@ -200,7 +219,7 @@ export async function predictBinds(requests: readonly BindRequest[], options: Pr
   const forwards = new Map(await Promise.all(protocols.map(async (protocol) => [protocol, await forwardsOf(os, protocol, undefined)] as const)));
   const judged = resolved.map((request) =>
     withForwards(
-      withWarnings(os, os.rules.predict(request, withOwned(onPort(request), owned), facts), request, facts),
+      withWarnings(os.rules.predict(request, withOwned(onPort(request), owned), facts), portWarnings(os, request, facts)),
       request,
       forwards.get(request.protocol) ?? null,
     ),

@@ -11,10 +11,14 @@ export function isServiceWarning(warning: string): boolean {
   return warning.includes(REGISTERED_FOR);
 }
 
-/** The prediction with what is worth knowing added after the rules' own warnings (what the sockets on the port imply). */
-export function withWarnings(os: Platform, prediction: Prediction, request: ResolvedRequest, facts: SystemFacts): Prediction {
-  if (request.port === 0) return prediction;
-  return { ...prediction, warnings: [...prediction.warnings, ...os.rules.warnings(request, facts), ...serviceWarnings(request)] };
+/** What is worth knowing about the port beyond the verdict: this OS's notes, then another service's; nothing for port 0. */
+export function portWarnings(os: Platform, request: ResolvedRequest, facts: SystemFacts): string[] {
+  return request.port === 0 ? [] : [...os.rules.warnings(request, facts), ...serviceWarnings(request)];
+}
+
+/** The prediction with the port's warnings after the rules' own (what the sockets on the port imply). */
+export function withWarnings(prediction: Prediction, warnings: readonly string[]): Prediction {
+  return warnings.length === 0 ? prediction : { ...prediction, warnings: [...prediction.warnings, ...warnings] };
 }
 
 function serviceWarnings(request: ResolvedRequest): string[] {

@@ -6,6 +6,7 @@ import { holdSockets, runCommand, type Netns, type SocketSpec } from './holders.
 
 const DIST_INDEX = pathToFileURL(fileURLToPath(new URL('../../dist/index.js', import.meta.url))).href;
 const DIST_FACTS = pathToFileURL(fileURLToPath(new URL('../../dist/linux/facts.js', import.meta.url))).href;
+const DIST_LINUX = pathToFileURL(fileURLToPath(new URL('../../dist/linux/index.js', import.meta.url))).href;
 
 /** Who binds (and predicts): uid 0, or nobody (65534), which lacks CAP_NET_BIND_SERVICE and ptrace rights. */
 export type Runner = 'root' | 'nobody';
@@ -69,10 +70,14 @@ export async function predictInNetns(
   request: BindRequest,
   runner: Runner,
   options?: { owners?: boolean },
+  order: 'as-chosen' | 'in-turn' = 'as-chosen',
 ): Promise<{ prediction: Prediction; uid: number }> {
+  // in-turn: the backend's socket counters say nothing, so the dump of every state waits for the
+  // listeners', as it does in a namespace of many sockets (a fresh one has few, and asks both at once)
   const script = `
     const library = await import(${JSON.stringify(DIST_INDEX)});
     const facts = await import(${JSON.stringify(DIST_FACTS)});
+    if (${JSON.stringify(order)} === 'in-turn') (await import(${JSON.stringify(DIST_LINUX)})).linux.countSockets = () => null;
     if (typeof library.predictBind !== 'function' || typeof facts.readSystemFacts !== 'function') {
       process.stderr.write('dist/ lacks predictBind or readSystemFacts: run npm run build:ts');
       process.exit(3);
