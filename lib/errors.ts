@@ -67,11 +67,13 @@ export class PortclashError extends Error {
   }
 }
 
-const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
+// made on first use: most commands never name an errno
+let errnoNames: Map<number, string> | undefined;
 
 /** `ENOENT` for 2: the name Node's errors use for a kernel errno. */
 export function errnoName(errno: number): ErrnoCode {
-  return (ERRNO_NAMES.get(errno) ?? `E${errno}`) as ErrnoCode;
+  errnoNames ??= new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
+  return (errnoNames.get(errno) ?? `E${errno}`) as ErrnoCode;
 }
 
 /**

@@ -13,7 +13,8 @@ import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const entry = resolve(root, 'dist/cli/main.js');
-const outfile = resolve(root, 'dist/cli/bundle.cjs');
+const dist = resolve(root, 'dist');
+const outfile = resolve(dist, 'cli/bundle.cjs');
 const launcher = resolve(root, 'dist/cli/launcher.cjs');
 
 // Node's own modules that a bare `node` has not loaded yet, and that some command never uses:
@@ -44,8 +45,8 @@ const keepModuleUrls = {
   setup(context) {
     context.onLoad({ filter: /[\\/]dist[\\/].*\.js$/ }, async ({ path }) => {
       const source = await readFile(path, 'utf8');
-      const fromBundle = relative(dirname(outfile), path).split('\\').join('/');
-      return { contents: source.replaceAll('import.meta.url', `${MODULE_URL}(${JSON.stringify(fromBundle)})`), loader: 'js' };
+      const inDist = relative(dist, path).split('\\').join('/');
+      return { contents: source.replaceAll('import.meta.url', `${MODULE_URL}(${JSON.stringify(inDist)})`), loader: 'js' };
     });
   },
 };
@@ -113,7 +114,10 @@ const { outputFiles } = await build({
   target: 'node20',
   // node-gyp-build, the one package lib/ imports, goes in too: required from node_modules it cost
   // ~2 ms of each start-up (resolving the package, compiling its two files outside the code cache)
-  banner: { js: `const ${MODULE_URL} = (path) => require('node:url').pathToFileURL(require('node:path').join(__dirname, path)).href;` },
+  // dist/'s URL is made once (pathToFileURL escapes what the install path needs); the file names after it are plain
+  banner: {
+    js: `let ${MODULE_URL}Dist; const ${MODULE_URL} = (path) => (${MODULE_URL}Dist ??= require('node:url').pathToFileURL(require('node:path').join(__dirname, '..')).href + '/') + path;`,
+  },
   plugins: [keepModuleUrls, lazyBuiltins],
   logLevel: 'warning',
 });

@@ -3,7 +3,7 @@ import { formatIPv6 } from '../address.js';
 import { getBinding } from '../binding.js';
 import { ownCgroup } from './cgroupfs.js';
 import { errnoName } from '../errors.js';
-import { parseNumber, readText } from './procfs.js';
+import { parseNumber, readText, readTexts } from './procfs.js';
 import type { PortRange } from '../ranges.js';
 import { DEFAULT_EPHEMERAL_RANGE, parseEphemeralRange, parsePortRanges } from './ranges.js';
 import { kernelShowsBoundSockets } from './kernel.js';
@@ -116,12 +116,6 @@ const SYSCTLS = [
 
 // This process's own files the facts read, wherever the namespace's come from.
 const OWN = ['/proc/self/status', '/proc/self/attr/current', '/proc/self/cgroup', '/proc/self/mountinfo'] as const;
-
-/** Small files read at once, each text or null: in one call of the addon's readFiles where it has one. */
-function readTexts(paths: readonly string[]): (string | null)[] {
-  const files = getBinding().readFiles?.(paths);
-  return files?.length === paths.length ? files.map((file) => (file.errno === 0 ? file.text : null)) : paths.map(readText);
-}
 
 /** The namespace's own files: each text (null when unreadable), sysctls null as a whole when they could not be read, and why. */
 interface NamespaceTexts {

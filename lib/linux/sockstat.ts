@@ -1,6 +1,6 @@
 // /proc/net/sockstat and sockstat6: how many sockets a network namespace holds, by the kernel's own
 // counters. A hint for the order in which the tables are asked, never part of a verdict.
-import { readText } from './procfs.js';
+import { readTexts } from './procfs.js';
 import type { NetPlace } from './netns.js';
 
 /**
@@ -11,8 +11,7 @@ import type { NetPlace } from './netns.js';
  */
 export function countSockets(protocol: 'tcp' | 'udp', place: NetPlace | null): number | null {
   if (place !== null) return null;
-  const v4 = readText('/proc/net/sockstat');
-  const v6 = readText('/proc/net/sockstat6');
+  const [v4 = null, v6 = null] = readTexts(['/proc/net/sockstat', '/proc/net/sockstat6']);
   if (v4 === null) return null;
   const name = protocol.toUpperCase();
   const counts = [counter(v4, name, 'inuse'), protocol === 'tcp' ? counter(v4, name, 'tw') : 0, v6 === null ? 0 : counter(v6, `${name}6`, 'inuse')];
