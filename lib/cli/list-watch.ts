@@ -4,7 +4,7 @@ import type { OwnedSocket } from '../owners.js';
 import type { SocketRecord } from '../records.js';
 import type { SocketFilter } from '../sockets.js';
 import { watchSockets, watchTicks, type SocketEvent, type WatchTick } from '../watch.js';
-import { compareSockets, describeSocket, formatSocketTable, ownerColumn } from './format.js';
+import { describeSocket, formatSocketTable, ownerColumn, sortSockets } from './format.js';
 import type { CommandIO } from './io.js';
 
 export interface ListWatch {
@@ -101,7 +101,7 @@ export function describeTick(
   view: { since: Date; totals: { opened: number; closed: number; changed: number }; interval: number; rows: number },
 ): string[] {
   const byState = new Map<string, number>();
-  const sockets = [...tick.sockets.values()].sort(compareSockets);
+  const sockets = sortSockets([...tick.sockets.values()]);
   for (const socket of sockets) byState.set(socket.state, (byState.get(socket.state) ?? 0) + 1);
   const states = [...byState].map(([state, count]) => `${count} ${state}`).join(', ');
   const { opened, closed, changed } = view.totals;

@@ -5,7 +5,7 @@ import { findOwners } from '../owners.js';
 import { parsePortOrService } from '../services.js';
 import { WATCH_DEFAULTS } from '../watch.js';
 import { HELP_OPTION, NETNS_OPTION, netnsOf, parseCommandArgs, parseDuration } from './args.js';
-import { compareSockets, formatSocketTable } from './format.js';
+import { formatSocketTable, sortSockets } from './format.js';
 import { EXIT, type CommandIO } from './io.js';
 import { chooseFormat, emit, emitChunks, jsonArrayChunks, OUTPUT_OPTIONS } from './output.js';
 import { formatExposition, isListener, listMetrics } from '../prometheus.js';
@@ -101,7 +101,7 @@ export async function runList(args: string[], io: CommandIO): Promise<number> {
       io.stderr(`portclash: warning: skipped ${source.malformed} malformed ${what} in ${where}\n`);
     }
   }
-  sockets.sort(compareSockets);
+  sortSockets(sockets);
   if (format === 'prometheus') {
     // the process label is part of every listener's series, so owners are looked up, for the listeners alone
     emit(
