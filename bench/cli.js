@@ -57,12 +57,16 @@ export function benchStartup() {
   printTable(`start-up: the CLI as a process against a bare Node (${sockets} sockets in the tables)`, rows, 'node -e 0');
 }
 
-/** `list --json` against `ss -tuan`: the same sockets, each tool's whole output read from its pipe. */
+/**
+ * `list --json` against `ss -tuan`, and `ss -tuane`, whose uid, inode and cgroup are the closest
+ * to a record's content: the same sockets, each tool's whole output read from its pipe.
+ */
 export function benchJson() {
   const sockets = listSocketsSync().length;
   const rows = interleavedMedians(
     [
       ['ss -tuan', 'ss', ['-tuan']],
+      ['ss -tuane', 'ss', ['-tuane']],
       ['portclash list --json', process.execPath, [cli, 'list', '--json']],
     ],
     { runs: 9, warmup: 1 },

@@ -44,9 +44,13 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
     os.rules.listenersFirst && target.port !== 0 && request.reusePort !== true
       ? listSockets(os, { port: target.port, protocol: target.protocol, listening: true })
       : null;
-  // Where the namespace holds few sockets, the dump of every state is asked for at once too: it
-  // costs little there when the listeners decide, and is ready when they do not (a free port).
-  const everything = listening !== null && fewSockets(os, target.protocol) ? listSockets(os, { port: target.port, protocol: target.protocol }) : null;
+  // Where the namespace holds few sockets, the listeners' answer comes in a fraction of a
+  // millisecond: where there is none, the dump of every state (the kernel's walk of all its hash
+  // buckets, a few milliseconds even when they are empty) starts at once, and runs while the facts are read.
+  let everything: Promise<SocketRecord[]> | null = null;
+  if (listening !== null && fewSockets(os, target.protocol) && (await listening.catch(() => null))?.length === 0) {
+    everything = listSockets(os, { port: target.port, protocol: target.protocol });
+  }
   const pending = () => Promise.all([listening?.catch(() => undefined), everything?.catch(() => undefined)]);
   // the NAT rules that may send the port's packets elsewhere, read while the tables are
   const forwarding = forwardsOf(os, target.protocol, target.port);
@@ -68,8 +72,6 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
     await Promise.all([pending(), forwarding.catch(() => undefined)]);
     throw error;
   }
-  // a dump the listeners made needless is waited for all the same: nothing is left running
-  await pending();
   return settle(os, withForwards(withWarnings(decided, warnings), resolved, await forwarding), resolved, options);
 }
 
