@@ -1,5 +1,5 @@
 // The addon loader: built from these sources, replaceable, and clear when it cannot load.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -249,6 +249,20 @@ describe.runIf(process.platform === 'linux')('a package with neither a prebuild 
       expect(result.code).toBe('ERR_ADDON_LOAD');
       expect(result.message).toContain(`linux-${process.arch}, Node-API ${process.versions.napi}`);
       expect(result.message).toContain('npm rebuild portclash --build-from-source');
+      // every command that reads the kernel says so and exits 4: no uncaught error, no stack
+      for (const args of [['check', '3000'], ['check', '8000-8020'], ['who', '3000'], ['info', '3000'], ['list', '--listening'], ['ephemeral']]) {
+        const run = spawnSync(process.execPath, [join(bare, 'dist', 'cli', 'launcher.cjs'), ...args], {
+          encoding: 'utf8',
+          timeout: 15_000,
+          env: { ...process.env, [ADDON_VARIABLE]: '' },
+        });
+        expect({ args, status: run.status, stderr: run.stderr.split('\n')[0] }).toEqual({
+          args,
+          status: 4,
+          stderr: expect.stringMatching(/^portclash: ERR_ADDON_LOAD: portclash could not load its native addon/),
+        });
+        expect(run.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
+      }
     } finally {
       rmSync(bare, { recursive: true, force: true });
     }

@@ -44,6 +44,8 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
     os.rules.listenersFirst && target.port !== 0 && request.reusePort !== true
       ? listSockets(os, { port: target.port, protocol: target.protocol, listening: true })
       : null;
+  // its rejection is awaited below, or gives way to the error that ends the prediction first
+  void listening?.catch(() => undefined);
   // Where the namespace holds few sockets, the listeners' answer comes in a fraction of a
   // millisecond: where there is none, the dump of every state (the kernel's walk of all its hash
   // buckets, a few milliseconds even when they are empty) starts at once, and runs while the facts are read.
