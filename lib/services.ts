@@ -102,8 +102,7 @@ let builtinTable: ServicesTable | undefined;
 /** Forgets every services file read so far (tests, or after the file changed). */
 export function clearServicesCache(): void {
   tables.clear();
-  texts.clear();
-  scans.clear();
+  unparsed.clear();
 }
 
 /**
@@ -114,10 +113,10 @@ export function loadServices(options: ServicesOptions = {}): LoadedServices {
   return servicesTable(options).loaded;
 }
 
-// Each file's text, kept from a lookup of one port (entriesOnPort) for the whole table, if it comes
-// to that: after this many such lookups (check 8000-9000 makes one per port) the table is parsed.
-const texts = new Map<string, string | null>();
-const scans = new Map<string, number>();
+// A file read for lookups of one port (entriesOnPort) and not parsed yet: its text, kept for the
+// table if it comes to that, and how many lookups scanned it. After SCANS_BEFORE_TABLE of them
+// (check 8000-9000 makes one per port) the table is parsed.
+const unparsed = new Map<string, { text: string | null; scans: number }>();
 const SCANS_BEFORE_TABLE = 8;
 
 function servicesTable(options: ServicesOptions): ServicesTable {
@@ -128,15 +127,15 @@ function servicesTable(options: ServicesOptions): ServicesTable {
     const entries = text === null ? [] : parseServices(text);
     table = entries.length > 0 ? indexServices({ entries, source: 'file', path }) : builtinServicesTable();
     tables.set(path, table);
-    texts.delete(path);
-    scans.delete(path);
+    unparsed.delete(path);
   }
   return table;
 }
 
 /** The file's text, or null when it cannot be read (ENOENT, EACCES, EISDIR: all mean "answer from the built-in table"). */
 function readServicesFile(path: string): string | null {
-  if (texts.has(path)) return texts.get(path) ?? null;
+  const kept = unparsed.get(path);
+  if (kept !== undefined) return kept.text;
   try {
     return readFileSync(path, 'utf8');
   } catch {
@@ -153,11 +152,12 @@ function readServicesFile(path: string): string | null {
  */
 function entriesOnPort(options: ServicesOptions, port: number): ServiceEntry[] | null {
   const path = options.path ?? defaultServicesPath();
-  const scanned = scans.get(path) ?? 0;
-  if (tables.has(path) || scanned >= SCANS_BEFORE_TABLE) return null;
-  scans.set(path, scanned + 1);
-  const text = readServicesFile(path);
-  texts.set(path, text);
+  if (tables.has(path)) return null;
+  const kept = unparsed.get(path) ?? { text: readServicesFile(path), scans: 0 };
+  if (kept.scans >= SCANS_BEFORE_TABLE) return null;
+  kept.scans++;
+  unparsed.set(path, kept);
+  const { text } = kept;
   if (text === null || !hasEntry(text)) return null;
   const needle = `${port}/`;
   const entries: ServiceEntry[] = [];
@@ -174,17 +174,11 @@ function entriesOnPort(options: ServicesOptions, port: number): ServiceEntry[] |
 
 /** Whether any line is an entry: the first found ends the search, near the top of a real file. */
 function hasEntry(text: string): boolean {
-  for (let start = 0; start < text.length;) {
-    const newline = text.indexOf('\n', start);
-    const end = newline === -1 ? text.length : newline;
-    if (parseServiceLine(text.slice(start, end)) !== null) return true;
-    start = end + 1;
-  }
-  return false;
+  return text.split('\n').some((line) => parseServiceLine(line) !== null);
 }
 
 function builtinServicesTable(): ServicesTable {
-  // copies, so that the exported constant and what loadServices hands out cannot change each other
+  // copies, so that builtinServices()'s entries and what loadServices hands out cannot change each other
   builtinTable ??= indexServices({
     entries: builtinServices().map((entry) => ({ ...entry, aliases: [...entry.aliases] })),
     source: 'builtin',
@@ -240,8 +234,9 @@ export function getServiceByPort(port: number, protocol?: string, options: Servi
 export function getServicesByPort(port: number, options: ServicesOptions = {}): ServiceLookup[] {
   const wanted = parsePort(port);
   const found = entriesOnPort(options, wanted);
-  const { source } = found === null ? servicesTable(options).loaded : FILE_SOURCE;
-  return (found ?? servicesTable(options).byPort.get(wanted) ?? []).map((entry) => ({ ...entry, aliases: [...entry.aliases], source }));
+  const table = found === null ? servicesTable(options) : null;
+  const { source } = table?.loaded ?? FILE_SOURCE;
+  return (found ?? table?.byPort.get(wanted) ?? []).map((entry) => ({ ...entry, aliases: [...entry.aliases], source }));
 }
 
 /**

@@ -12,10 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const entry = resolve(root, 'dist/cli/main.js');
 const dist = resolve(root, 'dist');
+const entry = resolve(dist, 'cli/main.js');
 const outfile = resolve(dist, 'cli/bundle.cjs');
-const launcher = resolve(root, 'dist/cli/launcher.cjs');
+const launcher = resolve(dist, 'cli/launcher.cjs');
 
 // Node's own modules that a bare `node` has not loaded yet, and that some command never uses:
 // each costs start-up time (node:net, node:worker_threads and node:crypto several ms) when loaded.
@@ -112,8 +112,9 @@ const { outputFiles } = await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  // node-gyp-build, the one package lib/ imports, goes in too: required from node_modules it cost
-  // ~2 ms of each start-up (resolving the package, compiling its two files outside the code cache)
+  // No `packages: 'external'`: node-gyp-build, the one package lib/ imports, goes in too. Required
+  // from node_modules it cost ~2 ms of each start-up (resolving the package, compiling its two files
+  // outside the code cache).
   // dist/'s URL is made once (pathToFileURL escapes what the install path needs); the file names after it are plain
   banner: {
     js: `let ${MODULE_URL}Dist; const ${MODULE_URL} = (path) => (${MODULE_URL}Dist ??= require('node:url').pathToFileURL(require('node:path').join(__dirname, '..')).href + '/') + path;`,

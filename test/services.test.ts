@@ -24,6 +24,17 @@ const FIXTURE = new URL('./fixtures/services-edge.txt', import.meta.url).pathnam
 const SYSTEM_SERVICES = '/etc/services';
 const fixture = { path: FIXTURE };
 
+// the services files the tests write, each under a name of its own
+let directory: string;
+
+beforeAll(() => {
+  directory = mkdtempSync(join(tmpdir(), 'portclash-services-'));
+});
+
+afterAll(() => {
+  rmSync(directory, { recursive: true, force: true });
+});
+
 afterEach(() => {
   clearServicesCache();
 });
@@ -140,16 +151,6 @@ describe('parseServices', () => {
 });
 
 describe('loadServices', () => {
-  let directory: string;
-
-  beforeAll(() => {
-    directory = mkdtempSync(join(tmpdir(), 'portclash-services-'));
-  });
-
-  afterAll(() => {
-    rmSync(directory, { recursive: true, force: true });
-  });
-
   it('reads the file it is given and says so', () => {
     const loaded = loadServices(fixture);
     expect(loaded.source).toBe('file');
@@ -267,16 +268,6 @@ describe('getServiceByName and getServiceByPort on a fixture', () => {
 });
 
 describe('a lookup by port before the table is parsed', () => {
-  let directory: string;
-
-  beforeAll(() => {
-    directory = mkdtempSync(join(tmpdir(), 'portclash-services-scan-'));
-  });
-
-  afterAll(() => {
-    rmSync(directory, { recursive: true, force: true });
-  });
-
   /** Each port's answers from a fresh cache (the scan of the lines naming it) and from the parsed table. */
   function bothWays(path: string, ports: number[]): { scanned: unknown[]; parsed: unknown[] } {
     const ask = (port: number) => [getServiceByPort(port, undefined, { path }), getServiceByPort(port, 'udp', { path }), getServicesByPort(port, { path })];
@@ -332,7 +323,7 @@ describe('a lookup by port before the table is parsed', () => {
   });
 
   it('reads the file once for many lookups, and parses the table after a few', () => {
-    const path = join(directory, 'changing');
+    const path = join(directory, 'changing-port');
     writeFileSync(path, 'first 1000/tcp\n');
     expect(getServiceByPort(1000, undefined, { path })?.name).toBe('first');
     writeFileSync(path, 'second 1000/tcp\n');
