@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 import { listSocketsSync } from '../dist/index.js';
+import { measureFloor } from './floor.js';
 import { startLoad } from './load.js';
 import { enterOwnNamespace } from './namespace.js';
 import { printTable } from './stats.js';
@@ -54,6 +55,13 @@ export function benchStartup() {
     ['portclash list --listening', process.execPath, [cli, 'list', '--listening']],
     ['ss -ltn', 'ss', ['-ltn']],
   ]);
+  // what check's dumps cost the kernel alone, in-process: a free port needs every state, bound-only
+  // sockets included, and those alone cost as much (the kernel walks its connection hash after them)
+  rows.push(
+    [`kernel floor: listeners on ${port} (C, in-process)`, measureFloor('port-listen', { port: Number(port) }).medianMs],
+    [`kernel floor: every state on ${port}, bound-only included (C, in-process)`, measureFloor('port-all', { port: Number(port) }).medianMs],
+    [`kernel floor: bound-only sockets on ${port} alone (C, in-process)`, measureFloor('port-bound', { port: Number(port) }).medianMs],
+  );
   printTable(`start-up: the CLI as a process against a bare Node (${sockets} sockets in the tables)`, rows, 'node -e 0');
 }
 
@@ -65,12 +73,18 @@ export function benchJson() {
   const sockets = listSocketsSync().length;
   const rows = interleavedMedians(
     [
+      ['node -e 0', process.execPath, ['-e', '0']],
       ['ss -tuan', 'ss', ['-tuan']],
       ['ss -tuane', 'ss', ['-tuane']],
       ['portclash list --json', process.execPath, [cli, 'list', '--json']],
     ],
     { runs: 9, warmup: 1 },
   );
+  // the kernel's part of any reader's time: what list --json spends above it and Node's start is its own
+  rows.push([
+    'kernel floor: raw dump of every TCP and UDP socket (C, in-process)',
+    measureFloor('full-tcp-bound').medianMs + measureFloor('full-udp').medianMs,
+  ]);
   printTable(`every socket as text (${sockets} sockets)`, rows, 'ss -tuan');
 }
 

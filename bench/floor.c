@@ -45,6 +45,8 @@ static const struct mode modes[] = {
     {"port-all", IPPROTO_TCP, TCP_ALL_STATES | TCP_BOUND_INACTIVE, 1},
     {"port-connected", IPPROTO_TCP, TCP_ALL_STATES, 1},
     {"port-listen", IPPROTO_TCP, TCP_LISTEN_ONLY, 1},
+    // bound-only sockets alone: the kernel still walks its connection hash after the bind hash
+    {"port-bound", IPPROTO_TCP, TCP_BOUND_INACTIVE, 1},
 };
 
 struct dump_request {
@@ -157,7 +159,7 @@ static long parse_number(const char *text, long min, long max, const char *what)
 
 static void usage(void) {
   fprintf(stderr, "usage: floor full-tcp|full-tcp-bound|full-udp <runs>\n"
-                  "       floor port-all|port-connected|port-listen <port> <runs>\n");
+                  "       floor port-all|port-bound|port-connected|port-listen <port> <runs>\n");
   exit(2);
 }
 

@@ -7,7 +7,7 @@ const source = fileURLToPath(new URL('./floor.c', import.meta.url));
 const outDir = fileURLToPath(new URL('./.out/', import.meta.url));
 const program = `${outDir}floor`;
 
-const portModes = new Set(['port-all', 'port-connected', 'port-listen']);
+const portModes = new Set(['port-all', 'port-bound', 'port-connected', 'port-listen']);
 const modes = new Set(['full-tcp', 'full-tcp-bound', 'full-udp', ...portModes]);
 
 /** @param {string} path */
@@ -38,7 +38,7 @@ function buildFloor() {
 /**
  * Times `runs` raw inet_diag dumps (after 3 warm-ups) in one C process and returns the median.
  * Modes: 'full-tcp', 'full-tcp-bound', 'full-udp' (both families, every state), and
- * 'port-all', 'port-connected' (all but bound-only), 'port-listen' (TCP with the kernel filtering sport == port, as ss 'sport = :P' does).
+ * 'port-all', 'port-connected' (all but bound-only), 'port-bound' (bound-only alone), 'port-listen' (TCP with the kernel filtering sport == port, as ss 'sport = :P' does).
  * `messages` is the number of sockets the last dump returned.
  * @param {string} mode
  * @param {{ port?: number, runs?: number }} [options]
