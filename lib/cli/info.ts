@@ -1,7 +1,7 @@
 // `portclash info <port|service>`: what a port means here — services, class, ephemeral range, holders, bind prediction.
 import { PortclashError } from '../errors.js';
 import { findOwners } from '../owners.js';
-import { predictBind } from '../predict/index.js';
+import { predictBindOver } from '../predict/index.js';
 import { isServiceWarning } from '../predict/warnings.js';
 import { bsdClass, inRanges, portClass, type EphemeralRange, type PortRange } from '../ranges.js';
 import { readEphemeralRange, readReservedPorts, type NamespaceOptions } from '../system.js';
@@ -39,10 +39,11 @@ export async function runInfo(args: string[], io: CommandIO): Promise<number> {
   const { port, service } = parsePortOrService(positionals[0]!);
   const where = netnsOf(values);
   const ephemeral = readRanges(where);
-  // the port's sockets and the prediction read the tables side by side
+  // the port's sockets, read once: listed, and the prediction's ground beside its listeners' dump
+  const found = listSockets({ port }, where);
   const [sockets, prediction] = await Promise.all([
-    listSockets({ port }, where).then((found) => findOwners(found, { scan: 'first', ...where })),
-    predictBind({ port: service ?? port }, where),
+    found.then((records) => findOwners(records, { scan: 'first', ...where })),
+    predictBindOver({ port: service ?? port }, where, { port, sockets: found }),
   ]);
   const info = {
     port,

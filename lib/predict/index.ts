@@ -35,6 +35,20 @@ export interface PredictOptions {
 
 /** Will bind() (and listen(), for TCP) with these options succeed? See docs/cli.md: verdicts. */
 export async function predictBind(given: BindRequest, options: PredictOptions = {}): Promise<Prediction> {
+  return predictBindOver(given, options, null);
+}
+
+/**
+ * predictBind for a caller that reads the port's sockets in every state anyway (`info`): `read`,
+ * listSockets({ port }) with the same netns, stands in for the dump of every state predictBind
+ * would make of that port itself, so that the kernel walks its hash tables once. Where its port is
+ * not the request's, or it is null, predictBind dumps the port as always.
+ */
+export async function predictBindOver(
+  given: BindRequest,
+  options: PredictOptions,
+  read: { port: number; sockets: Promise<readonly SocketRecord[]> } | null,
+): Promise<Prediction> {
   checkOptions(options, ['owners', 'probe']);
   const os = backendFor(options);
   const request = await withHostAddress(given);
@@ -50,7 +64,9 @@ export async function predictBind(given: BindRequest, options: PredictOptions = 
   // millisecond: where there is none, the dump of every state (the kernel's walk of all its hash
   // buckets, a few milliseconds even when they are empty) starts at once, and runs while the facts are read.
   let everything: Promise<SocketRecord[]> | null = null;
-  if (listening !== null && fewSockets(os, target.protocol) && (await listening.catch(() => null))?.length === 0) {
+  if (read !== null && read.port === target.port && target.port !== 0) {
+    everything = read.sockets.then((sockets) => sockets.filter((socket) => socket.protocol === target.protocol));
+  } else if (listening !== null && fewSockets(os, target.protocol) && (await listening.catch(() => null))?.length === 0) {
     everything = listSockets(os, { port: target.port, protocol: target.protocol });
   }
   const pending = () => Promise.all([listening?.catch(() => undefined), everything?.catch(() => undefined)]);
