@@ -114,7 +114,8 @@ export function loadServices(options: ServicesOptions = {}): LoadedServices {
 }
 
 // A file read for lookups of one port (entriesOnPort) and not parsed yet: its text, kept for the
-// table if it comes to that, and how many lookups scanned it. After SCANS_BEFORE_TABLE of them
+// table if it comes to that (null when unreadable, or when it has no entry, whose table is the
+// built-in one either way), and how many lookups scanned it. After SCANS_BEFORE_TABLE of them
 // (check 8000-9000 makes one per port) the table is parsed.
 const unparsed = new Map<string, { text: string | null; scans: number }>();
 const SCANS_BEFORE_TABLE = 8;
@@ -153,12 +154,12 @@ function readServicesFile(path: string): string | null {
 function entriesOnPort(options: ServicesOptions, port: number): ServiceEntry[] | null {
   const path = options.path ?? defaultServicesPath();
   if (tables.has(path)) return null;
-  const kept = unparsed.get(path) ?? { text: readServicesFile(path), scans: 0 };
+  const kept = unparsed.get(path) ?? { text: withEntry(readServicesFile(path)), scans: 0 };
   if (kept.scans >= SCANS_BEFORE_TABLE) return null;
   kept.scans++;
   unparsed.set(path, kept);
   const { text } = kept;
-  if (text === null || !hasEntry(text)) return null;
+  if (text === null) return null;
   const needle = `${port}/`;
   const entries: ServiceEntry[] = [];
   for (let at = text.indexOf(needle); at !== -1;) {
@@ -172,9 +173,9 @@ function entriesOnPort(options: ServicesOptions, port: number): ServiceEntry[] |
   return entries;
 }
 
-/** Whether any line is an entry: the first found ends the search, near the top of a real file. */
-function hasEntry(text: string): boolean {
-  return text.split('\n').some((line) => parseServiceLine(line) !== null);
+/** The text where any line is an entry (the first found ends the search, near the top of a real file), else null. */
+function withEntry(text: string | null): string | null {
+  return text?.split('\n').some((line) => parseServiceLine(line) !== null) === true ? text : null;
 }
 
 function builtinServicesTable(): ServicesTable {
