@@ -45,7 +45,8 @@ describe.runIf(process.platform === 'linux')('TCP in one sock_diag dump of both 
   });
 
   it('lists what one dump per family lists, IPv4, IPv6 and dual-stack alike, sync and async', async () => {
-    const servers = [await pool.listen('127.0.0.1'), await pool.listen('::1'), await pool.listen('::')];
+    // alone on their ports: another socket of the machine on one (another address, a peer's end) would be counted too
+    const servers = [await pool.listenAlone('127.0.0.1'), await pool.listenAlone('::1'), await pool.listenAlone('::')];
     await pool.connect(servers[1]!, '::1');
     const ports = servers.map(portOf);
     const asked: SockDiagQuery[] = [];
@@ -74,7 +75,7 @@ describe.runIf(process.platform === 'linux')('TCP in one sock_diag dump of both 
   });
 
   it('asks one family at a time where the kernel refuses the dump of both, and from then on', async () => {
-    const servers = [await pool.listen('127.0.0.1'), await pool.listen('::1')];
+    const servers = [await pool.listenAlone('127.0.0.1'), await pool.listenAlone('::1')];
     const asked: SockDiagQuery[] = [];
     const binding = watched(asked, 22 /* EINVAL */);
     setBinding(binding);
